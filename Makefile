@@ -1,0 +1,43 @@
+# Huddle: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := bash
+export UV_PYTHON_DOWNLOADS := never
+# uv from PATH, else the pip-installed module (installed on demand by `make install`).
+UV = $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint fmt typecheck migrate migration bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: ## install the locked dependencies into .venv (uv, Python 3.11+)
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+run: install ## serve the app; nothing configured = SQLite + var/media + 1 worker (HOST, PORT, WORKERS from env)
+	@$(UV) run --frozen --quiet huddle run
+
+test: install ## run the tests (absent PostgreSQL/Redis skip; HUDDLE_REQUIRE_SERVICES=1 makes them fail)
+	@$(UV) run --frozen --quiet pytest $(PYTEST_ARGS)
+
+lint: install ## ruff lint and format check
+	@$(UV) run --frozen --quiet ruff check .
+	@$(UV) run --frozen --quiet ruff format --check .
+
+fmt: install ## format the code and apply safe lint fixes
+	@$(UV) run --frozen --quiet ruff format .
+	@$(UV) run --frozen --quiet ruff check --fix .
+
+typecheck: install ## strict type check of app/
+	@$(UV) run --frozen --quiet mypy
+
+migrate: install ## upgrade the database in DATABASE_URL to the latest schema
+	@$(UV) run --frozen --quiet huddle migrate
+
+migration: install ## autogenerate a migration from the models: make migration m="what changed"
+	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)
+	@$(UV) run --frozen --quiet huddle makemigration -m "$(m)"
+
+clean: ## remove caches (keeps var/, your local data)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from app.server.cli import main
+
+main()

@@ -1,0 +1,201 @@
+"""Settings: read from the environment once, typed, validated at start-up.
+
+Variable names follow seed 000 (`DATABASE_URL`, `SECRET_KEY`, `REDIS_URL`, ...). With nothing set the
+app runs in the embedded mode: SQLite and media under `var/`, in-process broker, and a generated
+secret key kept in `var/secret_key` so restarts and workers agree.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+Environment = Literal["development", "production"]
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """Raised with every problem found, one line each, so start-up can print them all at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    environment: Environment = "development"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    algorithm: str = "HS256"
+    access_token_expire_minutes: int = 15
+    refresh_token_expire_days: int = 30
+    ws_ticket_expire_seconds: int = 60
+    bcrypt_rounds: int = 12
+    redis_url: str | None = None
+    redis_key_prefix: str = "huddle:"
+    mongodb_url: str | None = None
+    database_name: str = "chatapp"
+    azure_storage_connection_string: str | None = None
+    azure_container_name: str = "videos"
+    media_dir: Path = Path("var/media")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    login_rate_limit: int = 10
+    login_rate_window_seconds: int = 60
+    search_rate_limit: int = 30
+    search_rate_window_seconds: int = 60
+    log_level: str = "INFO"
+    debug: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        """True when the app keeps all of its state in-process and under `var/`."""
+        return self.redis_url is None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'huddle.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+
+def _normalize_database_url(url: str) -> str:
+    """Accept the seed's plain `postgresql://` URLs and pick the async driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url.removeprefix(prefix)
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+    return url
+
+
+class _Reader:
+    """Reads typed values and collects one message per bad variable instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str) -> str:
+        return self.env.get(name, "").strip() or default
+
+    def optional(self, name: str) -> str | None:
+        return self.env.get(name, "").strip() or None
+
+    def number(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}: expected a whole number, got {raw!r}")
+            return default
+        if not low <= value <= high:
+            self.problems.append(f"{name}: must be between {low} and {high}, got {value}")
+            return default
+        return value
+
+    def flag(self, name: str) -> bool:
+        return self.env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+    def check(self, ok: bool, problem: str) -> None:
+        if not ok:
+            self.problems.append(problem)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], convert: Callable[[str], str]) -> str:
+        value = convert(self.text(name, default))
+        self.check(value in choices, f"{name}: must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Build and validate settings; raise ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    r = _Reader(env)
+    environment = r.choice("ENVIRONMENT", "development", ("development", "production"), str.lower)
+    var_dir = Path(r.text("VAR_DIR", "var"))
+    database_url = _normalize_database_url(r.text("DATABASE_URL", ""))
+    r.check(
+        not database_url or database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")),
+        "DATABASE_URL: expected a postgresql:// or sqlite:// URL",
+    )
+    secret_key = r.text("SECRET_KEY", "")
+    if environment == "production":
+        r.check(bool(secret_key), "SECRET_KEY: required when ENVIRONMENT=production")
+    r.check(
+        not secret_key or len(secret_key) >= MIN_SECRET_LENGTH,
+        f"SECRET_KEY: must be at least {MIN_SECRET_LENGTH} characters",
+    )
+    redis_url = r.optional("REDIS_URL")
+    r.check(
+        redis_url is None or redis_url.startswith(("redis://", "rediss://", "unix://")),
+        "REDIS_URL: expected a redis:// or rediss:// URL",
+    )
+    workers = r.number("WORKERS", 1, 1, 256)
+    r.check(
+        workers == 1 or redis_url is not None,
+        f"REDIS_URL: required when WORKERS={workers}; workers share real-time state through Redis",
+    )
+    azure = r.optional("AZURE_STORAGE_CONNECTION_STRING")
+    settings = Settings(
+        environment="production" if environment == "production" else "development",
+        var_dir=var_dir,
+        database_url=database_url,
+        secret_key=secret_key,
+        algorithm=r.choice("ALGORITHM", "HS256", JWT_ALGORITHMS, str.upper),
+        access_token_expire_minutes=r.number("ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1, 24 * 60),
+        refresh_token_expire_days=r.number("REFRESH_TOKEN_EXPIRE_DAYS", 30, 1, 365),
+        bcrypt_rounds=r.number("BCRYPT_ROUNDS", 12, 4, 16),
+        redis_url=redis_url,
+        redis_key_prefix=r.text("REDIS_KEY_PREFIX", "huddle:"),
+        mongodb_url=r.optional("MONGODB_URL"),
+        database_name=r.text("DATABASE_NAME", "chatapp"),
+        azure_storage_connection_string=azure,
+        azure_container_name=r.text("AZURE_CONTAINER_NAME", "videos"),
+        media_dir=Path(r.text("MEDIA_DIR", str(var_dir / "media"))),
+        host=r.text("HOST", "127.0.0.1"),
+        port=r.number("PORT", 8000, 1, 65535),
+        workers=workers,
+        login_rate_limit=r.number("LOGIN_RATE_LIMIT", 10, 1, 100_000),
+        search_rate_limit=r.number("SEARCH_RATE_LIMIT", 30, 1, 100_000),
+        log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), str.upper),
+        debug=r.flag("DEBUG"),
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return settings
+
+
+def with_embedded_secret(settings: Settings) -> Settings:
+    """Fill in the development secret from `var/secret_key`, creating it once (race-free)."""
+    if settings.secret_key:
+        return settings
+    path = settings.var_dir / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+    else:
+        key = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+    if len(key) < MIN_SECRET_LENGTH:
+        raise ConfigError([f"SECRET_KEY: {path} is shorter than {MIN_SECRET_LENGTH} characters; delete it"])
+    return msgspec.structs.replace(settings, secret_key=key)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings as the server uses them: validated, with the embedded secret resolved."""
+    return with_embedded_secret(settings_from_env(env))

@@ -1,0 +1,1 @@
+"""SQL persistence: models (advanced-alchemy bases), engine and session configuration, migrations."""

@@ -1,0 +1,43 @@
+"""Users and their sign-in sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from advanced_alchemy.base import IdentityAuditBase, UUIDv7AuditBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+EMAIL_MAX = 320
+NAME_MAX = 100
+
+
+class User(IdentityAuditBase):
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)  # stored lower-cased
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    display_name: Mapped[str | None] = mapped_column(String(NAME_MAX), default=None)
+    avatar_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    status_message: Mapped[str | None] = mapped_column(String(200), default=None)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class AuthSession(UUIDv7AuditBase):
+    """One sign-in: a refresh-token family. Every access token names its session, so revoking the
+    session ends the access token and the whole refresh family at once, on every worker."""
+
+    __tablename__ = "auth_sessions"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    refresh_jti: Mapped[str] = mapped_column(String(64))  # the only refresh token of the family still valid
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+__all__ = ["AuthSession", "User"]

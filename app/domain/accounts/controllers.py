@@ -1,0 +1,228 @@
+"""Auth and user endpoints. Seed-000 paths are bound to the same handlers as `/api/v1`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, delete, get, patch, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from app.domain.accounts.deps import Accounts, Authenticated, client_address
+from app.domain.accounts.schemas import (
+    AccountDeleteBody,
+    LoginBody,
+    PasswordChangeBody,
+    ProfilePatch,
+    PublicUser,
+    RefreshBody,
+    RegisterBody,
+    TicketOut,
+    TokenForm,
+    TokenResponse,
+    UserOut,
+    UserPage,
+    VerifyTokenOut,
+)
+from app.domain.accounts.services import public_user, user_out
+from app.domain.params import BEARER, Id, Offset
+from app.server.errors import error_responses
+
+AUTH = ["auth"]
+USERS = ["users"]
+SearchQuery = Annotated[str, Parameter(min_length=1, max_length=100, description="Name or email prefix")]
+SearchLimit = Annotated[int, Parameter(ge=1, le=50)]
+
+
+def _agent(request: Request[Any, Any, Any]) -> str | None:
+    return request.headers.get("user-agent")
+
+
+@post(
+    ["/api/v1/auth/register", "/register"],
+    tags=AUTH,
+    status_code=HTTP_201_CREATED,
+    summary="Create an account and sign in",
+    responses=error_responses(400, 409, 429),
+)
+async def register(
+    request: Request[Any, Any, Any], data: JSONBody[RegisterBody], accounts: Accounts
+) -> TokenResponse:
+    return await accounts.register(data, _agent(request), client_address(request))
+
+
+@post(
+    "/api/v1/auth/login",
+    tags=AUTH,
+    status_code=HTTP_200_OK,
+    summary="Sign in with email and password (JSON)",
+    responses=error_responses(400, 401, 429),
+)
+async def login(
+    request: Request[Any, Any, Any], data: JSONBody[LoginBody], accounts: Accounts
+) -> TokenResponse:
+    return await accounts.login(data.email, data.password, _agent(request), client_address(request))
+
+
+@post(
+    ["/api/v1/auth/token", "/token", "/login"],
+    tags=AUTH,
+    status_code=HTTP_200_OK,
+    summary="Sign in with the OAuth2 password grant (form: username, password)",
+    responses=error_responses(400, 401, 429),
+)
+async def token(
+    request: Request[Any, Any, Any],
+    data: Annotated[TokenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    accounts: Accounts,
+) -> TokenResponse:
+    return await accounts.login(data.username, data.password, _agent(request), client_address(request))
+
+
+@post(
+    "/api/v1/auth/refresh",
+    tags=AUTH,
+    status_code=HTTP_200_OK,
+    summary="Exchange a refresh token for new tokens (rotation; reuse revokes the session)",
+    responses=error_responses(400, 401),
+)
+async def refresh(data: JSONBody[RefreshBody], accounts: Accounts) -> TokenResponse:
+    return await accounts.refresh(data.refresh_token)
+
+
+@post(
+    "/api/v1/auth/logout",
+    tags=AUTH,
+    status_code=HTTP_204_NO_CONTENT,
+    security=BEARER,
+    summary="End this session: its access and refresh tokens stop working",
+    responses=error_responses(401),
+)
+async def logout(principal: Authenticated, accounts: Accounts) -> None:
+    await accounts.logout(principal)
+
+
+@post(
+    "/api/v1/auth/ws-ticket",
+    tags=AUTH,
+    status_code=HTTP_201_CREATED,
+    security=BEARER,
+    summary="A single-use WebSocket ticket, valid for at most 60 seconds",
+    responses=error_responses(401),
+)
+async def ws_ticket(principal: Authenticated, accounts: Accounts) -> TicketOut:
+    return await accounts.issue_ticket(principal)
+
+
+@get(
+    ["/api/v1/auth/verify", "/verify-token"],
+    tags=AUTH,
+    security=BEARER,
+    summary="Check a bearer token and return its user",
+    responses=error_responses(401),
+)
+async def verify_token(principal: Authenticated) -> VerifyTokenOut:
+    return VerifyTokenOut(valid=True, user=user_out(principal.user))
+
+
+@get(
+    ["/api/v1/users/me", "/users/me"],
+    tags=USERS,
+    security=BEARER,
+    summary="The signed-in user",
+    responses=error_responses(401),
+)
+async def get_me(principal: Authenticated) -> UserOut:
+    return user_out(principal.user)
+
+
+@patch(
+    "/api/v1/users/me",
+    tags=USERS,
+    security=BEARER,
+    summary="Update name, display name, avatar URL or status message",
+    responses=error_responses(400, 401),
+)
+async def update_me(data: JSONBody[ProfilePatch], principal: Authenticated, accounts: Accounts) -> UserOut:
+    return user_out(await accounts.update_profile(principal, data))
+
+
+@post(
+    "/api/v1/users/me/password",
+    tags=USERS,
+    status_code=HTTP_204_NO_CONTENT,
+    security=BEARER,
+    summary="Change password (current one required); other sessions end",
+    responses=error_responses(400, 401, 429),
+)
+async def change_password(
+    request: Request[Any, Any, Any],
+    data: JSONBody[PasswordChangeBody],
+    principal: Authenticated,
+    accounts: Accounts,
+) -> None:
+    await accounts.change_password(principal, data, client_address(request))
+
+
+@delete(
+    "/api/v1/users/me",
+    tags=USERS,
+    status_code=HTTP_204_NO_CONTENT,
+    security=BEARER,
+    summary="Delete (deactivate) the account; every token of it stops working",
+    responses=error_responses(400, 401, 429),
+)
+async def delete_me(
+    request: Request[Any, Any, Any],
+    data: JSONBody[AccountDeleteBody],
+    principal: Authenticated,
+    accounts: Accounts,
+) -> None:
+    await accounts.delete_account(principal, data.password, client_address(request))
+
+
+@get(
+    "/api/v1/users/{user_id:int}",
+    tags=USERS,
+    security=BEARER,
+    summary="Another user's public profile",
+    responses=error_responses(401, 404),
+)
+async def get_user(user_id: Id, principal: Authenticated, accounts: Accounts) -> PublicUser:
+    del principal  # signed-in users only
+    return public_user(await accounts.get_user(user_id))
+
+
+@get(
+    "/api/v1/users",
+    tags=USERS,
+    security=BEARER,
+    summary="Search users by name (or by email when the query has an '@')",
+    responses=error_responses(400, 401, 429),
+)
+async def search_users(
+    principal: Authenticated, accounts: Accounts, q: SearchQuery, limit: SearchLimit = 20, offset: Offset = 0
+) -> UserPage:
+    users = await accounts.search(principal, q, limit + 1, offset)
+    items = [public_user(user) for user in users[:limit]]
+    return UserPage(
+        items=items, limit=limit, offset=offset, next_offset=offset + limit if len(users) > limit else None
+    )
+
+
+route_handlers = [
+    register,
+    login,
+    token,
+    refresh,
+    logout,
+    ws_ticket,
+    verify_token,
+    get_me,
+    update_me,
+    change_password,
+    delete_me,
+    get_user,
+    search_users,
+]

@@ -1,0 +1,283 @@
+"""Accounts: registration, sign-in sessions, token rotation, revocation, profiles, search."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import msgspec
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models.accounts import AuthSession, User
+from app.domain.accounts.schemas import (
+    PasswordChangeBody,
+    ProfilePatch,
+    PublicUser,
+    RegisterBody,
+    TicketOut,
+    TokenResponse,
+    UserOut,
+)
+from app.domain.accounts.tokens import Claims
+from app.errors import Conflict, NotFound, RateLimited, Unauthorized
+from app.runtime import Runtime
+
+BAD_CREDENTIALS = "Incorrect email or password"
+USER_AGENT_MAX = 255
+
+
+@dataclass(frozen=True, eq=False)
+class Principal:
+    """The authenticated caller: the user and the sign-in session the token belongs to."""
+
+    user: User
+    session_id: uuid.UUID
+
+    @property
+    def user_id(self) -> int:
+        return self.user.id
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def user_out(user: User) -> UserOut:
+    return msgspec.convert(user, UserOut, from_attributes=True)
+
+
+def public_user(user: User) -> PublicUser:
+    return msgspec.convert(user, PublicUser, from_attributes=True)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+class AccountService:
+    def __init__(self, db: AsyncSession, runtime: Runtime) -> None:
+        self.db = db
+        self.runtime = runtime
+        self.settings = runtime.settings
+
+    # -- rate limits -------------------------------------------------------------------------------
+
+    async def _limit(self, *keys: str, limit: int, window: int) -> None:
+        waits = [await self.runtime.state.hit(key, limit, window) for key in keys]
+        if max(waits, default=0):
+            raise RateLimited(max(waits))
+
+    async def limit_login(self, email: str, client: str) -> None:
+        s = self.settings
+        await self._limit(
+            f"login:email:{email}",
+            f"login:client:{client}",
+            limit=s.login_rate_limit,
+            window=s.login_rate_window_seconds,
+        )
+
+    # -- sessions and tokens -----------------------------------------------------------------------
+
+    async def _start_session(self, user: User, user_agent: str | None) -> TokenResponse:
+        session = AuthSession(
+            user_id=user.id,
+            refresh_jti=uuid.uuid4().hex,
+            expires_at=_now() + dt.timedelta(days=self.settings.refresh_token_expire_days),
+            user_agent=(user_agent or "")[:USER_AGENT_MAX] or None,
+        )
+        self.db.add(session)
+        await self.db.flush()
+        response = self._tokens(user, session.id, session.refresh_jti)
+        await self.db.commit()
+        return response
+
+    def _tokens(self, user: User, session_id: uuid.UUID, refresh_jti: str) -> TokenResponse:
+        tokens = self.runtime.tokens
+        access = tokens.issue("access", user.id, session_id)
+        refresh = tokens.issue("refresh", user.id, session_id, jti=refresh_jti)
+        return TokenResponse(
+            access_token=access.token,
+            refresh_token=refresh.token,
+            expires_in=access.expires_in,
+            refresh_expires_in=refresh.expires_in,
+            user=user_out(user),
+        )
+
+    async def _principal(self, claims: Claims) -> Principal:
+        """The user behind a verified token, if the session is live and the account active."""
+        row = (
+            await self.db.execute(
+                select(User, AuthSession.revoked_at)
+                .join(AuthSession, AuthSession.user_id == User.id)
+                .where(AuthSession.id == uuid.UUID(claims.sid), User.id == claims.user_id)
+            )
+        ).first()
+        if row is None or row.revoked_at is not None:
+            raise Unauthorized("Token has been revoked")
+        if not row.User.is_active:
+            raise Unauthorized("Account is deactivated")
+        return Principal(row.User, uuid.UUID(claims.sid))
+
+    async def authenticate(self, access_token: str) -> Principal:
+        return await self._principal(self.runtime.tokens.decode(access_token, "access"))
+
+    async def register(self, body: RegisterBody, user_agent: str | None, client: str) -> TokenResponse:
+        s = self.settings
+        await self._limit(
+            f"register:client:{client}", limit=s.login_rate_limit, window=s.login_rate_window_seconds
+        )
+        email = normalize_email(body.email)
+        if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
+            raise Conflict("Email already registered")
+        user = User(
+            email=email,
+            name=body.name.strip(),
+            password_hash=await self.runtime.passwords.hash(body.password),
+        )
+        self.db.add(user)
+        try:
+            await self.db.flush()
+        except IntegrityError:
+            await self.db.rollback()
+            raise Conflict("Email already registered") from None
+        return await self._start_session(user, user_agent)
+
+    async def login(self, email: str, password: str, user_agent: str | None, client: str) -> TokenResponse:
+        email = normalize_email(email)
+        await self.limit_login(email, client)
+        user = await self.db.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+        ok = await self.runtime.passwords.verify(password, user.password_hash if user else None)
+        if user is None or not ok:
+            raise Unauthorized(BAD_CREDENTIALS)
+        return await self._start_session(user, user_agent)
+
+    async def refresh(self, refresh_token: str) -> TokenResponse:
+        """Rotate: the presented token must be the family's current one. Presenting an older one
+        means it leaked, so the whole family (session) is revoked."""
+        claims = self.runtime.tokens.decode(refresh_token, "refresh")
+        session_id = uuid.UUID(claims.sid)
+        new_jti = uuid.uuid4().hex
+        rotated = await self.db.execute(
+            update(AuthSession)
+            .where(
+                AuthSession.id == session_id,
+                AuthSession.user_id == claims.user_id,
+                AuthSession.refresh_jti == claims.jti,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > _now(),
+            )
+            .values(
+                refresh_jti=new_jti,
+                expires_at=_now() + dt.timedelta(days=self.settings.refresh_token_expire_days),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if rotated.rowcount != 1:  # type: ignore[attr-defined]
+            await self._revoke(AuthSession.id == session_id, reason="refresh_reuse")
+            await self.db.commit()
+            raise Unauthorized("Refresh token is no longer valid; sign in again")
+        user = await self.db.get(User, claims.user_id)
+        if user is None or not user.is_active:
+            await self.db.rollback()
+            raise Unauthorized("Account is deactivated")
+        await self.db.commit()
+        return self._tokens(user, session_id, new_jti)
+
+    async def _revoke(self, *where: object, reason: str) -> None:
+        await self.db.execute(
+            update(AuthSession)
+            .where(AuthSession.revoked_at.is_(None), *where)  # type: ignore[arg-type]
+            .values(revoked_at=_now(), revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def logout(self, principal: Principal) -> None:
+        await self._revoke(AuthSession.id == principal.session_id, reason="logout")
+        await self.db.commit()
+
+    async def issue_ticket(self, principal: Principal) -> TicketOut:
+        ticket = self.runtime.tokens.issue("ticket", principal.user_id, principal.session_id)
+        return TicketOut(ticket=ticket.token, expires_in=ticket.expires_in)
+
+    async def redeem_ticket(self, ticket: str) -> Principal:
+        claims = self.runtime.tokens.decode(ticket, "ticket")
+        ttl = self.settings.ws_ticket_expire_seconds * 2  # outlives the token, leeway included
+        if not await self.runtime.state.claim(f"ticket:{claims.jti}", ttl):
+            raise Unauthorized("Ticket has already been used")
+        return await self._principal(claims)
+
+    # -- account management ------------------------------------------------------------------------
+
+    async def _check_password(self, principal: Principal, password: str, client: str) -> None:
+        await self.limit_login(principal.user.email, client)
+        if not await self.runtime.passwords.verify(password, principal.user.password_hash):
+            raise Unauthorized("Current password is incorrect")
+
+    async def change_password(self, principal: Principal, body: PasswordChangeBody, client: str) -> None:
+        """Set a new password and end every other session of the user."""
+        await self._check_password(principal, body.current_password, client)
+        principal.user.password_hash = await self.runtime.passwords.hash(body.new_password)
+        await self._revoke(
+            AuthSession.user_id == principal.user_id,
+            AuthSession.id != principal.session_id,
+            reason="password_change",
+        )
+        await self.db.commit()
+
+    async def delete_account(self, principal: Principal, password: str, client: str) -> None:
+        """Deactivate: the account keeps its messages' authorship, frees its email, and every one of
+        its tokens stops working."""
+        await self._check_password(principal, password, client)
+        user = principal.user
+        user.is_active = False
+        user.deleted_at = _now()
+        user.email = f"deleted+{user.id}@deleted.invalid"
+        user.avatar_url = user.status_message = None
+        await self._revoke(AuthSession.user_id == user.id, reason="account_deleted")
+        await self.db.commit()
+
+    async def update_profile(self, principal: Principal, patch: ProfilePatch) -> User:
+        user = principal.user
+        for field in patch.__struct_fields__:
+            value = getattr(patch, field)
+            if value is not msgspec.UNSET:
+                setattr(user, field, value.strip() if isinstance(value, str) else value)
+        await self.db.commit()
+        return user
+
+    async def get_user(self, user_id: int) -> User:
+        user = await self.db.get(User, user_id)
+        if user is None or not user.is_active:
+            raise NotFound("User not found")
+        return user
+
+    async def search(self, principal: Principal, query: str, limit: int, offset: int) -> list[User]:
+        """Prefix search on name and display name; on email only when the query has an '@', so
+        browsing by letter cannot list addresses."""
+        s = self.settings
+        await self._limit(
+            f"search:user:{principal.user_id}", limit=s.search_rate_limit, window=s.search_rate_window_seconds
+        )
+        pattern = _like_prefix(query.strip())
+        matches = [
+            func.lower(User.name).like(pattern, escape="\\"),
+            func.lower(User.display_name).like(pattern, escape="\\"),
+        ]
+        if "@" in query:
+            matches.append(User.email.like(pattern, escape="\\"))
+        rows = await self.db.scalars(
+            select(User)
+            .where(User.is_active.is_(True), or_(*matches))
+            .order_by(func.lower(User.name), User.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(rows)

@@ -1,0 +1,50 @@
+"""Shared state in Redis: one atomic script per rate-limit hit, SET NX for claims."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+# INCR and EXPIRE in one script so a crash between them cannot leave a counter that never expires.
+_HIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if n > tonumber(ARGV[2]) then
+  local ttl = redis.call('TTL', KEYS[1])
+  if ttl < 1 then ttl = 1 end
+  return ttl
+end
+return 0
+"""
+
+
+def connect_redis(url: str) -> Redis:
+    """One client (connection pool) per process, with timeouts so an outage fails fast."""
+    return Redis.from_url(
+        url,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+        retry_on_timeout=False,
+    )
+
+
+class RedisState:
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._hit: Any = client.register_script(_HIT)
+
+    async def hit(self, key: str, limit: int, window_seconds: int) -> int:
+        wait = await self._hit(keys=[f"{self._prefix}rl:{key}"], args=[window_seconds, limit])
+        return int(wait)
+
+    async def claim(self, key: str, ttl_seconds: int) -> bool:
+        return bool(await self._redis.set(f"{self._prefix}claim:{key}", b"1", nx=True, ex=ttl_seconds))
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        return None  # the client is owned and closed by the app lifespan

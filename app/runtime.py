@@ -1,0 +1,61 @@
+"""The process-wide objects every request shares: engine, Redis client, shared state, codecs.
+
+Built once per worker by `create_app`, closed by its lifespan. Handlers reach it through the
+`runtime` dependency; nothing here is a module global, so tests build as many apps as they like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db.engine import create_engine
+from app.domain.accounts.passwords import PasswordHasher
+from app.domain.accounts.tokens import TokenCodec
+from app.kv import SharedState
+from app.kv.memory import MemoryState
+from app.kv.redis_state import RedisState, connect_redis
+
+
+@dataclass(eq=False)
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis | None
+    state: SharedState
+    tokens: TokenCodec
+    passwords: PasswordHasher
+
+    async def close(self) -> None:
+        await self.state.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = create_engine(settings)
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    state: SharedState = RedisState(redis, settings.redis_key_prefix) if redis else MemoryState()
+    tokens = TokenCodec(
+        settings.secret_key,
+        settings.algorithm,
+        {
+            "access": settings.access_token_expire_minutes * 60,
+            "refresh": settings.refresh_token_expire_days * 86400,
+            "ticket": settings.ws_ticket_expire_seconds,
+        },
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=async_sessionmaker(engine, expire_on_commit=False),
+        redis=redis,
+        state=state,
+        tokens=tokens,
+        passwords=PasswordHasher(settings.bcrypt_rounds),
+    )

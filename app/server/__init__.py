@@ -1,0 +1,1 @@
+"""The web application: factory, error mapping, health routes, CLI."""

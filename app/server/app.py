@@ -1,0 +1,104 @@
+"""`create_app(settings)`: the one place that assembles the application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler, Method
+
+from app import __version__
+from app.config import Settings
+from app.db import migrate
+from app.db.engine import sqlalchemy_config
+from app.domain.accounts import controllers as accounts
+from app.domain.accounts.deps import provide_accounts, provide_principal, provide_runtime
+from app.runtime import Runtime, build_runtime
+from app.server import health
+from app.server.errors import exception_handlers
+
+log = logging.getLogger("huddle")
+
+DEFAULT_BODY_LIMIT = 1024 * 1024  # JSON bodies; upload routes raise their own limit
+
+
+def operation_id(handler: HTTPRouteHandler, method: Method, components: list[Any]) -> str:
+    """The handler's name for the canonical path; seed-000 aliases get a suffix so ids stay unique."""
+    del method  # one handler serves one method
+    words = handler.handler_name.split("_")
+    name = words[0] + "".join(word.title() for word in words[1:])
+    parts = [part for part in components if isinstance(part, str)]
+    if len(handler.paths) == 1 or parts[:2] == ["api", "v1"]:
+        return name
+    return name + "Seed" + "".join(part.replace("-", " ").title().replace(" ", "") for part in parts)
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Huddle",
+        version=__version__,
+        description="Group chat with synchronized video watching. Seed-000 paths are kept as aliases.",
+        path="/schema",
+        operation_id_creator=operation_id,
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+            }
+        ),
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+    )
+
+
+def route_handlers() -> Sequence[ControllerRouterHandler]:
+    return [*health.route_handlers, *accounts.route_handlers]
+
+
+def create_app(settings: Settings) -> Litestar:
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if settings.is_sqlite:
+            # Embedded mode keeps itself current; PostgreSQL deployments run `huddle migrate` once.
+            await anyio.to_thread.run_sync(migrate.upgrade, settings.sqlalchemy_url)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return Litestar(
+        route_handlers=route_handlers(),
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "accounts": Provide(provide_accounts, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers=exception_handlers,
+        plugins=[SQLAlchemyPlugin(config=sqlalchemy_config(runtime.engine))],
+        openapi_config=openapi_config(),
+        lifespan=[lifespan],
+        state=State({"runtime": runtime}),
+        logging_config=LoggingConfig(
+            root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            log_exceptions="debug",
+        ),
+        request_max_body_size=DEFAULT_BODY_LIMIT,
+        debug=settings.debug,
+    )
+
+
+def runtime_of(app: Litestar) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime

@@ -1,0 +1,92 @@
+"""`huddle run | migrate | makemigration` (also `python -m app ...`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from granian.constants import Interfaces
+from granian.server import Server
+
+from app.config import ConfigError, Settings, load_settings
+from app.db import migrate
+
+# Many long-lived WebSockets per worker: a deep accept queue, and a per-worker concurrency cap high
+# enough that idle sockets never starve new HTTP requests.
+BACKLOG = 4096
+BACKPRESSURE_PER_WORKER = 20_000
+SHUTDOWN_GRACE_SECONDS = 30
+
+
+def _settings(overrides: dict[str, str]) -> Settings:
+    # Flags become environment variables so every Granian worker reads the same settings.
+    os.environ.update({key: value for key, value in overrides.items() if value})
+    try:
+        return load_settings()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"huddle: configuration error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run(args: argparse.Namespace) -> None:
+    settings = _settings({"HOST": args.host, "PORT": args.port, "WORKERS": args.workers})
+    if settings.is_sqlite:
+        migrate.upgrade(settings.sqlalchemy_url)  # embedded mode keeps its schema current itself
+    print(
+        f"huddle: serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s); "
+        f"database={'sqlite' if settings.is_sqlite else 'postgresql'}, "
+        f"broker={'redis' if settings.redis_url else 'in-process'}",
+        file=sys.stderr,
+    )
+    Server(
+        "app.server.asgi:app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        backlog=BACKLOG,
+        backpressure=BACKPRESSURE_PER_WORKER,
+        respawn_failed_workers=True,
+        workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,
+        log_access=False,  # access lines come from the app, with tokens redacted
+        reload=args.reload,
+    ).serve()
+
+
+def migrate_command(args: argparse.Namespace) -> None:
+    settings = _settings({})
+    migrate.upgrade(settings.sqlalchemy_url, args.revision)
+    print(f"huddle: database upgraded to {args.revision}", file=sys.stderr)
+
+
+def makemigration(args: argparse.Namespace) -> None:
+    settings = _settings({})
+    migrate.upgrade(settings.sqlalchemy_url)
+    migrate.revision(settings.sqlalchemy_url, args.message)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="huddle", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("run", help="serve the app with Granian")
+    serve.add_argument("--host", default="", help="bind address (env HOST, default 127.0.0.1)")
+    serve.add_argument("--port", default="", help="port (env PORT, default 8000)")
+    serve.add_argument("--workers", default="", help="worker processes (env WORKERS, default 1)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    serve.set_defaults(func=run)
+
+    upgrade = commands.add_parser("migrate", help="upgrade the database schema")
+    upgrade.add_argument("--revision", default="head")
+    upgrade.set_defaults(func=migrate_command)
+
+    new = commands.add_parser("makemigration", help="autogenerate a migration from the models")
+    new.add_argument("-m", "--message", required=True)
+    new.set_defaults(func=makemigration)
+
+    args = parser.parse_args(argv)
+    args.func(args)

@@ -1,0 +1,121 @@
+"""One JSON error shape for every error, mapped in one place.
+
+`{"status_code": 404, "code": "not_found", "detail": "Group not found"}` plus `extra` for field errors.
+`detail` keeps seed-000 (FastAPI) clients working; `code` is stable for SDKs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from advanced_alchemy.exceptions import DuplicateKeyError, IntegrityError, NotFoundError, RepositoryError
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app.errors import AppError
+
+log = logging.getLogger("huddle.errors")
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    416: "range_not_satisfiable",
+    422: "unprocessable",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    """The body of every error response."""
+
+    status_code: int
+    code: str
+    detail: str
+    extra: Any = None
+
+
+def error_response(
+    status_code: int,
+    detail: str,
+    code: str | None = None,
+    extra: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response[ErrorBody]:
+    body = ErrorBody(status_code, code or _CODES.get(status_code, "error"), detail, extra)
+    return Response(body, status_code=status_code, headers=headers, media_type=MediaType.JSON)
+
+
+def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[ErrorBody]:
+    return error_response(exc.status_code, exc.detail, exc.code, exc.extra, exc.headers)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    extra = exc.extra if isinstance(exc, ValidationException) else None
+    detail = exc.detail
+    if isinstance(exc, ValidationException) and not detail:
+        detail = "Invalid request"
+    return error_response(exc.status_code, detail, extra=extra or None, headers=exc.headers)
+
+
+def _repository_error(_: Request[Any, Any, Any], exc: RepositoryError) -> Response[ErrorBody]:
+    if isinstance(exc, NotFoundError):
+        return error_response(404, "Not found")
+    if isinstance(exc, DuplicateKeyError | IntegrityError):
+        return error_response(409, "Conflicts with existing data")
+    log.error("repository error", exc_info=exc)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    # A database or Redis outage is the server's problem, reported fast as 503 so clients retry.
+    log.warning("dependency unavailable on %s: %s", request.scope.get("path"), type(exc).__name__)
+    return error_response(
+        503, "A backing service is unavailable; retry shortly", headers={"Retry-After": "2"}
+    )
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.error("unhandled error on %s", request.scope.get("path"), exc_info=exc)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+exception_handlers: ExceptionHandlersMap = {
+    AppError: _app_error,
+    HTTPException: _http_error,
+    RepositoryError: _repository_error,
+    SQLIntegrityError: lambda _, __: error_response(409, "Conflicts with existing data"),
+    OperationalError: _dependency_down,
+    InterfaceError: _dependency_down,
+    PoolTimeoutError: _dependency_down,
+    OSError: _dependency_down,
+    TimeoutError: _dependency_down,
+    RedisConnectionError: _dependency_down,
+    RedisTimeoutError: _dependency_down,
+    Exception: _unexpected,
+}
+
+
+def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI response entries for the error statuses a route can return."""
+    return {
+        code: ResponseSpec(data_container=ErrorBody, description=_CODES.get(code, "error").replace("_", " "))
+        for code in status_codes
+    }

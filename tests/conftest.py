@@ -1,0 +1,117 @@
+"""Fixtures: the app on SQLite (embedded mode) and on PostgreSQL + Redis (production mode)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from litestar import Litestar
+
+from app.config import Settings
+from app.db import migrate
+from app.server.app import create_app
+from tests.services import postgres_database, redis_namespace
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+_app_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_env() -> Iterator[tuple[str, str]]:
+    with redis_namespace() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'huddle.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for the current backend; each app gets its own Redis key prefix."""
+
+    def build(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "secret_key": SECRET,
+            "bcrypt_rounds": 4,
+            "var_dir": tmp_path / "var",
+            "media_dir": tmp_path / "media",
+            "login_rate_limit": 1000,
+            "search_rate_limit": 1000,
+        }
+        if backend == "postgres":
+            redis_url, prefix = request.getfixturevalue("redis_env")
+            base |= {
+                "database_url": request.getfixturevalue("postgres_url"),
+                "redis_url": redis_url,
+                "redis_key_prefix": f"{prefix}{next(_app_counter)}:",
+            }
+        else:
+            base["database_url"] = request.getfixturevalue("sqlite_url")
+        return Settings(**(base | overrides))
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+class AppClient(httpx.AsyncClient):
+    app: Litestar
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[[Settings], Any]]:
+    """Start apps (lifespan included) in the test's event loop; all are shut down at the end."""
+    stack: list[tuple[Litestar, Any, AppClient]] = []
+
+    async def start(settings: Settings) -> AppClient:
+        app = create_app(settings)
+        lifespan = app.lifespan()
+        await lifespan.__aenter__()
+        client = AppClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        client.app = app
+        stack.append((app, lifespan, client))
+        return client
+
+    yield start
+    for _, lifespan, client in reversed(stack):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def client(make_client: Callable[[Settings], Any], settings: Settings) -> AppClient:
+    result: AppClient = await make_client(settings)
+    return result
+
+
+def decode(response: httpx.Response) -> Any:
+    return msgspec.json.decode(response.content)

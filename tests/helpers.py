@@ -1,0 +1,42 @@
+"""Small helpers for API tests: unique users, auth headers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+    user: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def unique_email(label: str = "user") -> str:
+    return f"{label}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+async def register(client: httpx.AsyncClient, name: str = "Test User", password: str = PASSWORD) -> Account:
+    email = unique_email()
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": email, "name": name, "password": password}
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Account(email, password, body["access_token"], body["refresh_token"], body["user"])

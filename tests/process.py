@@ -1,0 +1,91 @@
+"""Run the real server (`python -m app run`, Granian workers) as a child process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+APP_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "WORKERS",
+    "PORT",
+    "HOST",
+    "MONGODB_URL",
+    "ENVIRONMENT",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "VAR_DIR",
+    "MEDIA_DIR",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log = log
+        self.url = f"http://127.0.0.1:{port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"server not healthy after {timeout}s:\n{self.output()}")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as an orchestrator would; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@contextmanager
+def run_server(tmp_path: Path, **env: str) -> Iterator[Server]:
+    port = int(env.pop("PORT", "0")) or free_port()
+    base = {k: v for k, v in os.environ.items() if k not in APP_VARIABLES}
+    log = tmp_path / f"server-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "run"],
+            env=base | {"PORT": str(port), "VAR_DIR": str(tmp_path / "var")} | env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    server = Server(process, port, log)
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()

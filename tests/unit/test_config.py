@@ -1,0 +1,111 @@
+"""Settings: embedded defaults, validation with one line per problem naming the variable."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, load_settings, settings_from_env
+
+GOOD_SECRET = "s" * 40
+
+
+def test_embedded_defaults() -> None:
+    settings = settings_from_env({})
+    assert settings.embedded
+    assert settings.is_sqlite
+    assert settings.sqlalchemy_url == "sqlite+aiosqlite:///var/huddle.db"
+    assert settings.media_dir == Path("var/media")
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
+    assert settings.algorithm == "HS256"
+
+
+def test_seed_variable_names_are_read() -> None:
+    settings = settings_from_env(
+        {
+            "DATABASE_URL": "postgresql://user:pw@db/chatapp",
+            "SECRET_KEY": GOOD_SECRET,
+            "ALGORITHM": "hs512",
+            "ACCESS_TOKEN_EXPIRE_MINUTES": "30",
+            "MONGODB_URL": "mongodb://mongo:27017",
+            "DATABASE_NAME": "chat",
+            "REDIS_URL": "redis://redis:6379/0",
+            "AZURE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+            "AZURE_CONTAINER_NAME": "clips",
+            "WORKERS": "4",
+            "PORT": "8123",
+        }
+    )
+    assert settings.sqlalchemy_url == "postgresql+asyncpg://user:pw@db/chatapp"
+    assert settings.algorithm == "HS512"
+    assert settings.access_token_expire_minutes == 30
+    assert (settings.mongodb_url, settings.database_name) == ("mongodb://mongo:27017", "chat")
+    assert settings.azure_container_name == "clips"
+    assert (settings.workers, settings.port) == (4, 8123)
+    assert not settings.embedded
+
+
+def _problems(env: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as error:
+        settings_from_env(env)
+    return error.value.problems
+
+
+def test_workers_without_redis_refused() -> None:
+    assert _problems({"WORKERS": "2"}) == [
+        "REDIS_URL: required when WORKERS=2; workers share real-time state through Redis"
+    ]
+
+
+def test_production_without_secret_refused() -> None:
+    assert _problems({"ENVIRONMENT": "production"}) == ["SECRET_KEY: required when ENVIRONMENT=production"]
+
+
+def test_every_problem_is_listed_once() -> None:
+    problems = _problems(
+        {
+            "PORT": "eighty",
+            "WORKERS": "0",
+            "ALGORITHM": "none",
+            "SECRET_KEY": "short",
+            "DATABASE_URL": "mysql://x",
+        }
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "WORKERS",
+        "ALGORITHM",
+        "PORT",
+    ]
+
+
+def test_embedded_secret_is_generated_once_and_private(tmp_path: Path) -> None:
+    env = {"VAR_DIR": str(tmp_path)}
+    first = load_settings(env).secret_key
+    assert len(first) >= 32
+    assert load_settings(env).secret_key == first  # restarts and workers agree
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+    assert load_settings(env | {"SECRET_KEY": GOOD_SECRET}).secret_key == GOOD_SECRET
+
+
+def test_cli_refuses_to_start_with_a_clear_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "SECRET_KEY"}}
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "run"],
+        env=env | {"WORKERS": "3", "VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "huddle: configuration error: "
+        "REDIS_URL: required when WORKERS=3; workers share real-time state through Redis"
+    )
