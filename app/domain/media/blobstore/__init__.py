@@ -1,0 +1,49 @@
+"""Blob store port: a small Protocol with one adapter per backend, chosen once per process.
+
+Local disk (`MEDIA_DIR`, the embedded default) or Azure Blob Storage (`AZURE_STORAGE_CONNECTION_STRING`,
+`AZURE_CONTAINER_NAME`). Both pass the same contract suite (tests/integration/media).
+"""
+
+from __future__ import annotations
+
+from app.config import Settings
+from app.domain.media.blobstore._port import (
+    DEFAULT_CONTENT_TYPE,
+    MAX_BLOCKS,
+    READ_CHUNK_LIMIT,
+    BlobChanged,
+    BlobInfo,
+    BlobNotFound,
+    BlobStore,
+    BlobStoreError,
+    InvalidKey,
+    MissingBlocks,
+    check_key,
+)
+from app.domain.media.blobstore.local import LocalBlobStore
+
+__all__ = [
+    "DEFAULT_CONTENT_TYPE",
+    "MAX_BLOCKS",
+    "READ_CHUNK_LIMIT",
+    "BlobChanged",
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobStore",
+    "BlobStoreError",
+    "InvalidKey",
+    "LocalBlobStore",
+    "MissingBlocks",
+    "check_key",
+    "create_blob_store",
+]
+
+
+def create_blob_store(settings: Settings) -> BlobStore:
+    """Azure when a connection string is configured, else the local media folder. One per process."""
+    if settings.azure_storage_connection_string:
+        # Imported here so the embedded mode never loads the Azure SDK and its HTTP stack.
+        from app.domain.media.blobstore.azure import AzureBlobStore  # noqa: PLC0415
+
+        return AzureBlobStore(settings.azure_storage_connection_string, settings.azure_container_name)
+    return LocalBlobStore(settings.media_dir)
