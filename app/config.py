@@ -52,6 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_rate_window_seconds: int = 60
     search_rate_limit: int = 30
     search_rate_window_seconds: int = 60
+    group_member_limit: int = 100
     log_level: str = "INFO"
     debug: bool = False
 
@@ -169,6 +170,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         workers=workers,
         login_rate_limit=r.number("LOGIN_RATE_LIMIT", 10, 1, 100_000),
         search_rate_limit=r.number("SEARCH_RATE_LIMIT", 30, 1, 100_000),
+        group_member_limit=r.number("GROUP_MEMBER_LIMIT", 100, 2, 100_000),
         log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), str.upper),
         debug=r.flag("DEBUG"),
     )

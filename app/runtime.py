@@ -15,9 +15,14 @@ from app.config import Settings
 from app.db.engine import create_engine
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
+from app.domain.events import Events
+from app.domain.messages.sql_store import SQLMessageStore
+from app.domain.messages.store import MessageStore
 from app.kv import SharedState
 from app.kv.memory import MemoryState
 from app.kv.redis_state import RedisState, connect_redis
+from app.ws.broker import Broker
+from app.ws.broker.memory import MemoryBroker
 
 
 @dataclass(eq=False)
@@ -29,8 +34,13 @@ class Runtime:
     state: SharedState
     tokens: TokenCodec
     passwords: PasswordHasher
+    messages: MessageStore
+    broker: Broker
+    events: Events
 
     async def close(self) -> None:
+        await self.broker.close()
+        await self.messages.close()
         await self.state.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -50,12 +60,17 @@ def build_runtime(settings: Settings) -> Runtime:
             "ticket": settings.ws_ticket_expire_seconds,
         },
     )
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    broker: Broker = MemoryBroker()
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=async_sessionmaker(engine, expire_on_commit=False),
+        sessions=sessions,
         redis=redis,
         state=state,
         tokens=tokens,
         passwords=PasswordHasher(settings.bcrypt_rounds),
+        messages=SQLMessageStore(sessions),
+        broker=broker,
+        events=Events(broker),
     )

@@ -10,6 +10,16 @@ from alembic.config import Config
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
 
 
+SEARCH_OBJECTS = ("ix_messages_search", "messages_fts")
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Hide the dialect-specific full-text search objects (made by hand in a migration) from
+    autogenerate, which would otherwise want to drop them."""
+    del obj, type_, reflected, compare_to
+    return not (name or "").startswith(SEARCH_OBJECTS)
+
+
 def alembic_config(database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

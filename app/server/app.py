@@ -25,6 +25,10 @@ from app.db import migrate
 from app.db.engine import sqlalchemy_config
 from app.domain.accounts import controllers as accounts
 from app.domain.accounts.deps import provide_accounts, provide_principal, provide_runtime
+from app.domain.groups import controllers as groups
+from app.domain.groups.deps import provide_groups
+from app.domain.messages import controllers as messages
+from app.domain.messages.deps import provide_messages
 from app.runtime import Runtime, build_runtime
 from app.server import health
 from app.server.errors import exception_handlers
@@ -62,7 +66,12 @@ def openapi_config() -> OpenAPIConfig:
 
 
 def route_handlers() -> Sequence[ControllerRouterHandler]:
-    return [*health.route_handlers, *accounts.route_handlers]
+    return [
+        *health.route_handlers,
+        *accounts.route_handlers,
+        *groups.route_handlers,
+        *messages.route_handlers,
+    ]
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -84,6 +93,8 @@ def create_app(settings: Settings) -> Litestar:
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "accounts": Provide(provide_accounts, sync_to_thread=False),
             "principal": Provide(provide_principal),
+            "groups": Provide(provide_groups, sync_to_thread=False),
+            "messages": Provide(provide_messages, sync_to_thread=False),
         },
         exception_handlers=exception_handlers,
         plugins=[SQLAlchemyPlugin(config=sqlalchemy_config(runtime.engine))],

@@ -8,6 +8,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.db.migrate import include_object
 from app.db.models import metadata
 
 config = context.config
@@ -19,6 +20,7 @@ def _configure(**kwargs: object) -> None:
         target_metadata=metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
+        include_object=include_object,
         **kwargs,
     )
 

@@ -16,7 +16,8 @@ from tests.services import postgres_database
 
 
 def _compare(connection: Connection, compare_type: bool) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": compare_type})
+    opts = {"compare_type": compare_type, "include_object": migrate.include_object}
+    context = MigrationContext.configure(connection, opts=opts)
     return list(compare_metadata(context, metadata))
 
 

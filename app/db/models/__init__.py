@@ -3,7 +3,18 @@
 from advanced_alchemy.base import metadata_registry
 
 from app.db.models.accounts import AuthSession, User
+from app.db.models.groups import Group, Membership
+from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
 
 metadata = metadata_registry.get(None)
 
-__all__ = ["AuthSession", "User", "metadata"]
+__all__ = [
+    "AuthSession",
+    "Group",
+    "GroupSequence",
+    "Membership",
+    "MessageRow",
+    "ReactionRow",
+    "User",
+    "metadata",
+]

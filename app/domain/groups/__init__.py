@@ -1,0 +1,1 @@
+"""Groups and direct chats: membership, roles, limits, access checks."""

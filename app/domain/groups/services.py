@@ -1,0 +1,289 @@
+"""Groups and direct chats: creation, membership, roles, limits.
+
+Membership changes commit first; then the seed-000 system message is stored and published, so no
+event ever announces something that could still roll back.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models.accounts import User
+from app.db.models.groups import ROLE_ADMIN, ROLE_MEMBER, Group, Membership
+from app.domain.accounts.services import Principal, normalize_email, public_user
+from app.domain.groups.access import require_admin, require_member
+from app.domain.groups.schemas import (
+    GroupCreate,
+    GroupDeleted,
+    GroupOut,
+    GroupPatch,
+    GroupUpdated,
+    MemberOut,
+    RoleChanged,
+    UserRef,
+    as_role,
+)
+from app.domain.messages.services import MessageService, release, to_frame
+from app.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.runtime import Runtime
+
+USER_NOT_FOUND = "User not found"
+
+
+def _label(user: User) -> str:
+    return f"{user.display_name or user.name} ({user.email})"
+
+
+class GroupService:
+    def __init__(self, db: AsyncSession, runtime: Runtime) -> None:
+        self.db = db
+        self.runtime = runtime
+        self.events = runtime.events
+        self.messages = MessageService(db, runtime)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def _member_counts(self, group_ids: list[int]) -> dict[int, int]:
+        rows = await self.db.execute(
+            select(Membership.group_id, func.count())
+            .where(Membership.group_id.in_(group_ids))
+            .group_by(Membership.group_id)
+        )
+        return dict(rows.tuples())
+
+    async def _peers(self, group_ids: list[int], user_id: int) -> dict[int, User]:
+        rows = await self.db.execute(
+            select(Membership.group_id, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.group_id.in_(group_ids), Membership.user_id != user_id)
+        )
+        return dict(rows.tuples())
+
+    async def _render(self, principal: Principal, pairs: list[tuple[Group, Membership]]) -> list[GroupOut]:
+        ids = [group.id for group, _ in pairs]
+        if not ids:
+            return []
+        counts = await self._member_counts(ids)
+        direct_ids = [group.id for group, _ in pairs if group.is_direct]
+        peers = await self._peers(direct_ids, principal.user_id) if direct_ids else {}
+        await release(self.db)
+        latest = await self.runtime.messages.latest(ids)
+        result = []
+        for group, membership in pairs:
+            last = latest.get(group.id)
+            peer = peers.get(group.id)
+            result.append(
+                GroupOut(
+                    id=group.id,
+                    name=(peer.display_name or peer.name) if peer else group.name,
+                    description=group.description,
+                    is_direct=group.is_direct,
+                    created_by=group.created_by,
+                    created_at=group.created_at,
+                    role=as_role(membership.role),
+                    member_count=counts.get(group.id, 0),
+                    last_read_seq=membership.last_read_seq,
+                    unread_count=max(0, (last.seq if last else 0) - membership.last_read_seq),
+                    last_message=to_frame(last, principal.user_id) if last else None,
+                    peer=public_user(peer) if peer else None,
+                )
+            )
+        return result
+
+    async def list_mine(self, principal: Principal) -> list[GroupOut]:
+        """The caller's groups, most recent activity first."""
+        rows = await self.db.execute(
+            select(Group, Membership)
+            .join(Membership, Membership.group_id == Group.id)
+            .where(Membership.user_id == principal.user_id)
+        )
+        groups = await self._render(principal, [(g, m) for g, m in rows.tuples()])
+        groups.sort(key=lambda g: g.last_message.created_at if g.last_message else g.created_at, reverse=True)
+        return groups
+
+    async def get(self, principal: Principal, group_id: int) -> GroupOut:
+        pair = await require_member(self.db, group_id, principal.user_id)
+        return (await self._render(principal, [pair]))[0]
+
+    async def members(self, principal: Principal, group_id: int) -> list[MemberOut]:
+        await require_member(self.db, group_id, principal.user_id)
+        rows = await self.db.execute(
+            select(User, Membership)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.group_id == group_id)
+            .order_by(Membership.joined_at, User.id)
+        )
+        return [self._member_out(user, membership) for user, membership in rows.tuples()]
+
+    @staticmethod
+    def _member_out(user: User, membership: Membership) -> MemberOut:
+        return MemberOut(
+            user_id=user.id,
+            email=user.email,
+            name=user.name,
+            display_name=user.display_name,
+            avatar_url=user.avatar_url,
+            role=as_role(membership.role),
+            joined_at=membership.joined_at,
+            last_read_seq=membership.last_read_seq,
+        )
+
+    # -- creating and changing groups ---------------------------------------------------------------
+
+    async def create(self, principal: Principal, body: GroupCreate) -> GroupOut:
+        group = Group(name=body.name.strip(), description=body.description, created_by=principal.user_id)
+        self.db.add(group)
+        await self.db.flush()
+        membership = Membership(group_id=group.id, user_id=principal.user_id, role=ROLE_ADMIN)
+        self.db.add(membership)
+        await self.db.commit()
+        return (await self._render(principal, [(group, membership)]))[0]
+
+    async def update(self, principal: Principal, group_id: int, patch: GroupPatch) -> GroupOut:
+        group, membership = await require_admin(self.db, group_id, principal.user_id)
+        if patch.name is not msgspec.UNSET:
+            group.name = patch.name.strip()
+        if patch.description is not msgspec.UNSET:
+            group.description = patch.description
+        await self.db.commit()
+        await self.events.to_group(
+            group_id, GroupUpdated(group_id=group_id, name=group.name, description=group.description)
+        )
+        return (await self._render(principal, [(group, membership)]))[0]
+
+    async def delete(self, principal: Principal, group_id: int) -> None:
+        group, _ = await require_admin(self.db, group_id, principal.user_id)
+        await self._delete(group)
+
+    async def _delete(self, group: Group) -> None:
+        await self.db.delete(group)
+        await self.db.commit()
+        await self.runtime.messages.drop_group(group.id)
+        await self.events.to_group(group.id, GroupDeleted(group_id=group.id))
+
+    # -- membership --------------------------------------------------------------------------------
+
+    async def _resolve(self, ref: UserRef) -> User:
+        if (ref.email is None) == (ref.user_id is None):
+            raise BadRequest("Give exactly one of email or user_id")
+        if ref.email is not None:
+            user = await self.db.scalar(select(User).where(User.email == normalize_email(ref.email)))
+        else:
+            user = await self.db.get(User, ref.user_id)
+        if user is None or not user.is_active:
+            raise NotFound(USER_NOT_FOUND)
+        return user
+
+    async def add_member(self, principal: Principal, group_id: int, ref: UserRef) -> MemberOut:
+        group, _ = await require_admin(self.db, group_id, principal.user_id)
+        user = await self._resolve(ref)
+        await release(self.db)
+        # New members start with everything before their arrival read.
+        latest = (await self.runtime.messages.latest([group_id])).get(group_id)
+        # Lock the group row (PostgreSQL) so concurrent adds cannot overshoot the member limit.
+        await self.db.execute(select(Group.id).where(Group.id == group_id).with_for_update())
+        if await self.db.get(Membership, (group_id, user.id)) is not None:
+            raise Conflict("Already a member of this group")
+        limit = self.runtime.settings.group_member_limit
+        count = await self.db.scalar(select(func.count()).where(Membership.group_id == group_id)) or 0
+        if count >= limit:
+            raise Conflict(f"The group is full ({limit} members)")
+        membership = Membership(
+            group_id=group_id, user_id=user.id, role=ROLE_MEMBER, last_read_seq=latest.seq if latest else 0
+        )
+        self.db.add(membership)
+        try:
+            await self.db.commit()
+        except IntegrityError:
+            await self.db.rollback()
+            raise Conflict("Already a member of this group") from None
+        await self.messages.system(group, "add", user, f"{_label(user)} was added to {group.name}")
+        return self._member_out(user, membership)
+
+    async def remove_member(self, principal: Principal, group_id: int, ref: UserRef) -> None:
+        group, _ = await require_admin(self.db, group_id, principal.user_id)
+        user = await self._resolve(ref)
+        if user.id == principal.user_id:
+            raise Conflict("Use leave to remove yourself")
+        membership = await self.db.get(Membership, (group_id, user.id))
+        if membership is None:
+            raise NotFound("Not a member of this group")
+        await self.db.delete(membership)
+        await self.db.commit()
+        await self.messages.system(group, "leave", user, f"{_label(user)} was removed from {group.name}")
+
+    async def leave(self, principal: Principal, group_id: int) -> None:
+        """Leave a group. The last admin hands over first; the last member's leaving deletes it."""
+        group, membership = await require_member(self.db, group_id, principal.user_id)
+        if group.is_direct:
+            raise Forbidden("Direct chats cannot be left")
+        roles = list(await self.db.scalars(select(Membership.role).where(Membership.group_id == group_id)))
+        if len(roles) == 1:
+            await self._delete(group)
+            return
+        if membership.role == ROLE_ADMIN and roles.count(ROLE_ADMIN) == 1:
+            raise Conflict("You are the last admin: make another member admin before leaving")
+        await self.db.delete(membership)
+        await self.db.commit()
+        await self.messages.system(
+            group, "leave", principal.user, f"{_label(principal.user)} left {group.name}"
+        )
+
+    async def change_role(self, principal: Principal, group_id: int, user_id: int, role: str) -> MemberOut:
+        await require_admin(self.db, group_id, principal.user_id)
+        membership = await self.db.get(Membership, (group_id, user_id), with_for_update=True)
+        user = await self.db.get(User, user_id)
+        if membership is None or user is None:
+            raise NotFound("Not a member of this group")
+        if membership.role == ROLE_ADMIN and role != ROLE_ADMIN:
+            admins = await self.db.scalar(
+                select(func.count()).where(Membership.group_id == group_id, Membership.role == ROLE_ADMIN)
+            )
+            if (admins or 0) <= 1:
+                raise Conflict("A group needs at least one admin")
+        membership.role = role
+        await self.db.commit()
+        await self.events.to_group(
+            group_id, RoleChanged(group_id=group_id, user_id=user_id, role=as_role(role))
+        )
+        return self._member_out(user, membership)
+
+    async def access(self, principal: Principal, group_id: int) -> Membership:
+        _, membership = await require_member(self.db, group_id, principal.user_id)
+        return membership
+
+    # -- direct chats ------------------------------------------------------------------------------
+
+    async def direct(self, principal: Principal, ref: UserRef) -> tuple[GroupOut, bool]:
+        """The 1:1 chat with someone: created once, returned on every later call (race-safe through
+        the unique `direct_key`)."""
+        other = await self._resolve(ref)
+        if other.id == principal.user_id:
+            raise BadRequest("A direct chat needs another person")
+        low, high = sorted((principal.user_id, other.id))
+        key = f"{low}:{high}"
+        created = False
+        group = await self.db.scalar(select(Group).where(Group.direct_key == key))
+        if group is None:
+            group = Group(name="Direct chat", is_direct=True, direct_key=key, created_by=principal.user_id)
+            self.db.add(group)
+            try:
+                await self.db.flush()
+                self.db.add_all(
+                    [
+                        Membership(group_id=group.id, user_id=low, role=ROLE_MEMBER),
+                        Membership(group_id=group.id, user_id=high, role=ROLE_MEMBER),
+                    ]
+                )
+                await self.db.commit()
+                created = True
+            except IntegrityError:
+                await self.db.rollback()  # someone created it first: use theirs
+                await self.db.refresh(principal.user)
+                group = await self.db.scalar(select(Group).where(Group.direct_key == key))
+                if group is None:
+                    raise
+        return await self.get(principal, group.id), created

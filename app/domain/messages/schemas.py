@@ -1,0 +1,150 @@
+"""Message frames (the same shapes in history and over WebSockets) and request bodies.
+
+Seed-000 shapes are kept: `{"type": "message", "text", "user", "group_id", "created_at", ...}`,
+`{"type": "add" | "leave", "text", "user": "system", "group_id", "user_email"}` and `video_control`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+TEXT_MAX = 10_000  # code points
+PAGE_MAX = 100
+
+MessageText = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_MAX, pattern=r"\S")]
+ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[^\s\x00-\x1f]+$")]
+
+
+class ReactionOut(msgspec.Struct):
+    emoji: str
+    count: int
+    me: bool
+
+
+class ChatMessage(msgspec.Struct, kw_only=True, tag_field="type", tag="message"):
+    id: str
+    seq: int
+    group_id: int
+    text: str
+    user: str
+    user_id: int | None
+    user_name: str | None
+    created_at: dt.datetime
+    client_msg_id: str | None = None
+    reply_to: int | None = None
+    video_id: int | None = None
+    edited_at: dt.datetime | None = None
+    deleted: bool = False
+    reactions: list[ReactionOut] = []
+
+
+class _Membership(msgspec.Struct, kw_only=True):
+    id: str
+    seq: int
+    group_id: int
+    text: str
+    user_email: str | None
+    user_id: int | None
+    created_at: dt.datetime
+    user: str = "system"
+
+
+class MemberAdded(_Membership, tag_field="type", tag="add"):
+    pass
+
+
+class MemberLeft(_Membership, tag_field="type", tag="leave"):
+    pass
+
+
+class VideoControl(msgspec.Struct, kw_only=True, tag_field="type", tag="video_control"):
+    id: str
+    seq: int
+    group_id: int
+    video_action: str
+    video_name: str | None
+    video_time: float
+    user: str
+    user_id: int | None
+    created_at: dt.datetime
+
+
+MessageFrame = ChatMessage | MemberAdded | MemberLeft | VideoControl
+
+
+class MessageEdited(msgspec.Struct, kw_only=True, tag_field="type", tag="message_edited"):
+    id: str
+    seq: int
+    group_id: int
+    text: str
+    edited_at: dt.datetime
+
+
+class MessageDeleted(msgspec.Struct, kw_only=True, tag_field="type", tag="message_deleted"):
+    id: str
+    seq: int
+    group_id: int
+    deleted_by: int
+
+
+class ReactionChanged(msgspec.Struct, kw_only=True, tag_field="type", tag="reaction"):
+    group_id: int
+    seq: int
+    emoji: str
+    user_id: int
+    action: Literal["add", "remove"]
+    count: int
+
+
+class Seen(msgspec.Struct, kw_only=True, tag_field="type", tag="seen"):
+    group_id: int
+    user_id: int
+    seq: int
+
+
+# -- request and response bodies ------------------------------------------------------------------
+
+
+class SendMessage(msgspec.Struct, kw_only=True):
+    text: MessageText
+    client_msg_id: ClientMsgId | None = None
+    reply_to: Seq | None = None
+    video_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
+
+
+class EditMessage(msgspec.Struct):
+    text: MessageText
+
+
+class MarkRead(msgspec.Struct):
+    seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class ReadState(msgspec.Struct):
+    group_id: int
+    last_read_seq: int
+    unread_count: int
+
+
+class Reader(msgspec.Struct):
+    user_id: int
+    name: str
+    display_name: str | None
+    last_read_seq: int
+
+
+class MessagePage(msgspec.Struct):
+    items: list[MessageFrame]
+    has_more: bool
+
+
+class SearchPage(msgspec.Struct):
+    items: list[ChatMessage]
+    limit: int
+    offset: int
+    next_offset: int | None

@@ -1,0 +1,329 @@
+"""Sending, history, edits, deletions, reactions, read receipts and search.
+
+Every write reaches the store (committed) before its event is published. REST handlers and the
+WebSocket gateway call the same methods, each with its own short database session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models.accounts import User
+from app.db.models.groups import ROLE_ADMIN, Group, Membership
+from app.domain.accounts.services import Principal
+from app.domain.groups.access import require_member
+from app.domain.messages.schemas import (
+    ChatMessage,
+    MemberAdded,
+    MemberLeft,
+    MessageDeleted,
+    MessageEdited,
+    MessageFrame,
+    MessagePage,
+    ReactionChanged,
+    ReactionOut,
+    Reader,
+    ReadState,
+    SearchPage,
+    Seen,
+    SendMessage,
+    VideoControl,
+)
+from app.domain.messages.store import MAX_REACTION_KINDS, Draft, StoredMessage
+from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
+from app.runtime import Runtime
+
+MESSAGE_NOT_FOUND = "Message not found"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def release(db: AsyncSession) -> None:
+    """End the request session's read transaction so it holds no pooled connection while the message
+    store takes one: a request holding two at once starves the pool under load and deadlocks."""
+    await db.commit()
+
+
+def to_frame(message: StoredMessage, viewer_id: int | None = None) -> MessageFrame:
+    """The one rendering of a stored message, for history and real-time alike. `viewer_id` only
+    sets the `me` flag of reactions; new messages have none, so their frame is viewer-independent."""
+    if message.type in ("add", "leave"):
+        kind = MemberAdded if message.type == "add" else MemberLeft
+        return kind(
+            id=message.id,
+            seq=message.seq,
+            group_id=message.group_id,
+            text=message.text,
+            user_email=message.user_email,
+            user_id=message.author_id,
+            created_at=message.created_at,
+        )
+    if message.type == "video_control":
+        return VideoControl(
+            id=message.id,
+            seq=message.seq,
+            group_id=message.group_id,
+            video_action=message.video_action or "pause",
+            video_name=message.video_name,
+            video_time=message.video_time or 0.0,
+            user=message.user,
+            user_id=message.author_id,
+            created_at=message.created_at,
+        )
+    return ChatMessage(
+        id=message.id,
+        seq=message.seq,
+        group_id=message.group_id,
+        text=message.text,
+        user=message.user,
+        user_id=message.author_id,
+        user_name=message.user_name,
+        created_at=message.created_at,
+        client_msg_id=message.client_msg_id,
+        reply_to=message.reply_to,
+        video_id=message.video_id,
+        edited_at=message.edited_at,
+        deleted=message.deleted_at is not None,
+        reactions=reaction_summary(message.reactions, viewer_id),
+    )
+
+
+def reaction_summary(reactions: dict[str, list[int]], viewer_id: int | None) -> list[ReactionOut]:
+    return [ReactionOut(emoji, len(users), viewer_id in users) for emoji, users in reactions.items() if users]
+
+
+class MessageService:
+    def __init__(self, db: AsyncSession, runtime: Runtime) -> None:
+        self.db = db
+        self.runtime = runtime
+        self.store = runtime.messages
+        self.events = runtime.events
+
+    async def _member(self, principal: Principal, group_id: int) -> tuple[Group, Membership]:
+        pair = await require_member(self.db, group_id, principal.user_id)
+        await release(self.db)
+        return pair
+
+    async def _live_message(self, group_id: int, seq: int) -> StoredMessage:
+        message = await self.store.get(group_id, seq)
+        if message is None or message.type != "message" or message.deleted_at is not None:
+            raise NotFound(MESSAGE_NOT_FOUND)
+        return message
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    async def send(self, principal: Principal, group_id: int, body: SendMessage) -> tuple[ChatMessage, bool]:
+        """Store and publish a chat message; (message, created). A retried client_msg_id with the
+        same content returns the original; with other content it is a 409."""
+        await self._member(principal, group_id)
+        if body.reply_to is not None:
+            await self._live_message(group_id, body.reply_to)
+        user = principal.user
+        stored, created = await self.store.append(
+            Draft(
+                group_id=group_id,
+                type="message",
+                user=user.email,
+                user_name=user.display_name or user.name,
+                author_id=user.id,
+                text=body.text,
+                client_msg_id=body.client_msg_id,
+                reply_to=body.reply_to,
+                video_id=body.video_id,
+                created_at=_now(),
+            )
+        )
+        if not created:
+            if (stored.text, stored.reply_to, stored.video_id) != (body.text, body.reply_to, body.video_id):
+                raise Conflict("client_msg_id was already used for a different message")
+            return to_frame(stored, user.id), False  # type: ignore[return-value]
+        frame = to_frame(stored)
+        await self._advance_read(group_id, user.id, stored.seq)
+        await self.events.to_group(group_id, frame)
+        return frame, True  # type: ignore[return-value]
+
+    async def system(self, group: Group, kind: str, subject: User, text: str) -> MessageFrame:
+        """Write and publish a seed-000 `add`/`leave` message about `subject`."""
+        stored, _ = await self.store.append(
+            Draft(
+                group_id=group.id,
+                type=kind,
+                user="system",
+                author_id=subject.id,
+                user_email=subject.email,
+                text=text,
+                created_at=_now(),
+            )
+        )
+        frame = to_frame(stored)
+        await self.events.to_group(group.id, frame)
+        return frame
+
+    async def video_control(
+        self, principal: Principal, group_id: int, action: str, video_name: str | None, position: float
+    ) -> MessageFrame:
+        """Playback controls are stored as seed `video_control` messages, so late joiners and
+        resuming clients see them in order with the chat."""
+        await self._member(principal, group_id)
+        stored, _ = await self.store.append(
+            Draft(
+                group_id=group_id,
+                type="video_control",
+                user=principal.user.email,
+                author_id=principal.user_id,
+                video_action=action,
+                video_name=video_name,
+                video_time=position,
+                created_at=_now(),
+            )
+        )
+        frame = to_frame(stored)
+        await self.events.to_group(group_id, frame)
+        return frame
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def history(
+        self, principal: Principal, group_id: int, before_seq: int | None, after_seq: int | None, limit: int
+    ) -> MessagePage:
+        await self._member(principal, group_id)
+        if before_seq is not None and after_seq is not None and before_seq <= after_seq + 1:
+            return MessagePage(items=[], has_more=False)
+        rows = await self.store.window(group_id, before_seq=before_seq, after_seq=after_seq, limit=limit + 1)
+        has_more = len(rows) > limit
+        rows = rows[:limit] if after_seq is not None else rows[-limit:]
+        return MessagePage(items=[to_frame(m, principal.user_id) for m in rows], has_more=has_more)
+
+    async def newest_first(
+        self, principal: Principal, group_id: int, offset: int, limit: int
+    ) -> list[MessageFrame]:
+        await self._member(principal, group_id)
+        rows = await self.store.newest_first(group_id, offset=offset, limit=limit)
+        return [to_frame(m, principal.user_id) for m in rows]
+
+    async def search(
+        self, principal: Principal, query: str, group_id: int | None, limit: int, offset: int
+    ) -> SearchPage:
+        settings = self.runtime.settings
+        wait = await self.runtime.state.hit(
+            f"search:messages:{principal.user_id}",
+            settings.search_rate_limit,
+            settings.search_rate_window_seconds,
+        )
+        if wait:
+            raise RateLimited(wait)
+        if group_id is not None:
+            await self._member(principal, group_id)
+            group_ids = [group_id]
+        else:
+            group_ids = list(
+                await self.db.scalars(
+                    select(Membership.group_id).where(Membership.user_id == principal.user_id)
+                )
+            )
+        rows = await self.store.search(group_ids, query, limit=limit + 1, offset=offset)
+        items = [to_frame(m, principal.user_id) for m in rows[:limit]]
+        next_offset = offset + limit if len(rows) > limit else None
+        return SearchPage(items=items, limit=limit, offset=offset, next_offset=next_offset)  # type: ignore[arg-type]
+
+    # -- changing ----------------------------------------------------------------------------------
+
+    async def edit(self, principal: Principal, group_id: int, seq: int, text: str) -> ChatMessage:
+        await self._member(principal, group_id)
+        message = await self._live_message(group_id, seq)
+        if message.author_id != principal.user_id:
+            raise Forbidden("Only the author can edit a message")
+        edited = await self.store.edit(group_id, seq, text, _now())
+        if edited is None:
+            raise NotFound(MESSAGE_NOT_FOUND)
+        await self.events.to_group(
+            group_id,
+            MessageEdited(
+                id=edited.id, seq=seq, group_id=group_id, text=text, edited_at=edited.edited_at or _now()
+            ),
+        )
+        return to_frame(edited, principal.user_id)  # type: ignore[return-value]
+
+    async def delete(self, principal: Principal, group_id: int, seq: int) -> None:
+        """Authors delete their own messages; admins delete any. A tombstone keeps the seq."""
+        _, membership = await self._member(principal, group_id)
+        message = await self._live_message(group_id, seq)
+        if message.author_id != principal.user_id and membership.role != ROLE_ADMIN:
+            raise Forbidden("Only the author or a group admin can delete a message")
+        deleted = await self.store.tombstone(group_id, seq, _now())
+        if deleted is None:
+            raise NotFound(MESSAGE_NOT_FOUND)
+        await self.events.to_group(
+            group_id, MessageDeleted(id=deleted.id, seq=seq, group_id=group_id, deleted_by=principal.user_id)
+        )
+
+    async def react(
+        self, principal: Principal, group_id: int, seq: int, emoji: str, add: bool
+    ) -> list[ReactionOut]:
+        await self._member(principal, group_id)
+        message = await self._live_message(group_id, seq)
+        if add and emoji not in message.reactions and len(message.reactions) >= MAX_REACTION_KINDS:
+            raise Unprocessable(f"A message can carry at most {MAX_REACTION_KINDS} different reactions")
+        reactions = await self.store.react(group_id, seq, principal.user_id, emoji, add)
+        if reactions is None:
+            raise NotFound(MESSAGE_NOT_FOUND)
+        await self.events.to_group(
+            group_id,
+            ReactionChanged(
+                group_id=group_id,
+                seq=seq,
+                emoji=emoji,
+                user_id=principal.user_id,
+                action="add" if add else "remove",
+                count=len(reactions.get(emoji, [])),
+            ),
+        )
+        return reaction_summary(reactions, principal.user_id)
+
+    # -- receipts ----------------------------------------------------------------------------------
+
+    async def _advance_read(self, group_id: int, user_id: int, seq: int) -> int:
+        """Move the read position forward only; returns the position after the update."""
+        await self.db.execute(
+            update(Membership)
+            .where(
+                Membership.group_id == group_id, Membership.user_id == user_id, Membership.last_read_seq < seq
+            )
+            .values(last_read_seq=seq)
+            .execution_options(synchronize_session=False)
+        )
+        await self.db.commit()
+        position = await self.db.scalar(
+            select(Membership.last_read_seq).where(
+                Membership.group_id == group_id, Membership.user_id == user_id
+            )
+        )
+        return int(position or 0)
+
+    async def mark_read(self, principal: Principal, group_id: int, seq: int) -> ReadState:
+        await self._member(principal, group_id)
+        latest = (await self.store.latest([group_id])).get(group_id)
+        last_seq = latest.seq if latest else 0
+        position = await self._advance_read(group_id, principal.user_id, min(seq, last_seq))
+        await self.events.to_group(group_id, Seen(group_id=group_id, user_id=principal.user_id, seq=position))
+        return ReadState(group_id=group_id, last_read_seq=position, unread_count=max(0, last_seq - position))
+
+    async def readers(self, principal: Principal, group_id: int, seq: int) -> list[Reader]:
+        """Members (other than the caller) who have read up to `seq`."""
+        await self._member(principal, group_id)
+        rows = await self.db.execute(
+            select(User.id, User.name, User.display_name, Membership.last_read_seq)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.group_id == group_id,
+                Membership.last_read_seq >= seq,
+                Membership.user_id != principal.user_id,
+            )
+            .order_by(func.lower(User.name), User.id)
+        )
+        return [Reader(user_id=r[0], name=r[1], display_name=r[2], last_read_seq=r[3]) for r in rows]

@@ -1,0 +1,294 @@
+"""Message store on the SQL database (PostgreSQL or SQLite), each call its own short transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, delete, func, literal_column, select, update
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
+from app.domain.messages.store import Draft, StoredMessage
+
+_FIELDS = [name for name in Draft.__struct_fields__ if name != "created_at"]
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _stored(row: MessageRow, reactions: dict[str, list[int]] | None = None) -> StoredMessage:
+    return StoredMessage(
+        id=str(row.id),
+        group_id=row.group_id,
+        seq=row.seq,
+        type=row.type,
+        user=row.user,
+        created_at=row.created_at,
+        text=row.text,
+        author_id=row.author_id,
+        user_name=row.user_name,
+        client_msg_id=row.client_msg_id,
+        reply_to=row.reply_to,
+        user_email=row.user_email,
+        video_action=row.video_action,
+        video_name=row.video_name,
+        video_time=row.video_time,
+        video_id=row.video_id,
+        edited_at=row.edited_at,
+        deleted_at=row.deleted_at,
+        reactions=reactions or {},
+    )
+
+
+def fts5_query(query: str) -> str:
+    """User text as an FTS5 query that cannot be a syntax error: every word quoted, all required."""
+    return " ".join(f'"{word}"' for word in _WORD.findall(query))
+
+
+class SQLMessageStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    def _dialect(self, db: AsyncSession) -> str:
+        return db.get_bind().dialect.name
+
+    async def _next_seq(self, db: AsyncSession, group_id: int) -> int:
+        # An upsert takes the row lock (PostgreSQL) or the write lock (SQLite) first, so concurrent
+        # senders queue here instead of deadlocking on a read-then-write upgrade.
+        insert = postgresql.insert if self._dialect(db) == "postgresql" else sqlite.insert
+        statement = (
+            insert(GroupSequence)
+            .values(group_id=group_id, last_seq=1)
+            .on_conflict_do_update(
+                index_elements=[GroupSequence.group_id], set_={"last_seq": GroupSequence.last_seq + 1}
+            )
+            .returning(GroupSequence.last_seq)
+        )
+        return int((await db.execute(statement)).scalar_one())
+
+    async def _by_client_id(self, db: AsyncSession, draft: Draft) -> MessageRow | None:
+        return await db.scalar(
+            select(MessageRow).where(
+                MessageRow.group_id == draft.group_id,
+                MessageRow.author_id == draft.author_id,
+                MessageRow.client_msg_id == draft.client_msg_id,
+            )
+        )
+
+    async def append(self, draft: Draft) -> tuple[StoredMessage, bool]:
+        # Only an author's own client ids are deduplicated (a NULL author never matches, as in the index).
+        idempotent = draft.client_msg_id is not None and draft.author_id is not None
+        for _ in range(2):  # a concurrent duplicate of the same client_msg_id loses at the unique index
+            async with self._sessions() as db:
+                try:
+                    seq = await self._next_seq(db, draft.group_id)
+                    if idempotent and (existing := await self._by_client_id(db, draft)):
+                        stored = await self._with_reactions(db, existing)
+                        await db.rollback()  # gives the seq back
+                        return stored, False
+                    row = MessageRow(
+                        seq=seq, created_at=draft.created_at, **{f: getattr(draft, f) for f in _FIELDS}
+                    )
+                    db.add(row)
+                    await db.commit()
+                    return _stored(row), True
+                except IntegrityError:
+                    await db.rollback()
+                    if not idempotent:
+                        raise
+        async with self._sessions() as db:
+            existing = await self._by_client_id(db, draft)
+            if existing is None:
+                raise RuntimeError("client_msg_id conflict without a stored message")
+            return await self._with_reactions(db, existing), False
+
+    async def _reactions(
+        self, db: AsyncSession, group_id: int, seqs: Sequence[int]
+    ) -> dict[int, dict[str, list[int]]]:
+        if not seqs:
+            return {}
+        rows = await db.execute(
+            select(ReactionRow.seq, ReactionRow.emoji, ReactionRow.user_id)
+            .where(ReactionRow.group_id == group_id, ReactionRow.seq.in_(seqs))
+            .order_by(ReactionRow.created_at, ReactionRow.user_id)
+        )
+        result: dict[int, dict[str, list[int]]] = {}
+        for seq, emoji, user_id in rows:
+            result.setdefault(seq, {}).setdefault(emoji, []).append(user_id)
+        return result
+
+    async def _with_reactions(self, db: AsyncSession, row: MessageRow) -> StoredMessage:
+        reactions = await self._reactions(db, row.group_id, [row.seq])
+        return _stored(row, reactions.get(row.seq))
+
+    async def _list(self, db: AsyncSession, group_id: int, query: Select[Any]) -> list[StoredMessage]:
+        rows: list[MessageRow] = list(await db.scalars(query))
+        reactions = await self._reactions(db, group_id, [row.seq for row in rows])
+        return [_stored(row, reactions.get(row.seq)) for row in rows]
+
+    async def get(self, group_id: int, seq: int) -> StoredMessage | None:
+        async with self._sessions() as db:
+            row = await db.scalar(
+                select(MessageRow).where(MessageRow.group_id == group_id, MessageRow.seq == seq)
+            )
+            return None if row is None else await self._with_reactions(db, row)
+
+    async def window(
+        self, group_id: int, *, before_seq: int | None = None, after_seq: int | None = None, limit: int
+    ) -> list[StoredMessage]:
+        query = select(MessageRow).where(MessageRow.group_id == group_id)
+        async with self._sessions() as db:
+            if after_seq is not None:
+                query = query.where(MessageRow.seq > after_seq)
+                if before_seq is not None:
+                    query = query.where(MessageRow.seq < before_seq)
+                return await self._list(db, group_id, query.order_by(MessageRow.seq).limit(limit))
+            if before_seq is not None:
+                query = query.where(MessageRow.seq < before_seq)
+            messages = await self._list(db, group_id, query.order_by(MessageRow.seq.desc()).limit(limit))
+            return messages[::-1]
+
+    async def newest_first(self, group_id: int, *, offset: int, limit: int) -> list[StoredMessage]:
+        query = (
+            select(MessageRow)
+            .where(MessageRow.group_id == group_id)
+            .order_by(MessageRow.seq.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        async with self._sessions() as db:
+            return await self._list(db, group_id, query)
+
+    async def _update(self, group_id: int, seq: int, values: dict[str, Any]) -> StoredMessage | None:
+        async with self._sessions() as db:
+            result = await db.execute(
+                update(MessageRow)
+                .where(
+                    MessageRow.group_id == group_id,
+                    MessageRow.seq == seq,
+                    MessageRow.type == "message",
+                    MessageRow.deleted_at.is_(None),
+                )
+                .values(**values)
+                .returning(MessageRow)
+            )
+            row = result.scalar_one_or_none()
+            if row is None:
+                return None
+            if "deleted_at" in values:
+                await db.execute(
+                    delete(ReactionRow).where(ReactionRow.group_id == group_id, ReactionRow.seq == seq)
+                )
+            stored = await self._with_reactions(db, row)
+            await db.commit()
+            return stored
+
+    async def edit(self, group_id: int, seq: int, text: str, at: dt.datetime) -> StoredMessage | None:
+        return await self._update(group_id, seq, {"text": text, "edited_at": at})
+
+    async def tombstone(self, group_id: int, seq: int, at: dt.datetime) -> StoredMessage | None:
+        return await self._update(group_id, seq, {"text": "", "deleted_at": at, "video_id": None})
+
+    async def react(
+        self, group_id: int, seq: int, user_id: int, emoji: str, add: bool
+    ) -> dict[str, list[int]] | None:
+        async with self._sessions() as db:
+            live = await db.scalar(
+                select(MessageRow.id).where(
+                    MessageRow.group_id == group_id,
+                    MessageRow.seq == seq,
+                    MessageRow.type == "message",
+                    MessageRow.deleted_at.is_(None),
+                )
+            )
+            if live is None:
+                return None
+            if add:
+                insert = postgresql.insert if self._dialect(db) == "postgresql" else sqlite.insert
+                await db.execute(
+                    insert(ReactionRow)
+                    .values(
+                        group_id=group_id,
+                        seq=seq,
+                        user_id=user_id,
+                        emoji=emoji,
+                        created_at=dt.datetime.now(dt.UTC),
+                    )
+                    .on_conflict_do_nothing()
+                )
+            else:
+                await db.execute(
+                    delete(ReactionRow).where(
+                        ReactionRow.group_id == group_id,
+                        ReactionRow.seq == seq,
+                        ReactionRow.user_id == user_id,
+                        ReactionRow.emoji == emoji,
+                    )
+                )
+            reactions = (await self._reactions(db, group_id, [seq])).get(seq, {})
+            await db.commit()
+            return reactions
+
+    async def latest(self, group_ids: Sequence[int]) -> dict[int, StoredMessage]:
+        if not group_ids:
+            return {}
+        query = (
+            select(MessageRow)
+            .join(
+                GroupSequence,
+                (GroupSequence.group_id == MessageRow.group_id) & (GroupSequence.last_seq == MessageRow.seq),
+            )
+            .where(GroupSequence.group_id.in_(group_ids))
+        )
+        async with self._sessions() as db:
+            return {row.group_id: _stored(row) for row in await db.scalars(query)}
+
+    async def search(
+        self, group_ids: Sequence[int], query: str, *, limit: int, offset: int
+    ) -> list[StoredMessage]:
+        if not group_ids:
+            return []
+        statement = select(MessageRow).where(
+            MessageRow.group_id.in_(group_ids), MessageRow.type == "message", MessageRow.deleted_at.is_(None)
+        )
+        async with self._sessions() as db:
+            if self._dialect(db) == "postgresql":
+                vector = func.to_tsvector(literal_column("'simple'"), MessageRow.text)
+                statement = statement.where(
+                    vector.op("@@")(func.plainto_tsquery(literal_column("'simple'"), query))
+                )
+            else:
+                match = fts5_query(query)
+                if not match:
+                    return []
+                statement = statement.where(
+                    MessageRow.id.in_(
+                        sql_text("SELECT rowid FROM messages_fts WHERE messages_fts MATCH :q").bindparams(
+                            q=match
+                        )
+                    )
+                )
+            rows = await db.scalars(
+                statement.order_by(MessageRow.created_at.desc(), MessageRow.id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
+            return [_stored(row) for row in rows]
+
+    async def drop_group(self, group_id: int) -> None:
+        async with self._sessions() as db:
+            await db.execute(delete(ReactionRow).where(ReactionRow.group_id == group_id))
+            await db.execute(delete(MessageRow).where(MessageRow.group_id == group_id))
+            await db.execute(delete(GroupSequence).where(GroupSequence.group_id == group_id))
+            await db.commit()
+
+    async def ping(self) -> None:
+        async with self._sessions() as db:
+            await db.execute(sql_text("SELECT 1"))
+
+    async def close(self) -> None:
+        return None  # the engine belongs to the runtime

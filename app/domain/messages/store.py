@@ -1,0 +1,109 @@
+"""The message store port: one small Protocol, one adapter per backend (SQL, MongoDB).
+
+Every adapter guarantees, per group: `seq` strictly increasing and gap-free, assigned atomically with
+the write; at most one message per (group, author, client_msg_id); tombstones keep their seq.
+The contract suite in tests/integration/messages/test_store_contract.py runs against every adapter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+import msgspec
+
+MAX_REACTION_KINDS = 20  # distinct emoji per message
+
+
+class Draft(msgspec.Struct, frozen=True, kw_only=True):
+    """A message about to be appended; the store assigns `id` and `seq`."""
+
+    group_id: int
+    type: str
+    user: str  # the seed's `user`: the author's email, or "system"
+    created_at: dt.datetime
+    text: str = ""
+    author_id: int | None = None
+    user_name: str | None = None
+    client_msg_id: str | None = None
+    reply_to: int | None = None
+    user_email: str | None = None
+    video_action: str | None = None
+    video_name: str | None = None
+    video_time: float | None = None
+    video_id: int | None = None
+
+
+class StoredMessage(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    group_id: int
+    seq: int
+    type: str
+    user: str
+    created_at: dt.datetime
+    text: str = ""
+    author_id: int | None = None
+    user_name: str | None = None
+    client_msg_id: str | None = None
+    reply_to: int | None = None
+    user_email: str | None = None
+    video_action: str | None = None
+    video_name: str | None = None
+    video_time: float | None = None
+    video_id: int | None = None
+    edited_at: dt.datetime | None = None
+    deleted_at: dt.datetime | None = None
+    reactions: dict[str, list[int]] = {}  # emoji -> user ids, in the order they reacted
+
+
+class MessageStore(Protocol):
+    async def append(self, draft: Draft) -> tuple[StoredMessage, bool]:
+        """Store a message with the group's next seq. With a client_msg_id already used by the same
+        author in the group, store nothing and return (the existing message, False)."""
+        ...
+
+    async def get(self, group_id: int, seq: int) -> StoredMessage | None: ...
+
+    async def window(
+        self, group_id: int, *, before_seq: int | None = None, after_seq: int | None = None, limit: int
+    ) -> list[StoredMessage]:
+        """Ascending by seq. `after_seq`: the first `limit` after it (resume). Otherwise the last
+        `limit` before `before_seq` (or before the end)."""
+        ...
+
+    async def newest_first(self, group_id: int, *, offset: int, limit: int) -> list[StoredMessage]:
+        """The seed's offset pagination, newest first."""
+        ...
+
+    async def edit(self, group_id: int, seq: int, text: str, at: dt.datetime) -> StoredMessage | None:
+        """Replace the text of a live chat message; None when there is no such message."""
+        ...
+
+    async def tombstone(self, group_id: int, seq: int, at: dt.datetime) -> StoredMessage | None:
+        """Blank a message but keep its seq; None when there is no such live message."""
+        ...
+
+    async def react(
+        self, group_id: int, seq: int, user_id: int, emoji: str, add: bool
+    ) -> dict[str, list[int]] | None:
+        """Add or remove one user's reaction; the message's reactions after it, None if no message."""
+        ...
+
+    async def latest(self, group_ids: Sequence[int]) -> dict[int, StoredMessage]:
+        """The newest message of each group that has one."""
+        ...
+
+    async def search(
+        self, group_ids: Sequence[int], query: str, *, limit: int, offset: int
+    ) -> list[StoredMessage]:
+        """Full-text search over live chat messages of the given groups, newest first."""
+        ...
+
+    async def drop_group(self, group_id: int) -> None:
+        """Remove every message of a deleted group."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Real-time: WebSocket endpoints, frame protocol, connection registry, broker, presence, playback."""

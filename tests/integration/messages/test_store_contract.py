@@ -1,0 +1,162 @@
+"""The message-store contract: run against every adapter (SQL on SQLite and PostgreSQL; MongoDB when
+MONGODB_URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from app.domain.messages.store import Draft, MessageStore
+
+pytestmark = pytest.mark.anyio
+
+
+def draft(group_id: int, text: str = "hello", **extra: Any) -> Draft:
+    fields: dict[str, Any] = {"user": "a@example.com", "author_id": None, "user_name": "A"} | extra
+    return Draft(group_id=group_id, type="message", text=text, created_at=dt.datetime.now(dt.UTC), **fields)
+
+
+async def test_seq_starts_at_one_and_is_gap_free(store: MessageStore, make_group: Callable[[], Any]) -> None:
+    group = await make_group()
+    other = await make_group()
+    seqs = [(await store.append(draft(group, f"m{i}")))[0].seq for i in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert (await store.append(draft(other)))[0].seq == 1  # per group
+
+
+async def test_concurrent_appends_leave_no_gap_or_duplicate(
+    store: MessageStore, make_group: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    results = await asyncio.gather(*(store.append(draft(group, f"c{i}")) for i in range(40)))
+    seqs = sorted(message.seq for message, _ in results)
+    assert seqs == list(range(1, 41))
+    window = await store.window(group, after_seq=0, limit=100)
+    assert [m.seq for m in window] == list(range(1, 41))
+    assert sorted(m.text for m in window) == sorted(f"c{i}" for i in range(40))
+
+
+async def test_client_msg_id_is_idempotent_per_author(
+    store: MessageStore, make_group: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    first, created = await store.append(draft(group, "once", client_msg_id="abc", author_id=None, user="x"))
+    assert created
+    again, created_again = await store.append(
+        draft(group, "once", client_msg_id="abc", author_id=None, user="x")
+    )
+    # NULL authors never collide (system messages); a real author id does:
+    assert created_again
+    assert again.seq == first.seq + 1
+
+
+async def test_concurrent_duplicates_store_one_message(
+    store: MessageStore, make_group: Callable[[], Any], make_user: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    author = await make_user()
+    results = await asyncio.gather(
+        *(store.append(draft(group, "same", client_msg_id="dup-1", author_id=author)) for _ in range(10))
+    )
+    assert sum(created for _, created in results) == 1
+    assert {message.seq for message, _ in results} == {1}
+    nxt, _ = await store.append(draft(group, "next", author_id=author))
+    assert nxt.seq == 2  # the losers gave their seq back
+
+
+async def test_window_and_newest_first(store: MessageStore, make_group: Callable[[], Any]) -> None:
+    group = await make_group()
+    for i in range(1, 11):
+        await store.append(draft(group, f"m{i}"))
+    assert [m.seq for m in await store.window(group, limit=3)] == [8, 9, 10]
+    assert [m.seq for m in await store.window(group, before_seq=8, limit=3)] == [5, 6, 7]
+    assert [m.seq for m in await store.window(group, before_seq=2, limit=3)] == [1]
+    assert [m.seq for m in await store.window(group, after_seq=7, limit=2)] == [8, 9]
+    assert [m.seq for m in await store.window(group, after_seq=3, before_seq=6, limit=10)] == [4, 5]
+    assert await store.window(group, after_seq=10, limit=5) == []
+    assert [m.seq for m in await store.newest_first(group, offset=2, limit=3)] == [8, 7, 6]
+    fetched = await store.get(group, 4)
+    assert fetched is not None
+    assert fetched.text == "m4"
+    assert await store.get(group, 99) is None
+
+
+async def test_edit_and_tombstone(store: MessageStore, make_group: Callable[[], Any]) -> None:
+    group = await make_group()
+    message, _ = await store.append(draft(group, "original"))
+    at = dt.datetime.now(dt.UTC)
+    edited = await store.edit(group, message.seq, "changed", at)
+    assert edited is not None
+    assert (edited.text, edited.seq) == ("changed", message.seq)
+    assert edited.edited_at is not None
+    gone = await store.tombstone(group, message.seq, at)
+    assert gone is not None
+    assert (gone.text, gone.deleted_at is not None) == ("", True)
+    assert await store.edit(group, message.seq, "again", at) is None
+    assert await store.tombstone(group, message.seq, at) is None
+    assert [m.seq for m in await store.window(group, limit=10)] == [message.seq]  # the seq stays
+
+
+async def test_reactions(
+    store: MessageStore, make_group: Callable[[], Any], make_user: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    ann, bob = await make_user(), await make_user()
+    message, _ = await store.append(draft(group))
+    assert await store.react(group, message.seq, ann, "👍", add=True) == {"👍": [ann]}
+    assert await store.react(group, message.seq, ann, "👍", add=True) == {"👍": [ann]}  # idempotent
+    assert await store.react(group, message.seq, bob, "👍", add=True) == {"👍": [ann, bob]}
+    assert await store.react(group, message.seq, bob, "🎉", add=True) == {"👍": [ann, bob], "🎉": [bob]}
+    assert await store.react(group, message.seq, ann, "👍", add=False) == {"👍": [bob], "🎉": [bob]}
+    fetched = await store.get(group, message.seq)
+    assert fetched is not None
+    assert fetched.reactions == {"👍": [bob], "🎉": [bob]}
+    assert await store.react(group, 999, ann, "👍", add=True) is None
+    gone = await store.tombstone(group, message.seq, dt.datetime.now(dt.UTC))
+    assert gone is not None
+    assert gone.reactions == {}  # a deleted message keeps no reactions
+
+
+async def test_latest_per_group(store: MessageStore, make_group: Callable[[], Any]) -> None:
+    one, two, empty = await make_group(), await make_group(), await make_group()
+    await store.append(draft(one, "a"))
+    await store.append(draft(one, "b"))
+    await store.append(draft(two, "c"))
+    latest = await store.latest([one, two, empty])
+    assert {g: (m.seq, m.text) for g, m in latest.items()} == {one: (2, "b"), two: (1, "c")}
+    assert await store.latest([]) == {}
+
+
+async def test_search_finds_words_in_given_groups_only(
+    store: MessageStore, make_group: Callable[[], Any]
+) -> None:
+    mine, theirs = await make_group(), await make_group()
+    await store.append(draft(mine, "the quick brown fox"))
+    await store.append(draft(mine, "lazy dogs sleep"))
+    deleted, _ = await store.append(draft(mine, "a quick goodbye"))
+    await store.tombstone(mine, deleted.seq, dt.datetime.now(dt.UTC))
+    await store.append(draft(theirs, "quick but private"))
+    found = await store.search([mine], "quick", limit=10, offset=0)
+    assert [m.text for m in found] == ["the quick brown fox"]
+    # Every word is required and operator syntax is plain text: never a query error.
+    assert [m.text for m in await store.search([mine], 'fox" (', limit=10, offset=0)] == [
+        "the quick brown fox"
+    ]
+    assert await store.search([mine], "quick OR sleep", limit=10, offset=0) == []
+    assert [m.text for m in await store.search([mine], "QUICK brown", limit=10, offset=0)] == [
+        "the quick brown fox"
+    ]
+    assert await store.search([mine], "  ", limit=10, offset=0) == []
+    assert await store.search([], "quick", limit=10, offset=0) == []
+
+
+async def test_drop_group(store: MessageStore, make_group: Callable[[], Any]) -> None:
+    group = await make_group()
+    await store.append(draft(group))
+    await store.drop_group(group)
+    assert await store.window(group, limit=10) == []
+    assert await store.latest([group]) == {}
