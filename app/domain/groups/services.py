@@ -52,7 +52,7 @@ class GroupService:
             .where(Membership.group_id.in_(group_ids))
             .group_by(Membership.group_id)
         )
-        return dict(rows.tuples())
+        return dict(rows.tuples().all())
 
     async def _peers(self, group_ids: list[int], user_id: int) -> dict[int, User]:
         rows = await self.db.execute(
@@ -60,7 +60,7 @@ class GroupService:
             .join(User, User.id == Membership.user_id)
             .where(Membership.group_id.in_(group_ids), Membership.user_id != user_id)
         )
-        return dict(rows.tuples())
+        return dict(rows.tuples().all())
 
     async def _render(self, principal: Principal, pairs: list[tuple[Group, Membership]]) -> list[GroupOut]:
         ids = [group.id for group, _ in pairs]
