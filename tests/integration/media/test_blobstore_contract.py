@@ -13,6 +13,7 @@ import pytest
 from app.domain.media.blobstore import (
     MAX_BLOCKS,
     READ_CHUNK_LIMIT,
+    BlobChanged,
     BlobNotFound,
     BlobStore,
     InvalidKey,
@@ -64,6 +65,16 @@ async def test_put_replaces_and_changes_the_etag(blob_store: BlobStore) -> None:
     assert second.etag != first.etag
     assert await blob_store.stat(key) == second
     assert await read_all(blob_store, key, 0, 100) == b"second version"
+
+
+async def test_read_of_a_named_version(blob_store: BlobStore) -> None:
+    key = new_key()
+    old = await blob_store.put(key, stream_of([b"old version"]), "text/plain")
+    assert b"".join([c async for c in blob_store.read(key, 0, 100, etag=old.etag)]) == b"old version"
+    new = await blob_store.put(key, stream_of([b"new version!"]), "text/plain")
+    with pytest.raises(BlobChanged):
+        await anext(blob_store.read(key, 0, 100, etag=old.etag))
+    assert b"".join([c async for c in blob_store.read(key, 4, 100, etag=new.etag)]) == b"version!"
 
 
 async def test_empty_blob(blob_store: BlobStore) -> None:
@@ -152,6 +163,17 @@ async def test_discard_drops_staged_blocks_and_keeps_committed_blobs(blob_store:
     await blob_store.discard(kept)
     assert await blob_store.stat(kept) == info
     assert await read_all(blob_store, kept, 0, 100) == b"keep me"
+
+
+@pytest.mark.parametrize("content_type", ["", "text/html\r\nX-Injected: 1", "vidéo/mp4", "a" * 256])
+async def test_unsafe_content_type_refused(blob_store: BlobStore, content_type: str) -> None:
+    key = new_key()
+    with pytest.raises(ValueError, match="content type"):
+        await blob_store.put(key, stream_of([b"x"]), content_type)
+    await blob_store.stage(key, 0, b"x")
+    with pytest.raises(ValueError, match="content type"):
+        await blob_store.commit(key, 1, content_type)
+    assert await blob_store.stat(key) is None
 
 
 @pytest.mark.parametrize("index", [-1, MAX_BLOCKS])

@@ -18,6 +18,7 @@ MAX_KEY_LENGTH = 512
 MAX_BLOCKS = 50_000  # Azure's limit on blocks per blob; the local adapter keeps the same contract
 READ_CHUNK_LIMIT = 4 * 1024 * 1024  # no adapter yields a bigger chunk from `read`
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+MAX_CONTENT_TYPE_LENGTH = 255
 
 # Segments start and end with a letter or digit: no `.`/`..`, no hidden names (the local adapter keeps
 # its own state under `.staging/`, `.meta/`, `.tmp/`), no trailing dots (Azure drops them).
@@ -94,12 +95,14 @@ class BlobStore(Protocol):
         """The committed blob's info, or None when there is none."""
         ...
 
-    def read(self, key: str, start: int, end: int) -> AsyncGenerator[bytes, None]:
+    def read(self, key: str, start: int, end: int, *, etag: str | None = None) -> AsyncGenerator[bytes, None]:
         """Bytes `start` (inclusive) to `end` (exclusive), in chunks of at most READ_CHUNK_LIMIT.
 
         `end` past the blob's end is clamped; an empty range yields nothing without touching the
-        store. Raises BlobNotFound on the first iteration when the blob does not exist. Close the
-        generator when stopping early (`contextlib.aclosing`) to release the file or connection.
+        store. Raises BlobNotFound on the first iteration when the blob does not exist, and BlobChanged
+        when `etag` is given and the blob is no longer that version (headers already promised it).
+        Close the generator when stopping early (`contextlib.aclosing`) to release the file or
+        connection.
         """
         ...
 
@@ -119,6 +122,13 @@ def check_key(key: str) -> str:
     if len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
         raise InvalidKey(key)
     return key
+
+
+def check_content_type(value: str) -> str:
+    """Printable ASCII, as a header value must be: a stored type is echoed in every response."""
+    if not value or len(value) > MAX_CONTENT_TYPE_LENGTH or not all(" " <= c <= "~" for c in value):
+        raise ValueError(f"invalid content type {value!r}")
+    return value
 
 
 def check_block(index: int) -> None:

@@ -4,7 +4,8 @@ One `BlobServiceClient` (one aiohttp connection pool) per process. Uploads are s
 in one `Put Block List`, so a blob appears whole or not at all and a streamed upload holds one block in
 memory. Reads are a series of ranged GETs, each one `download_blob(offset, length)` of at most
 READ_CHUNK_LIMIT bytes: a small first one for a fast first byte, then larger ones; every GET after the
-first is conditional on the first one's ETag, so a blob replaced mid-read fails instead of mixing bytes.
+first (and the first too, when the caller names the version it expects) is conditional on the ETag, so
+a blob replaced mid-read fails instead of mixing bytes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from app.domain.media.blobstore._port import (
     MissingBlocks,
     check_block,
     check_block_count,
+    check_content_type,
     check_key,
     check_range,
     read_windows,
@@ -93,6 +95,7 @@ class AzureBlobStore:
 
     async def put(self, key: str, chunks: AsyncIterable[bytes], content_type: str) -> BlobInfo:
         blob = self._blob(key)
+        check_content_type(content_type)
         await self._ensure_container()
         buffer = bytearray()
         count = size = 0
@@ -118,6 +121,7 @@ class AzureBlobStore:
     async def commit(self, key: str, block_count: int, content_type: str) -> BlobInfo:
         blob = self._blob(key)
         check_block_count(block_count)
+        check_content_type(content_type)
         await self._ensure_container()
         try:
             _, uncommitted = await blob.get_block_list("uncommitted")
@@ -174,10 +178,11 @@ class AzureBlobStore:
             content_type=properties.content_settings.content_type or DEFAULT_CONTENT_TYPE,
         )
 
-    async def read(self, key: str, start: int, end: int) -> AsyncGenerator[bytes, None]:
+    async def read(
+        self, key: str, start: int, end: int, *, etag: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
         blob = self._blob(key)
         check_range(start, end)
-        etag: str | None = None
         for offset, length in read_windows(start, end, READ_FIRST, READ_CHUNK_LIMIT):
             conditions: dict[str, Any] = {}
             if etag is not None:
@@ -193,7 +198,7 @@ class AzureBlobStore:
                 if error.status_code == RANGE_NOT_SATISFIABLE:
                     return  # `offset` at or past the end: clamped
                 raise
-            etag = download.properties.etag
+            etag = _etag(str(download.properties.etag))
             if data:
                 yield data
             if len(data) < length:

@@ -25,11 +25,13 @@ import msgspec
 
 from app.domain.media.blobstore._port import (
     DEFAULT_CONTENT_TYPE,
+    BlobChanged,
     BlobInfo,
     BlobNotFound,
     MissingBlocks,
     check_block,
     check_block_count,
+    check_content_type,
     check_key,
     check_range,
     read_windows,
@@ -93,6 +95,7 @@ class LocalBlobStore:
 
     async def put(self, key: str, chunks: AsyncIterable[bytes], content_type: str) -> BlobInfo:
         check_key(key)
+        check_content_type(content_type)
         handle, temp = await anyio.to_thread.run_sync(self._temp_file)
         try:
             buffer = bytearray()
@@ -150,6 +153,7 @@ class LocalBlobStore:
     async def commit(self, key: str, block_count: int, content_type: str) -> BlobInfo:
         check_key(key)
         check_block_count(block_count)
+        check_content_type(content_type)
         return await anyio.to_thread.run_sync(self._commit_sync, key, block_count, content_type)
 
     async def discard(self, key: str) -> None:
@@ -182,7 +186,9 @@ class LocalBlobStore:
         check_key(key)
         return await anyio.to_thread.run_sync(self._stat_sync, key)
 
-    async def read(self, key: str, start: int, end: int) -> AsyncGenerator[bytes, None]:
+    async def read(
+        self, key: str, start: int, end: int, *, etag: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
         path = self._path(key)
         check_range(start, end)
         if start == end:
@@ -192,6 +198,11 @@ class LocalBlobStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise BlobNotFound(key) from None
         async with handle:
+            if etag is not None:
+                # The open file is one version for good; check it is the one the caller promised.
+                opened = await anyio.to_thread.run_sync(os.fstat, handle.wrapped.fileno())
+                if _info(opened, DEFAULT_CONTENT_TYPE).etag != etag:
+                    raise BlobChanged(f"blob {key!r} is no longer {etag}")
             await handle.seek(start)
             for _, length in read_windows(start, end, READ_FIRST, READ_LIMIT):
                 data = await handle.read(length)
