@@ -47,6 +47,14 @@ class Runtime:
         await self.engine.dispose()
 
 
+def _message_store(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> MessageStore:
+    if settings.mongodb_url:
+        from app.domain.messages.mongo_store import MongoMessageStore  # noqa: PLC0415 -- only when configured
+
+        return MongoMessageStore(settings.mongodb_url, settings.database_name)
+    return SQLMessageStore(sessions)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings)
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
@@ -70,7 +78,7 @@ def build_runtime(settings: Settings) -> Runtime:
         state=state,
         tokens=tokens,
         passwords=PasswordHasher(settings.bcrypt_rounds),
-        messages=SQLMessageStore(sessions),
+        messages=_message_store(settings, sessions),
         broker=broker,
         events=Events(broker),
     )

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio.to_thread
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
@@ -21,7 +20,6 @@ from litestar.types import ControllerRouterHandler, Method
 
 from app import __version__
 from app.config import Settings
-from app.db import migrate
 from app.db.engine import sqlalchemy_config
 from app.domain.accounts import controllers as accounts
 from app.domain.accounts.deps import provide_accounts, provide_principal, provide_runtime
@@ -79,9 +77,8 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        if settings.is_sqlite:
-            # Embedded mode keeps itself current; PostgreSQL deployments run `huddle migrate` once.
-            await anyio.to_thread.run_sync(migrate.upgrade, settings.sqlalchemy_url)
+        # The schema is upgraded by `huddle run` (embedded SQLite) or `huddle migrate` before workers start.
+        await runtime.messages.prepare()
         try:
             yield
         finally:

@@ -26,6 +26,7 @@ class Readiness(msgspec.Struct):
     status: str
     database: str
     redis: str
+    mongodb: str
     down: list[str]
 
 
@@ -65,13 +66,14 @@ async def health_db(runtime: RuntimeDep) -> Response[Readiness]:
         if runtime.redis is None
         else ("connected" if await _probe(runtime.redis.ping()) else "unavailable")
     )
-    down = [name for name, ok in (("database", database), ("redis", redis != "unavailable")) if not ok]
-    body = Readiness(
-        status="unavailable" if down else "ok",
-        database="connected" if database else "unavailable",
-        redis=redis,
-        down=down,
+    mongodb = (
+        "not_configured"
+        if not runtime.settings.mongodb_url
+        else ("connected" if await _probe(runtime.messages.ping()) else "unavailable")
     )
+    states = {"database": "connected" if database else "unavailable", "redis": redis, "mongodb": mongodb}
+    down = [name for name, state in states.items() if state == "unavailable"]
+    body = Readiness(status="unavailable" if down else "ok", down=down, **states)
     return Response(body, status_code=503 if down else 200, media_type=MediaType.JSON)
 
 

@@ -286,6 +286,9 @@ class SQLMessageStore:
             await db.execute(delete(GroupSequence).where(GroupSequence.group_id == group_id))
             await db.commit()
 
+    async def prepare(self) -> None:
+        return None  # the schema, search index included, comes from the migrations
+
     async def ping(self) -> None:
         async with self._sessions() as db:
             await db.execute(sql_text("SELECT 1"))

@@ -1,0 +1,39 @@
+"""The runtime picks its adapters from the settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import Settings
+from app.domain.messages.mongo_store import MongoMessageStore
+from app.domain.messages.sql_store import SQLMessageStore
+from app.kv.memory import MemoryState
+from app.kv.redis_state import RedisState
+from app.runtime import build_runtime
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_embedded_runtime_uses_sql_and_memory() -> None:
+    runtime = build_runtime(Settings(secret_key="k" * 40, database_url="sqlite+aiosqlite:///:memory:"))
+    try:
+        assert isinstance(runtime.messages, SQLMessageStore)
+        assert isinstance(runtime.state, MemoryState)
+        assert runtime.redis is None
+    finally:
+        await runtime.close()
+
+
+async def test_configured_services_are_chosen() -> None:
+    settings = Settings(
+        secret_key="k" * 40,
+        database_url="sqlite+aiosqlite:///:memory:",
+        mongodb_url="mongodb://127.0.0.1:1",  # the client connects lazily: nothing is contacted here
+        redis_url="redis://127.0.0.1:1/0",
+    )
+    runtime = build_runtime(settings)
+    try:
+        assert isinstance(runtime.messages, MongoMessageStore)
+        assert isinstance(runtime.state, RedisState)
+    finally:
+        await runtime.close()
