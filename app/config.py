@@ -53,6 +53,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     search_rate_limit: int = 30
     search_rate_window_seconds: int = 60
     group_member_limit: int = 100
+    ws_allowed_origins: tuple[str, ...] = ()  # empty: same origin only
+    ws_send_queue: int = 1024  # frames queued per socket before it counts as a slow consumer
+    ws_initial_messages: int = 100  # sent to a first connection that has seen nothing yet
+    ws_resume_limit: int = 1000  # further behind than this, a resuming client gets `reset`
+    ws_idle_timeout_seconds: int = 90
+    ws_frames_per_second: int = 20
     log_level: str = "INFO"
     debug: bool = False
 
@@ -171,6 +177,16 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         login_rate_limit=r.number("LOGIN_RATE_LIMIT", 10, 1, 100_000),
         search_rate_limit=r.number("SEARCH_RATE_LIMIT", 30, 1, 100_000),
         group_member_limit=r.number("GROUP_MEMBER_LIMIT", 100, 2, 100_000),
+        ws_allowed_origins=tuple(
+            origin.strip().rstrip("/")
+            for origin in r.text("WS_ALLOWED_ORIGINS", "").split(",")
+            if origin.strip()
+        ),
+        ws_send_queue=r.number("WS_SEND_QUEUE", 1024, 16, 1_000_000),
+        ws_initial_messages=r.number("WS_INITIAL_MESSAGES", 100, 0, 1000),
+        ws_resume_limit=r.number("WS_RESUME_LIMIT", 1000, 1, 1_000_000),
+        ws_idle_timeout_seconds=r.number("WS_IDLE_TIMEOUT", 90, 5, 3600),
+        ws_frames_per_second=r.number("WS_FRAMES_PER_SECOND", 20, 1, 10_000),
         log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), str.upper),
         debug=r.flag("DEBUG"),
     )

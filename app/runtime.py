@@ -23,6 +23,7 @@ from app.kv.memory import MemoryState
 from app.kv.redis_state import RedisState, connect_redis
 from app.ws.broker import Broker
 from app.ws.broker.memory import MemoryBroker
+from app.ws.broker.redis_broker import RedisBroker
 
 
 @dataclass(eq=False)
@@ -69,7 +70,7 @@ def build_runtime(settings: Settings) -> Runtime:
         },
     )
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    broker: Broker = MemoryBroker()
+    broker: Broker = RedisBroker(redis, settings.redis_key_prefix) if redis else MemoryBroker()
     return Runtime(
         settings=settings,
         engine=engine,

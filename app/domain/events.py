@@ -1,4 +1,5 @@
-"""Publishing real-time events after a commit: encoded once, handed to the broker.
+"""Publishing real-time events after a commit: encoded once, wrapped in a routing envelope, handed to
+the broker.
 
 A publish that fails (Redis down) is logged and swallowed: the write it announces is committed, and
 clients catch up by seq when they resume, so the request that made the change still succeeds.
@@ -10,10 +11,27 @@ import logging
 
 import msgspec
 
+from app.domain.groups.schemas import GroupDeleted
+from app.domain.messages.schemas import ChatMessage, MemberAdded, MemberLeft, VideoControl
 from app.ws.broker import Broker, group_channel, user_channel
+from app.ws.envelope import Kind, pack
+from app.ws.protocol import Typing
 
 log = logging.getLogger("huddle.events")
 encoder = msgspec.json.Encoder()
+
+
+def envelope(event: msgspec.Struct) -> bytes:
+    frame = encoder.encode(event)
+    if isinstance(event, ChatMessage | MemberAdded | VideoControl):
+        return pack(frame, event.seq, Kind.SEQUENCED)
+    if isinstance(event, MemberLeft):
+        return pack(frame, event.seq, Kind.LEFT, event.user_id or 0)
+    if isinstance(event, Typing):
+        return pack(frame, kind=Kind.TYPING)
+    if isinstance(event, GroupDeleted):
+        return pack(frame, kind=Kind.GROUP_DELETED)
+    return pack(frame)
 
 
 class Events:
@@ -21,13 +39,14 @@ class Events:
         self._broker = broker
 
     async def to_group(self, group_id: int, event: msgspec.Struct) -> None:
-        await self._publish(group_channel(group_id), event)
+        await self._publish(group_channel(group_id), envelope(event))
 
     async def to_user(self, user_id: int, event: msgspec.Struct) -> None:
-        await self._publish(user_channel(user_id), event)
+        """Control events for one user's sockets, wherever they are connected."""
+        await self._publish(user_channel(user_id), pack(encoder.encode(event), kind=Kind.CONTROL))
 
-    async def _publish(self, channel: str, event: msgspec.Struct) -> None:
+    async def _publish(self, channel: str, payload: bytes) -> None:
         try:
-            await self._broker.publish(channel, encoder.encode(event))
+            await self._broker.publish(channel, payload)
         except Exception as error:  # noqa: BLE001 -- any broker failure: the state is already committed
             log.warning("publish to %s failed (%s); clients resume by seq", channel, type(error).__name__)

@@ -30,6 +30,9 @@ from app.domain.messages.deps import provide_messages
 from app.runtime import Runtime, build_runtime
 from app.server import health
 from app.server.errors import exception_handlers
+from app.ws import endpoints as realtime
+from app.ws.endpoints import provide_gateway
+from app.ws.gateway import Gateway
 
 log = logging.getLogger("huddle")
 
@@ -69,19 +72,23 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *accounts.route_handlers,
         *groups.route_handlers,
         *messages.route_handlers,
+        *realtime.route_handlers,
     ]
 
 
 def create_app(settings: Settings) -> Litestar:
     runtime = build_runtime(settings)
+    gateway = Gateway(runtime)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         # The schema is upgraded by `huddle run` (embedded SQLite) or `huddle migrate` before workers start.
         await runtime.messages.prepare()
+        await gateway.start()
         try:
             yield
         finally:
+            await gateway.stop()
             await runtime.close()
 
     return Litestar(
@@ -92,12 +99,13 @@ def create_app(settings: Settings) -> Litestar:
             "principal": Provide(provide_principal),
             "groups": Provide(provide_groups, sync_to_thread=False),
             "messages": Provide(provide_messages, sync_to_thread=False),
+            "gateway": Provide(provide_gateway, sync_to_thread=False),
         },
         exception_handlers=exception_handlers,
         plugins=[SQLAlchemyPlugin(config=sqlalchemy_config(runtime.engine))],
         openapi_config=openapi_config(),
         lifespan=[lifespan],
-        state=State({"runtime": runtime}),
+        state=State({"runtime": runtime, "gateway": gateway}),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
             log_exceptions="debug",

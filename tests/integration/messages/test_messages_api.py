@@ -10,6 +10,7 @@ import pytest
 
 from app.server.app import runtime_of
 from app.ws.broker import group_channel
+from app.ws.envelope import Kind, unpack
 from tests.conftest import AppClient
 from tests.helpers import Account, register
 
@@ -59,7 +60,9 @@ async def test_events_are_published_after_the_write(client: AppClient) -> None:
     seen: list[dict[str, Any]] = []
 
     def handler(channel: str, payload: bytes) -> None:
-        frame = msgspec.json.decode(payload)
+        seq, kind, _, raw = unpack(payload)
+        frame = msgspec.json.decode(raw)
+        assert (seq, kind) == (frame["seq"], Kind.SEQUENCED)
         stored = asyncio.get_running_loop().create_task(runtime.messages.get(gid, frame["seq"]))
         seen.append({"channel": channel, "frame": frame, "stored": stored})
 

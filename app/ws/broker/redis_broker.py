@@ -1,0 +1,170 @@
+"""Redis pub/sub broker: one subscriber connection per worker, pipelined publishing.
+
+- Subscriptions are confirmed before `subscribe` returns, so a sync that reads the store afterwards
+  cannot miss a message published in between.
+- Publishes queued by concurrent callers go out together in one pipeline round trip.
+- When the connection drops, the listener reconnects with backoff, resubscribes every channel and
+  calls `on_reconnect`, which makes every socket fetch what it may have missed from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from app.ws.broker import Handler
+
+log = logging.getLogger("huddle.broker")
+CONFIRM_TIMEOUT = 5.0
+PUBLISH_BATCH = 512
+
+
+class RedisBroker:
+    def __init__(self, client: Redis, prefix: str, on_reconnect: Callable[[], None] | None = None) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self.on_reconnect = on_reconnect
+        self._handler: Handler | None = None
+        self._channels: set[str] = set()
+        self._confirm: dict[str, asyncio.Future[None]] = {}
+        self._pubsub: PubSub | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._outbox: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._closing = False
+        self.reconnects = 0
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    # -- publishing --------------------------------------------------------------------------------
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.append((self._prefix + channel, payload, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox[:PUBLISH_BATCH], self._outbox[PUBLISH_BATCH:]
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for channel, payload, _ in batch:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
+            except Exception as error:  # noqa: BLE001 -- handed to every waiting publisher
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    # -- subscribing -------------------------------------------------------------------------------
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        await self._ready.wait()
+        await self._send_subscribe([channel])
+
+    async def _send_subscribe(self, channels: list[str]) -> None:
+        if self._pubsub is None:
+            return
+        loop = asyncio.get_running_loop()
+        waits = [self._confirm.setdefault(self._prefix + c, loop.create_future()) for c in channels]
+        try:
+            await self._pubsub.subscribe(*(self._prefix + c for c in channels))
+            await asyncio.wait_for(asyncio.gather(*waits), CONFIRM_TIMEOUT)
+        except (RedisError, OSError, TimeoutError):
+            # The listener is reconnecting; it resubscribes every channel and triggers a resync.
+            log.warning(
+                "subscribe to %d channel(s) not confirmed; the reconnect will cover it", len(channels)
+            )
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.unsubscribe(self._prefix + channel)
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        first = True
+        while not self._closing:
+            self._pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
+            try:
+                await self._pubsub.ping()
+                self._ready.set()
+                if self._channels:
+                    channels = list(self._channels)
+                    await self._pubsub.subscribe(*(self._prefix + c for c in channels))
+                if not first:
+                    self.reconnects += 1
+                    log.info("broker reconnected; resubscribed %d channel(s)", len(self._channels))
+                    if self.on_reconnect is not None:
+                        self.on_reconnect()
+                first, delay = False, 0.1
+                await self._read()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as error:
+                log.warning("broker connection lost (%s); reconnecting in %.1fs", type(error).__name__, delay)
+            except Exception:
+                # Never let the listener die: a worker without it would silently stop fanning out.
+                log.exception("broker listener failed; reconnecting in %.1fs", delay)
+            self._ready.clear()
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _read(self) -> None:
+        if self._pubsub is None:
+            return
+        prefix_length = len(self._prefix)
+        idle = 0
+        while not self._closing:
+            message = await self._pubsub.get_message(timeout=1.0)
+            if message is None:
+                idle += 1
+                if idle % 30 == 0:
+                    await self._pubsub.ping()  # notice a silently dead connection
+                continue
+            idle = 0
+            kind = message["type"]
+            if message.get("channel") is None:
+                continue  # a pong
+            channel = message["channel"].decode()
+            if kind == "message":
+                if self._handler is not None:
+                    try:
+                        self._handler(channel[prefix_length:], message["data"])
+                    except Exception:
+                        log.exception("fan-out handler failed for %s", channel)
+            elif kind == "subscribe":
+                waiter = self._confirm.pop(channel, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+
+    async def close(self) -> None:
+        # redis-py can swallow a cancellation inside get_message, so the loops also check a flag.
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._listener, 2.0)
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        self._handler = None

@@ -1,0 +1,247 @@
+"""One WebSocket: a bounded send queue drained by one writer, and one feed per followed group.
+
+A feed keeps the last seq this socket was sent. Live sequenced frames are sent only when they are
+exactly the next seq; a duplicate is dropped, a gap (or a fresh subscription) starts a sync that
+replays from the store while newer live frames wait in `pending`. So every committed message reaches
+the socket once and in order, whatever the broker does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from app.domain.accounts.services import Principal
+from app.domain.messages.services import to_frame
+from app.domain.messages.store import MessageStore
+from app.ws.envelope import Kind
+from app.ws.protocol import Reset
+
+log = logging.getLogger("huddle.ws")
+encoder = msgspec.json.Encoder()
+_ids = itertools.count(1)
+
+SYNC_BATCH = 100
+PENDING_MAX = 2000  # live frames held during one sync; past it they are re-read from the store
+
+
+class CloseCode:
+    NORMAL = 1000
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    RESTART = 1012  # server shutting down: reconnect (elsewhere)
+    SLOW_CONSUMER = 1013  # could not keep up: reconnect and resume by seq
+    UNAUTHORIZED = 4401  # bad credentials, or the session ended (logout, password change)
+    NOT_FOUND = 4404  # not a member of that group (or no such group)
+    IDLE = 4408
+    FLOOD = 4429
+
+
+@dataclass(slots=True)
+class Feed:
+    last_seq: int = 0
+    syncing: bool = True
+    pending: list[tuple[int, Kind, int, str]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class Connection:
+    """Everything here runs on the worker's event loop; `deliver` and `push` never await."""
+
+    def __init__(
+        self,
+        send: Callable[..., object],
+        principal: Principal,
+        store: MessageStore,
+        *,
+        queue_size: int,
+        on_left: Callable[[Connection, int], None],
+        initial_messages: int,
+        resume_limit: int,
+        follows_all: bool,
+    ) -> None:
+        self.id = next(_ids)
+        self.follows_all = follows_all  # /ws follows every group of the user; /ws/group/{id} one
+        self.principal = principal
+        self.user_id = principal.user_id
+        self.session_id = str(principal.session_id)
+        self.feeds: dict[int, Feed] = {}
+        self._send = send
+        self._store = store
+        self._queue: deque[str] = deque()
+        self._queue_size = queue_size
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._on_left = on_left
+        self._initial = initial_messages
+        self._resume_limit = resume_limit
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closed = asyncio.Event()
+        self.writer: asyncio.Task[None] | None = None
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def push(self, text: str, *, droppable: bool = False) -> None:
+        if self.close_code is not None:
+            return
+        queued = len(self._queue)
+        if droppable and queued >= self._queue_size // 2:
+            return  # typing goes first under backpressure
+        if queued >= self._queue_size:
+            self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
+            return
+        self._queue.append(text)
+        self._wake.set()
+
+    def push_frame(self, frame: msgspec.Struct) -> None:
+        self.push(encoder.encode(frame).decode())
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Ask the socket to close; the endpoint sends the close frame and cleans up."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self._queue.clear()
+            self.closed.set()
+            self._wake.set()
+            self._drained.set()
+
+    async def run_writer(self) -> None:
+        send = self._send
+        queue = self._queue
+        while self.close_code is None:
+            await self._wake.wait()
+            self._wake.clear()
+            while queue and self.close_code is None:
+                await send({"type": "websocket.send", "text": queue.popleft()})  # type: ignore[misc]
+                if len(queue) <= self._queue_size // 2:
+                    self._drained.set()
+            self._drained.set()
+
+    async def _room(self) -> None:
+        """Replays wait for the queue to drain instead of overflowing it."""
+        while len(self._queue) > self._queue_size // 2 and self.close_code is None:
+            self._drained.clear()
+            await self._drained.wait()
+
+    # -- receiving from the broker -----------------------------------------------------------------
+
+    def deliver(self, group_id: int, seq: int, kind: Kind, subject: int, text: str) -> None:
+        feed = self.feeds.get(group_id)
+        if feed is None:
+            return
+        if seq == 0:
+            self.push(text, droppable=kind is Kind.TYPING)
+        elif feed.syncing:
+            if len(feed.pending) < PENDING_MAX:
+                feed.pending.append((seq, kind, subject, text))
+        elif seq == feed.last_seq + 1:
+            self._send_sequenced(group_id, feed, seq, kind, subject, text)
+        elif seq > feed.last_seq:
+            feed.pending.append((seq, kind, subject, text))
+            self.follow(group_id, feed.last_seq)  # a gap: fetch what is missing from the store
+
+    def _send_sequenced(
+        self, group_id: int, feed: Feed, seq: int, kind: Kind, subject: int, text: str
+    ) -> None:
+        self.push(text)
+        feed.last_seq = seq
+        if kind is Kind.LEFT and subject == self.user_id:
+            self.stop_following(group_id)
+            self._on_left(self, group_id)
+
+    # -- following a group -------------------------------------------------------------------------
+
+    def expect(self, group_id: int) -> None:
+        """Hold live frames of a group until `follow` has replayed up to them."""
+        self.feeds.setdefault(group_id, Feed())
+
+    def follow(self, group_id: int, last_seq: int | None) -> Feed:
+        """Start (or restart) replaying a group from `last_seq` (None: the latest messages)."""
+        feed = self.feeds.get(group_id)
+        if feed is None:
+            feed = self.feeds[group_id] = Feed()
+        feed.syncing = True
+        if feed.task is None or feed.task.done():
+            feed.task = asyncio.get_running_loop().create_task(self._sync(group_id, feed, last_seq))
+        return feed
+
+    def stop_following(self, group_id: int) -> None:
+        feed = self.feeds.pop(group_id, None)
+        if feed is not None and feed.task is not None and feed.task is not asyncio.current_task():
+            feed.task.cancel()
+
+    async def _start_position(self, group_id: int, last_seq: int | None) -> int:
+        latest = (await self._store.latest([group_id])).get(group_id)
+        latest_seq = latest.seq if latest else 0
+        if last_seq is None:
+            return max(0, latest_seq - self._initial)
+        if latest_seq - last_seq > self._resume_limit:
+            self.push_frame(Reset(group_id=group_id, latest_seq=latest_seq))
+            return latest_seq
+        return min(last_seq, latest_seq)
+
+    async def _sync(self, group_id: int, feed: Feed, last_seq: int | None) -> None:
+        try:
+            if last_seq is None or feed.last_seq == 0:
+                feed.last_seq = await self._start_position(group_id, last_seq)
+            while self.feeds.get(group_id) is feed and self.close_code is None:
+                rows = await self._store.window(group_id, after_seq=feed.last_seq, limit=SYNC_BATCH)
+                for message in rows:
+                    self.push_frame(to_frame(message, self.user_id))
+                    feed.last_seq = message.seq
+                    if message.type == "leave" and message.author_id == self.user_id:
+                        self.stop_following(group_id)
+                        self._on_left(self, group_id)
+                        return
+                if len(rows) == SYNC_BATCH:
+                    await self._room()
+                    continue
+                if self._release_pending(group_id, feed):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sync of group %s failed; closing the socket so the client resumes", group_id)
+            self.close(CloseCode.INTERNAL, "sync failed: reconnect and resume")
+
+    def _release_pending(self, group_id: int, feed: Feed) -> bool:
+        """Send buffered live frames in order; True when caught up (the feed is live again), False
+        when they show a gap that only the store can fill. Runs without awaiting, so no frame can
+        slip in between the last check and going live."""
+        pending = sorted(feed.pending)
+        feed.pending.clear()
+        for index, (seq, kind, subject, text) in enumerate(pending):
+            if seq <= feed.last_seq:
+                continue
+            if seq != feed.last_seq + 1:
+                feed.pending.extend(pending[index:])
+                return False
+            self._send_sequenced(group_id, feed, seq, kind, subject, text)
+            if group_id not in self.feeds:
+                return True
+        feed.syncing = False
+        return True
+
+    def cancel(self) -> None:
+        for group_id in list(self.feeds):
+            self.stop_following(group_id)
+        if self.writer is not None:
+            self.writer.cancel()
+
+    def stats(self) -> dict[str, int]:
+        return {"queued": len(self._queue), "groups": len(self.feeds)}
+
+
+async def drain_writer(connection: Connection) -> None:
+    if connection.writer is not None:
+        connection.writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await connection.writer

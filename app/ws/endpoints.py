@@ -1,0 +1,88 @@
+"""WebSocket routes (`/ws`, the seed's `/ws/group/{id}`) and the real-time REST views."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Litestar, WebSocket, get, websocket
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+
+from app.domain.accounts.deps import Authenticated
+from app.domain.groups.access import require_member
+from app.domain.params import BEARER, MAX_ID, DbSession, Id
+from app.server.errors import error_responses
+from app.ws.gateway import Gateway
+
+LastSeq = Annotated[int | None, Parameter(ge=0, le=MAX_ID)]
+
+
+def gateway_of(app: Litestar) -> Gateway:
+    gateway: Gateway = app.state.gateway
+    return gateway
+
+
+@websocket("/ws")
+async def user_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """One socket for all of the user's groups: send a `resume` frame to follow them."""
+    await gateway_of(socket.app).serve(socket, None, None)
+
+
+@websocket("/ws/group/{group_id:int}")
+async def group_socket(socket: WebSocket[Any, Any, Any], group_id: Id, last_seq: LastSeq = None) -> None:
+    """The seed's one-group socket (`?token=<jwt>`), resuming after `last_seq` when given."""
+    await gateway_of(socket.app).serve(socket, group_id, last_seq)
+
+
+class OnlineOut(msgspec.Struct):
+    group_id: int
+    user_ids: list[int]
+
+
+class SocketStats(msgspec.Struct):
+    worker_pid: int
+    sockets: int
+    users: int
+    groups: int
+    queued_frames: int
+    delivered_frames: int
+
+
+def provide_gateway(state: State) -> Gateway:
+    gateway: Gateway = state.gateway
+    return gateway
+
+
+GatewayDep = NamedDependency[Gateway]
+
+
+@get(
+    "/api/v1/groups/{group_id:int}/online",
+    tags=["realtime"],
+    security=BEARER,
+    summary="Members with an open socket, across every worker and replica",
+    responses=error_responses(401, 404),
+)
+async def online_members(
+    group_id: Id, principal: Authenticated, db_session: DbSession, gateway: GatewayDep
+) -> OnlineOut:
+    await require_member(db_session, group_id, principal.user_id)
+    return OnlineOut(group_id=group_id, user_ids=await gateway.presence.online(group_id))
+
+
+@get(
+    "/api/v1/ws/stats",
+    tags=["realtime"],
+    security=BEARER,
+    summary="This worker's socket registry: sockets, users, followed groups, queued and delivered frames",
+    responses=error_responses(401),
+)
+async def socket_stats(principal: Authenticated, gateway: GatewayDep) -> SocketStats:
+    del principal  # any signed-in user; the numbers say nothing about anyone
+    return SocketStats(worker_pid=os.getpid(), **gateway.registry.stats())
+
+
+route_handlers = [user_socket, group_socket, online_members, socket_stats]

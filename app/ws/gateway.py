@@ -1,0 +1,368 @@
+"""The WebSocket gateway: authenticate, register the socket, then loop over client frames.
+
+Each client frame is decoded by one msgspec decoder over a tagged union and handled by the same
+services as the REST API, each call in its own short database session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import WebSocket
+from sqlalchemy import select
+
+from app.db.models.groups import Membership
+from app.domain.accounts.services import AccountService, Principal
+from app.domain.messages.schemas import SendMessage
+from app.domain.messages.services import MessageService
+from app.errors import AppError, Unauthorized
+from app.runtime import Runtime
+from app.ws.connection import CloseCode, Connection, drain_writer
+from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
+from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence
+from app.ws.protocol import (
+    FRAME_MAX_BYTES,
+    Ack,
+    ClientFrame,
+    ErrorFrame,
+    PingFrame,
+    PlaybackState,
+    Pong,
+    Ready,
+    ResumeFrame,
+    SeenFrame,
+    SendFrame,
+    Subscribed,
+    Typing,
+    TypingFrame,
+    VideoControlFrame,
+    server_ms,
+)
+from app.ws.registry import Registry
+
+log = logging.getLogger("huddle.ws")
+SUBPROTOCOL = "huddle.v1"
+BEARER_SUBPROTOCOL = "bearer."
+TYPING_INTERVAL = 2.0
+_decoder = msgspec.json.Decoder(ClientFrame)
+_untyped_send = msgspec.json.Decoder(SendFrame)  # the seed's tests send {"text": ...} without a type
+
+
+class FrameLimiter:
+    """Token bucket per user and worker: `rate` frames a second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[int, tuple[float, float]] = {}
+
+    def allow(self, user_id: int) -> bool:
+        now = time.monotonic()
+        tokens, stamp = self._buckets.get(user_id, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+        allowed = tokens >= 1
+        self._buckets[user_id] = (tokens - 1 if allowed else tokens, now)
+        if len(self._buckets) > 100_000:
+            self._buckets.clear()  # bounded memory; a refill is the worst that happens
+        return allowed
+
+
+class Gateway:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.presence: PresenceStore
+        self.playback: PlaybackStore
+        if runtime.redis is not None:
+            self.presence = RedisPresence(runtime.redis, settings.redis_key_prefix)
+            self.playback = RedisPlayback(runtime.redis, settings.redis_key_prefix)
+        else:
+            self.presence, self.playback = MemoryPresence(), MemoryPlayback()
+        self.registry = Registry(runtime.broker, self.presence, runtime.events)
+        self.limiter = FrameLimiter(settings.ws_frames_per_second, settings.ws_frames_per_second * 3)
+        self._typing: dict[tuple[int, int], float] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        reconnect = getattr(self.runtime.broker, "on_reconnect", "absent")
+        if reconnect != "absent":
+            self.runtime.broker.on_reconnect = self.registry.resync_all  # type: ignore[attr-defined]
+        await self.registry.start()
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self.presence.heartbeat(self.registry.local_presence())
+            except Exception as error:  # noqa: BLE001 -- retried on the next beat
+                log.warning("presence heartbeat failed: %s", type(error).__name__)
+
+    async def stop(self) -> None:
+        """Shutdown: every socket closes with 1012 so clients reconnect (to another worker)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        self.registry.close_all(CloseCode.RESTART, "server restarting")
+        for _ in range(50):  # up to 1 s for endpoints to send their close frames
+            if not self.registry.by_user:
+                break
+            await asyncio.sleep(0.02)
+
+    # -- handshake ---------------------------------------------------------------------------------
+
+    def origin_allowed(self, socket: WebSocket[Any, Any, Any]) -> bool:
+        origin = socket.headers.get("origin")
+        if origin is None:
+            return True  # not a browser: browsers always send Origin
+        allowed = self.runtime.settings.ws_allowed_origins
+        if allowed:
+            return origin.rstrip("/") in allowed or "*" in allowed
+        host = socket.headers.get("host", "")
+        return urlsplit(origin).netloc.lower() == host.lower()
+
+    async def authenticate(self, socket: WebSocket[Any, Any, Any]) -> Principal:
+        """A single-use ticket, a bearer token in the subprotocol list, or the seed's ?token=."""
+        params = socket.query_params
+        async with self.runtime.sessions() as db:
+            accounts = AccountService(db, self.runtime)
+            if ticket := params.get("ticket"):
+                return await accounts.redeem_ticket(ticket)
+            for protocol in _offered(socket):
+                if protocol.startswith(BEARER_SUBPROTOCOL):
+                    return await accounts.authenticate(protocol.removeprefix(BEARER_SUBPROTOCOL))
+            if token := params.get("token"):
+                return await accounts.authenticate(token)
+        raise Unauthorized("Not authenticated")
+
+    async def member_groups(self, user_id: int) -> list[int]:
+        async with self.runtime.sessions() as db:
+            rows = await db.scalars(select(Membership.group_id).where(Membership.user_id == user_id))
+            return list(rows)
+
+    # -- one socket --------------------------------------------------------------------------------
+
+    async def serve(
+        self, socket: WebSocket[Any, Any, Any], group_id: int | None, last_seq: int | None
+    ) -> None:
+        if not self.origin_allowed(socket):
+            await socket.close(code=1008, reason="origin not allowed")  # before accept: a 403
+            return
+        subprotocol = SUBPROTOCOL if SUBPROTOCOL in _offered(socket) else None
+        # Refusals come after accept, with a close code a browser can read (a failed handshake
+        # only shows as 1006).
+        await socket.accept(subprotocols=subprotocol)
+        try:
+            principal = await self.authenticate(socket)
+        except AppError as error:
+            await socket.close(code=CloseCode.UNAUTHORIZED, reason=error.detail[:120])
+            return
+        groups = await self.member_groups(principal.user_id)
+        if group_id is not None and group_id not in groups:
+            await socket.close(code=CloseCode.NOT_FOUND, reason="group not found")
+            return
+        settings = self.runtime.settings
+        connection = Connection(
+            socket.send,
+            principal,
+            self.runtime.messages,
+            queue_size=settings.ws_send_queue,
+            on_left=self.registry.left,
+            initial_messages=settings.ws_initial_messages,
+            resume_limit=settings.ws_resume_limit,
+            follows_all=group_id is None,
+        )
+        connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
+        await self.registry.add(connection)
+        try:
+            connection.push_frame(Ready(user_id=principal.user_id, groups=groups, server_time=server_ms()))
+            if group_id is not None:
+                await self._subscribe(connection, {group_id: last_seq}, groups)
+            await self._receive_loop(socket, connection, group_id, groups)
+        finally:
+            await self.registry.remove(connection)
+            connection.cancel()
+            await drain_writer(connection)
+            with contextlib.suppress(Exception):
+                await socket.close(
+                    code=connection.close_code or CloseCode.NORMAL, reason=connection.close_reason
+                )
+
+    async def _receive_loop(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        connection: Connection,
+        group_id: int | None,
+        groups: list[int],
+    ) -> None:
+        idle = self.runtime.settings.ws_idle_timeout_seconds
+        strikes = 0
+        receive = asyncio.ensure_future(socket.receive())
+        closing = asyncio.ensure_future(connection.closed.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {receive, closing}, timeout=idle, return_when=asyncio.FIRST_COMPLETED
+                )
+                if closing in done:
+                    return
+                if not done:
+                    connection.close(CloseCode.IDLE, "idle: send a ping at least every 30 s")
+                    return
+                message = receive.result()
+                if message["type"] == "websocket.disconnect":
+                    return
+                receive = asyncio.ensure_future(socket.receive())
+                text = cast("str | None", message.get("text"))
+                if text is None:
+                    connection.push_frame(ErrorFrame(code="binary_frame", detail="send JSON text frames"))
+                    continue
+                if len(text) > FRAME_MAX_BYTES or len(text.encode()) > FRAME_MAX_BYTES:
+                    connection.close(CloseCode.TOO_BIG, "frame over 64 KiB")
+                    return
+                if not self.limiter.allow(connection.user_id):
+                    strikes += 1
+                    connection.push_frame(
+                        ErrorFrame(code="rate_limited", detail="too many frames; slow down")
+                    )
+                    if strikes > self.runtime.settings.ws_frames_per_second * 5:
+                        connection.close(CloseCode.FLOOD, "frame flood")
+                        return
+                    continue
+                strikes = 0
+                await self._handle(connection, text, group_id, groups)
+        finally:
+            receive.cancel()
+            closing.cancel()
+
+    async def _handle(
+        self, connection: Connection, text: str, default_group: int | None, groups: list[int]
+    ) -> None:
+        try:
+            frame = decode_frame(text)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            code = "invalid_json" if isinstance(error, msgspec.DecodeError) else "invalid_frame"
+            connection.push_frame(ErrorFrame(code=code, detail=str(error)[:300]))
+            return
+        client_msg_id = frame.client_msg_id if isinstance(frame, SendFrame) else None
+        try:
+            await self._dispatch(connection, frame, default_group, groups)
+        except AppError as error:
+            connection.push_frame(
+                ErrorFrame(code=error.code, detail=error.detail, client_msg_id=client_msg_id)
+            )
+
+    async def _dispatch(
+        self, connection: Connection, frame: ClientFrame, default_group: int | None, groups: list[int]
+    ) -> None:
+        if isinstance(frame, PingFrame):
+            connection.push_frame(Pong(t=frame.t, server_time=server_ms()))
+            return
+        if isinstance(frame, ResumeFrame):
+            if default_group is not None and set(frame.groups) - {default_group}:
+                raise AppError("This socket follows one group; use /ws for more")
+            groups[:] = await self.member_groups(connection.user_id)
+            await self._subscribe(connection, frame.groups, groups)
+            return
+        group_id = getattr(frame, "group_id", None) or default_group
+        if group_id is None:
+            raise AppError("group_id is required on /ws")
+        principal = connection.principal
+        if isinstance(frame, TypingFrame):
+            await self._typing_event(connection, group_id)
+        elif isinstance(frame, SendFrame):
+            body = SendMessage(text=frame.text, client_msg_id=frame.client_msg_id, reply_to=frame.reply_to)
+            message, _ = await self._with_messages(lambda m: m.send(principal, group_id, body))
+            connection.push_frame(
+                Ack(client_msg_id=frame.client_msg_id, id=message.id, seq=message.seq, group_id=group_id)
+            )
+        elif isinstance(frame, SeenFrame):
+            await self._with_messages(lambda m: m.mark_read(principal, group_id, frame.seq))
+        elif isinstance(frame, VideoControlFrame):
+            await self._video_control(connection, group_id, frame)
+
+    async def _with_messages(self, call: Callable[[MessageService], Awaitable[Any]]) -> Any:
+        async with self.runtime.sessions() as db:
+            return await call(MessageService(db, self.runtime))
+
+    async def _subscribe(
+        self, connection: Connection, wanted: dict[int, int | None], groups: list[int]
+    ) -> None:
+        for group_id, last_seq in wanted.items():
+            if group_id not in groups:
+                connection.push_frame(ErrorFrame(code="not_found", detail=f"Group {group_id} not found"))
+                continue
+            latest = (await self.runtime.messages.latest([group_id])).get(group_id)
+            online = await self.presence.online(group_id)
+            if connection.user_id not in online:
+                online = sorted([*online, connection.user_id])
+            connection.push_frame(
+                Subscribed(group_id=group_id, latest_seq=latest.seq if latest else 0, online=online)
+            )
+            if (state := await self.playback.get(group_id)) is not None:
+                connection.push_frame(msgspec.structs.replace(state, server_time=server_ms()))
+            await self.registry.follow(connection, group_id, last_seq)
+
+    async def _typing_event(self, connection: Connection, group_id: int) -> None:
+        if group_id not in connection.feeds:
+            raise AppError("Subscribe to the group first")
+        key = (connection.user_id, group_id)
+        now = time.monotonic()
+        if now - self._typing.get(key, 0.0) < TYPING_INTERVAL:
+            return  # throttled: one typing event per user and group every 2 s
+        self._typing[key] = now
+        if len(self._typing) > 100_000:
+            self._typing.clear()
+        user = connection.principal.user
+        await self.runtime.events.to_group(
+            group_id, Typing(group_id=group_id, user_id=user.id, user_name=user.display_name or user.name)
+        )
+
+    async def _video_control(self, connection: Connection, group_id: int, frame: VideoControlFrame) -> None:
+        """Store the control as a seed `video_control` message (ordered with the chat, replayed on
+        resume) and keep the group's playback state, stamped with server time."""
+        principal = connection.principal
+        previous = await self.playback.get(group_id)
+        await self._with_messages(
+            lambda m: m.video_control(
+                principal, group_id, frame.video_action, frame.video_name, frame.video_time
+            )
+        )
+        playing = {"play": True, "pause": False}.get(
+            frame.video_action, previous.playing if previous else False
+        )
+        now = server_ms()
+        state = PlaybackState(
+            group_id=group_id,
+            video_name=frame.video_name
+            if frame.video_name is not None
+            else (previous.video_name if previous else None),
+            position=frame.video_time,
+            playing=playing,
+            rate=frame.rate if frame.video_action == "rate" else (previous.rate if previous else 1.0),
+            updated_at=now,
+            server_time=now,
+        )
+        await self.playback.put(state)
+        await self.runtime.events.to_group(group_id, state)
+
+
+def decode_frame(text: str) -> ClientFrame:
+    try:
+        decoded: ClientFrame = _decoder.decode(text)
+    except msgspec.ValidationError as error:
+        if "missing required field `type`" not in str(error):
+            raise
+        untyped: SendFrame = _untyped_send.decode(text)
+        return untyped
+    return decoded
+
+
+def _offered(socket: WebSocket[Any, Any, Any]) -> list[str]:
+    header = socket.headers.get("sec-websocket-protocol", "")
+    return [item.strip() for item in header.split(",") if item.strip()]
