@@ -9,7 +9,6 @@ the socket once and in order, whatever the broker does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections import deque
@@ -230,18 +229,25 @@ class Connection:
         feed.syncing = False
         return True
 
-    def cancel(self) -> None:
+    def stop_feeds(self) -> None:
         for group_id in list(self.feeds):
             self.stop_following(group_id)
-        if self.writer is not None:
-            self.writer.cancel()
 
     def stats(self) -> dict[str, int]:
         return {"queued": len(self._queue), "groups": len(self.feeds)}
 
 
-async def drain_writer(connection: Connection) -> None:
-    if connection.writer is not None:
+async def stop_writer(connection: Connection, wait: float) -> bool:
+    """Let the writer finish the frame it is sending (cancelling a send mid-frame leaves the socket
+    unable to send a close frame); True when it stopped in time."""
+    connection.close(CloseCode.NORMAL)  # no-op when a close code is already set
+    if connection.writer is None:
+        return True
+    try:
+        await asyncio.wait_for(asyncio.shield(connection.writer), wait)
+    except TimeoutError:
         connection.writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await connection.writer
+        return False
+    except Exception:  # noqa: BLE001 -- the client is gone; nothing left to send
+        return False
+    return True

@@ -29,6 +29,7 @@ from app.domain.groups.schemas import (
 from app.domain.messages.services import MessageService, release, to_frame
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.runtime import Runtime
+from app.ws.protocol import GroupJoined
 
 USER_NOT_FOUND = "User not found"
 
@@ -140,6 +141,7 @@ class GroupService:
         membership = Membership(group_id=group.id, user_id=principal.user_id, role=ROLE_ADMIN)
         self.db.add(membership)
         await self.db.commit()
+        await self.events.to_user(principal.user_id, GroupJoined(group_id=group.id, from_seq=0))
         return (await self._render(principal, [(group, membership)]))[0]
 
     async def update(self, principal: Principal, group_id: int, patch: GroupPatch) -> GroupOut:
@@ -200,7 +202,9 @@ class GroupService:
         except IntegrityError:
             await self.db.rollback()
             raise Conflict("Already a member of this group") from None
-        await self.messages.system(group, "add", user, f"{_label(user)} was added to {group.name}")
+        added = await self.messages.system(group, "add", user, f"{_label(user)} was added to {group.name}")
+        # The new member's sockets may be on workers that do not follow this group yet.
+        await self.events.to_user(user.id, GroupJoined(group_id=group_id, from_seq=added.seq - 1))
         return self._member_out(user, membership)
 
     async def remove_member(self, principal: Principal, group_id: int, ref: UserRef) -> None:
@@ -280,6 +284,8 @@ class GroupService:
                 )
                 await self.db.commit()
                 created = True
+                for user_id in (low, high):
+                    await self.events.to_user(user_id, GroupJoined(group_id=group.id, from_seq=0))
             except IntegrityError:
                 await self.db.rollback()  # someone created it first: use theirs
                 await self.db.refresh(principal.user)
