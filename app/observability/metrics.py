@@ -10,7 +10,8 @@ Hooks for the real-time gateway and the media code:
     slow_consumer_disconnected()             a socket closed because its send queue was full
     broker_reconnected()                     the broker's Redis subscription came back
     upload_bytes(n), stream_bytes(n)         media bytes received / sent
-HTTP requests and open sockets are recorded by `app.observability.middleware`.
+HTTP requests and open sockets (accept to close) are recorded by `app.observability.middleware`:
+nothing else calls `observe_http`, `socket_opened` or `socket_closed`.
 """
 
 from __future__ import annotations
