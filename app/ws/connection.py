@@ -20,6 +20,7 @@ import msgspec
 from app.domain.accounts.services import Principal
 from app.domain.messages.services import to_frame
 from app.domain.messages.store import MessageStore
+from app.observability import metrics
 from app.ws.envelope import Kind
 from app.ws.protocol import Reset
 
@@ -96,6 +97,7 @@ class Connection:
             return  # typing goes first under backpressure
         if queued >= self._queue_size:
             self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
+            metrics.slow_consumer_disconnected()
             return
         self._queue.append(text)
         self._wake.set()
@@ -118,11 +120,14 @@ class Connection:
         while self.close_code is None:
             await self._wake.wait()
             self._wake.clear()
+            sent = 0
             while queue and self.close_code is None:
                 await send({"type": "websocket.send", "text": queue.popleft()})  # type: ignore[misc]
+                sent += 1
                 if len(queue) <= self._queue_size // 2:
                     self._drained.set()
             self._drained.set()
+            metrics.frames_sent(sent)  # once per batch: the counter is a file write in multiprocess mode
 
     async def _room(self) -> None:
         """Replays wait for the queue to drain instead of overflowing it."""

@@ -24,6 +24,8 @@ from app.domain.accounts.services import AccountService, Principal
 from app.domain.messages.schemas import SendMessage
 from app.domain.messages.services import MessageService
 from app.errors import AppError, Unauthorized
+from app.observability import metrics
+from app.observability.context import bind_user
 from app.runtime import Runtime
 from app.ws.connection import CloseCode, Connection, stop_writer
 from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
@@ -188,6 +190,7 @@ class Gateway:
         except AppError as error:
             await socket.close(code=CloseCode.UNAUTHORIZED, reason=error.detail[:120])
             return
+        bind_user(principal.user_id)
         groups = await self.member_groups(principal.user_id)
         if group_id is not None and group_id not in groups:
             await socket.close(code=CloseCode.NOT_FOUND, reason="group not found")
@@ -263,6 +266,7 @@ class Gateway:
                         return
                     continue
                 strikes = 0
+                metrics.frames_received()
                 await self._handle(connection, text, group_id, groups)
         finally:
             receive.cancel()

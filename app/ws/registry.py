@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Coroutine
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import msgspec
 
 from app.domain.events import Events
+from app.observability import metrics
 from app.ws.broker import Broker, group_channel, user_channel
 from app.ws.connection import CloseCode, Connection
 from app.ws.envelope import Kind, unpack
@@ -47,7 +49,7 @@ class Registry:
     # -- broker -> sockets -------------------------------------------------------------------------
 
     def on_payload(self, channel: str, payload: bytes) -> None:
-        seq, kind, subject, frame = unpack(payload)
+        seq, kind, subject, published, frame = unpack(payload)
         scope, _, key = channel.partition(":")
         if scope == "u":
             self._control(int(key), frame)
@@ -60,6 +62,7 @@ class Registry:
         for connection in list(connections):
             connection.deliver(group_id, seq, kind, subject, text)
         self.delivered += len(connections)
+        metrics.observe_fanout_delay(time.time() - published)
         if kind is Kind.GROUP_DELETED:
             for connection in list(connections):
                 connection.stop_following(group_id)

@@ -210,7 +210,8 @@ class AccountService:
     ) -> None:
         """Close the user's open WebSockets on every worker: revocation reaches live sockets too."""
         await self.runtime.events.to_user(
-            user_id, SessionEnded(user_id=user_id, reason=reason, session_id=session_id, keep_session=keep_session)
+            user_id,
+            SessionEnded(user_id=user_id, reason=reason, session_id=session_id, keep_session=keep_session),
         )
 
     async def issue_ticket(self, principal: Principal) -> TicketOut:

@@ -61,7 +61,7 @@ async def test_events_are_published_after_the_write(client: AppClient) -> None:
     seen: list[dict[str, Any]] = []
 
     def handler(channel: str, payload: bytes) -> None:
-        seq, kind, _, raw = unpack(payload)
+        seq, kind, _, _, raw = unpack(payload)
         frame = msgspec.json.decode(raw)
         assert (seq, kind) == (frame["seq"], Kind.SEQUENCED)
         stored = asyncio.get_running_loop().create_task(runtime.messages.get(gid, frame["seq"]))
