@@ -14,7 +14,7 @@ from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Schema, SecurityScheme
 from litestar.types import ControllerRouterHandler, Method
 
 from app import __version__
@@ -120,7 +120,18 @@ def create_app(settings: Settings) -> Litestar:
     # Outermost, around Litestar's whole handler: every request, matched or not, is seen with its
     # real client address.
     app.asgi_handler = proxy_headers(observe(app.asgi_handler), TrustedProxies(settings.trusted_proxies))
+    refine_openapi(app)
     return app
+
+
+def refine_openapi(app: Litestar) -> None:
+    """State what the Struct-derived schema cannot: a UserRef names someone by exactly one of
+    `email` or `user_id`."""
+    components = app.openapi_schema.components
+    schemas = components.schemas if components and components.schemas else {}
+    user_ref = schemas.get("UserRef")
+    if isinstance(user_ref, Schema):
+        user_ref.min_properties = user_ref.max_properties = 1
 
 
 def runtime_of(app: Litestar) -> Runtime:

@@ -169,9 +169,9 @@ class GroupService:
     # -- membership --------------------------------------------------------------------------------
 
     async def _resolve(self, ref: UserRef) -> User:
-        if (ref.email is None) == (ref.user_id is None):
+        if (ref.email is msgspec.UNSET) == (ref.user_id is msgspec.UNSET):
             raise BadRequest("Give exactly one of email or user_id")
-        if ref.email is not None:
+        if ref.email is not msgspec.UNSET:
             user = await self.db.scalar(select(User).where(User.email == normalize_email(ref.email)))
         else:
             user = await self.db.get(User, ref.user_id)
