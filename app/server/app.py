@@ -29,7 +29,7 @@ from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
 from app.runtime import Runtime, build_runtime
 from app.server import health
-from app.server.errors import exception_handlers
+from app.server.errors import azure_exception_handlers, exception_handlers
 from app.ws import endpoints as realtime
 from app.ws.endpoints import provide_gateway
 from app.ws.gateway import Gateway
@@ -101,13 +101,19 @@ def create_app(settings: Settings) -> Litestar:
             "messages": Provide(provide_messages, sync_to_thread=False),
             "gateway": Provide(provide_gateway, sync_to_thread=False),
         },
-        exception_handlers=exception_handlers,
+        exception_handlers=(
+            {**exception_handlers, **azure_exception_handlers()}
+            if settings.azure_storage_connection_string
+            else exception_handlers
+        ),
         plugins=[SQLAlchemyPlugin(config=sqlalchemy_config(runtime.engine))],
         openapi_config=openapi_config(),
         lifespan=[lifespan],
         state=State({"runtime": runtime, "gateway": gateway}),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            # The Azure SDK logs every HTTP request at INFO.
+            loggers={"azure": {"level": "WARNING"}},
             log_exceptions="debug",
         ),
         request_max_body_size=DEFAULT_BODY_LIMIT,
