@@ -26,6 +26,7 @@ from app.domain.groups.schemas import (
     UserRef,
     as_role,
 )
+from app.domain.media.sweeper import group_blob_keys, remove_group_blobs
 from app.domain.messages.services import MessageService, release, to_frame
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.runtime import Runtime
@@ -161,9 +162,11 @@ class GroupService:
         await self._delete(group)
 
     async def _delete(self, group: Group) -> None:
+        blobs = await group_blob_keys(self.db, group.id)  # the rows cascade; the bytes must go too
         await self.db.delete(group)
         await self.db.commit()
         await self.runtime.messages.drop_group(group.id)
+        await remove_group_blobs(self.runtime.blobs, blobs)
         await self.events.to_group(group.id, GroupDeleted(group_id=group.id))
 
     # -- membership --------------------------------------------------------------------------------
