@@ -28,7 +28,7 @@ from app.domain.groups.deps import provide_groups
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
 from app.runtime import Runtime, build_runtime
-from app.server import health
+from app.server import health, spa
 from app.server.errors import exception_handlers
 from app.ws import endpoints as realtime
 from app.ws.endpoints import provide_gateway
@@ -73,6 +73,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *groups.route_handlers,
         *messages.route_handlers,
         *realtime.route_handlers,
+        *spa.route_handlers,
     ]
 
 
