@@ -1,0 +1,241 @@
+"""The browser SPA end to end: Debian's Chromium (headless, driven by Playwright), the real server.
+
+Two browser contexts are two people. They sign up, one creates a group and adds the other, they
+chat both ways live, the server restarts mid-conversation (stop the process, start it again on the
+same port and VAR_DIR) and both clients reconnect and resume with no gap and no duplicate.
+
+Screenshots of the key screens go to test-results/screenshots/ (HUDDLE_SCREENSHOTS overrides the
+folder; the README's come from `HUDDLE_SCREENSHOTS=docs/screenshots`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.process import Server, free_port, run_server
+from tests.services import unavailable
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("HUDDLE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+PASSWORD = "correct horse battery"
+SERVER_ENV = {"BCRYPT_ROUNDS": "4", "LOGIN_RATE_LIMIT": "1000"}
+VIEWPORT = {"width": 1180, "height": 720}
+# Expected while the server is down; anything else in the console is a bug (CSP violations included).
+EXPECTED_CONSOLE = re.compile(
+    r"ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|WebSocket connection to|Failed to load resource"
+)
+
+
+def screenshot_dir() -> Path:
+    folder = Path(os.environ.get("HUDDLE_SCREENSHOTS", ROOT / "test-results" / "screenshots"))
+    if not folder.is_absolute():
+        folder = ROOT / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415 -- only these tests need it
+    except ImportError:
+        unavailable("playwright is not installed (uv sync)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Person:
+    """One browser context: a person with their own tab, tokens and socket."""
+
+    def __init__(self, browser: Any, server: Server, name: str) -> None:
+        self.name = name
+        self.email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+        self.server = server
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.context.set_default_timeout(10_000)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+        self.page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and not EXPECTED_CONSOLE.search(message.text):
+            self.problems.append(f"console: {message.text}")
+
+    def sign_up(self) -> None:
+        page = self.page
+        page.goto(f"{self.server.url}/signup")
+        page.get_by_label("Name").fill(self.name)
+        page.get_by_label("Email").fill(self.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        expect(page.get_by_role("heading", name=f"Welcome, {self.name}")).to_be_visible()
+        self.expect_connected()
+
+    def expect_connected(self, timeout: float = 10_000) -> None:
+        expect(self.page.locator(".conn")).to_have_attribute("data-status", "online", timeout=timeout)
+
+    def say(self, group: str, text: str) -> None:
+        composer = self.page.get_by_label(f"Message {group}")
+        composer.fill(text)
+        composer.press("Enter")
+
+    def messages(self) -> Any:
+        return self.page.get_by_role("list", name="Messages", exact=True)
+
+    def seqs(self) -> list[int]:
+        return [
+            int(seq)
+            for seq in self.messages()
+            .locator("li[data-seq]")
+            .evaluate_all("els => els.map(e => e.dataset.seq)")
+        ]
+
+    def texts(self) -> list[str]:
+        return self.messages().locator("li.msg .text").all_inner_texts()
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(screenshot_dir() / f"{name}.png"))
+
+
+def expect(target: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect  # noqa: PLC0415
+
+    return playwright_expect(target)
+
+
+def assert_gap_free(person: Person, texts: list[str]) -> None:
+    """Every seq once, in order, none missing; every text once."""
+    seqs = person.seqs()
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"{person.name} sees seqs {seqs}"
+    shown = person.texts()
+    for text in texts:
+        assert shown.count(text) == 1, f"{person.name} shows {text!r} {shown.count(text)} times: {shown}"
+
+
+def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tmp_path: Path) -> None:
+    port = free_port()
+    with run_server(tmp_path, PORT=str(port), **SERVER_ENV) as server:
+        ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
+        ada.page.goto(f"{server.url}/")
+        expect(ada.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
+        ada.shot("signin")
+        ada.sign_up()
+        bo.sign_up()
+
+        # Ada creates a group and adds Bo by email; Bo sees it appear without reloading.
+        ada.page.get_by_role("button", name="New group").click()
+        ada.page.get_by_label("Group name").fill("Movie night")
+        ada.page.get_by_role("button", name="Create group").click()
+        expect(ada.page.get_by_role("heading", name="Movie night")).to_be_visible()
+        expect(ada.page.get_by_label("Message Movie night")).to_be_focused()
+        ada.page.get_by_role("button", name="Members").click()
+        ada.page.get_by_label("Add by email").fill(bo.email)
+        ada.page.get_by_role("button", name="Add", exact=True).click()
+        expect(ada.page.locator(".member-list")).to_contain_text("Bo")
+        link = bo.page.get_by_role("link", name=re.compile("Movie night"))
+        expect(link).to_be_visible()
+        expect(link.locator(".badge")).to_have_text("1")  # the "Bo was added" event is unread
+        link.click()
+        expect(bo.page.get_by_role("heading", name="Movie night")).to_be_visible()
+        expect(link.locator(".badge")).to_have_count(0)
+
+        # Live, both ways; typing and online presence show on the other side.
+        ada.say("Movie night", "Hello Bo!")
+        expect(bo.messages()).to_contain_text("Hello Bo!")
+        bo.page.get_by_label("Message Movie night").press_sequentially("Hi Ada", delay=20)
+        expect(ada.page.locator("#typing")).to_have_text("Bo is typing…")
+        bo.page.get_by_label("Message Movie night").press("Enter")
+        expect(ada.messages()).to_contain_text("Hi Ada")
+        expect(ada.page.locator("#chat-subtitle")).to_contain_text("2 online")
+        expect(ada.page.locator(".receipt")).to_have_text("Seen by Bo")
+        ada.shot("chat")
+
+        # A reply, a reaction, and an edit reach the other side.
+        bo_message = ada.messages().locator("li.msg", has_text="Hi Ada")
+        bo_message.hover()
+        bo_message.get_by_role("button", name="Reply").click()
+        ada.say("Movie night", "Popcorn is ready")
+        reply = bo.messages().locator("li.msg", has_text="Popcorn is ready")
+        expect(reply.locator(".reply-ref")).to_contain_text("Hi Ada")
+        reply.hover()
+        reply.get_by_role("button", name="React").click()
+        bo.page.get_by_role("button", name="React with 🎉").click()
+        expect(
+            ada.messages().locator("li.msg", has_text="Popcorn is ready").locator(".reaction")
+        ).to_have_text("🎉 1")
+        own = ada.messages().locator("li.msg", has_text="Hello Bo!")
+        own.hover()
+        own.get_by_role("button", name="Edit").click()
+        ada.page.get_by_label("Edit message").fill("Hello Bo! (edited)")
+        ada.page.get_by_label("Edit message").press("Enter")
+        expect(
+            bo.messages().locator("li.msg", has_text="Hello Bo! (edited)").locator(".edited")
+        ).to_be_visible()
+
+        # The server restarts mid-conversation; a message written meanwhile waits for the connection.
+        server.stop()
+        expect(ada.page.locator(".conn")).not_to_have_attribute("data-status", "online")
+        expect(bo.page.locator(".conn")).not_to_have_attribute("data-status", "online")
+        ada.say("Movie night", "Are you still there?")
+        expect(ada.page.locator(".pending-list")).to_contain_text("Are you still there?")
+        ada.shot("reconnecting")
+
+        with run_server(tmp_path, PORT=str(port), **SERVER_ENV):
+            ada.expect_connected(timeout=25_000)
+            bo.expect_connected(timeout=25_000)
+            expect(bo.messages()).to_contain_text("Are you still there?")
+            expect(ada.page.locator(".pending-list li")).to_have_count(0)
+            bo.say("Movie night", "Yes, back again")
+            ada.say("Movie night", "Great, let's go on")
+            expect(ada.messages()).to_contain_text("Yes, back again")
+            expect(bo.messages()).to_contain_text("Great, let's go on")
+
+            texts = [
+                "Hello Bo! (edited)",
+                "Hi Ada",
+                "Popcorn is ready",
+                "Are you still there?",
+                "Yes, back again",
+                "Great, let's go on",
+            ]
+            for person in (ada, bo):
+                assert_gap_free(person, texts)
+            assert ada.seqs() == bo.seqs()
+
+            # After a reload the tab signs itself back in (refresh token) and shows the same history.
+            bo.page.reload()
+            expect(bo.page.get_by_role("heading", name="Movie night")).to_be_visible()
+            expect(bo.messages()).to_contain_text("Great, let's go on")
+            assert_gap_free(bo, texts)
+
+            # Sign out ends the session: the app goes back to the sign-in page.
+            bo.page.get_by_role("button", name="Sign out").click()
+            expect(bo.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
+
+        for person in (ada, bo):
+            assert not person.problems, person.problems
+            person.context.close()
