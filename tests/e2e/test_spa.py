@@ -13,16 +13,21 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from app.db import migrate
+from tests.conftest import SECRET
 from tests.process import Server, free_port, run_server
-from tests.services import unavailable
+from tests.services import postgres_database, redis_namespace, unavailable
 
 pytestmark = pytest.mark.slow
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("HUDDLE_CHROMIUM", "/usr/bin/chromium"))
@@ -119,6 +124,25 @@ class Person:
 
     def shot(self, name: str) -> None:
         self.page.screenshot(path=str(screenshot_dir() / f"{name}.png"))
+
+
+def off_the_loop(call: Callable[..., T], *args: Any) -> T:
+    """Playwright's sync API keeps an event loop running in this thread; asyncio.run needs another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call, *args).result()
+
+
+@contextmanager
+def production_services() -> Iterator[tuple[str, str, str]]:
+    """A fresh PostgreSQL database (migrated) and a Redis key prefix, removed afterwards."""
+    stack = ExitStack()
+    try:
+        url = off_the_loop(stack.enter_context, postgres_database())
+        off_the_loop(migrate.upgrade, url)
+        redis_url, prefix = stack.enter_context(redis_namespace())
+        yield url, redis_url, prefix
+    finally:
+        off_the_loop(stack.close)
 
 
 def expect(target: Any) -> Any:
@@ -239,3 +263,85 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
         for person in (ada, bo):
             assert not person.problems, person.problems
             person.context.close()
+
+
+def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: Any, tmp_path: Path) -> None:
+    """The production shape (PostgreSQL, Redis, 2 workers): the two people may sit on different workers."""
+    with production_services() as (url, redis_url, prefix):
+        env = SERVER_ENV | {
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": prefix,
+            "SECRET_KEY": SECRET,
+            "WORKERS": "2",
+        }
+        with run_server(tmp_path, **env) as server:
+            ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
+            ada.sign_up()
+            bo.sign_up()
+
+            # Bo finds Ada by email and starts a direct chat; it appears on Ada's side, unread.
+            bo.page.get_by_role("button", name="Direct chat").click()
+            bo.page.get_by_label("Find a person").fill(ada.email)
+            bo.page.get_by_role("button", name="Ada", exact=True).click()
+            expect(bo.page.get_by_role("heading", name="Ada")).to_be_visible()
+            bo.say("Ada", "Hi from a direct chat")
+            direct = ada.page.get_by_role("link", name=re.compile(r"^Bo\b"))
+            expect(direct.locator(".badge")).to_have_text("1")
+            direct.click()
+            expect(ada.messages()).to_contain_text("Hi from a direct chat")
+            expect(ada.page.locator("#chat-subtitle")).to_have_text("Online")
+
+            # A long history: the newest page first, older pages as Bo scrolls up.
+            ada.page.get_by_role("button", name="New group").click()
+            ada.page.get_by_label("Group name").fill("Book club")
+            ada.page.get_by_role("button", name="Create group").click()
+            expect(ada.page.get_by_role("heading", name="Book club")).to_be_visible()
+            ada.page.evaluate(
+                """async (email) => {
+                    const app = window.huddle;
+                    const id = app.store.openGroupId;
+                    for (let i = 1; i <= 80; i++) {
+                        await app.api.post(`/api/v1/groups/${id}/messages`, {text: `Chapter ${i}`});
+                    }
+                    await app.api.post(`/api/v1/groups/${id}/members`, {email});
+                }""",
+                bo.email,
+            )
+            book = bo.page.get_by_role("link", name=re.compile("Book club"))
+            expect(book.locator(".badge")).to_have_text("1")  # what came before Bo joined counts as read
+            book.click()
+            expect(bo.messages()).to_contain_text("Chapter 80")
+            assert len(bo.seqs()) == 50
+            bo.page.locator(".messages").evaluate("el => { el.scrollTop = 0; }")
+            expect(bo.page.get_by_text("This is the beginning of the conversation.")).to_be_visible()
+            assert bo.seqs() == list(range(1, 82))
+            expect(book.locator(".badge")).to_have_count(0)
+
+            # Roles: Ada makes Bo an admin, and Bo gets the admin controls live.
+            ada.page.get_by_role("button", name="Members").click()
+            ada.page.get_by_label("Role of Bo").select_option("admin")
+            bo.page.get_by_role("button", name="Members").click()
+            expect(bo.page.get_by_label("Add by email")).to_be_visible()
+            bo.shot("members")
+
+            # Bo leaves; Ada sees it. Ada adds Bo back, then removes Bo, whose client lets go of the group.
+            bo.page.get_by_role("button", name="Leave group").click()
+            bo.page.get_by_role("dialog").get_by_role("button", name="Leave").click()
+            expect(book).to_have_count(0)
+            expect(ada.messages()).to_contain_text(re.compile(r"Bo \(.*\) left Book club"))
+            expect(ada.page.get_by_role("heading", name="Members (1)")).to_be_visible()
+            ada.page.get_by_label("Add by email").fill(bo.email)
+            ada.page.get_by_role("button", name="Add", exact=True).click()
+            expect(book).to_be_visible()
+            book.click()
+            expect(bo.page.get_by_role("heading", name="Book club")).to_be_visible()
+            ada.page.get_by_role("button", name="Remove Bo").click()
+            ada.page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+            expect(bo.page.get_by_text("You are no longer a member of Book club.")).to_be_visible()
+            expect(book).to_have_count(0)
+            expect(bo.page.get_by_role("heading", name="Welcome, Bo")).to_be_visible()
+
+            for person in (ada, bo):
+                assert not person.problems, person.problems
+                person.context.close()

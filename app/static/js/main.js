@@ -278,6 +278,7 @@ class App {
     this.statusText.textContent = STATUS_TEXT[status] || status;
     this.retryButton.hidden = status !== "waiting" && status !== "offline";
     this.renderRetry();
+    if (this.store.openGroupId) this.store.emit("presence", { groupId: this.store.openGroupId });
     if (status === "online") {
       if (this.wasOnline) this.resync();
       this.wasOnline = true;
@@ -361,6 +362,11 @@ class App {
         break;
       case "playback_state":
         store.setPlayback(frame);
+        break;
+      case "video_added":
+      case "video_updated":
+      case "video_deleted":
+        this.media.event(frame);
         break;
       case "group_updated": {
         const group = store.groups.get(groupId);

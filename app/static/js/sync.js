@@ -35,6 +35,7 @@ export class SyncedPlayer extends EventTarget {
       pause: () => this.local("pause"),
       seeked: () => this.local("seek"),
       loadedmetadata: () => this.correct(true),
+      error: () => this.recover(),
     };
     for (const [name, fn] of Object.entries(this.listeners)) video.addEventListener(name, fn);
   }
@@ -65,9 +66,17 @@ export class SyncedPlayer extends EventTarget {
     this.status();
   }
 
-  async load(name) {
+  /** The element failed (a signed URL expired, the network dropped): fetch a fresh URL, carry on. */
+  async recover() {
+    const now = performance.now();
+    if (!this.loadedName || now - (this.recoveredAt || -Infinity) < 10_000) return;
+    this.recoveredAt = now;
+    await this.load(this.loadedName, { fresh: true });
+  }
+
+  async load(name, { fresh = false } = {}) {
     this.loadedName = name;
-    const url = await this.io.resolve(name);
+    const url = await this.io.resolve(name, { fresh });
     if (this.loadedName !== name) return;
     if (!url) {
       this.status(`“${name}” is not available to you.`);

@@ -209,6 +209,10 @@ export class ChatView {
     const chat = this.chat;
     if (!group) return;
     const others = [...chat.online].filter((id) => id !== this.store.me?.id);
+    if (!this.app.realtime?.open) {
+      this.subtitle.textContent = group.is_direct ? "Not connected" : `${group.member_count || chat.members?.length || 0} members · not connected`;
+      return;
+    }
     if (group.is_direct) {
       this.subtitle.textContent = group.peer && chat.online.has(group.peer.id) ? "Online" : "Offline";
     } else {
@@ -290,6 +294,22 @@ export class ChatView {
     }
     this.items.set(frame.seq, li);
     if (hadFocus) (li.querySelector(`[data-action="${hadFocus}"]`) || li).focus();
+    // The next message may now continue this one (same author, shortly after): render it again.
+    const after = this.chat.messages.get(frame.seq + 1);
+    const afterEl = this.items.get(frame.seq + 1);
+    if (!existing && after && afterEl && afterEl.classList.contains("cont") !== this.continues(after)) {
+      const replacement = this.renderItem(after);
+      afterEl.replaceWith(replacement);
+      this.items.set(after.seq, replacement);
+    }
+  }
+
+  /** Same author as the message just before, within five minutes: shown without its header. */
+  continues(frame) {
+    const previous = this.chat.messages.get(frame.seq - 1);
+    if (!previous || previous.type !== "message" || frame.type !== "message" || frame.reply_to) return false;
+    if (previous.user_id !== frame.user_id) return false;
+    return Date.parse(frame.created_at) - Date.parse(previous.created_at) < 5 * 60_000;
   }
 
   renderItem(frame) {
@@ -298,7 +318,7 @@ export class ChatView {
     const mine = frame.user_id === me?.id;
     const author = mine ? "You" : frame.user_name || frame.user;
     const li = h("li", {
-      class: ["msg", mine && "mine", frame.deleted && "deleted"],
+      class: ["msg", mine && "mine", frame.deleted && "deleted", this.continues(frame) && "cont"],
       id: `m-${frame.group_id}-${frame.seq}`,
       data: { seq: String(frame.seq) },
       tabIndex: -1,
@@ -438,7 +458,8 @@ export class ChatView {
     this.items.get(last.seq)?.append(this.receipt);
     const readers = [];
     for (const [userId, seq] of this.chat.reads) {
-      if (userId !== me && seq >= last.seq) readers.push(this.chat.memberName(userId) || `User ${userId}`);
+      const name = this.chat.memberName(userId); // only current members (someone may have left)
+      if (userId !== me && seq >= last.seq && name) readers.push(name);
     }
     const othersCount = (this.chat.members?.length || this.group?.member_count || 1) - 1;
     let text = "";

@@ -61,7 +61,7 @@ export class PlayerPanel {
     this.sync = new SyncedPlayer(this.video, {
       clock: app.realtime.clock,
       send: (frame) => app.realtime.send({ ...frame, group_id: this.groupId }),
-      resolve: (name) => app.media.sourceFor(this.groupId, name),
+      resolve: (name, options) => app.media.sourceFor(this.groupId, name, options),
     });
     this.sync.addEventListener("status", (event) => {
       this.statusLine.textContent = event.detail.text;
