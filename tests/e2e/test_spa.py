@@ -345,3 +345,35 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
             for person in (ada, bo):
                 assert not person.problems, person.problems
                 person.context.close()
+
+
+SYNC_SCENARIOS = (Path(__file__).parent / "sync_scenarios.js").read_text()
+
+
+def test_sync_engine_late_join_drift_and_no_echo(browser: Any) -> None:
+    """The player's clock sync and drift rules, on a stand-in video element (no server needed)."""
+    context = browser.new_context()
+    static = ROOT / "app" / "static"
+
+    def serve(route: Any) -> None:
+        path = route.request.url.split("huddle.test", 1)[1].split("?", 1)[0]
+        file = static / path.removeprefix("/static/")
+        if path == "/" or not file.is_file():
+            route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>sync</title>")
+        else:
+            route.fulfill(status=200, content_type="text/javascript", body=file.read_text())
+
+    context.route("http://huddle.test/**", serve)
+    page = context.new_page()
+    page.goto("http://huddle.test/")
+    results = page.evaluate(SYNC_SCENARIOS)
+    context.close()
+    assert results["offset"] == 5003
+    assert results["rtt"] == 20
+    assert results["lateJoin"] == {"time": 15, "paused": False, "sent": 0}
+    assert results["smallDrift"]["time"] == 15.7
+    assert 1.0 < results["smallDrift"]["rate"] <= 1.08
+    assert results["largeDrift"] == {"time": 16, "rate": 1}
+    assert results["remotePause"] == {"paused": True, "time": 16.5, "sent": 0}
+    assert results["userControls"] == [["play", 16.5, "clip.webm"], ["seek", 42, "clip.webm"]]
+    assert results["stale"] == 42

@@ -95,8 +95,10 @@ export class SyncedPlayer extends EventTarget {
     const target = this.clamp(this.expected());
     const drift = v.currentTime - target;
     if (s.playing) {
-      if (Math.abs(drift) > SEEK_DRIFT || (hard && Math.abs(drift) > 0.25)) this.seekTo(target);
-      else if (Math.abs(drift) > SETTLED_DRIFT) v.playbackRate = s.rate * (1 - Math.max(-MAX_NUDGE, Math.min(MAX_NUDGE, drift * 0.25)));
+      if (Math.abs(drift) > SEEK_DRIFT || (hard && Math.abs(drift) > 0.25)) {
+        this.seekTo(target);
+        v.playbackRate = s.rate;
+      } else if (Math.abs(drift) > SETTLED_DRIFT) v.playbackRate = s.rate * (1 - Math.max(-MAX_NUDGE, Math.min(MAX_NUDGE, drift * 0.25)));
       else v.playbackRate = s.rate;
       if (v.paused && !(v.ended && target >= v.duration)) this.play();
     } else {
