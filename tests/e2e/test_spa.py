@@ -123,6 +123,7 @@ class Person:
         return self.messages().locator("li.msg .text").all_inner_texts()
 
     def shot(self, name: str) -> None:
+        self.page.mouse.move(1, 1)  # no hover toolbar in the picture
         self.page.screenshot(path=str(screenshot_dir() / f"{name}.png"))
 
 
@@ -291,6 +292,14 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
             direct.click()
             expect(ada.messages()).to_contain_text("Hi from a direct chat")
             expect(ada.page.locator("#chat-subtitle")).to_have_text("Online")
+
+            # A phone-sized screen shows one column at a time: the chat, or the list behind "back".
+            ada.page.set_viewport_size({"width": 390, "height": 760})
+            expect(ada.page.get_by_role("navigation", name="Groups")).to_be_hidden()
+            ada.shot("phone")
+            ada.page.get_by_role("link", name="Back to chats").click()
+            expect(ada.page.get_by_role("navigation", name="Groups")).to_be_visible()
+            ada.page.set_viewport_size(VIEWPORT)
 
             # A long history: the newest page first, older pages as Bo scrolls up.
             ada.page.get_by_role("button", name="New group").click()
