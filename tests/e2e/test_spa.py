@@ -310,7 +310,7 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
                 """async (email) => {
                     const app = window.huddle;
                     const id = app.store.openGroupId;
-                    for (let i = 1; i <= 80; i++) {
+                    for (let i = 1; i <= 60; i++) {
                         await app.api.post(`/api/v1/groups/${id}/messages`, {text: `Chapter ${i}`});
                     }
                     await app.api.post(`/api/v1/groups/${id}/members`, {email});
@@ -320,11 +320,11 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
             book = bo.page.get_by_role("link", name=re.compile("Book club"))
             expect(book.locator(".badge")).to_have_text("1")  # what came before Bo joined counts as read
             book.click()
-            expect(bo.messages()).to_contain_text("Chapter 80")
+            expect(bo.messages()).to_contain_text("Chapter 60")
             assert len(bo.seqs()) == 50
             bo.page.locator(".messages").evaluate("el => { el.scrollTop = 0; }")
             expect(bo.page.get_by_text("This is the beginning of the conversation.")).to_be_visible()
-            assert bo.seqs() == list(range(1, 82))
+            assert bo.seqs() == list(range(1, 62))
             expect(book.locator(".badge")).to_have_count(0)
 
             # Roles: Ada makes Bo an admin, and Bo gets the admin controls live.
@@ -359,8 +359,9 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
 SYNC_SCENARIOS = (Path(__file__).parent / "sync_scenarios.js").read_text()
 
 
-def test_sync_engine_late_join_drift_and_no_echo(browser: Any) -> None:
-    """The player's clock sync and drift rules, on a stand-in video element (no server needed)."""
+@pytest.fixture
+def static_page(browser: Any) -> Iterator[Any]:
+    """A page on a routed origin serving app/static, for testing the modules without a server."""
     context = browser.new_context()
     static = ROOT / "app" / "static"
 
@@ -368,15 +369,20 @@ def test_sync_engine_late_join_drift_and_no_echo(browser: Any) -> None:
         path = route.request.url.split("huddle.test", 1)[1].split("?", 1)[0]
         file = static / path.removeprefix("/static/")
         if path == "/" or not file.is_file():
-            route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>sync</title>")
+            route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>test</title>")
         else:
             route.fulfill(status=200, content_type="text/javascript", body=file.read_text())
 
     context.route("http://huddle.test/**", serve)
     page = context.new_page()
     page.goto("http://huddle.test/")
-    results = page.evaluate(SYNC_SCENARIOS)
+    yield page
     context.close()
+
+
+def test_sync_engine_late_join_drift_and_no_echo(static_page: Any) -> None:
+    """The player's clock sync and drift rules, on a stand-in video element (no server needed)."""
+    results = static_page.evaluate(SYNC_SCENARIOS)
     assert results["offset"] == 5003
     assert results["rtt"] == 20
     assert results["lateJoin"] == {"time": 15, "paused": False, "sent": 0}
@@ -386,3 +392,18 @@ def test_sync_engine_late_join_drift_and_no_echo(browser: Any) -> None:
     assert results["remotePause"] == {"paused": True, "time": 16.5, "sent": 0}
     assert results["userControls"] == [["play", 16.5, "clip.webm"], ["seek", 42, "clip.webm"]]
     assert results["stale"] == 42
+
+
+def test_store_keeps_each_seq_once_and_counts_unread(static_page: Any) -> None:
+    results = static_page.evaluate((Path(__file__).parent / "store_scenarios.js").read_text())
+    assert results["unreadAtStart"] == 1
+    assert results["firstResume"] == {"7": 3}
+    assert results["live"] == ["new", "duplicate", "new", "duplicate", "new"]
+    assert results["seqs"] == [1, 2, 3, 4, 5, 6]
+    assert results["unreadAfterLive"] == 4
+    assert results["gap"] == "gap"
+    assert results["resumeAfter"] == {"7": 9}
+    assert results["pendingLeft"] == 0
+    assert results["unreadAfterOwn"] == 0  # your own message moves your read position, as on the server
+    assert results["reactions"] == [{"emoji": "🎉", "count": 2, "me": True}]
+    assert results["reads"] == 10
