@@ -114,3 +114,9 @@ export function initials(name) {
   const parts = String(name || "?").trim().split(/\s+/).slice(0, 2);
   return parts.map((p) => p[0]?.toUpperCase() || "").join("") || "?";
 }
+
+/** A random id (crypto.randomUUID needs a secure context; plain-HTTP deployments on a LAN are not). */
+export function randomId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

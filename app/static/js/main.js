@@ -2,7 +2,7 @@
 // and the views. Plain ES modules, no build step; see README "Using the web app".
 
 import { Api, NetworkError, describeError } from "./api.js";
-import { h, replaceChildren, toast, announce } from "./dom.js";
+import { announce, h, randomId, replaceChildren, toast } from "./dom.js";
 import { Media } from "./media.js";
 import { Realtime } from "./realtime.js";
 import { SEQUENCED, Store } from "./state.js";
@@ -447,7 +447,7 @@ class App {
   // -- sending -------------------------------------------------------------------------------------
 
   sendMessage(groupId, text, replyTo) {
-    const entry = { client_msg_id: crypto.randomUUID(), text, reply_to: replyTo, status: "sending" };
+    const entry = { client_msg_id: randomId(), text, reply_to: replyTo, status: "sending" };
     this.store.addPending(groupId, entry);
     this.transmit(groupId, entry);
   }

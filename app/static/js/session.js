@@ -12,6 +12,7 @@
 // - Refreshes are single-flight: concurrent 401s share one refresh call.
 
 import { ApiError, NetworkError, publicPost } from "./api.js";
+import { randomId } from "./dom.js";
 
 const REFRESH_KEY = "huddle.refresh";
 const TAB_KEY = "huddle.tab";
@@ -87,7 +88,7 @@ export class Session extends EventTarget {
     this.#access = tokens.access_token;
     this.#expiresAt = Date.now() + tokens.expires_in * 1000;
     sessionStorage.setItem(REFRESH_KEY, tokens.refresh_token); // rotation: always the newest one
-    if (!sessionStorage.getItem(TAB_KEY)) sessionStorage.setItem(TAB_KEY, crypto.randomUUID());
+    if (!sessionStorage.getItem(TAB_KEY)) sessionStorage.setItem(TAB_KEY, randomId());
     this.user = tokens.user;
     this.#schedule(tokens.expires_in * 1000 * 0.8);
     this.dispatchEvent(new Event("changed"));
