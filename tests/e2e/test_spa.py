@@ -10,6 +10,7 @@ folder; the README's come from `HUDDLE_SCREENSHOTS=docs/screenshots`).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -221,6 +222,22 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
             bo.messages().locator("li.msg", has_text="Hello Bo! (edited)").locator(".edited")
         ).to_be_visible()
 
+        # Delete (after confirming) leaves a tombstone on both sides; "Seen by" lists the readers.
+        ada.say("Movie night", "Oops, wrong chat")
+        oops = ada.messages().locator("li.msg", has_text="Oops, wrong chat")
+        expect(bo.messages()).to_contain_text("Oops, wrong chat")
+        oops.hover()
+        oops.get_by_role("button", name="Delete").click()
+        ada.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+        expect(bo.messages()).not_to_contain_text("Oops, wrong chat")
+        expect(bo.messages()).to_contain_text("This message was deleted.")
+        popcorn = ada.messages().locator("li.msg", has_text="Popcorn is ready")
+        popcorn.hover()
+        popcorn.get_by_role("button", name="Seen by").click()
+        expect(ada.page.get_by_role("dialog", name="Seen by")).to_contain_text("Bo")
+        ada.page.get_by_role("dialog").get_by_role("button", name="Close").click()
+        expect(popcorn.get_by_role("button", name="Seen by")).to_be_focused()
+
         # The server restarts mid-conversation; a message written meanwhile waits for the connection.
         server.stop()
         expect(ada.page.locator(".conn")).not_to_have_attribute("data-status", "online")
@@ -407,3 +424,34 @@ def test_store_keeps_each_seq_once_and_counts_unread(static_page: Any) -> None:
     assert results["unreadAfterOwn"] == 0  # your own message moves your read position, as on the server
     assert results["reactions"] == [{"emoji": "🎉", "count": 2, "me": True}]
     assert results["reads"] == 10
+
+
+def test_session_refreshes_before_expiry_and_always_keeps_the_newest_token(static_page: Any) -> None:
+    presented: list[str] = []
+
+    def refresh(route: Any) -> None:
+        token = route.request.post_data_json["refresh_token"]
+        presented.append(token)
+        if len(presented) > 3:
+            route.fulfill(
+                status=401,
+                content_type="application/json",
+                body='{"status_code": 401, "code": "unauthorized", "detail": "Session revoked"}',
+            )
+            return
+        n = len(presented)
+        user = {"id": 1, "email": "a@example.com", "name": "A"}
+        body = {"access_token": f"a{n}", "refresh_token": f"r{n}", "expires_in": 1, "refresh_expires_in": 60}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body | {"user": user}))
+
+    static_page.route("**/api/v1/auth/refresh", refresh)
+    results = static_page.evaluate((Path(__file__).parent / "session_scenarios.js").read_text())
+    assert presented[:3] == ["r0", "r1", "r2"]  # rotation: each refresh presents the newest token
+    assert results["storedFirst"] == "r0"
+    assert results["storedLater"] in {"r2", "r3"}
+    assert results["inLocalStorage"] == 0
+    assert results["shared"] is True
+    assert results["refusal"] == 401
+    assert results["ended"] == "Your session has ended. Please sign in again."
+    assert results["storedAfterEnd"] is None
+    assert results["signedIn"] is False
