@@ -52,7 +52,7 @@ async () => {
     results.remotePause = { paused: video.paused, time: video.currentTime, sent: sent.length };
 
     // The user's own play and seek are sent to the group.
-    await new Promise((resolve) => setTimeout(resolve, 450));  // past the quiet window of the sync's seek
+    video.dispatchEvent(new Event("seeked"));  // the sync's own seek to 16.5 landing: not a user's
     video.play();
     video.seekBy(42);
     results.userControls = sent.map((f) => [f.video_action, f.video_time, f.video_name]);

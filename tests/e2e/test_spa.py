@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,10 +21,13 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from app.db import migrate
 from tests.conftest import SECRET
+from tests.e2e.media_files import make_test_video
+from tests.e2e.stub_library import StubLibrary
 from tests.process import Server, free_port, run_server
 from tests.services import postgres_database, redis_namespace, unavailable
 
@@ -162,10 +166,68 @@ def assert_gap_free(person: Person, texts: list[str]) -> None:
         assert shown.count(text) == 1, f"{person.name} shows {text!r} {shown.count(text)} times: {shown}"
 
 
+def server_has_videos(server: Server) -> bool:
+    paths = httpx.get(f"{server.url}/schema/openapi.json", timeout=10).json()["paths"]
+    return "/api/v1/uploads" in paths
+
+
+def playback(page: Any) -> dict[str, Any]:
+    return dict(
+        page.locator("#shared-video").evaluate("v => ({t: v.currentTime, paused: v.paused, src: v.src})")
+    )
+
+
+def expect_following(
+    follower: Person, leader: Person, *, paused: bool, tolerance: float, near: float | None = None
+) -> None:
+    """The follower's player reaches the leader's state (playing or paused) and position."""
+    deadline = time.monotonic() + 10
+    while True:
+        lead, follow = playback(leader.page), playback(follower.page)
+        together = abs(follow["t"] - lead["t"]) <= tolerance
+        there = near is None or abs(follow["t"] - near) <= tolerance
+        if follow["paused"] == paused == lead["paused"] and together and there:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{follower.name} at {follow}, {leader.name} at {lead} (paused={paused})")
+        time.sleep(0.1)
+
+
+def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
+    """Ada uploads a short video and plays it for everyone; Bo's player follows her play, pause and
+    seek, and after a reload (a late joiner) starts where the group is."""
+    video = make_test_video(folder)
+    ada.page.get_by_role("button", name="Watch together").click()
+    ada.page.get_by_label("Video file to upload").set_input_files(video)
+    ada.page.get_by_role("button", name="Upload", exact=True).click()
+    expect(ada.page.locator("#upload-progress-text")).to_have_text(f"{video.name} uploaded.")
+    expect(ada.page.locator("#upload-progress")).to_have_attribute("value", "100")
+    ada.page.get_by_role("button", name=f"Play {video.name} for everyone").click()
+
+    expect(bo.page.locator("#player")).to_be_visible()  # opened by the group's playback state
+    expect_following(bo, ada, paused=False, tolerance=0.5)
+    ada.page.locator("#shared-video").evaluate("v => v.pause()")
+    expect_following(bo, ada, paused=True, tolerance=0.15)
+    ada.page.locator("#shared-video").evaluate("v => { v.currentTime = 6; }")
+    expect_following(bo, ada, paused=True, tolerance=0.15, near=6)
+    ada.page.locator("#shared-video").evaluate("v => v.play()")
+    expect_following(bo, ada, paused=False, tolerance=0.5)
+    ada.shot("watch-together")
+
+    bo.page.reload()  # a late joiner: starts at the group's position, already playing
+    expect(bo.page.locator("#player")).to_be_visible()
+    expect_following(bo, ada, paused=False, tolerance=0.5)
+    assert playback(bo.page)["t"] > 6
+
+
 def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tmp_path: Path) -> None:
     port = free_port()
     with run_server(tmp_path, PORT=str(port), **SERVER_ENV) as server:
         ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
+        if not server_has_videos(server):
+            library = StubLibrary()
+            for person in (ada, bo):
+                library.install(person.context)
         ada.page.goto(f"{server.url}/")
         expect(ada.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
         ada.shot("signin")
@@ -273,6 +335,8 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
             expect(bo.page.get_by_role("heading", name="Movie night")).to_be_visible()
             expect(bo.messages()).to_contain_text("Great, let's go on")
             assert_gap_free(bo, texts)
+
+            watch_together(ada, bo, "Movie night", tmp_path)
 
             # Sign out ends the session: the app goes back to the sign-in page.
             bo.page.get_by_role("button", name="Sign out").click()

@@ -9,12 +9,11 @@
 // - No echo: applying a remote state calls play/pause/seek on the element, which fire the same
 //   events as a user's click. A local event is only sent when it disagrees with the state (a play
 //   while the state says playing, or a seek that lands where the state expects, is ours, not the
-//   user's), and seeks made by the sync itself are ignored for a short quiet window.
+//   user's), and the "seeked" of a seek made by the sync itself is recognised by its target.
 
 export const SEEK_DRIFT = 0.75; // seconds: beyond this, seek instead of nudging the rate
 const SETTLED_DRIFT = 0.04; // seconds: close enough, play at the group's rate
 const MAX_NUDGE = 0.08; // at most 8 % faster or slower while catching up
-const QUIET_MS = 400;
 
 export class SyncedPlayer extends EventTarget {
   /**
@@ -28,7 +27,7 @@ export class SyncedPlayer extends EventTarget {
     this.state = null;
     this.serverStamp = 0;
     this.loadedName = null;
-    this.quietUntil = 0;
+    this.ownSeek = null; // where the sync itself last seeked to, so its "seeked" is not sent back
     this.timer = setInterval(() => this.correct(false), 1000);
     this.listeners = {
       play: () => this.local("play"),
@@ -82,7 +81,7 @@ export class SyncedPlayer extends EventTarget {
       this.status(`“${name}” is not available to you.`);
       return;
     }
-    this.quietUntil = performance.now() + QUIET_MS * 3;
+    this.ownSeek = null;
     this.video.src = url;
     this.video.load();
   }
@@ -92,6 +91,8 @@ export class SyncedPlayer extends EventTarget {
     const s = this.state;
     const v = this.video;
     if (!s || !s.video_name || s.video_name !== this.loadedName || v.readyState < 1) return;
+    // A seek in progress is someone's intent (the user's, or ours): let it land; "seeked" decides.
+    if (v.seeking && !hard) return;
     const target = this.clamp(this.expected());
     const drift = v.currentTime - target;
     if (s.playing) {
@@ -116,7 +117,7 @@ export class SyncedPlayer extends EventTarget {
   }
 
   seekTo(t) {
-    this.quietUntil = performance.now() + QUIET_MS;
+    this.ownSeek = t;
     this.video.currentTime = t;
   }
 
@@ -138,7 +139,9 @@ export class SyncedPlayer extends EventTarget {
     if (action === "play" && s?.playing) return;
     if (action === "pause" && (!s || !s.playing)) return;
     if (action === "seek") {
-      if (performance.now() < this.quietUntil) return;
+      const own = this.ownSeek;
+      this.ownSeek = null;
+      if (own !== null && Math.abs(v.currentTime - own) < 0.01) return; // the sync's seek landing
       const expected = this.expected();
       if (expected !== null && Math.abs(v.currentTime - expected) < 0.5) return;
     }

@@ -40,7 +40,7 @@ export class PlayerPanel {
     this.uploadForm = h(
       "form",
       { class: "upload", aria: { label: "Upload a video" } },
-      h("label", { for: "video-file", text: "Upload a video" }),
+      h("label", { for: "video-file", text: "Video file to upload" }),
       h("div", { class: "row" }, this.fileInput, h("button", { type: "submit", class: "primary", text: "Upload" })),
       h("div", { class: "row" }, this.progress, this.progressText),
     );

@@ -10,7 +10,11 @@ function preview(store, frame) {
     const who = frame.user_id === store.me?.id ? "You" : frame.user_name || frame.user;
     return `${who}: ${frame.text}`;
   }
-  if (frame.type === "video_control") return `Video ${frame.video_action}`;
+  if (frame.type === "video_control") {
+    const verb = { play: "played", pause: "paused", seek: "moved", rate: "changed the speed of" }[frame.video_action] || frame.video_action;
+    const who = frame.user_id === store.me?.id ? "You" : store.chats.get(frame.group_id)?.memberName(frame.user_id) || frame.user;
+    return `${who} ${verb} ${frame.video_name || "the video"}`;
+  }
   return frame.text;
 }
 
