@@ -7,6 +7,7 @@ secret key kept in `var/secret_key` so restarts and workers agree.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ import msgspec
 Environment = Literal["development", "production"]
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
 
 
 class ConfigError(Exception):
@@ -59,6 +61,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_resume_limit: int = 1000  # further behind than this, a resuming client gets `reset`
     ws_idle_timeout_seconds: int = 90
     ws_frames_per_second: int = 20
+    trusted_proxies: tuple[str, ...] = ()  # IPs/CIDRs whose X-Forwarded-For is believed
+    cors_allow_origins: tuple[str, ...] = ()  # empty: no cross-origin browser access
+    metrics_token: str | None = None  # bearer for /metrics; without it, loopback only
     log_level: str = "INFO"
     debug: bool = False
 
@@ -120,10 +125,34 @@ class _Reader:
         if not ok:
             self.problems.append(problem)
 
+    def items(self, name: str) -> list[str]:
+        return [item.strip() for item in self.env.get(name, "").split(",") if item.strip()]
+
     def choice(self, name: str, default: str, choices: tuple[str, ...], convert: Callable[[str], str]) -> str:
         value = convert(self.text(name, default))
         self.check(value in choices, f"{name}: must be one of {', '.join(choices)}, got {value!r}")
         return value
+
+
+def _networks(r: _Reader, name: str) -> tuple[str, ...]:
+    networks = []
+    for item in r.items(name):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            r.problems.append(f"{name}: {item!r} is not an IP address or network (CIDR)")
+    return tuple(networks)
+
+
+def _origins(r: _Reader, name: str) -> tuple[str, ...]:
+    origins = tuple(item.rstrip("/") for item in r.items(name))
+    for origin in origins:
+        scheme, _, host = origin.partition("://")
+        r.check(
+            origin == "*" or (scheme in {"http", "https"} and bool(host) and "/" not in host),
+            f"{name}: {origin!r} is not an origin like https://chat.example.com",
+        )
+    return origins
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -155,6 +184,11 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         f"REDIS_URL: required when WORKERS={workers}; workers share real-time state through Redis",
     )
     azure = r.optional("AZURE_STORAGE_CONNECTION_STRING")
+    metrics_token = r.optional("METRICS_TOKEN")
+    r.check(
+        metrics_token is None or len(metrics_token) >= MIN_METRICS_TOKEN_LENGTH,
+        f"METRICS_TOKEN: must be at least {MIN_METRICS_TOKEN_LENGTH} characters",
+    )
     settings = Settings(
         environment="production" if environment == "production" else "development",
         var_dir=var_dir,
@@ -187,6 +221,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         ws_resume_limit=r.number("WS_RESUME_LIMIT", 1000, 1, 1_000_000),
         ws_idle_timeout_seconds=r.number("WS_IDLE_TIMEOUT", 90, 5, 3600),
         ws_frames_per_second=r.number("WS_FRAMES_PER_SECOND", 20, 1, 10_000),
+        trusted_proxies=_networks(r, "TRUSTED_PROXIES"),
+        cors_allow_origins=_origins(r, "CORS_ALLOW_ORIGINS"),
+        metrics_token=metrics_token,
         log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), str.upper),
         debug=r.flag("DEBUG"),
     )

@@ -12,7 +12,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
-from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -27,9 +26,13 @@ from app.domain.groups import controllers as groups
 from app.domain.groups.deps import provide_groups
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
+from app.observability.logs import configure_logging
+from app.observability.middleware import observe
 from app.runtime import Runtime, build_runtime
-from app.server import health, spa
+from app.server import health, metrics, spa
 from app.server.errors import exception_handlers
+from app.server.proxies import TrustedProxies, proxy_headers
+from app.server.security import cors_config, security_headers
 from app.ws import endpoints as realtime
 from app.ws.endpoints import provide_gateway
 from app.ws.gateway import Gateway
@@ -69,6 +72,7 @@ def openapi_config() -> OpenAPIConfig:
 def route_handlers() -> Sequence[ControllerRouterHandler]:
     return [
         *health.route_handlers,
+        *metrics.route_handlers,
         *accounts.route_handlers,
         *groups.route_handlers,
         *messages.route_handlers,
@@ -78,6 +82,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
 
 
 def create_app(settings: Settings) -> Litestar:
+    configure_logging(settings.log_level)
     runtime = build_runtime(settings)
     gateway = Gateway(runtime)
 
@@ -92,7 +97,7 @@ def create_app(settings: Settings) -> Litestar:
             await gateway.stop()
             await runtime.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
@@ -107,13 +112,16 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=openapi_config(),
         lifespan=[lifespan],
         state=State({"runtime": runtime, "gateway": gateway}),
-        logging_config=LoggingConfig(
-            root={"level": settings.log_level, "handlers": ["queue_listener"]},
-            log_exceptions="debug",
-        ),
+        logging_config=None,  # app.observability.logs owns logging: JSON lines
+        cors_config=cors_config(settings),
+        before_send=[security_headers],
         request_max_body_size=DEFAULT_BODY_LIMIT,
         debug=settings.debug,
     )
+    # Outermost, around Litestar's whole handler: every request, matched or not, is seen with its
+    # real client address.
+    app.asgi_handler = proxy_headers(observe(app.asgi_handler), TrustedProxies(settings.trusted_proxies))
+    return app
 
 
 def runtime_of(app: Litestar) -> Runtime:

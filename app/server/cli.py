@@ -12,6 +12,8 @@ from granian.server import Server
 
 from app.config import ConfigError, Settings, load_settings
 from app.db import migrate
+from app.observability.logs import granian_log_config
+from app.observability.multiproc import multiprocess_dir
 
 # Many long-lived WebSockets per worker: a deep accept queue, and a per-worker concurrency cap high
 # enough that idle sockets never starve new HTTP requests.
@@ -41,6 +43,12 @@ def run(args: argparse.Namespace) -> None:
         f"broker={'redis' if settings.redis_url else 'in-process'}",
         file=sys.stderr,
     )
+    # Workers share one metrics directory, made before any of them imports prometheus_client.
+    with multiprocess_dir(os.environ):
+        _serve(settings, reload=args.reload)
+
+
+def _serve(settings: Settings, *, reload: bool) -> None:
     Server(
         "app.server.asgi:app",
         factory=True,
@@ -53,7 +61,8 @@ def run(args: argparse.Namespace) -> None:
         respawn_failed_workers=True,
         workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,
         log_access=False,  # access lines come from the app, with tokens redacted
-        reload=args.reload,
+        log_dictconfig=granian_log_config(),
+        reload=reload,
     ).serve()
 
 

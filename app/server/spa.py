@@ -2,7 +2,6 @@
 
 Every response here carries a strict Content-Security-Policy (no inline script or style, same-origin
 only), so an injected `<script>` or `style=` attribute cannot run even if a rendering bug let one in.
-The headers are set only on these routes; API responses are left to the app's global policy.
 """
 
 from __future__ import annotations
@@ -16,10 +15,14 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from app.server.security import CSP
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 INDEX = STATIC_DIR / "index.html"
 
-CONTENT_SECURITY_POLICY = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+# The app-wide policy (app/server/security.py) is strict enough for the SPA: same origin only, no
+# inline script or style. Set here as well, so the SPA's pages keep it whatever the global hook does.
+CONTENT_SECURITY_POLICY = CSP
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",

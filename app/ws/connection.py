@@ -9,7 +9,6 @@ the socket once and in order, whatever the broker does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections import deque
@@ -21,6 +20,7 @@ import msgspec
 from app.domain.accounts.services import Principal
 from app.domain.messages.services import to_frame
 from app.domain.messages.store import MessageStore
+from app.observability import metrics
 from app.ws.envelope import Kind
 from app.ws.protocol import Reset
 
@@ -97,6 +97,7 @@ class Connection:
             return  # typing goes first under backpressure
         if queued >= self._queue_size:
             self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
+            metrics.slow_consumer_disconnected()
             return
         self._queue.append(text)
         self._wake.set()
@@ -119,11 +120,14 @@ class Connection:
         while self.close_code is None:
             await self._wake.wait()
             self._wake.clear()
+            sent = 0
             while queue and self.close_code is None:
                 await send({"type": "websocket.send", "text": queue.popleft()})  # type: ignore[misc]
+                sent += 1
                 if len(queue) <= self._queue_size // 2:
                     self._drained.set()
             self._drained.set()
+            metrics.frames_sent(sent)  # once per batch: the counter is a file write in multiprocess mode
 
     async def _room(self) -> None:
         """Replays wait for the queue to drain instead of overflowing it."""
@@ -230,18 +234,25 @@ class Connection:
         feed.syncing = False
         return True
 
-    def cancel(self) -> None:
+    def stop_feeds(self) -> None:
         for group_id in list(self.feeds):
             self.stop_following(group_id)
-        if self.writer is not None:
-            self.writer.cancel()
 
     def stats(self) -> dict[str, int]:
         return {"queued": len(self._queue), "groups": len(self.feeds)}
 
 
-async def drain_writer(connection: Connection) -> None:
-    if connection.writer is not None:
+async def stop_writer(connection: Connection, wait: float) -> bool:
+    """Let the writer finish the frame it is sending (cancelling a send mid-frame leaves the socket
+    unable to send a close frame); True when it stopped in time."""
+    connection.close(CloseCode.NORMAL)  # no-op when a close code is already set
+    if connection.writer is None:
+        return True
+    try:
+        await asyncio.wait_for(asyncio.shield(connection.writer), wait)
+    except TimeoutError:
         connection.writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await connection.writer
+        return False
+    except Exception:  # noqa: BLE001 -- the client is gone; nothing left to send
+        return False
+    return True

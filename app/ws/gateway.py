@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -23,8 +24,10 @@ from app.domain.accounts.services import AccountService, Principal
 from app.domain.messages.schemas import SendMessage
 from app.domain.messages.services import MessageService
 from app.errors import AppError, Unauthorized
+from app.observability import metrics
+from app.observability.context import bind_user
 from app.runtime import Runtime
-from app.ws.connection import CloseCode, Connection, drain_writer
+from app.ws.connection import CloseCode, Connection, stop_writer
 from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
 from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence
 from app.ws.protocol import (
@@ -51,6 +54,8 @@ log = logging.getLogger("huddle.ws")
 SUBPROTOCOL = "huddle.v1"
 BEARER_SUBPROTOCOL = "bearer."
 TYPING_INTERVAL = 2.0
+SHUTDOWN_CLOSE_GRACE = 0.5  # seconds for close frames to go out before the server stops
+CLOSE_TIMEOUT = 10.0  # a slow reader gets its close code once it drains; a dead one is dropped
 _decoder = msgspec.json.Decoder(ClientFrame)
 _untyped_send = msgspec.json.Decoder(SendFrame)  # the seed's tests send {"text": ...} without a type
 
@@ -95,6 +100,29 @@ class Gateway:
             self.runtime.broker.on_reconnect = self.registry.resync_all  # type: ignore[attr-defined]
         await self.registry.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+        self._close_sockets_before_server_stops()
+
+    def _close_sockets_before_server_stops(self) -> None:
+        """Granian drops open sockets (1006) before the lifespan shutdown runs, so closing them there
+        is too late. Put a step in front of the worker's SIGTERM/SIGINT handler: close every socket
+        with 1012, give the close frames a moment, then let Granian stop. This reads asyncio's
+        handler table, an implementation detail: without it we just skip the courtesy."""
+        loop = asyncio.get_running_loop()
+        handlers: dict[int, asyncio.Handle] = getattr(loop, "_signal_handlers", {})
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            original = handlers.get(signum)
+            callback = getattr(original, "_callback", None)
+            if original is None or callback is None:
+                continue
+            args = getattr(original, "_args", ())
+
+            def first_close_sockets(
+                callback: Callable[..., object] = callback, args: tuple[Any, ...] = args
+            ) -> None:
+                self.registry.close_all(CloseCode.RESTART, "server restarting")
+                loop.call_later(SHUTDOWN_CLOSE_GRACE, callback, *args)
+
+            loop.add_signal_handler(signum, first_close_sockets)
 
     async def _beat(self) -> None:
         while True:
@@ -162,6 +190,7 @@ class Gateway:
         except AppError as error:
             await socket.close(code=CloseCode.UNAUTHORIZED, reason=error.detail[:120])
             return
+        bind_user(principal.user_id)
         groups = await self.member_groups(principal.user_id)
         if group_id is not None and group_id not in groups:
             await socket.close(code=CloseCode.NOT_FOUND, reason="group not found")
@@ -186,12 +215,14 @@ class Gateway:
             await self._receive_loop(socket, connection, group_id, groups)
         finally:
             await self.registry.remove(connection)
-            connection.cancel()
-            await drain_writer(connection)
-            with contextlib.suppress(Exception):
-                await socket.close(
-                    code=connection.close_code or CloseCode.NORMAL, reason=connection.close_reason
-                )
+            connection.stop_feeds()
+            # A client that stopped reading cannot take the close frame either: bound the wait.
+            if await stop_writer(connection, CLOSE_TIMEOUT):
+                with contextlib.suppress(Exception):
+                    code = connection.close_code or CloseCode.NORMAL
+                    await asyncio.wait_for(
+                        socket.close(code=code, reason=connection.close_reason), CLOSE_TIMEOUT
+                    )
 
     async def _receive_loop(
         self,
@@ -235,6 +266,7 @@ class Gateway:
                         return
                     continue
                 strikes = 0
+                metrics.frames_received()
                 await self._handle(connection, text, group_id, groups)
         finally:
             receive.cancel()
@@ -246,7 +278,8 @@ class Gateway:
         try:
             frame = decode_frame(text)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            code = "invalid_json" if isinstance(error, msgspec.DecodeError) else "invalid_frame"
+            # ValidationError subclasses DecodeError: test it first.
+            code = "invalid_frame" if isinstance(error, msgspec.ValidationError) else "invalid_json"
             connection.push_frame(ErrorFrame(code=code, detail=str(error)[:300]))
             return
         client_msg_id = frame.client_msg_id if isinstance(frame, SendFrame) else None
@@ -298,13 +331,19 @@ class Gateway:
                 connection.push_frame(ErrorFrame(code="not_found", detail=f"Group {group_id} not found"))
                 continue
             latest = (await self.runtime.messages.latest([group_id])).get(group_id)
-            online = await self.presence.online(group_id)
+            state: PlaybackState | None = None
+            try:
+                online = await self.presence.online(group_id)
+            except Exception:  # noqa: BLE001 -- best effort while Redis is down
+                online = []
             if connection.user_id not in online:
                 online = sorted([*online, connection.user_id])
             connection.push_frame(
                 Subscribed(group_id=group_id, latest_seq=latest.seq if latest else 0, online=online)
             )
-            if (state := await self.playback.get(group_id)) is not None:
+            with contextlib.suppress(Exception):  # best effort while Redis is down
+                state = await self.playback.get(group_id)
+            if state is not None:
                 connection.push_frame(msgspec.structs.replace(state, server_time=server_ms()))
             await self.registry.follow(connection, group_id, last_seq)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Coroutine
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import msgspec
 
 from app.domain.events import Events
+from app.observability import metrics
 from app.ws.broker import Broker, group_channel, user_channel
 from app.ws.connection import CloseCode, Connection
 from app.ws.envelope import Kind, unpack
@@ -47,7 +49,7 @@ class Registry:
     # -- broker -> sockets -------------------------------------------------------------------------
 
     def on_payload(self, channel: str, payload: bytes) -> None:
-        seq, kind, subject, frame = unpack(payload)
+        seq, kind, subject, published, frame = unpack(payload)
         scope, _, key = channel.partition(":")
         if scope == "u":
             self._control(int(key), frame)
@@ -60,6 +62,7 @@ class Registry:
         for connection in list(connections):
             connection.deliver(group_id, seq, kind, subject, text)
         self.delivered += len(connections)
+        metrics.observe_fanout_delay(time.time() - published)
         if kind is Kind.GROUP_DELETED:
             for connection in list(connections):
                 connection.stop_following(group_id)
@@ -100,10 +103,8 @@ class Registry:
         if first_here:
             await self._broker.subscribe(group_channel(group_id))
         connection.follow(group_id, last_seq)
-        if not user_here and await self._presence.join(group_id, connection.user_id):
-            await self._events.to_group(
-                group_id, Presence(group_id=group_id, user_id=connection.user_id, status="online")
-            )
+        if not user_here:
+            self._spawn(self._went_online(group_id, connection.user_id))
 
     def left(self, connection: Connection, group_id: int) -> None:
         """A socket stopped following a group (removed, group deleted, or closing)."""
@@ -117,11 +118,22 @@ class Registry:
         if not any(c.user_id == connection.user_id for c in followers):
             self._spawn(self._went_offline(group_id, connection.user_id))
 
+    async def _went_online(self, group_id: int, user_id: int) -> None:
+        # Presence is best effort: a Redis outage must not stop a socket from following its group.
+        try:
+            if await self._presence.join(group_id, user_id):
+                online = Presence(group_id=group_id, user_id=user_id, status="online")
+                await self._events.to_group(group_id, online)
+        except Exception as error:  # noqa: BLE001 -- the heartbeat re-registers the user later
+            log.warning("presence join failed: %s", type(error).__name__)
+
     async def _went_offline(self, group_id: int, user_id: int) -> None:
-        if await self._presence.leave(group_id, user_id):
-            await self._events.to_group(
-                group_id, Presence(group_id=group_id, user_id=user_id, status="offline")
-            )
+        try:
+            if await self._presence.leave(group_id, user_id):
+                offline = Presence(group_id=group_id, user_id=user_id, status="offline")
+                await self._events.to_group(group_id, offline)
+        except Exception as error:  # noqa: BLE001 -- the entry expires on its own
+            log.warning("presence leave failed: %s", type(error).__name__)
 
     async def remove(self, connection: Connection) -> None:
         for group_id in list(connection.feeds):

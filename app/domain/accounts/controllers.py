@@ -33,6 +33,8 @@ AUTH = ["auth"]
 USERS = ["users"]
 SearchQuery = Annotated[str, Parameter(min_length=1, max_length=100, description="Name or email prefix")]
 SearchLimit = Annotated[int, Parameter(ge=1, le=50)]
+# Sign-in bodies are small; anyone can send them, so refuse junk long before the 1 MiB default.
+AUTH_BODY_LIMIT = 16 * 1024
 
 
 def _agent(request: Request[Any, Any, Any]) -> str | None:
@@ -44,7 +46,8 @@ def _agent(request: Request[Any, Any, Any]) -> str | None:
     tags=AUTH,
     status_code=HTTP_201_CREATED,
     summary="Create an account and sign in",
-    responses=error_responses(400, 409, 429),
+    request_max_body_size=AUTH_BODY_LIMIT,
+    responses=error_responses(400, 409, 413, 429),
 )
 async def register(
     request: Request[Any, Any, Any], data: JSONBody[RegisterBody], accounts: Accounts
@@ -57,7 +60,8 @@ async def register(
     tags=AUTH,
     status_code=HTTP_200_OK,
     summary="Sign in with email and password (JSON)",
-    responses=error_responses(400, 401, 429),
+    request_max_body_size=AUTH_BODY_LIMIT,
+    responses=error_responses(400, 401, 413, 429),
 )
 async def login(
     request: Request[Any, Any, Any], data: JSONBody[LoginBody], accounts: Accounts
@@ -70,7 +74,8 @@ async def login(
     tags=AUTH,
     status_code=HTTP_200_OK,
     summary="Sign in with the OAuth2 password grant (form: username, password)",
-    responses=error_responses(400, 401, 429),
+    request_max_body_size=AUTH_BODY_LIMIT,
+    responses=error_responses(400, 401, 413, 429),
 )
 async def token(
     request: Request[Any, Any, Any],
@@ -85,7 +90,8 @@ async def token(
     tags=AUTH,
     status_code=HTTP_200_OK,
     summary="Exchange a refresh token for new tokens (rotation; reuse revokes the session)",
-    responses=error_responses(400, 401),
+    request_max_body_size=AUTH_BODY_LIMIT,
+    responses=error_responses(400, 401, 413),
 )
 async def refresh(data: JSONBody[RefreshBody], accounts: Accounts) -> TokenResponse:
     return await accounts.refresh(data.refresh_token)

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.params import DbSession, RuntimeDep
 from app.errors import Unauthorized
+from app.observability.context import bind_user
 from app.runtime import Runtime
 
 BEARER_PREFIX = "bearer "
@@ -38,8 +39,12 @@ def bearer_token(authorization: str | None) -> str:
 
 
 async def provide_principal(request: Request[Any, Any, Any], accounts: Accounts) -> Principal:
-    return await accounts.authenticate(bearer_token(request.headers.get("authorization")))
+    principal = await accounts.authenticate(bearer_token(request.headers.get("authorization")))
+    bind_user(principal.user_id)  # the request's log lines name the user from here on
+    return principal
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
+    """The client's address for rate limits and logs: `app.server.proxies` has already replaced the
+    peer with the `X-Forwarded-For` client when the peer is a trusted proxy."""
     return request.client.host if request.client else "unknown"

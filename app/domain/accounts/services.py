@@ -24,6 +24,7 @@ from app.domain.accounts.schemas import (
 from app.domain.accounts.tokens import Claims
 from app.errors import Conflict, NotFound, RateLimited, Unauthorized
 from app.runtime import Runtime
+from app.ws.protocol import SessionEnded
 
 BAD_CREDENTIALS = "Incorrect email or password"
 USER_AGENT_MAX = 255
@@ -202,6 +203,16 @@ class AccountService:
     async def logout(self, principal: Principal) -> None:
         await self._revoke(AuthSession.id == principal.session_id, reason="logout")
         await self.db.commit()
+        await self._end_sockets(principal.user_id, "logout", session_id=str(principal.session_id))
+
+    async def _end_sockets(
+        self, user_id: int, reason: str, *, session_id: str | None = None, keep_session: str | None = None
+    ) -> None:
+        """Close the user's open WebSockets on every worker: revocation reaches live sockets too."""
+        await self.runtime.events.to_user(
+            user_id,
+            SessionEnded(user_id=user_id, reason=reason, session_id=session_id, keep_session=keep_session),
+        )
 
     async def issue_ticket(self, principal: Principal) -> TicketOut:
         ticket = self.runtime.tokens.issue("ticket", principal.user_id, principal.session_id)
@@ -231,6 +242,7 @@ class AccountService:
             reason="password_change",
         )
         await self.db.commit()
+        await self._end_sockets(principal.user_id, "password changed", keep_session=str(principal.session_id))
 
     async def delete_account(self, principal: Principal, password: str, client: str) -> None:
         """Deactivate: the account keeps its messages' authorship, frees its email, and every one of
@@ -243,6 +255,7 @@ class AccountService:
         user.avatar_url = user.status_message = None
         await self._revoke(AuthSession.user_id == user.id, reason="account_deleted")
         await self.db.commit()
+        await self._end_sockets(user.id, "account deleted")
 
     async def update_profile(self, principal: Principal, patch: ProfilePatch) -> User:
         user = principal.user

@@ -141,7 +141,7 @@ class GroupService:
         membership = Membership(group_id=group.id, user_id=principal.user_id, role=ROLE_ADMIN)
         self.db.add(membership)
         await self.db.commit()
-        await self._joined(principal.user_id, group.id, 0)
+        await self.events.to_user(principal.user_id, GroupJoined(group_id=group.id, from_seq=0))
         return (await self._render(principal, [(group, membership)]))[0]
 
     async def update(self, principal: Principal, group_id: int, patch: GroupPatch) -> GroupOut:
@@ -202,14 +202,10 @@ class GroupService:
         except IntegrityError:
             await self.db.rollback()
             raise Conflict("Already a member of this group") from None
-        await self.messages.system(group, "add", user, f"{_label(user)} was added to {group.name}")
-        await self._joined(user.id, group_id, membership.last_read_seq)
+        added = await self.messages.system(group, "add", user, f"{_label(user)} was added to {group.name}")
+        # The new member's sockets may be on workers that do not follow this group yet.
+        await self.events.to_user(user.id, GroupJoined(group_id=group_id, from_seq=added.seq - 1))
         return self._member_out(user, membership)
-
-    async def _joined(self, user_id: int, group_id: int, from_seq: int) -> None:
-        """Tell the user's open sockets (any worker) to follow the group from `from_seq`, so a
-        member who is online sees a new group, and its first messages, without reloading."""
-        await self.events.to_user(user_id, GroupJoined(group_id=group_id, from_seq=from_seq))
 
     async def remove_member(self, principal: Principal, group_id: int, ref: UserRef) -> None:
         group, _ = await require_admin(self.db, group_id, principal.user_id)
@@ -289,7 +285,7 @@ class GroupService:
                 await self.db.commit()
                 created = True
                 for user_id in (low, high):
-                    await self._joined(user_id, group.id, 0)
+                    await self.events.to_user(user_id, GroupJoined(group_id=group.id, from_seq=0))
             except IntegrityError:
                 await self.db.rollback()  # someone created it first: use theirs
                 await self.db.refresh(principal.user)

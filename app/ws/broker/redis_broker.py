@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from app.observability import metrics
 from app.ws.broker import Handler
 
 log = logging.getLogger("huddle.broker")
@@ -111,6 +112,7 @@ class RedisBroker:
                     await self._pubsub.subscribe(*(self._prefix + c for c in channels))
                 if not first:
                     self.reconnects += 1
+                    metrics.broker_reconnected()
                     log.info("broker reconnected; resubscribed %d channel(s)", len(self._channels))
                     if self.on_reconnect is not None:
                         self.on_reconnect()

@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 from app.server.app import runtime_of
-from app.ws.broker import group_channel
+from app.ws.broker import Broker, group_channel
+from app.ws.broker.redis_broker import RedisBroker
 from app.ws.envelope import Kind, unpack
 from tests.conftest import AppClient
 from tests.helpers import Account, register
@@ -60,15 +61,27 @@ async def test_events_are_published_after_the_write(client: AppClient) -> None:
     seen: list[dict[str, Any]] = []
 
     def handler(channel: str, payload: bytes) -> None:
-        seq, kind, _, raw = unpack(payload)
+        seq, kind, _, _, raw = unpack(payload)
         frame = msgspec.json.decode(raw)
         assert (seq, kind) == (frame["seq"], Kind.SEQUENCED)
         stored = asyncio.get_running_loop().create_task(runtime.messages.get(gid, frame["seq"]))
         seen.append({"channel": channel, "frame": frame, "stored": stored})
 
-    await runtime.broker.start(handler)
-    await runtime.broker.subscribe(group_channel(gid))
-    message = await send(client, owner, gid, "published")
+    # The app's broker already has a listener (the gateway's): Redis gets a second subscriber of its
+    # own rather than a second listener racing the first on one connection.
+    redis = runtime.redis
+    listener: Broker = RedisBroker(redis, runtime.settings.redis_key_prefix) if redis else runtime.broker
+    await listener.start(handler)
+    try:
+        await listener.subscribe(group_channel(gid))
+        message = await send(client, owner, gid, "published")
+        for _ in range(500):  # pub/sub delivers asynchronously: wait for it, up to 5 s
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        if listener is not runtime.broker:
+            await listener.close()
     assert [s["channel"] for s in seen] == [f"g:{gid}"]
     assert seen[0]["frame"] == message
     assert (await seen[0]["stored"]).text == "published"  # readable when the event went out

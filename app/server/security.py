@@ -1,0 +1,62 @@
+"""HTTP hardening: security headers on every response and the CORS allowlist.
+
+CSP `connect-src 'self'` already admits the app's own WebSocket (CSP3: 'self' matches ws:/wss: on
+the same host); listing bare `ws: wss:` would let a script open sockets to any host. The API
+reference pages under /schema load their renderer from a CDN, so they get a policy of their own.
+A header a route set itself (the streamed files' `Content-Security-Policy: sandbox`) is kept.
+"""
+
+from __future__ import annotations
+
+from litestar.config.cors import CORSConfig
+from litestar.types import Message, Scope
+
+from app.config import Settings
+
+CSP = (
+    "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'; connect-src 'self'"
+)
+_DOCS_CDN = "https://cdn.jsdelivr.net"
+DOCS_CSP = (
+    f"default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    f"script-src 'self' 'unsafe-inline' {_DOCS_CDN}; style-src 'self' 'unsafe-inline' {_DOCS_CDN} "
+    f"https://fonts.googleapis.com; font-src 'self' data: {_DOCS_CDN} https://fonts.gstatic.com "
+    f"https://fonts.scalar.com; img-src 'self' data: {_DOCS_CDN}; connect-src 'self'"
+)
+DOCS_PREFIX = "/schema"
+_COMMON: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+)
+_CSP_NAME = b"content-security-policy"
+
+
+async def security_headers(message: Message, scope: Scope) -> None:
+    """`before_send` hook: runs for every response, including 404s and errors raised by the router."""
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers") or [])
+    message["headers"] = headers
+    present = {bytes(name).lower() for name, _ in headers}
+    csp = DOCS_CSP if str(scope.get("path", "")).startswith(DOCS_PREFIX) else CSP
+    for name, value in ((_CSP_NAME, csp.encode()), *_COMMON):
+        if name not in present:
+            headers.append((name, value))
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """Cross-origin browser access for the origins in `CORS_ALLOW_ORIGINS` only; none by default.
+    Bearer tokens, not cookies, so credentials stay off."""
+    if not settings.cors_allow_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_allow_origins),
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["authorization", "content-type", "x-request-id", "range", "if-range", "if-none-match"],
+        expose_headers=["x-request-id", "retry-after", "content-range", "accept-ranges", "etag"],
+        allow_credentials=False,
+        max_age=600,
+    )
