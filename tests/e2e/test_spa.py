@@ -47,6 +47,11 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 PASSWORD = "correct horse battery"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # npm ci (package.json)
+AXE_RUN = """async () => {
+    const result = await axe.run(document, {runOnly: ["wcag2a", "wcag2aa", "best-practice"]});
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target)}`)
+}"""
 SERVER_ENV = {"BCRYPT_ROUNDS": "4", "LOGIN_RATE_LIMIT": "1000"}
 VIEWPORT = {"width": 1180, "height": 720}
 # Expected while the server is down; anything else in the console is a bug (CSP violations included).
@@ -88,6 +93,7 @@ class Person:
         self.context.set_default_timeout(10_000)
         self.page = self.context.new_page()
         self.problems: list[str] = []
+        self.axe_missing = False
         self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
         self.page.on("console", self._console)
 
@@ -126,6 +132,15 @@ class Person:
 
     def texts(self) -> list[str]:
         return self.messages().locator("li.msg .text").all_inner_texts()
+
+    def check_accessibility(self, screen: str) -> None:
+        """axe-core's WCAG 2 A/AA and best-practice rules on what the page shows now."""
+        if not AXE.exists():
+            self.axe_missing = True
+            return
+        self.page.evaluate(AXE.read_text())
+        violations = self.page.evaluate(AXE_RUN)
+        self.problems.extend(f"accessibility, {screen}: {violation}" for violation in violations)
 
     def shot(self, name: str) -> None:
         self.page.mouse.move(1, 1)  # no hover toolbar in the picture
@@ -213,6 +228,7 @@ def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
     ada.page.locator("#shared-video").evaluate("v => v.play()")
     expect_following(bo, ada, paused=False, tolerance=0.5)
     ada.shot("watch-together")
+    ada.check_accessibility("watch together")
 
     bo.page.reload()  # a late joiner: starts at the group's position, already playing
     expect(bo.page.locator("#player")).to_be_visible()
@@ -231,6 +247,7 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
         ada.page.goto(f"{server.url}/")
         expect(ada.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
         ada.shot("signin")
+        ada.check_accessibility("sign in")
         ada.sign_up()
         bo.sign_up()
 
@@ -261,6 +278,7 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
         expect(ada.page.locator("#chat-subtitle")).to_contain_text("2 online")
         expect(ada.page.locator(".receipt")).to_have_text("Seen by Bo")
         ada.shot("chat")
+        ada.check_accessibility("chat with members")
 
         # A reply, a reaction, and an edit reach the other side.
         bo_message = ada.messages().locator("li.msg", has_text="Hi Ada")
@@ -345,6 +363,8 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
         for person in (ada, bo):
             assert not person.problems, person.problems
             person.context.close()
+        if ada.axe_missing:
+            unavailable("axe-core is not installed (npm ci): accessibility not checked")
 
 
 def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: Any, tmp_path: Path) -> None:
@@ -378,6 +398,7 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
             ada.page.set_viewport_size({"width": 390, "height": 760})
             expect(ada.page.get_by_role("navigation", name="Groups")).to_be_hidden()
             ada.shot("phone")
+            ada.check_accessibility("phone-sized chat")
             ada.page.get_by_role("link", name="Back to chats").click()
             expect(ada.page.get_by_role("navigation", name="Groups")).to_be_visible()
             ada.page.set_viewport_size(VIEWPORT)
@@ -414,6 +435,7 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
             bo.page.get_by_role("button", name="Members").click()
             expect(bo.page.get_by_label("Add by email")).to_be_visible()
             bo.shot("members")
+            bo.check_accessibility("members as admin")
 
             # Bo leaves; Ada sees it. Ada adds Bo back, then removes Bo, whose client lets go of the group.
             bo.page.get_by_role("button", name="Leave group").click()
@@ -435,6 +457,8 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
             for person in (ada, bo):
                 assert not person.problems, person.problems
                 person.context.close()
+            if ada.axe_missing:
+                unavailable("axe-core is not installed (npm ci): accessibility not checked")
 
 
 SYNC_SCENARIOS = (Path(__file__).parent / "sync_scenarios.js").read_text()
