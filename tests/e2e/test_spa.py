@@ -278,6 +278,20 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
         expect(ada.page.locator("#chat-subtitle")).to_contain_text("2 online")
         expect(ada.page.locator(".receipt")).to_have_text("Seen by Bo")
         ada.shot("chat")
+
+        # Keyboard only: the conversation is one Tab stop, arrows move between messages, Tab reaches
+        # the focused message's actions, Escape cancels a reply.
+        bo.page.locator(".messages").focus()
+        bo.page.keyboard.press("End")
+        bo.page.keyboard.press("ArrowUp")
+        expect(bo.messages().locator("li.msg", has_text="Hello Bo!")).to_be_focused()
+        bo.page.keyboard.press("Tab")
+        expect(bo.messages().get_by_role("button", name="Reply").first).to_be_focused()
+        bo.page.keyboard.press("Enter")
+        expect(bo.page.locator(".reply-banner")).to_contain_text("Replying to Ada")
+        expect(bo.page.get_by_label("Message Movie night")).to_be_focused()
+        bo.page.keyboard.press("Escape")
+        expect(bo.page.locator(".reply-banner")).to_be_hidden()
         ada.check_accessibility("chat with members")
 
         # A reply, a reaction, and an edit reach the other side.

@@ -62,7 +62,8 @@ export class ChatView {
     this.receipt = h("p", { class: "receipt", id: "receipt" });
     this.scroller = h(
       "div",
-      { class: "messages", tabIndex: 0, aria: { label: `Conversation in ${name}` } },
+      { class: "messages", tabIndex: 0, aria: { label: `Conversation in ${name}`, describedby: "messages-hint" } },
+      h("p", { id: "messages-hint", class: "sr-only", text: "Arrow keys move between messages; Tab reaches a message's actions." }),
       this.historyTop,
       this.list,
       this.pendingList,
@@ -100,6 +101,13 @@ export class ChatView {
     this.input.addEventListener("keydown", (event) => this.composerKey(event));
     this.input.addEventListener("input", () => this.sendTyping());
     this.scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
+    // Keyboard: the conversation is one Tab stop. Arrow keys move between messages; Tab from a
+    // message reaches its own buttons only, so fifty messages do not mean 250 Tab presses.
+    this.scroller.addEventListener("keydown", (event) => this.navigate(event));
+    this.scroller.addEventListener("focusin", (event) => {
+      const li = event.target.closest?.("li[data-seq], li[data-client-msg-id]");
+      if (li) this.activate(li);
+    });
 
     this.members = new MembersPanel(this.app, this);
     this.player = new PlayerPanel(this.app, this);
@@ -280,10 +288,38 @@ export class ChatView {
     }
   }
 
+  /** All message elements in order (sent, then still sending). */
+  navigable() {
+    return [...this.scroller.querySelectorAll("li[data-seq], li[data-client-msg-id]")];
+  }
+
+  navigate(event) {
+    if (!["ArrowUp", "ArrowDown", "Home", "End"].includes(event.key)) return;
+    if (event.target.closest("textarea, input, select, .emoji-picker")) return;
+    const items = this.navigable();
+    if (!items.length) return;
+    const current = event.target.closest("li[data-seq], li[data-client-msg-id]");
+    let index = current ? items.indexOf(current) : items.length;
+    if (event.key === "ArrowUp") index = Math.max(0, index - 1);
+    else if (event.key === "ArrowDown") index = Math.min(items.length - 1, index + 1);
+    else index = event.key === "Home" ? 0 : items.length - 1;
+    event.preventDefault();
+    items[index].focus();
+    if (event.key === "Home" || (event.key === "ArrowUp" && index === 0)) this.loadOlder();
+  }
+
+  /** The focused message's buttons join the Tab order; every other message's leave it. */
+  activate(li) {
+    if (this.active === li) return;
+    if (this.active) for (const button of this.active.querySelectorAll("button")) button.tabIndex = -1;
+    this.active = li;
+    for (const button of li.querySelectorAll("button")) button.tabIndex = 0;
+  }
+
   /** Inserts or replaces one message element, in seq order. */
   upsert(frame) {
     const existing = this.items.get(frame.seq);
-    const hadFocus = existing?.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+    const focused = existing?.contains(document.activeElement) ? document.activeElement : null;
     const li = this.renderItem(frame);
     if (existing) {
       existing.replaceWith(li);
@@ -293,7 +329,10 @@ export class ChatView {
       this.list.insertBefore(li, next);
     }
     this.items.set(frame.seq, li);
-    if (hadFocus) (li.querySelector(`[data-action="${hadFocus}"]`) || li).focus();
+    if (focused) {
+      const again = focused === existing ? li : li.querySelector(`[data-action="${focused.dataset.action}"]`);
+      (again || li).focus();
+    }
     // The next message may now continue this one (same author, shortly after): render it again.
     const after = this.chat.messages.get(frame.seq + 1);
     const afterEl = this.items.get(frame.seq + 1);
@@ -313,6 +352,12 @@ export class ChatView {
   }
 
   renderItem(frame) {
+    const li = this.#renderItem(frame);
+    for (const button of li.querySelectorAll("button")) button.tabIndex = -1;
+    return li;
+  }
+
+  #renderItem(frame) {
     if (frame.type !== "message") return this.renderSystem(frame);
     const me = this.store.me;
     const mine = frame.user_id === me?.id;
@@ -380,7 +425,7 @@ export class ChatView {
     }
     return h(
       "li",
-      { class: ["system", frame.type], id: `m-${frame.group_id}-${frame.seq}`, data: { seq: String(frame.seq) } },
+      { class: ["system", frame.type], id: `m-${frame.group_id}-${frame.seq}`, data: { seq: String(frame.seq) }, tabIndex: -1 },
       h("span", { text }),
       h("time", { datetime: frame.created_at, text: formatTime(frame.created_at) }),
     );
@@ -426,7 +471,7 @@ export class ChatView {
         const state = failed ? entry.error || "Not sent" : entry.status === "queued" ? "Waiting for connection…" : "Sending…";
         return h(
           "li",
-          { class: ["msg", "mine", "pending", failed && "failed"], data: { clientMsgId: entry.client_msg_id } },
+          { class: ["msg", "mine", "pending", failed && "failed"], data: { clientMsgId: entry.client_msg_id }, tabIndex: -1 },
           h("div", { class: "meta" }, h("span", { class: "author", text: "You" }), h("span", { class: "status", text: state })),
           h("p", { class: "text", text: entry.text }),
           failed
