@@ -113,8 +113,7 @@ class App {
 
   sessionEnded(reason) {
     this.stopShell();
-    this.notice = reason;
-    if (reason) toast(reason, "info");
+    this.notice = reason; // shown on the sign-in form
     this.navigate("/signin", { replace: true });
   }
 

@@ -180,11 +180,11 @@ export class Sidebar {
 
   render() {
     const store = this.app.store;
-    const groups = [...store.groups.values()].sort((a, b) => {
-      const at = a.last_message?.created_at || a.created_at;
-      const bt = b.last_message?.created_at || b.created_at;
-      return String(bt).localeCompare(String(at));
-    });
+    const activity = (group) => Date.parse(group.last_message?.created_at || group.created_at) || 0;
+    const groups = [...store.groups.values()].sort((a, b) => activity(b) - activity(a));
+    const unreadTotal = groups.reduce((sum, group) => sum + store.unread(group), 0);
+    // "(3) Movie night · Huddle": the tab says there is something new while you are elsewhere.
+    document.title = `${unreadTotal ? `(${unreadTotal}) ` : ""}${document.title.replace(/^\(\d+\) /, "")}`;
     if (!groups.length) {
       replaceChildren(this.list, h("li", { class: "empty", text: "No chats yet. Create a group or start a direct chat." }));
       return;
