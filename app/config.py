@@ -20,6 +20,8 @@ Environment = Literal["development", "production"]
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_LENGTH = 32
 MIN_METRICS_TOKEN_LENGTH = 16
+KiB, MiB, GiB = 1024, 1024**2, 1024**3
+MAX_UPLOAD_BLOCKS = 50_000  # blocks per blob (Azure's limit, kept by every blob store)
 
 
 class ConfigError(Exception):
@@ -47,6 +49,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     azure_storage_connection_string: str | None = None
     azure_container_name: str = "videos"
     media_dir: Path = Path("var/media")
+    max_upload_bytes: int = 2 * GiB
+    upload_chunk_bytes: int = 8 * MiB  # offered to resumable uploads that do not ask for a size
+    upload_chunk_min_bytes: int = 256 * KiB
+    upload_chunk_max_bytes: int = 16 * MiB  # one chunk is held in memory while it is stored
+    upload_session_ttl_seconds: int = 24 * 3600  # from the session's last activity
+    upload_sweep_interval_seconds: float = 300.0
+    stream_url_ttl_seconds: int = 4 * 3600  # a signed URL must outlast the film it plays
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -189,6 +198,19 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         metrics_token is None or len(metrics_token) >= MIN_METRICS_TOKEN_LENGTH,
         f"METRICS_TOKEN: must be at least {MIN_METRICS_TOKEN_LENGTH} characters",
     )
+    max_upload = r.number("MAX_UPLOAD_BYTES", 2 * GiB, 1, 4 * 1024 * GiB)
+    chunk_min = r.number("UPLOAD_CHUNK_MIN_BYTES", 256 * KiB, 1, 256 * MiB)
+    chunk_max = r.number("UPLOAD_CHUNK_MAX_BYTES", 16 * MiB, 1, 256 * MiB)
+    chunk = r.number("UPLOAD_CHUNK_BYTES", 8 * MiB, 1, 256 * MiB)
+    r.check(
+        chunk_min <= chunk <= chunk_max,
+        "UPLOAD_CHUNK_BYTES: must lie between UPLOAD_CHUNK_MIN_BYTES and UPLOAD_CHUNK_MAX_BYTES",
+    )
+    r.check(
+        max_upload <= chunk_max * MAX_UPLOAD_BLOCKS,
+        f"MAX_UPLOAD_BYTES: a resumable upload has at most {MAX_UPLOAD_BLOCKS} chunks of "
+        "UPLOAD_CHUNK_MAX_BYTES; raise that or lower this",
+    )
     settings = Settings(
         environment="production" if environment == "production" else "development",
         var_dir=var_dir,
@@ -205,6 +227,13 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         azure_storage_connection_string=azure,
         azure_container_name=r.text("AZURE_CONTAINER_NAME", "videos"),
         media_dir=Path(r.text("MEDIA_DIR", str(var_dir / "media"))),
+        max_upload_bytes=max_upload,
+        upload_chunk_bytes=chunk,
+        upload_chunk_min_bytes=chunk_min,
+        upload_chunk_max_bytes=chunk_max,
+        upload_session_ttl_seconds=r.number("UPLOAD_SESSION_TTL", 24 * 3600, 60, 30 * 24 * 3600),
+        upload_sweep_interval_seconds=r.number("UPLOAD_SWEEP_INTERVAL", 300, 1, 24 * 3600),
+        stream_url_ttl_seconds=r.number("STREAM_URL_TTL", 4 * 3600, 60, 7 * 24 * 3600),
         host=r.text("HOST", "127.0.0.1"),
         port=r.number("PORT", 8000, 1, 65535),
         workers=workers,

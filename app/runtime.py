@@ -1,4 +1,4 @@
-"""The process-wide objects every request shares: engine, Redis client, shared state, codecs.
+"""The process-wide objects every request shares: engine, Redis client, blob store, shared state, codecs.
 
 Built once per worker by `create_app`, closed by its lifespan. Handlers reach it through the
 `runtime` dependency; nothing here is a module global, so tests build as many apps as they like.
@@ -16,6 +16,7 @@ from app.db.engine import create_engine
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
 from app.domain.events import Events
+from app.domain.media.blobstore import BlobStore, create_blob_store
 from app.domain.messages.sql_store import SQLMessageStore
 from app.domain.messages.store import MessageStore
 from app.kv import SharedState
@@ -38,10 +39,12 @@ class Runtime:
     messages: MessageStore
     broker: Broker
     events: Events
+    blobs: BlobStore
 
     async def close(self) -> None:
         await self.broker.close()
         await self.messages.close()
+        await self.blobs.close()
         await self.state.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -82,4 +85,5 @@ def build_runtime(settings: Settings) -> Runtime:
         messages=_message_store(settings, sessions),
         broker=broker,
         events=Events(broker),
+        blobs=create_blob_store(settings),
     )

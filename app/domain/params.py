@@ -8,9 +8,8 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.ids import MAX_ID
 from app.runtime import Runtime
-
-MAX_ID = 2**63 - 1
 
 Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
 PageLimit = Annotated[int, Parameter(ge=1, le=100, description="Page size (1-100)")]

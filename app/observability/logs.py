@@ -103,6 +103,7 @@ def configure_logging(level: str) -> None:
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the Azure SDK logs every HTTP request at INFO
 
 
 def granian_log_config() -> dict[str, Any]:

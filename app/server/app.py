@@ -14,7 +14,7 @@ from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Schema, SecurityScheme
 from litestar.types import ControllerRouterHandler, Method
 
 from app import __version__
@@ -24,13 +24,17 @@ from app.domain.accounts import controllers as accounts
 from app.domain.accounts.deps import provide_accounts, provide_principal, provide_runtime
 from app.domain.groups import controllers as groups
 from app.domain.groups.deps import provide_groups
+from app.domain.media import controllers as videos
+from app.domain.media import upload_controllers as uploads
+from app.domain.media.deps import provide_form_uploads, provide_media, provide_resumable
+from app.domain.media.sweeper import UploadSweeper
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
 from app.observability.logs import configure_logging
 from app.observability.middleware import observe
 from app.runtime import Runtime, build_runtime
 from app.server import health, metrics, spa
-from app.server.errors import exception_handlers
+from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, security_headers
 from app.ws import endpoints as realtime
@@ -43,9 +47,13 @@ DEFAULT_BODY_LIMIT = 1024 * 1024  # JSON bodies; upload routes raise their own l
 
 
 def operation_id(handler: HTTPRouteHandler, method: Method, components: list[Any]) -> str:
-    """The handler's name for the canonical path; seed-000 aliases get a suffix so ids stay unique."""
-    del method  # one handler serves one method
+    """The handler's name for the canonical path; seed-000 aliases get a suffix so ids stay unique.
+
+    A handler serving GET and HEAD (streams) names its HEAD operation `head<Name>`.
+    """
     words = handler.handler_name.split("_")
+    if len(handler.http_methods) > 1 and method != "GET":
+        words.insert(0, method.lower())
     name = words[0] + "".join(word.title() for word in words[1:])
     parts = [part for part in components if isinstance(part, str)]
     if len(handler.paths) == 1 or parts[:2] == ["api", "v1"]:
@@ -76,6 +84,8 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *accounts.route_handlers,
         *groups.route_handlers,
         *messages.route_handlers,
+        *videos.route_handlers,
+        *uploads.route_handlers,
         *realtime.route_handlers,
         *spa.route_handlers,
     ]
@@ -91,9 +101,12 @@ def create_app(settings: Settings) -> Litestar:
         # The schema is upgraded by `huddle run` (embedded SQLite) or `huddle migrate` before workers start.
         await runtime.messages.prepare()
         await gateway.start()
+        sweeper = UploadSweeper(runtime)
+        sweeper.start()
         try:
             yield
         finally:
+            await sweeper.stop()
             await gateway.stop()
             await runtime.close()
 
@@ -105,9 +118,16 @@ def create_app(settings: Settings) -> Litestar:
             "principal": Provide(provide_principal),
             "groups": Provide(provide_groups, sync_to_thread=False),
             "messages": Provide(provide_messages, sync_to_thread=False),
+            "media": Provide(provide_media, sync_to_thread=False),
+            "forms": Provide(provide_form_uploads, sync_to_thread=False),
+            "uploads": Provide(provide_resumable, sync_to_thread=False),
             "gateway": Provide(provide_gateway, sync_to_thread=False),
         },
-        exception_handlers=exception_handlers,
+        exception_handlers=(
+            {**exception_handlers, **azure_exception_handlers()}
+            if settings.azure_storage_connection_string
+            else exception_handlers
+        ),
         plugins=[SQLAlchemyPlugin(config=sqlalchemy_config(runtime.engine))],
         openapi_config=openapi_config(),
         lifespan=[lifespan],
@@ -121,7 +141,18 @@ def create_app(settings: Settings) -> Litestar:
     # Outermost, around Litestar's whole handler: every request, matched or not, is seen with its
     # real client address.
     app.asgi_handler = proxy_headers(observe(app.asgi_handler), TrustedProxies(settings.trusted_proxies))
+    refine_openapi(app)
     return app
+
+
+def refine_openapi(app: Litestar) -> None:
+    """State what the Struct-derived schema cannot: a UserRef names someone by exactly one of
+    `email` or `user_id`."""
+    components = app.openapi_schema.components
+    schemas = components.schemas if components and components.schemas else {}
+    user_ref = schemas.get("UserRef")
+    if isinstance(user_ref, Schema):
+        user_ref.min_properties = user_ref.max_properties = 1
 
 
 def runtime_of(app: Litestar) -> Runtime:

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from typing import Any
 
 import msgspec
@@ -22,6 +24,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.domain.media.blobstore import BlobNotFound, MissingBlocks
 from app.errors import AppError
 
 log = logging.getLogger("huddle.errors")
@@ -40,7 +43,24 @@ _CODES = {
     429: "rate_limited",
     500: "internal_error",
     503: "service_unavailable",
+    507: "insufficient_storage",
 }
+MISSING_SHOWN = 1000  # missing block indexes listed in a 409; a client fetches the session for the rest
+# Errnos of a peer that cannot be reached: a backing service outage, worth a retry.
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.EHOSTDOWN,
+        errno.EADDRNOTAVAIL,
+    }
+)
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True):
@@ -92,6 +112,30 @@ def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Respons
     )
 
 
+def _os_error(request: Request[Any, Any, Any], exc: OSError) -> Response[ErrorBody]:
+    """Only network errors mean a backing service is down. Local disk errors (the media folder) are not
+    cured by a retry in 2 s: a full disk is a 507, anything else (permissions, a missing folder, I/O
+    errors) is a server fault that an operator must see in the log."""
+    if isinstance(exc, ConnectionError | socket.gaierror) or exc.errno in _NETWORK_ERRNOS:
+        return _dependency_down(request, exc)
+    if exc.errno in _FULL_ERRNOS:
+        log.error("storage full on %s: %s", request.scope.get("path"), exc)
+        return error_response(507, "The server has no room to store this; try again later")
+    return _unexpected(request, exc)
+
+
+def _blob_not_found(_: Request[Any, Any, Any], __: BlobNotFound) -> Response[ErrorBody]:
+    return error_response(404, "The file is not in storage")
+
+
+def _missing_blocks(_: Request[Any, Any, Any], exc: MissingBlocks) -> Response[ErrorBody]:
+    return error_response(
+        409,
+        f"The upload is incomplete: {len(exc.missing)} chunk(s) missing",
+        extra={"missing": exc.missing[:MISSING_SHOWN]},
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.error("unhandled error on %s", request.scope.get("path"), exc_info=exc)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
@@ -105,12 +149,37 @@ exception_handlers: ExceptionHandlersMap = {
     OperationalError: _dependency_down,
     InterfaceError: _dependency_down,
     PoolTimeoutError: _dependency_down,
-    OSError: _dependency_down,
+    BlobNotFound: _blob_not_found,
+    MissingBlocks: _missing_blocks,
+    OSError: _os_error,
     TimeoutError: _dependency_down,
     RedisConnectionError: _dependency_down,
     RedisTimeoutError: _dependency_down,
     Exception: _unexpected,
 }
+
+
+def _azure_http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    # Azure's own 5xx (ServerBusy, InternalError) is an outage; a 4xx it did not expect is our fault.
+    status = getattr(exc, "status_code", None)
+    if status is None or status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        return _dependency_down(request, exc)
+    return _unexpected(request, exc)
+
+
+def azure_exception_handlers() -> ExceptionHandlersMap:
+    """Azure SDK errors, for apps that store blobs in Azure: imported only then (the SDK is heavy)."""
+    from azure.core.exceptions import (  # noqa: PLC0415
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    return {
+        ServiceRequestError: _dependency_down,
+        ServiceResponseError: _dependency_down,
+        HttpResponseError: _azure_http_error,
+    }
 
 
 def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:

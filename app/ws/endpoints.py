@@ -13,7 +13,8 @@ from litestar.params import Parameter
 
 from app.domain.accounts.deps import Authenticated
 from app.domain.groups.access import require_member
-from app.domain.params import BEARER, MAX_ID, DbSession, Id
+from app.domain.ids import MAX_ID
+from app.domain.params import BEARER, DbSession, Id
 from app.server.errors import error_responses
 from app.ws.gateway import Gateway
 

@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.domain.ids import IdValue, SeqValue
 from app.domain.messages.schemas import ClientMsgId, MessageText, Seq
 
 FRAME_MAX_BYTES = 64 * 1024
-GroupId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+GroupId = IdValue
 VideoAction = Literal["play", "pause", "seek", "rate"]
 
 
@@ -31,7 +32,7 @@ class TypingFrame(msgspec.Struct, tag_field="type", tag="typing"):
 
 
 class SeenFrame(msgspec.Struct, tag_field="type", tag="seen"):
-    seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    seq: SeqValue
     group_id: GroupId | None = None
 
 
@@ -50,7 +51,7 @@ class PingFrame(msgspec.Struct, tag_field="type", tag="ping"):
 class ResumeFrame(msgspec.Struct, tag_field="type", tag="resume"):
     """The last seq seen per group (null: never connected, send the latest messages)."""
 
-    groups: dict[int, Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None]
+    groups: dict[int, SeqValue | None]
 
 
 class SubscribeFrame(ResumeFrame, tag="subscribe"):

@@ -109,3 +109,43 @@ def test_cli_refuses_to_start_with_a_clear_line(tmp_path: Path) -> None:
         "huddle: configuration error: "
         "REDIS_URL: required when WORKERS=3; workers share real-time state through Redis"
     )
+
+
+def test_media_limits() -> None:
+    defaults = settings_from_env({})
+    assert defaults.max_upload_bytes == 2 * 1024**3
+    assert (
+        defaults.upload_chunk_min_bytes,
+        defaults.upload_chunk_bytes,
+        defaults.upload_chunk_max_bytes,
+    ) == (
+        256 * 1024,
+        8 * 1024**2,
+        16 * 1024**2,
+    )
+    settings = settings_from_env(
+        {
+            "MAX_UPLOAD_BYTES": "1048576",
+            "UPLOAD_CHUNK_BYTES": "65536",
+            "UPLOAD_CHUNK_MIN_BYTES": "1024",
+            "UPLOAD_SESSION_TTL": "3600",
+            "UPLOAD_SWEEP_INTERVAL": "30",
+            "STREAM_URL_TTL": "600",
+        }
+    )
+    assert settings.max_upload_bytes == 1048576
+    assert (settings.upload_chunk_bytes, settings.upload_chunk_min_bytes) == (65536, 1024)
+    assert (settings.upload_session_ttl_seconds, settings.upload_sweep_interval_seconds) == (3600, 30)
+    assert settings.stream_url_ttl_seconds == 600
+
+
+def test_media_limits_must_fit_together() -> None:
+    problems = _problems({"UPLOAD_CHUNK_BYTES": "1024"})  # below the default minimum chunk
+    assert problems == [
+        "UPLOAD_CHUNK_BYTES: must lie between UPLOAD_CHUNK_MIN_BYTES and UPLOAD_CHUNK_MAX_BYTES"
+    ]
+    problems = _problems({"MAX_UPLOAD_BYTES": str(2 * 1024**4), "UPLOAD_CHUNK_MAX_BYTES": str(1024**2)})
+    assert [p.split(":")[0] for p in problems] == ["UPLOAD_CHUNK_BYTES", "MAX_UPLOAD_BYTES"]
+    assert _problems({"MAX_UPLOAD_BYTES": "0"}) == [
+        "MAX_UPLOAD_BYTES: must be between 1 and 4398046511104, got 0"
+    ]

@@ -11,12 +11,34 @@ import msgspec
 import pytest
 
 from app.domain.groups import schemas as group_schemas
+from app.domain.media import schemas as media_schemas
 from app.domain.messages import schemas as message_schemas
 from app.ws import protocol
 from app.ws.gateway import decode_frame
 
 AT = dt.datetime(2025, 12, 18, 10, 30, tzinfo=dt.UTC)
 ISO = "2025-12-18T10:30:00Z"
+
+VIDEO = media_schemas.VideoInfo(
+    id=4,
+    group_id=1,
+    name="clip.mp4",
+    content_type="video/mp4",
+    size=1024,
+    etag='"abc"',
+    uploader_id=5,
+    created_at=AT,
+)
+VIDEO_SHAPE = {
+    "id": 4,
+    "group_id": 1,
+    "name": "clip.mp4",
+    "content_type": "video/mp4",
+    "size": 1024,
+    "etag": '"abc"',
+    "uploader_id": 5,
+    "created_at": ISO,
+}
 
 PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (
@@ -212,6 +234,18 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
         },
     ),
     (protocol.GroupJoined(group_id=1, from_seq=3), {"type": "group_joined", "group_id": 1, "from_seq": 3}),
+    (
+        media_schemas.VideoAdded(group_id=1, video=VIDEO),
+        {"type": "video_added", "group_id": 1, "video": VIDEO_SHAPE},
+    ),
+    (
+        media_schemas.VideoUpdated(group_id=1, video=VIDEO),
+        {"type": "video_updated", "group_id": 1, "video": VIDEO_SHAPE},
+    ),
+    (
+        media_schemas.VideoDeleted(group_id=1, video_id=4),
+        {"type": "video_deleted", "group_id": 1, "video_id": 4},
+    ),
 ]
 
 
@@ -229,7 +263,7 @@ CLIENT_TYPES = {"message", "typing", "seen", "video_control", "ping", "resume", 
 
 def _server_events() -> set[type]:
     found = set()
-    for module in (protocol, message_schemas, group_schemas):
+    for module in (protocol, message_schemas, group_schemas, media_schemas):
         for _, value in inspect.getmembers(module, inspect.isclass):
             config = getattr(value, "__struct_config__", None)
             if config is not None and config.tag_field == "type" and value.__module__ == module.__name__:

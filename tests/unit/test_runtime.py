@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.config import Settings
+from app.domain.media.blobstore import LocalBlobStore
+from app.domain.media.blobstore.azure import AzureBlobStore
 from app.domain.messages.mongo_store import MongoMessageStore
 from app.domain.messages.sql_store import SQLMessageStore
 from app.kv.memory import MemoryState
 from app.kv.redis_state import RedisState
 from app.runtime import build_runtime
+from tests.azurite import connection_string
 
 pytestmark = pytest.mark.anyio
 
@@ -37,3 +42,26 @@ async def test_configured_services_are_chosen() -> None:
         assert isinstance(runtime.state, RedisState)
     finally:
         await runtime.close()
+
+
+async def test_blob_store_follows_the_settings(tmp_path: Path) -> None:
+    local = build_runtime(
+        Settings(secret_key="k" * 40, database_url="sqlite+aiosqlite:///:memory:", media_dir=tmp_path)
+    )
+    try:
+        assert isinstance(local.blobs, LocalBlobStore)
+        assert local.blobs.root == tmp_path.absolute()
+    finally:
+        await local.close()
+    azure = build_runtime(
+        Settings(
+            secret_key="k" * 40,
+            database_url="sqlite+aiosqlite:///:memory:",
+            # Nothing listens there; the client connects lazily, so nothing is contacted here.
+            azure_storage_connection_string=connection_string(1),
+        )
+    )
+    try:
+        assert isinstance(azure.blobs, AzureBlobStore)
+    finally:
+        await azure.close()

@@ -34,7 +34,7 @@ USERS = ["users"]
 SearchQuery = Annotated[str, Parameter(min_length=1, max_length=100, description="Name or email prefix")]
 SearchLimit = Annotated[int, Parameter(ge=1, le=50)]
 # Sign-in bodies are small; anyone can send them, so refuse junk long before the 1 MiB default.
-AUTH_BODY_LIMIT = 16 * 1024
+AUTH_BODY_LIMIT = 64 * 1024
 
 
 def _agent(request: Request[Any, Any, Any]) -> str | None:

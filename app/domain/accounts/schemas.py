@@ -9,13 +9,14 @@ import msgspec
 
 from app.db.models.accounts import EMAIL_MAX, NAME_MAX
 from app.domain.accounts.passwords import PASSWORD_MAX, PASSWORD_MIN
+from app.domain.patterns import EMAIL, URL, VISIBLE
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=EMAIL_MAX, pattern=r"^[^@\s]+@[^@\s]+$")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX, pattern=r"\S")]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=EMAIL_MAX, pattern=EMAIL)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX, pattern=VISIBLE)]
 Password = Annotated[str, msgspec.Meta(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 # A login password is only compared, never stored: any length up to the cap is checked, not validated.
 AnyPassword = Annotated[str, msgspec.Meta(max_length=PASSWORD_MAX)]
-AvatarUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\s]+$")]
+AvatarUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=URL)]
 StatusMessage = Annotated[str, msgspec.Meta(max_length=200)]
 
 

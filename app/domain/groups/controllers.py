@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Response, delete, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -176,7 +177,8 @@ async def verify_group_access(group_id: Id, principal: Authenticated, groups: Gr
     tags=TAGS,
     security=BEARER,
     summary="Open the 1:1 chat with someone (201 when new, 200 when it already exists)",
-    responses=error_responses(400, 401, 404),
+    responses={200: ResponseSpec(GroupOut, description="The chat already existed")}
+    | error_responses(400, 401, 404),
 )
 async def open_direct(
     data: JSONBody[UserRef], principal: Authenticated, groups: Groups

@@ -9,10 +9,10 @@ import msgspec
 
 from app.db.models.groups import DESCRIPTION_MAX
 from app.domain.accounts.schemas import Email, Name, PublicUser
+from app.domain.ids import IdValue
 from app.domain.messages.schemas import MessageFrame
 
 Description = Annotated[str, msgspec.Meta(max_length=DESCRIPTION_MAX)]
-UserId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Role = Literal["admin", "member"]
 
 
@@ -30,11 +30,12 @@ class GroupPatch(msgspec.Struct, omit_defaults=True):
     description: Description | msgspec.UnsetType | None = msgspec.UNSET
 
 
-class UserRef(msgspec.Struct, omit_defaults=True):
-    """Someone named by email (the seed's body) or by user id: exactly one of the two."""
+class UserRef(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """Someone named by email (the seed's body) or by user id: exactly one of the two (stated in the
+    OpenAPI schema by app.server.app.refine_openapi)."""
 
-    email: Email | None = None
-    user_id: UserId | None = None
+    email: Email | msgspec.UnsetType = msgspec.UNSET
+    user_id: IdValue | msgspec.UnsetType = msgspec.UNSET
 
 
 class RoleChange(msgspec.Struct):

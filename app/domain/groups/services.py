@@ -26,6 +26,7 @@ from app.domain.groups.schemas import (
     UserRef,
     as_role,
 )
+from app.domain.media.sweeper import group_blob_keys, remove_group_blobs
 from app.domain.messages.services import MessageService, release, to_frame
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.runtime import Runtime
@@ -161,17 +162,19 @@ class GroupService:
         await self._delete(group)
 
     async def _delete(self, group: Group) -> None:
+        blobs = await group_blob_keys(self.db, group.id)  # the rows cascade; the bytes must go too
         await self.db.delete(group)
         await self.db.commit()
         await self.runtime.messages.drop_group(group.id)
+        await remove_group_blobs(self.runtime.blobs, blobs)
         await self.events.to_group(group.id, GroupDeleted(group_id=group.id))
 
     # -- membership --------------------------------------------------------------------------------
 
     async def _resolve(self, ref: UserRef) -> User:
-        if (ref.email is None) == (ref.user_id is None):
+        if (ref.email is msgspec.UNSET) == (ref.user_id is msgspec.UNSET):
             raise BadRequest("Give exactly one of email or user_id")
-        if ref.email is not None:
+        if ref.email is not msgspec.UNSET:
             user = await self.db.scalar(select(User).where(User.email == normalize_email(ref.email)))
         else:
             user = await self.db.get(User, ref.user_id)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Response, delete, get, patch, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from app.domain.accounts.deps import Authenticated
+from app.domain.ids import MAX_ID
 from app.domain.messages.deps import Messages
 from app.domain.messages.schemas import (
     PAGE_MAX,
@@ -24,14 +26,15 @@ from app.domain.messages.schemas import (
     SearchPage,
     SendMessage,
 )
-from app.domain.params import BEARER, MAX_ID, Id, Offset
+from app.domain.params import BEARER, Id, Offset
+from app.domain.patterns import EMOJI_IN_PATH
 from app.server.errors import error_responses
 
 TAGS = ["messages"]
 SeqParam = Annotated[int, Parameter(ge=1, le=MAX_ID)]
 Cursor = Annotated[int | None, Parameter(ge=0, le=MAX_ID)]
 Limit = Annotated[int, Parameter(ge=1, le=PAGE_MAX, description=f"Page size (1-{PAGE_MAX})")]
-EmojiParam = Annotated[str, Parameter(min_length=1, max_length=16, pattern=r"^[^\s\x00-\x1f/]+$")]
+EmojiParam = Annotated[str, Parameter(min_length=1, max_length=16, pattern=EMOJI_IN_PATH)]
 Query = Annotated[str, Parameter(min_length=1, max_length=200)]
 
 
@@ -40,7 +43,8 @@ Query = Annotated[str, Parameter(min_length=1, max_length=200)]
     tags=TAGS,
     security=BEARER,
     summary="Send a message (idempotent on client_msg_id: 201 when stored, 200 for a retry)",
-    responses=error_responses(400, 401, 404, 409),
+    responses={200: ResponseSpec(ChatMessage, description="A retry: the message stored the first time")}
+    | error_responses(400, 401, 404, 409),
 )
 async def send_message(
     group_id: Id, data: JSONBody[SendMessage], principal: Authenticated, messages: Messages

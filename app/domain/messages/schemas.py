@@ -11,13 +11,16 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.domain.ids import IdValue, SeqValue
+from app.domain.patterns import NO_BLANKS, VISIBLE
+
 TEXT_MAX = 10_000  # code points
 PAGE_MAX = 100
 
-MessageText = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_MAX, pattern=r"\S")]
+MessageText = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_MAX, pattern=VISIBLE)]
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Seq = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
-Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[^\s\x00-\x1f]+$")]
+Seq = IdValue
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=NO_BLANKS)]
 
 
 class ReactionOut(msgspec.Struct):
@@ -114,7 +117,7 @@ class SendMessage(msgspec.Struct, kw_only=True):
     text: MessageText
     client_msg_id: ClientMsgId | None = None
     reply_to: Seq | None = None
-    video_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
+    video_id: IdValue | None = None
 
 
 class EditMessage(msgspec.Struct):
@@ -122,7 +125,7 @@ class EditMessage(msgspec.Struct):
 
 
 class MarkRead(msgspec.Struct):
-    seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    seq: SeqValue
 
 
 class ReadState(msgspec.Struct):

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, Group, Membership
+from app.db.models.media import Video
 from app.domain.accounts.services import Principal
 from app.domain.groups.access import require_member
 from app.domain.messages.schemas import (
@@ -109,6 +110,13 @@ class MessageService:
         await release(self.db)
         return pair
 
+    async def _video_in_group(self, group_id: int, video_id: int) -> None:
+        """An attached video must belong to the group the message goes to."""
+        found = await self.db.scalar(select(Video.id).where(Video.id == video_id, Video.group_id == group_id))
+        await release(self.db)
+        if found is None:
+            raise NotFound("Video not found")
+
     async def _live_message(self, group_id: int, seq: int) -> StoredMessage:
         message = await self.store.get(group_id, seq)
         if message is None or message.type != "message" or message.deleted_at is not None:
@@ -121,6 +129,8 @@ class MessageService:
         """Store and publish a chat message; (message, created). A retried client_msg_id with the
         same content returns the original; with other content it is a 409."""
         await self._member(principal, group_id)
+        if body.video_id is not None:
+            await self._video_in_group(group_id, body.video_id)
         if body.reply_to is not None:
             await self._live_message(group_id, body.reply_to)
         user = principal.user

@@ -40,6 +40,7 @@ class RedisBroker:
         self._flushing: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closing = False
+        self._resync: asyncio.Task[None] | None = None
         self.reconnects = 0
 
     async def start(self, handler: Handler) -> None:
@@ -107,15 +108,16 @@ class RedisBroker:
             try:
                 await self._pubsub.ping()
                 self._ready.set()
-                if self._channels:
-                    channels = list(self._channels)
-                    await self._pubsub.subscribe(*(self._prefix + c for c in channels))
+                loop = asyncio.get_running_loop()
+                channels = [self._prefix + c for c in self._channels]
+                confirmed = [self._confirm.setdefault(c, loop.create_future()) for c in channels]
+                if channels:
+                    await self._pubsub.subscribe(*channels)
                 if not first:
                     self.reconnects += 1
                     metrics.broker_reconnected()
-                    log.info("broker reconnected; resubscribed %d channel(s)", len(self._channels))
-                    if self.on_reconnect is not None:
-                        self.on_reconnect()
+                    log.info("broker reconnected; resubscribing %d channel(s)", len(channels))
+                    self._resync = loop.create_task(self._resync_when_subscribed(confirmed))
                 first, delay = False, 0.1
                 await self._read()
             except asyncio.CancelledError:
@@ -129,7 +131,15 @@ class RedisBroker:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, 2.0)
+
+    async def _resync_when_subscribed(self, confirmed: list[asyncio.Future[None]]) -> None:
+        """Only once Redis confirms the subscriptions may sockets re-read the store: a message
+        published before that is then certain to be in the store read, and one after it arrives live."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*confirmed), CONFIRM_TIMEOUT)
+        if self.on_reconnect is not None:
+            self.on_reconnect()
 
     async def _read(self) -> None:
         if self._pubsub is None:

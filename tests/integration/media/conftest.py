@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from app.config import Settings
 from app.domain.media.blobstore import BlobStore, LocalBlobStore
 from app.domain.media.blobstore.azure import AzureBlobStore
 from tests.azurite import azurite
@@ -41,3 +44,47 @@ async def blob_store(
         yield store
     finally:
         await store.close()
+
+
+# -- the video API ---------------------------------------------------------------------------------
+# API tests in this folder run twice: SQLite with local disk (the embedded mode) and PostgreSQL + Redis
+# with Azure (Azurite), so each database and each blob store is covered without the full product.
+
+STACKS = {"sqlite-local": ("sqlite", "local"), "postgres-azure": ("postgres", "azure")}
+_containers = itertools.count()
+
+
+@pytest.fixture(params=list(STACKS))
+def stack(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return STACKS[str(request.param)]
+
+
+@pytest.fixture
+def backend(stack: tuple[str, str]) -> str:
+    return stack[0]
+
+
+@pytest.fixture
+def media_store(stack: tuple[str, str]) -> str:
+    return stack[1]
+
+
+@pytest.fixture
+def media_settings(
+    make_settings: Callable[..., Settings], media_store: str, request: pytest.FixtureRequest
+) -> Callable[..., Settings]:
+    """Settings for the stack's blob store (a fresh Azure container per app), small limits for tests."""
+
+    def build(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {"upload_chunk_min_bytes": 1024, "upload_sweep_interval_seconds": 3600.0}
+        if media_store == "azure":
+            base["azure_storage_connection_string"] = request.getfixturevalue("azurite_connection_string")
+            base["azure_container_name"] = f"huddle-api-{RUN_ID}-{next(_containers)}"
+        return make_settings(**(base | overrides))
+
+    return build
+
+
+@pytest.fixture
+def settings(media_settings: Callable[..., Settings]) -> Settings:
+    return media_settings()

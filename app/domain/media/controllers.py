@@ -1,0 +1,189 @@
+"""Video catalog and streaming endpoints. Seed-000 paths are bound to the canonical handlers where the
+shapes agree; `/api/stream/{video_name}` names a video instead of an id, so it has its own handler."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, delete, get, patch, post, route
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import JSONBody, Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from app.domain.accounts.deps import Accounts, Authenticated
+from app.domain.ids import MAX_ID
+from app.domain.media.deps import Forms, Media
+from app.domain.media.openapi import FormUploadOperation, GroupUploadOperation
+from app.domain.media.schemas import VideoOut, VideoPatch
+from app.domain.media.signing import Link
+from app.domain.params import BEARER, Id, Offset, PageLimit
+from app.server.errors import error_responses
+
+TAGS = ["videos"]
+# A signed URL is an alternative to the bearer token, so the token is optional on stream routes.
+BEARER_OR_SIGNED: list[dict[str, list[str]]] = [*BEARER, {}]
+GroupFilter = Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="Only this group's videos")]
+Uid = Annotated[str | None, Parameter(description="Signed URL: the user it was issued to")]
+Exp = Annotated[str | None, Parameter(description="Signed URL: expiry, unix seconds")]
+Sig = Annotated[str | None, Parameter(description="Signed URL: signature")]
+STREAM_RESPONSES = {
+    206: ResponseSpec(
+        data_container=bytes, description="Partial content: one range, or multipart/byteranges"
+    ),
+    304: ResponseSpec(data_container=None, description="Not modified"),
+    **error_responses(401, 403, 404, 409, 416),
+}
+
+
+@post(
+    "/api/v1/groups/{group_id:int}/videos",
+    tags=TAGS,
+    security=BEARER,
+    status_code=HTTP_201_CREATED,
+    summary="Upload a video to a group (multipart field `file`, streamed; MAX_UPLOAD_BYTES)",
+    responses=error_responses(400, 401, 404, 413, 415, 507),
+    request_max_body_size=None,  # the upload enforces MAX_UPLOAD_BYTES itself, while streaming
+    operation_class=GroupUploadOperation,
+)
+async def upload_video(
+    request: Request[Any, Any, Any], group_id: Id, principal: Authenticated, forms: Forms
+) -> VideoOut:
+    return await forms.upload(request, principal.user_id, group_id)
+
+
+@post(
+    ["/api/v1/videos", "/api/upload"],
+    tags=TAGS,
+    security=BEARER,
+    status_code=HTTP_201_CREATED,
+    summary="Upload a video (the seed's form): group_id as query parameter or form field before the file; "
+    "without one, the caller's only group",
+    responses=error_responses(400, 401, 404, 413, 415, 507),
+    request_max_body_size=None,
+    operation_class=FormUploadOperation,
+)
+async def upload_form(
+    request: Request[Any, Any, Any], principal: Authenticated, forms: Forms, group_id: GroupFilter = None
+) -> VideoOut:
+    return await forms.upload(request, principal.user_id, group_id, group_in_form=True)
+
+
+@get(
+    "/api/v1/groups/{group_id:int}/videos",
+    tags=TAGS,
+    security=BEARER,
+    summary="A group's videos, newest first",
+    responses=error_responses(400, 401, 404),
+)
+async def list_group_videos(
+    group_id: Id, principal: Authenticated, media: Media, limit: PageLimit = 100, offset: Offset = 0
+) -> list[VideoOut]:
+    return await media.list_group(principal.user_id, group_id, limit, offset)
+
+
+@get(
+    ["/api/v1/videos", "/api/videos"],
+    tags=TAGS,
+    security=BEARER,
+    summary="Every video the caller may watch (all of their groups), newest first",
+    responses=error_responses(400, 401),
+)
+async def list_videos(
+    principal: Authenticated,
+    media: Media,
+    group_id: GroupFilter = None,
+    limit: PageLimit = 100,
+    offset: Offset = 0,
+) -> list[VideoOut]:
+    return await media.list_watchable(principal.user_id, group_id, limit, offset)
+
+
+@get(
+    "/api/v1/videos/{video_id:int}",
+    tags=TAGS,
+    security=BEARER,
+    summary="One video, with a fresh signed stream URL",
+    responses=error_responses(400, 401, 404),
+)
+async def get_video(video_id: Id, principal: Authenticated, media: Media) -> VideoOut:
+    return await media.get(principal.user_id, video_id)
+
+
+@patch(
+    "/api/v1/videos/{video_id:int}",
+    tags=TAGS,
+    security=BEARER,
+    summary="Rename a video (uploader or group admin); names are unique within a group",
+    responses=error_responses(400, 401, 403, 404, 409),
+)
+async def rename_video(
+    video_id: Id, data: JSONBody[VideoPatch], principal: Authenticated, media: Media
+) -> VideoOut:
+    return await media.rename(principal.user_id, video_id, data.name)
+
+
+@delete(
+    "/api/v1/videos/{video_id:int}",
+    tags=TAGS,
+    security=BEARER,
+    status_code=HTTP_204_NO_CONTENT,
+    summary="Delete a video and its file (uploader or group admin)",
+    responses=error_responses(400, 401, 403, 404),
+)
+async def delete_video(video_id: Id, principal: Authenticated, media: Media) -> None:
+    await media.delete(principal.user_id, video_id)
+
+
+@route(
+    "/api/v1/videos/{video_id:int}/stream",
+    http_method=["GET", "HEAD"],
+    tags=TAGS,
+    security=BEARER_OR_SIGNED,
+    summary="The video's bytes with HTTP Range (RFC 9110); a bearer token or the signed stream_url",
+    responses=STREAM_RESPONSES,
+)
+async def stream_video(
+    request: Request[Any, Any, Any],
+    video_id: Id,
+    accounts: Accounts,
+    media: Media,
+    uid: Uid = None,
+    exp: Exp = None,
+    sig: Sig = None,
+) -> Response[bytes]:
+    return await media.stream(request, accounts, video_id, Link(uid, exp, sig))
+
+
+@route(
+    "/api/stream/{video_name:str}",
+    http_method=["GET", "HEAD"],
+    tags=TAGS,
+    security=BEARER_OR_SIGNED,
+    summary="The seed's stream by name: unique within a group; ambiguous across groups (409) "
+    "unless group_id narrows it",
+    responses=STREAM_RESPONSES,
+)
+async def stream_video_by_name(
+    request: Request[Any, Any, Any],
+    video_name: str,
+    accounts: Accounts,
+    media: Media,
+    group_id: GroupFilter = None,
+    uid: Uid = None,
+    exp: Exp = None,
+    sig: Sig = None,
+) -> Response[bytes]:
+    return await media.stream_by_name(request, accounts, video_name, group_id, Link(uid, exp, sig))
+
+
+route_handlers = [
+    upload_video,
+    upload_form,
+    list_group_videos,
+    list_videos,
+    get_video,
+    rename_video,
+    delete_video,
+    stream_video,
+    stream_video_by_name,
+]

@@ -1,0 +1,27 @@
+"""Providers for the video catalog and the two upload services."""
+
+from __future__ import annotations
+
+from litestar.di import NamedDependency
+
+from app.domain.media.resumable import ResumableUploads
+from app.domain.media.services import MediaService
+from app.domain.media.uploads import FormUploads
+from app.domain.params import DbSession, RuntimeDep
+
+
+def provide_media(db_session: DbSession, runtime: RuntimeDep) -> MediaService:
+    return MediaService(db_session, runtime)
+
+
+def provide_form_uploads(db_session: DbSession, runtime: RuntimeDep) -> FormUploads:
+    return FormUploads(db_session, runtime)
+
+
+def provide_resumable(db_session: DbSession, runtime: RuntimeDep) -> ResumableUploads:
+    return ResumableUploads(db_session, runtime)
+
+
+Media = NamedDependency[MediaService]
+Forms = NamedDependency[FormUploads]
+Resumable = NamedDependency[ResumableUploads]

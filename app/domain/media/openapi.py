@@ -1,0 +1,54 @@
+"""OpenAPI request bodies of the upload routes, which read the raw stream themselves (no `data`
+parameter for Litestar to describe), so generated SDKs still know what to send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
+
+_FILE = Schema(
+    type=OpenAPIType.STRING,
+    format=OpenAPIFormat.BINARY,
+    description="The video (MP4, MOV, WebM, MKV, OGG, AVI)",
+)
+_GROUP_ID = Schema(
+    type=OpenAPIType.INTEGER,
+    description="The group (or use the group_id query parameter); a form field must come before the file",
+)
+
+
+def _multipart(properties: dict[str, Schema | Reference]) -> RequestBody:
+    schema = Schema(type=OpenAPIType.OBJECT, properties=properties, required=["file"])
+    return RequestBody(content={"multipart/form-data": OpenAPIMediaType(schema=schema)}, required=True)
+
+
+@dataclass
+class GroupUploadOperation(Operation):
+    def __post_init__(self) -> None:
+        self.request_body = _multipart({"file": _FILE})
+
+
+@dataclass
+class FormUploadOperation(Operation):
+    def __post_init__(self) -> None:
+        self.request_body = _multipart({"file": _FILE, "group_id": _GROUP_ID})
+
+
+@dataclass
+class ChunkOperation(Operation):
+    def __post_init__(self) -> None:
+        schema = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        self.request_body = RequestBody(
+            content={"application/octet-stream": OpenAPIMediaType(schema=schema)},
+            required=True,
+            description="Exactly chunk_size bytes (the last chunk: the rest of the file)",
+        )

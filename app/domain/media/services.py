@@ -1,0 +1,298 @@
+"""The video catalog: listing, renaming, deleting, and authorizing streams (bearer or signed URL).
+
+Every read is scoped by membership: a video of a group the caller is not in is a 404, exactly like a
+video that does not exist. Writes commit before their event is published and before a blob is
+deleted, so no event or missing file ever refers to something that could still roll back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Request
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models.accounts import User
+from app.db.models.groups import ROLE_ADMIN, Membership
+from app.db.models.media import Video
+from app.domain.accounts.deps import bearer_token
+from app.domain.accounts.services import AccountService
+from app.domain.groups.access import require_member
+from app.domain.ids import MAX_ID
+from app.domain.media.blobstore import BlobInfo
+from app.domain.media.names import display_name, numbered
+from app.domain.media.schemas import VideoAdded, VideoDeleted, VideoInfo, VideoOut, VideoUpdated
+from app.domain.media.signing import INVALID_LINK, Link, StreamSigner
+from app.domain.messages.services import release
+from app.errors import Conflict, Forbidden, NotFound
+from app.runtime import Runtime
+from app.streaming.response import BlobResponse, ranged_response
+
+log = logging.getLogger("huddle.media")
+
+VIDEO_NOT_FOUND = "Video not found"
+NAME_BATCH = 100  # "clip (2).mp4" ... tried per query
+NAME_BATCHES = 10
+AMBIGUOUS_SHOWN = 20
+
+
+def _watchable(user_id: int) -> Select[Video]:
+    """Videos in the groups of an active user."""
+    return (
+        select(Video)
+        .join(Membership, Membership.group_id == Video.group_id)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.user_id == user_id, User.is_active)
+    )
+
+
+def as_id(text: str | None) -> int | None:
+    """`text` as a database id, or None (also for 20-digit numbers, without parsing them)."""
+    if not text or len(text) > len(str(MAX_ID)) or not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
+
+
+def video_info(video: Video) -> VideoInfo:
+    return VideoInfo(
+        id=video.id,
+        group_id=video.group_id,
+        name=video.name,
+        content_type=video.content_type,
+        size=video.size,
+        etag=video.etag,
+        uploader_id=video.uploader_id,
+        created_at=video.created_at,
+    )
+
+
+class MediaService:
+    def __init__(self, db: AsyncSession, runtime: Runtime) -> None:
+        self.db = db
+        self.runtime = runtime
+        self.store = runtime.blobs
+        self.events = runtime.events
+        self.signer = StreamSigner(runtime.settings.secret_key, runtime.settings.stream_url_ttl_seconds)
+
+    def render(self, video: Video, viewer_id: int) -> VideoOut:
+        query, expires = self.signer.sign(video.id, viewer_id)
+        return VideoOut(
+            **{field: getattr(video, field) for field in VideoInfo.__struct_fields__},
+            stream_url=f"/api/v1/videos/{video.id}/stream?{query}",
+            stream_url_expires_at=datetime.fromtimestamp(expires, UTC),
+        )
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def _visible(self, user_id: int, video_id: int) -> tuple[Video, Membership]:
+        row = (
+            await self.db.execute(
+                select(Video, Membership)
+                .join(Membership, Membership.group_id == Video.group_id)
+                .where(Video.id == video_id, Membership.user_id == user_id)
+            )
+        ).first()
+        if row is None:
+            raise NotFound(VIDEO_NOT_FOUND)
+        return row.Video, row.Membership
+
+    async def list_group(self, user_id: int, group_id: int, limit: int, offset: int) -> list[VideoOut]:
+        await require_member(self.db, group_id, user_id)
+        return await self._page(select(Video).where(Video.group_id == group_id), user_id, limit, offset)
+
+    async def list_watchable(
+        self, user_id: int, group_id: int | None, limit: int, offset: int
+    ) -> list[VideoOut]:
+        query = _watchable(user_id)
+        if group_id is not None:
+            query = query.where(Video.group_id == group_id)
+        return await self._page(query, user_id, limit, offset)
+
+    async def _page(self, query: Select[Video], user_id: int, limit: int, offset: int) -> list[VideoOut]:
+        videos = await self.db.scalars(
+            query.order_by(Video.created_at.desc(), Video.id.desc()).limit(limit).offset(offset)
+        )
+        return [self.render(video, user_id) for video in videos]
+
+    async def get(self, user_id: int, video_id: int) -> VideoOut:
+        video, _ = await self._visible(user_id, video_id)
+        return self.render(video, user_id)
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    async def _free_name(self, group_id: int, name: str) -> str:
+        """`name`, or the first of "name (2)", "name (3)", ... not yet used in the group."""
+        for batch in range(NAME_BATCHES):
+            first = 2 + batch * NAME_BATCH
+            candidates = ([name] if batch == 0 else []) + [
+                numbered(name, number) for number in range(first, first + NAME_BATCH)
+            ]
+            taken = set(
+                await self.db.scalars(
+                    select(Video.name).where(Video.group_id == group_id, Video.name.in_(candidates))
+                )
+            )
+            free = next((candidate for candidate in candidates if candidate not in taken), None)
+            if free is not None:
+                return free
+        raise Conflict("Too many videos share this name in the group; rename it")
+
+    async def add(
+        self,
+        *,
+        group_id: int,
+        uploader_id: int,
+        name: str,
+        key: str,
+        info: BlobInfo,
+        on_insert: Callable[[Video], Awaitable[None]] | None = None,
+    ) -> Video:
+        """Record a stored blob as a video (a clashing name gets a number), then announce it.
+
+        `on_insert` runs in the same transaction, so what it writes commits with the video or not at all.
+        """
+        for _ in range(3):  # a concurrent upload may take the same free name first
+            video = Video(
+                group_id=group_id,
+                uploader_id=uploader_id,
+                name=await self._free_name(group_id, name),
+                blob_key=key,
+                content_type=info.content_type,
+                size=info.size,
+                etag=info.etag,
+            )
+            self.db.add(video)
+            try:
+                await self.db.flush()
+                if on_insert is not None:
+                    await on_insert(video)
+                await self.db.commit()
+            except IntegrityError:
+                await self.db.rollback()
+                continue
+            await self.events.to_group(group_id, VideoAdded(group_id=group_id, video=video_info(video)))
+            return video
+        raise Conflict("Another upload took this name at the same moment; try again")
+
+    async def _manageable(self, user_id: int, video_id: int) -> Video:
+        video, membership = await self._visible(user_id, video_id)
+        if video.uploader_id != user_id and membership.role != ROLE_ADMIN:
+            raise Forbidden("Only the uploader or a group admin can change this video")
+        return video
+
+    async def rename(self, user_id: int, video_id: int, name: str) -> VideoOut:
+        video = await self._manageable(user_id, video_id)
+        new_name = display_name(name)
+        if new_name != video.name:
+            clash = await self.db.scalar(
+                select(Video.id).where(Video.group_id == video.group_id, Video.name == new_name)
+            )
+            if clash is not None:
+                raise Conflict(f"This group already has a video named {new_name!r}")
+            video.name = new_name
+            try:
+                await self.db.commit()
+            except IntegrityError:
+                await self.db.rollback()
+                raise Conflict(f"This group already has a video named {new_name!r}") from None
+            await self.events.to_group(
+                video.group_id, VideoUpdated(group_id=video.group_id, video=video_info(video))
+            )
+        return self.render(video, user_id)
+
+    async def delete(self, user_id: int, video_id: int) -> None:
+        video = await self._manageable(user_id, video_id)
+        group_id, key = video.group_id, video.blob_key
+        await self.db.delete(video)
+        await self.db.commit()
+        try:
+            await self.store.delete(key)
+        except Exception:  # the video is gone either way; an orphaned blob is only wasted space
+            log.exception("could not delete blob %s of deleted video %d", key, video_id)
+        await self.events.to_group(group_id, VideoDeleted(group_id=group_id, video_id=video_id))
+
+    # -- streaming ---------------------------------------------------------------------------------
+
+    async def _viewer(self, request: Request[Any, Any, Any], accounts: AccountService) -> int:
+        principal = await accounts.authenticate(bearer_token(request.headers.get("authorization")))
+        return principal.user_id
+
+    async def stream(
+        self, request: Request[Any, Any, Any], accounts: AccountService, video_id: int, link: Link
+    ) -> BlobResponse:
+        """GET/HEAD of a video by id: a signed URL, else a bearer token; nothing is read before.
+
+        A signed URL is judged by its signature alone, even when a bearer token comes along.
+        """
+        if link.present:
+            user_id = self.signer.verify(video_id, link)
+            video = await self.db.scalar(_watchable(user_id).where(Video.id == video_id))
+            if video is None:
+                if await self.db.get(Video, video_id) is None:
+                    raise NotFound(VIDEO_NOT_FOUND)
+                raise Forbidden(INVALID_LINK)  # the user this link was made for may no longer watch
+        else:
+            video, _ = await self._visible(await self._viewer(request, accounts), video_id)
+        return await self._respond(request, video)
+
+    async def stream_by_name(
+        self,
+        request: Request[Any, Any, Any],
+        accounts: AccountService,
+        name: str,
+        group_id: int | None,
+        link: Link,
+    ) -> BlobResponse:
+        """The seed's `/api/stream/{video_name}`: the video of that name among the caller's groups."""
+        if link.present:
+            uid = as_id(link.uid)
+            if uid is None:
+                raise Forbidden(INVALID_LINK)
+            # Unverified until the signature is checked, so every failure here is the same 403.
+            try:
+                video = await self._by_name(uid, name, group_id)
+            except (NotFound, Conflict):
+                raise Forbidden(INVALID_LINK) from None
+            self.signer.verify(video.id, link)
+        else:
+            video = await self._by_name(await self._viewer(request, accounts), name, group_id)
+        return await self._respond(request, video)
+
+    async def _by_name(self, user_id: int, name: str, group_id: int | None) -> Video:
+        """Names are unique per group. Across groups the same name is ambiguous: 409 listing the ids
+        (narrow it with `group_id`). A name of digits that matches no name is tried as a video id."""
+        query = _watchable(user_id).where(Video.name == name)
+        if group_id is not None:
+            query = query.where(Video.group_id == group_id)
+        matches = list(await self.db.scalars(query.order_by(Video.id).limit(AMBIGUOUS_SHOWN)))
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise Conflict(
+                f"Several of your groups have a video named {name!r}: add ?group_id= or stream by id",
+                extra={"videos": [{"id": v.id, "group_id": v.group_id} for v in matches]},
+            )
+        video_id = as_id(name)
+        if video_id is not None:
+            query = _watchable(user_id).where(Video.id == video_id)
+            if group_id is not None:
+                query = query.where(Video.group_id == group_id)
+            video = await self.db.scalar(query)
+            if video is not None:
+                return video
+        raise NotFound(VIDEO_NOT_FOUND)
+
+    async def _respond(self, request: Request[Any, Any, Any], video: Video) -> BlobResponse:
+        key, name = video.blob_key, video.name
+        await release(self.db)  # no pooled connection is held while the bytes flow
+        info = await self.store.stat(key)
+        if info is None:
+            log.error("video %d has no blob at %s", video.id, key)
+            raise NotFound("The video file is missing from storage")
+        return ranged_response(request, self.store, key, info, filename=name)

@@ -1,0 +1,75 @@
+"""Signed, short-lived stream URLs, so a `<video src>` (which cannot send headers) can play a video.
+
+`?uid=<user>&exp=<unix seconds>&sig=<base64url HMAC-SHA256>` over the video id, the user id and the
+expiry, keyed by a key derived from SECRET_KEY (never the JWT key itself). The user id is bound so
+that every request still checks that this user may watch: leaving the group ends the link at once.
+Expiries are rounded up to a 5-minute step so repeated listings hand out the same URL and the
+browser's media cache keeps working.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import NamedTuple
+from urllib.parse import urlencode
+
+from app.errors import Forbidden
+
+EXPIRY_STEP = 300
+MAX_NUMBER_DIGITS = 19  # fits a BIGINT; longer is tampering, refused without parsing
+INVALID_LINK = "This stream link is invalid or has expired"
+
+
+class Link(NamedTuple):
+    """The signed-URL query parameters of a stream request, as sent (unverified)."""
+
+    uid: str | None
+    exp: str | None
+    sig: str | None
+
+    @property
+    def present(self) -> bool:
+        return any(value is not None for value in self)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _number(text: str | None) -> int | None:
+    if not text or len(text) > MAX_NUMBER_DIGITS or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+class StreamSigner:
+    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
+        self._key = hmac.digest(secret_key.encode(), b"huddle stream url v1", "sha256")
+        self.ttl = ttl_seconds
+
+    def _signature(self, video_id: int, user_id: int, expires: int) -> str:
+        message = f"{video_id}:{user_id}:{expires}".encode("ascii")
+        return _b64(hmac.digest(self._key, message, hashlib.sha256))
+
+    def sign(self, video_id: int, user_id: int, now: float | None = None) -> tuple[str, int]:
+        """The query string of a stream URL for this user, and its expiry (unix seconds)."""
+        moment = time.time() if now is None else now
+        expires = -(-int(moment + self.ttl) // EXPIRY_STEP) * EXPIRY_STEP
+        query = urlencode(
+            {"uid": user_id, "exp": expires, "sig": self._signature(video_id, user_id, expires)}
+        )
+        return query, expires
+
+    def verify(self, video_id: int, link: Link, now: float | None = None) -> int:
+        """The user a valid, unexpired link was issued to; Forbidden (403) otherwise."""
+        user_id, expires = _number(link.uid), _number(link.exp)
+        if user_id is None or expires is None or not link.sig:
+            raise Forbidden(INVALID_LINK)
+        expected = self._signature(video_id, user_id, expires)
+        valid = hmac.compare_digest(expected.encode("ascii"), link.sig.encode("utf-8", "replace"))
+        if not valid or expires <= (time.time() if now is None else now):
+            raise Forbidden(INVALID_LINK)
+        return user_id

@@ -1,0 +1,119 @@
+"""Removing media nobody can reach any more: expired upload sessions, and a deleted group's blobs.
+
+The sweeper runs in every worker (a periodic task of the app's lifespan). Workers may sweep the same
+session at once: discarding is idempotent and the row is deleted conditionally. An expired session
+takes no more chunks (requests treat it as gone), so nothing is staged after its blocks are discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models.media import UPLOAD_DONE, UploadSession, Video
+from app.domain.media.blobstore import BlobStore
+from app.domain.media.resumable import stale_claim
+from app.runtime import Runtime
+
+log = logging.getLogger("huddle.media")
+SWEEP_BATCH = 100
+STOP_GRACE_SECONDS = 5.0
+
+
+async def sweep_expired_uploads(runtime: Runtime, at: dt.datetime | None = None) -> int:
+    """Delete the sessions expired at `at` (now by default) and discard their staged blocks."""
+    moment = at or dt.datetime.now(dt.UTC)
+    swept = 0
+    while True:
+        async with runtime.sessions() as db:
+            rows = (
+                await db.execute(
+                    select(UploadSession.id, UploadSession.blob_key, UploadSession.state)
+                    .where(UploadSession.expires_at <= moment, stale_claim(moment))
+                    .limit(SWEEP_BATCH)
+                )
+            ).all()
+            await db.commit()  # hold no connection while talking to the blob store
+            for upload_id, key, state in rows:
+                # Blocks first: if that fails, the row stays and the next round retries.
+                if state != UPLOAD_DONE:  # a done session's key is its video's blob: kept
+                    await runtime.blobs.discard(key)
+                    await runtime.blobs.delete(key)  # committed by a `complete` that died
+                removed = await db.execute(
+                    delete(UploadSession).where(
+                        UploadSession.id == upload_id, UploadSession.expires_at <= moment
+                    )
+                )
+                await db.commit()
+                swept += removed.rowcount  # type: ignore[attr-defined]
+        if len(rows) < SWEEP_BATCH:
+            return swept
+
+
+class UploadSweeper:
+    """Sweeps at start and then every UPLOAD_SWEEP_INTERVAL seconds. `stop` lets a sweep in progress
+    finish (briefly) rather than cancel it inside a database call."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        interval = self._runtime.settings.upload_sweep_interval_seconds
+        while not self._stopping.is_set():
+            try:
+                swept = await sweep_expired_uploads(self._runtime)
+            except Exception as error:  # noqa: BLE001 -- a database or storage blip: next round retries
+                log.warning("upload sweep failed: %s", type(error).__name__)
+            else:
+                if swept:
+                    log.info("swept %d expired upload(s)", swept)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        self._stopping.set()
+        if self._task is None:
+            return
+        await asyncio.wait({self._task}, timeout=grace)
+        if not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def group_blob_keys(db: AsyncSession, group_id: int) -> tuple[list[str], list[str]]:
+    """Before a group is deleted (its rows cascade): its videos' blobs, its open uploads' blocks."""
+    videos = list(await db.scalars(select(Video.blob_key).where(Video.group_id == group_id)))
+    uploads = list(
+        await db.scalars(
+            select(UploadSession.blob_key).where(
+                UploadSession.group_id == group_id, UploadSession.state != UPLOAD_DONE
+            )
+        )
+    )
+    return videos, uploads
+
+
+async def remove_group_blobs(store: BlobStore, keys: tuple[list[str], list[str]]) -> None:
+    """After the group's deletion committed. Failures leave orphaned bytes, never a broken group."""
+    videos, uploads = keys
+    for key in videos:
+        try:
+            await store.delete(key)
+        except Exception:
+            log.exception("could not delete blob %s of a deleted group", key)
+    for key in uploads:
+        try:
+            await store.discard(key)
+        except Exception:
+            log.exception("could not discard upload blocks %s of a deleted group", key)

@@ -1,0 +1,95 @@
+"""Resumable upload endpoints: create a session, PUT chunks in any order, complete (or abort)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Request, Response, delete, get, post, put
+from litestar.params import JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from app.domain.accounts.deps import Authenticated
+from app.domain.media.blobstore import MAX_BLOCKS
+from app.domain.media.deps import Resumable
+from app.domain.media.openapi import ChunkOperation
+from app.domain.media.schemas import ChunkAck, UploadCreate, UploadOut, VideoOut
+from app.domain.params import BEARER
+from app.server.errors import error_responses
+
+TAGS = ["uploads"]
+ChunkIndex = Annotated[int, Parameter(ge=0, le=MAX_BLOCKS - 1, description="0-based chunk index")]
+
+
+@post(
+    "/api/v1/uploads",
+    tags=TAGS,
+    security=BEARER,
+    status_code=HTTP_201_CREATED,
+    summary="Start a resumable upload: the answer says the chunk size and count to send",
+    responses=error_responses(400, 401, 404, 413),
+)
+async def create_upload(
+    data: JSONBody[UploadCreate], principal: Authenticated, uploads: Resumable
+) -> UploadOut:
+    return await uploads.create(principal.user_id, data)
+
+
+@get(
+    "/api/v1/uploads/{upload_id:uuid}",
+    tags=TAGS,
+    security=BEARER,
+    summary="An upload's progress: the chunks received so far (resend the others)",
+    responses=error_responses(401, 404),
+)
+async def get_upload(upload_id: uuid.UUID, principal: Authenticated, uploads: Resumable) -> UploadOut:
+    return await uploads.status(principal.user_id, upload_id)
+
+
+@put(
+    "/api/v1/uploads/{upload_id:uuid}/chunks/{index:int}",
+    tags=TAGS,
+    security=BEARER,
+    status_code=HTTP_200_OK,
+    summary="Store one chunk (raw body, exactly its size); any order, and resending replaces it",
+    responses=error_responses(400, 401, 404, 409, 413, 415, 507),
+    request_max_body_size=None,  # each chunk is held to its exact size while it is read
+    operation_class=ChunkOperation,
+)
+async def put_chunk(
+    request: Request[Any, Any, Any],
+    upload_id: uuid.UUID,
+    index: ChunkIndex,
+    principal: Authenticated,
+    uploads: Resumable,
+) -> ChunkAck:
+    return await uploads.put_chunk(principal.user_id, upload_id, index, request)
+
+
+@post(
+    "/api/v1/uploads/{upload_id:uuid}/complete",
+    tags=TAGS,
+    security=BEARER,
+    summary="Check every chunk, the size and the file type, then add the video (201; 200 when repeated)",
+    responses=error_responses(401, 404, 409, 415, 507),
+)
+async def complete_upload(
+    upload_id: uuid.UUID, principal: Authenticated, uploads: Resumable
+) -> Response[VideoOut]:
+    video, created = await uploads.complete(principal.user_id, upload_id)
+    return Response(video, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+
+@delete(
+    "/api/v1/uploads/{upload_id:uuid}",
+    tags=TAGS,
+    security=BEARER,
+    status_code=HTTP_204_NO_CONTENT,
+    summary="Abort an upload and drop its chunks",
+    responses=error_responses(401, 404, 409),
+)
+async def abort_upload(upload_id: uuid.UUID, principal: Authenticated, uploads: Resumable) -> None:
+    await uploads.abort(principal.user_id, upload_id)
+
+
+route_handlers = [create_upload, get_upload, put_chunk, complete_upload, abort_upload]

@@ -1,0 +1,63 @@
+"""OS errors: only network failures read as a backing-service outage; local disk errors do not."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import httpx
+import pytest
+from litestar import Litestar, get
+
+from app.domain.media.blobstore import BlobNotFound, MissingBlocks
+from app.server.errors import exception_handlers
+
+pytestmark = pytest.mark.anyio
+
+ERRORS: dict[str, BaseException] = {
+    "refused": ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+    "unreachable": OSError(errno.EHOSTUNREACH, "No route to host"),
+    "dns": socket.gaierror(-2, "Name or service not known"),
+    "timeout": TimeoutError(),
+    "disk-full": OSError(errno.ENOSPC, "No space left on device", "/var/media/.tmp/put-1"),
+    "quota": OSError(errno.EDQUOT, "Disk quota exceeded"),
+    "permissions": PermissionError(errno.EACCES, "Permission denied", "/var/media/videos"),
+    "missing-folder": FileNotFoundError(errno.ENOENT, "No such file or directory", "/var/media"),
+    "io": OSError(errno.EIO, "Input/output error"),
+    "blob-missing": BlobNotFound("videos/x"),
+    "blocks-missing": MissingBlocks("videos/x", list(range(1500))),
+}
+
+
+@get("/fail/{name:str}")
+async def fail(name: str) -> None:
+    raise ERRORS[name]
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "retry"),
+    [
+        ("refused", 503, True),
+        ("unreachable", 503, True),
+        ("dns", 503, True),
+        ("timeout", 503, True),
+        ("disk-full", 507, False),
+        ("quota", 507, False),
+        ("permissions", 500, False),
+        ("missing-folder", 500, False),
+        ("io", 500, False),
+        ("blob-missing", 404, False),
+        ("blocks-missing", 409, False),
+    ],
+)
+async def test_error_statuses(name: str, status: int, retry: bool) -> None:
+    app = Litestar([fail], exception_handlers=exception_handlers)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get(f"/fail/{name}")
+    assert response.status_code == status
+    assert ("retry-after" in response.headers) == retry
+    body = response.json()
+    assert body["status_code"] == status
+    assert "/var/media" not in body["detail"]  # paths stay in the log
+    if name == "blocks-missing":
+        assert len(body["extra"]["missing"]) == 1000
