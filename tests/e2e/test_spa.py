@@ -21,13 +21,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 
 from app.db import migrate
 from tests.conftest import SECRET
 from tests.e2e.media_files import make_test_video
-from tests.e2e.stub_library import StubLibrary
 from tests.process import Server, free_port, run_server
 from tests.services import postgres_database, redis_namespace, unavailable
 
@@ -181,11 +179,6 @@ def assert_gap_free(person: Person, texts: list[str]) -> None:
         assert shown.count(text) == 1, f"{person.name} shows {text!r} {shown.count(text)} times: {shown}"
 
 
-def server_has_videos(server: Server) -> bool:
-    paths = httpx.get(f"{server.url}/schema/openapi.json", timeout=10).json()["paths"]
-    return "/api/v1/uploads" in paths
-
-
 def playback(page: Any) -> dict[str, Any]:
     return dict(
         page.locator("#shared-video").evaluate("v => ({t: v.currentTime, paused: v.paused, src: v.src})")
@@ -240,10 +233,6 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
     port = free_port()
     with run_server(tmp_path, PORT=str(port), **SERVER_ENV) as server:
         ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
-        if not server_has_videos(server):
-            library = StubLibrary()
-            for person in (ada, bo):
-                library.install(person.context)
         ada.page.goto(f"{server.url}/")
         expect(ada.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
         ada.shot("signin")
