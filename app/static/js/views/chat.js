@@ -127,6 +127,15 @@ export class ChatView {
       ),
       this.members.el,
     );
+    // Opening the player or a panel shrinks the conversation: one that was at the bottom stays there.
+    this.stuck = true;
+    this.resizer = new ResizeObserver(() => {
+      if (this.stuck) {
+        this.scrollToBottom();
+        this.markSeen();
+      }
+    });
+    this.resizer.observe(this.scroller);
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((entry) => entry.isIntersecting)) this.loadOlder();
     }, { root: this.scroller, rootMargin: "200px 0px 0px 0px" });
@@ -155,6 +164,7 @@ export class ChatView {
     this.store.removeEventListener("change", this.onChange);
     document.removeEventListener("visibilitychange", this.onVisible);
     this.observer.disconnect();
+    this.resizer.disconnect();
     this.player.destroy();
     this.members.destroy();
   }
@@ -728,7 +738,8 @@ export class ChatView {
   }
 
   scrolled() {
-    if (this.nearBottom()) {
+    this.stuck = this.nearBottom();
+    if (this.stuck) {
       this.jump.hidden = true;
       this.markSeen();
     }
