@@ -213,6 +213,7 @@ def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
     ada.page.get_by_role("button", name=f"Play {video.name} for everyone").click()
 
     expect(bo.page.locator("#player")).to_be_visible()  # opened by the group's playback state
+    expect(bo.page.get_by_role("button", name=f"Play {video.name} for everyone")).to_be_visible()
     expect_following(bo, ada, paused=False, tolerance=0.5)
     ada.page.locator("#shared-video").evaluate("v => v.pause()")
     expect_following(bo, ada, paused=True, tolerance=0.15)
@@ -220,7 +221,7 @@ def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
     expect_following(bo, ada, paused=True, tolerance=0.15, near=6)
     ada.page.locator("#shared-video").evaluate("v => v.play()")
     expect_following(bo, ada, paused=False, tolerance=0.5)
-    ada.shot("watch-together")
+    bo.shot("watch-together")  # the follower: its drift line shows how close it keeps
     ada.check_accessibility("watch together")
 
     bo.page.reload()  # a late joiner: starts at the group's position, already playing
