@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 # INCR and EXPIRE in one script so a crash between them cannot leave a counter that never expires.
 _HIT = """
@@ -20,13 +23,18 @@ return 0
 
 
 def connect_redis(url: str) -> Redis:
-    """One client (connection pool) per process, with timeouts so an outage fails fast."""
+    """One client (connection pool) per process, with timeouts so an outage fails fast. A pooled
+    connection that died with a Redis restart is retried on a fresh one (a lost publish would
+    otherwise leave sockets a message behind); a timeout is not retried, so a frozen Redis costs one
+    timeout, not several."""
     return Redis.from_url(
         url,
         socket_timeout=2,
         socket_connect_timeout=2,
         health_check_interval=15,
         retry_on_timeout=False,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+        retry_on_error=[RedisConnectionError],
     )
 
 

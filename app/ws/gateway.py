@@ -55,6 +55,7 @@ SUBPROTOCOL = "huddle.v1"
 BEARER_SUBPROTOCOL = "bearer."
 TYPING_INTERVAL = 2.0
 SHUTDOWN_CLOSE_GRACE = 0.5  # seconds for close frames to go out before the server stops
+CATCH_UP_BATCH = 500  # groups per store query in the upkeep loop
 CLOSE_TIMEOUT = 10.0  # a slow reader gets its close code once it drains; a dead one is dropped
 _decoder = msgspec.json.Decoder(ClientFrame)
 _untyped_send = msgspec.json.Decoder(SendFrame)  # the seed's tests send {"text": ...} without a type
@@ -125,12 +126,23 @@ class Gateway:
             loop.add_signal_handler(signum, first_close_sockets)
 
     async def _beat(self) -> None:
+        """Upkeep every few seconds: renew presence, and catch up sockets a lost publish left behind."""
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
                 await self.presence.heartbeat(self.registry.local_presence())
             except Exception as error:  # noqa: BLE001 -- retried on the next beat
                 log.warning("presence heartbeat failed: %s", type(error).__name__)
+            try:
+                groups = list(self.registry.by_group)
+                latest: dict[int, int] = {}
+                for start in range(0, len(groups), CATCH_UP_BATCH):
+                    found = await self.runtime.messages.latest(groups[start : start + CATCH_UP_BATCH])
+                    latest.update({group_id: message.seq for group_id, message in found.items()})
+                if behind := self.registry.catch_up(latest):
+                    log.warning("caught up %d socket feed(s) that missed a publish", behind)
+            except Exception as error:  # noqa: BLE001 -- retried on the next beat
+                log.warning("catch-up check failed: %s", type(error).__name__)
 
     async def stop(self) -> None:
         """Shutdown: every socket closes with 1012 so clients reconnect (to another worker)."""

@@ -156,6 +156,19 @@ class Registry:
                 if feed is not None:
                     connection.follow(group_id, feed.last_seq)
 
+    def catch_up(self, latest: dict[int, int]) -> int:
+        """Safety net for a publish that never arrived (Redis unreachable from the publisher): any
+        live feed behind the store's latest seq replays the rest. Returns how many feeds did."""
+        behind = 0
+        for group_id, connections in self.by_group.items():
+            newest = latest.get(group_id, 0)
+            for connection in connections:
+                feed = connection.feeds.get(group_id)
+                if feed is not None and not feed.syncing and feed.last_seq < newest:
+                    connection.follow(group_id, feed.last_seq)
+                    behind += 1
+        return behind
+
     def local_presence(self) -> list[tuple[int, int]]:
         return [(g, u) for g, conns in self.by_group.items() for u in {c.user_id for c in conns}]
 
