@@ -55,7 +55,17 @@ async () => {
     video.dispatchEvent(new Event("seeked"));  // the sync's own seek to 16.5 landing: not a user's
     video.play();
     video.seekBy(42);
-    results.userControls = sent.map((f) => [f.video_action, f.video_time, f.video_name]);
+    // A speed the sync did not set (the player's own speed menu) goes to the group too.
+    video.playbackRate = 1.5;
+    video.dispatchEvent(new Event("ratechange"));
+    results.userControls = sent.map((f) => [f.video_action, f.video_time, f.video_name, f.rate]);
+
+    // Until the server echoes our three controls, a state it sends does not undo them.
+    await player.apply({ video_name: "clip.webm", position: 3, playing: false, rate: 1, updated_at: serverNow + 10 });
+    results.beforeEcho = video.currentTime;
+    player.confirmOwn(); player.confirmOwn(); player.confirmOwn();
+    await player.apply({ video_name: "clip.webm", position: 50, playing: false, rate: 1, updated_at: serverNow + 20 });
+    results.afterEcho = video.currentTime;
 
     // A state older than the last applied one (arriving late) is ignored.
     await player.apply({ video_name: "clip.webm", position: 1, playing: false, rate: 1, updated_at: serverNow - 60000 });

@@ -221,6 +221,10 @@ def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
     expect_following(bo, ada, paused=True, tolerance=0.15, near=6)
     ada.page.locator("#shared-video").evaluate("v => v.play()")
     expect_following(bo, ada, paused=False, tolerance=0.5)
+    ada.page.get_by_label("Speed").select_option("1.5")
+    expect(bo.page.get_by_label("Speed")).to_have_value("1.5")
+    rate = bo.page.locator("#shared-video").evaluate("v => v.playbackRate")
+    assert 1.5 * 0.92 <= rate <= 1.5 * 1.08  # the group's rate, give or take a drift nudge
     bo.shot("watch-together")  # the follower: its drift line shows how close it keeps
     ada.check_accessibility("watch together")
 
@@ -499,8 +503,14 @@ def test_sync_engine_late_join_drift_and_no_echo(static_page: Any) -> None:
     assert 1.0 < results["smallDrift"]["rate"] <= 1.08
     assert results["largeDrift"] == {"time": 16, "rate": 1}
     assert results["remotePause"] == {"paused": True, "time": 16.5, "sent": 0}
-    assert results["userControls"] == [["play", 16.5, "clip.webm"], ["seek", 42, "clip.webm"]]
-    assert results["stale"] == 42
+    assert results["userControls"] == [
+        ["play", 16.5, "clip.webm", 1],
+        ["seek", 42, "clip.webm", 1],
+        ["rate", 42, "clip.webm", 1.5],
+    ]
+    assert results["beforeEcho"] == 42
+    assert results["afterEcho"] == 50
+    assert results["stale"] == 50
 
 
 def test_store_keeps_each_seq_once_and_counts_unread(static_page: Any) -> None:

@@ -10,10 +10,13 @@
 //   events as a user's click. A local event is only sent when it disagrees with the state (a play
 //   while the state says playing, or a seek that lands where the state expects, is ours, not the
 //   user's), and the "seeked" of a seek made by the sync itself is recognised by its target.
+// - Own controls: until the server echoes our latest control back, states it sends are older than
+//   the user's intent and are not applied (a pause's state must not undo the seek that followed it).
 
 export const SEEK_DRIFT = 0.75; // seconds: beyond this, seek instead of nudging the rate
 const SETTLED_DRIFT = 0.04; // seconds: close enough, play at the group's rate
 const MAX_NUDGE = 0.08; // at most 8 % faster or slower while catching up
+const ECHO_TIMEOUT_MS = 3_000; // a control the server never echoes (refused, lost) stops counting
 
 export class SyncedPlayer extends EventTarget {
   /**
@@ -28,6 +31,8 @@ export class SyncedPlayer extends EventTarget {
     this.serverStamp = 0;
     this.loadedName = null;
     this.ownSeek = null; // where the sync itself last seeked to, so its "seeked" is not sent back
+    this.ownRate = null; // the playbackRate the sync itself last set
+    this.unconfirmed = []; // when each of our controls left, until the server echoes it back
     this.timer = setInterval(() => this.correct(false), 1000);
     this.listeners = {
       play: () => this.local("play"),
@@ -35,6 +40,7 @@ export class SyncedPlayer extends EventTarget {
       seeked: () => this.local("seek"),
       loadedmetadata: () => this.correct(true),
       error: () => this.recover(),
+      ratechange: () => this.rateChanged(),
     };
     for (const [name, fn] of Object.entries(this.listeners)) video.addEventListener(name, fn);
   }
@@ -59,6 +65,9 @@ export class SyncedPlayer extends EventTarget {
     // (A local optimistic state never blocks one: the server's word replaces it.)
     if (state.updated_at < this.serverStamp) return;
     this.serverStamp = state.updated_at;
+    // Until the server has echoed our latest control, what it says is older than what we asked for
+    // (say, a pause's state arriving while the user already seeks): keep the user's intent.
+    if (this.awaitingEcho()) return;
     this.state = { ...state };
     if (state.video_name && state.video_name !== this.loadedName) await this.load(state.video_name);
     this.correct(true);
@@ -98,17 +107,32 @@ export class SyncedPlayer extends EventTarget {
     if (s.playing) {
       if (Math.abs(drift) > SEEK_DRIFT || (hard && Math.abs(drift) > 0.25)) {
         this.seekTo(target);
-        v.playbackRate = s.rate;
-      } else if (Math.abs(drift) > SETTLED_DRIFT) v.playbackRate = s.rate * (1 - Math.max(-MAX_NUDGE, Math.min(MAX_NUDGE, drift * 0.25)));
-      else v.playbackRate = s.rate;
+        this.setRate(s.rate);
+      } else if (Math.abs(drift) > SETTLED_DRIFT) this.setRate(s.rate * (1 - Math.max(-MAX_NUDGE, Math.min(MAX_NUDGE, drift * 0.25))));
+      else this.setRate(s.rate);
       if (v.paused && !(v.ended && target >= v.duration)) this.play();
     } else {
       if (!v.paused) v.pause();
       if (Math.abs(drift) > 0.05) this.seekTo(target);
-      v.playbackRate = s.rate;
+      this.setRate(s.rate);
     }
     this.lastDrift = drift;
     this.dispatchEvent(new CustomEvent("drift", { detail: { drift } }));
+  }
+
+  /** The sync's own rate changes (drift nudges, the group's rate) are remembered, not sent. */
+  setRate(rate) {
+    this.ownRate = rate;
+    if (this.video.playbackRate !== rate) this.video.playbackRate = rate;
+  }
+
+  /** A rate the sync did not set came from the user (the player's speed menu): tell the group. */
+  rateChanged() {
+    const rate = this.video.playbackRate;
+    if (!this.loadedName || Math.abs(rate - (this.ownRate ?? rate)) < 0.001) return;
+    if (!(rate > 0 && rate <= 4)) return;
+    this.ownRate = rate;
+    this.control("rate", this.video.currentTime, { rate });
   }
 
   clamp(t) {
@@ -148,13 +172,27 @@ export class SyncedPlayer extends EventTarget {
     this.control(action, v.currentTime);
   }
 
+  /** Our own video_control came back from the server (it is stored in order with the chat). */
+  confirmOwn() {
+    this.unconfirmed.shift();
+  }
+
+  awaitingEcho() {
+    const now = performance.now();
+    while (this.unconfirmed.length && now - this.unconfirmed[0] > ECHO_TIMEOUT_MS) this.unconfirmed.shift();
+    return this.unconfirmed.length > 0;
+  }
+
   /** Sends a control and adopts it at once (the server's stamped state follows). */
   control(action, position, { videoName = this.loadedName, rate = this.state?.rate || 1 } = {}) {
     const playing = action === "play" ? true : action === "pause" ? false : Boolean(this.state?.playing);
     this.state = { video_name: videoName, position, playing, rate, updated_at: this.io.clock.serverNow() };
     const sent = this.io.send({ type: "video_control", video_action: action, video_time: Math.max(0, position), video_name: videoName, rate });
     if (!sent) this.status("Offline: your control will not reach the group until the connection is back.");
-    else this.status();
+    else {
+      this.unconfirmed.push(performance.now());
+      this.status();
+    }
   }
 
   /** Start a video for everyone from the beginning. */

@@ -19,6 +19,11 @@ export class PlayerPanel {
     this.groupId = chatView.groupId;
     this.video = h("video", { id: "shared-video", controls: true, playsInline: true, preload: "auto", aria: { label: "Shared video" } });
     this.statusLine = h("p", { class: "player-status", role: "status" });
+    this.speed = h(
+      "select",
+      { id: "player-speed", on: { change: () => this.sync.control("rate", this.video.currentTime, { rate: Number(this.speed.value) }) } },
+      [0.5, 0.75, 1, 1.25, 1.5, 2].map((rate) => h("option", { value: String(rate), text: `${rate}×`, selected: rate === 1 })),
+    );
     this.driftLine = h("p", { class: "player-drift muted", id: "player-drift" });
     this.unmute = h("button", {
       type: "button",
@@ -54,7 +59,13 @@ export class PlayerPanel {
       { class: "player", id: "player", hidden: true, aria: { labelledby: "player-title" } },
       h("div", { class: "panel-header" }, h("h2", { id: "player-title", tabIndex: -1, text: "Watch together" }), this.closeButton),
       h("div", { class: "player-body" },
-        h("div", { class: "screen" }, this.video, h("div", { class: "row" }, this.statusLine, this.unmute), this.driftLine),
+        h(
+          "div",
+          { class: "screen" },
+          this.video,
+          h("div", { class: "row" }, this.statusLine, this.unmute, h("label", { for: "player-speed", class: "speed", text: "Speed" }), this.speed),
+          this.driftLine,
+        ),
         h("div", { class: "library" }, h("h3", { text: "Library" }), this.libraryNote, this.videos, this.uploadForm),
       ),
     );
@@ -65,6 +76,8 @@ export class PlayerPanel {
     });
     this.sync.addEventListener("status", (event) => {
       this.statusLine.textContent = event.detail.text;
+      const rate = String(this.sync.state?.rate || 1);
+      if ([...this.speed.options].some((o) => o.value === rate)) this.speed.value = rate;
     });
     this.sync.addEventListener("muted", () => {
       this.unmute.hidden = false;
@@ -118,6 +131,10 @@ export class PlayerPanel {
 
   /** The seed's video_control message: a state stamped by its created_at (older ones are ignored). */
   followControl(frame) {
+    if (frame.user_id === this.app.store.me?.id) {
+      this.sync.confirmOwn(); // ours, already applied when it was sent
+      return;
+    }
     const stamp = Date.parse(frame.created_at);
     const previous = this.sync.state;
     const playing = frame.video_action === "play" ? true : frame.video_action === "pause" ? false : Boolean(previous?.playing);
