@@ -33,7 +33,7 @@ from app.domain.messages.deps import provide_messages
 from app.observability.logs import configure_logging
 from app.observability.middleware import observe
 from app.runtime import Runtime, build_runtime
-from app.server import health, metrics
+from app.server import health, metrics, spa
 from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, security_headers
@@ -87,6 +87,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *videos.route_handlers,
         *uploads.route_handlers,
         *realtime.route_handlers,
+        *spa.route_handlers,
     ]
 
 

@@ -1,0 +1,523 @@
+// Huddle's browser app: routing, the signed-in shell, and the glue between the socket, the store
+// and the views. Plain ES modules, no build step; see README "Using the web app".
+
+import { Api, NetworkError, describeError } from "./api.js";
+import { announce, h, randomId, replaceChildren, toast } from "./dom.js";
+import { Media } from "./media.js";
+import { Realtime } from "./realtime.js";
+import { SEQUENCED, Store } from "./state.js";
+import { Session } from "./session.js";
+import { authView } from "./views/auth.js";
+import { ChatView } from "./views/chat.js";
+import { Sidebar } from "./views/sidebar.js";
+
+const STATUS_TEXT = {
+  idle: "Not connected",
+  connecting: "Connecting…",
+  online: "Connected",
+  waiting: "Reconnecting…",
+  offline: "Offline: waiting for the network",
+  ended: "Disconnected",
+};
+
+class App {
+  constructor(root) {
+    this.root = root;
+    this.session = new Session();
+    this.api = new Api(this.session);
+    this.store = new Store();
+    this.media = new Media(this.api, this.store);
+    this.realtime = null;
+    this.shell = null;
+    this.chatView = null;
+    this.groupsLoaded = null;
+    this.followed = new Set();
+    this.wasOnline = false;
+    this.afterSignIn = null;
+
+    this.session.addEventListener("ended", (event) => this.sessionEnded(event.detail.reason));
+    window.addEventListener("popstate", () => this.route());
+    document.addEventListener("click", (event) => {
+      const link = event.target.closest?.("a[data-nav]");
+      if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+      event.preventDefault();
+      this.navigate(link.getAttribute("href"));
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && this.realtime) {
+        this.realtime.reconnectNow();
+        this.refreshGroups();
+      }
+    });
+  }
+
+  async boot() {
+    try {
+      await this.session.restore();
+    } catch (error) {
+      if (error instanceof NetworkError) {
+        this.showUnreachable();
+        return;
+      }
+    }
+    this.root.removeAttribute("aria-busy");
+    this.route();
+  }
+
+  showUnreachable() {
+    const retry = h("button", { type: "button", class: "primary", text: "Try again", on: { click: () => this.boot() } });
+    replaceChildren(
+      this.root,
+      h("main", { id: "main", class: "auth-page", tabIndex: -1 }, h("div", { class: "card" }, h("h1", { text: "Huddle is unreachable" }), h("p", { text: "Cannot reach the server. Check your connection, then try again." }), retry)),
+    );
+    retry.focus();
+  }
+
+  navigate(path, { replace = false } = {}) {
+    if (path !== location.pathname) history[replace ? "replaceState" : "pushState"]({}, "", path);
+    this.route();
+  }
+
+  route() {
+    const path = location.pathname;
+    if (!this.session.signedIn) {
+      if (path !== "/signin" && path !== "/signup") {
+        if (path !== "/") this.afterSignIn = path;
+        history.replaceState({}, "", "/signin");
+      }
+      this.showAuth(location.pathname === "/signup" ? "signup" : "signin");
+      return;
+    }
+    if (path === "/signin" || path === "/signup") {
+      history.replaceState({}, "", "/");
+    }
+    this.startShell();
+    const match = location.pathname.match(/^\/g\/(\d+)$/);
+    if (match) this.openGroup(Number(match[1]));
+    else this.showHome();
+  }
+
+  showAuth(mode, notice = this.notice) {
+    this.notice = null;
+    const view = authView(this, mode, notice);
+    replaceChildren(this.root, view);
+    document.title = mode === "signup" ? "Create account · Huddle" : "Sign in · Huddle";
+    view.focusTarget()?.focus();
+  }
+
+  signedIn() {
+    const target = this.afterSignIn || "/";
+    this.afterSignIn = null;
+    this.navigate(target, { replace: true });
+  }
+
+  sessionEnded(reason) {
+    this.stopShell();
+    this.notice = reason; // shown on the sign-in form
+    this.navigate("/signin", { replace: true });
+  }
+
+  // -- the signed-in shell -------------------------------------------------------------------------
+
+  startShell() {
+    if (this.shell) return;
+    this.store.reset();
+    this.store.me = this.session.user;
+    this.sidebar = new Sidebar(this);
+    this.statusText = h("span", { class: "conn-text", text: STATUS_TEXT.connecting });
+    this.retryText = h("span", { class: "conn-retry", aria: { hidden: "true" } });
+    this.retryButton = h("button", { type: "button", class: "link", hidden: true, text: "Retry now", on: { click: () => this.realtime.reconnectNow() } });
+    this.statusPill = h("p", { class: "conn", role: "status", data: { status: "connecting" } }, h("span", { class: "dot", aria: { hidden: "true" } }), this.statusText, this.retryText);
+    this.main = h("main", { id: "main", tabIndex: -1 });
+    const me = this.session.user;
+    this.shell = h(
+      "div",
+      { class: "shell" },
+      h(
+        "header",
+        { class: "topbar" },
+        h("a", { href: "/", class: "brand", data: { nav: "" }, text: "Huddle" }),
+        this.statusPill,
+        this.retryButton,
+        h("span", { class: "me", text: me.display_name || me.name, title: me.email }),
+        h("button", { type: "button", class: "secondary", id: "sign-out", text: "Sign out", on: { click: () => this.signOut() } }),
+      ),
+      h("div", { class: "layout" }, this.sidebar.el, this.main),
+    );
+    replaceChildren(this.root, this.shell);
+    this.onStoreChange = (event) => this.storeChanged(event.detail);
+    this.store.addEventListener("change", this.onStoreChange);
+
+    this.realtime = new Realtime(this.api, () => this.resumePoints());
+    this.realtime.addEventListener("frame", (event) => this.frame(event.detail));
+    this.realtime.addEventListener("status", (event) => this.connectionStatus(event.detail.status));
+    this.statusTimer = setInterval(() => this.renderRetry(), 1000);
+    this.groupsLoaded = this.refreshGroups().then(() => this.realtime.start());
+  }
+
+  stopShell() {
+    if (!this.shell) return;
+    this.chatView?.unmount();
+    this.chatView = null;
+    this.realtime?.stop();
+    this.realtime = null;
+    clearInterval(this.statusTimer);
+    this.store.removeEventListener("change", this.onStoreChange);
+    this.store.reset();
+    this.shell = null;
+    this.followed.clear();
+    this.wasOnline = false;
+  }
+
+  async signOut() {
+    await this.session.signOut();
+  }
+
+  storeChanged(detail) {
+    switch (detail.kind) {
+      case "groups":
+      case "unread":
+      case "message":
+      case "message-changed":
+      case "history":
+        this.sidebar.render();
+        if (detail.kind === "groups") this.followNewGroups();
+        break;
+      case "group-removed":
+        if (detail.reason) toast(detail.reason, "info");
+        if (this.store.openGroupId === detail.groupId) this.navigate("/", { replace: true });
+        break;
+      default:
+    }
+  }
+
+  async refreshGroups() {
+    try {
+      this.store.setGroups(await this.api.get("/api/v1/groups"));
+    } catch (error) {
+      toast(`Could not load your chats: ${describeError(error)}`);
+    }
+  }
+
+  /** A group this client just created or opened: show it and follow it on the socket. */
+  groupAdded(group) {
+    this.store.upsertGroup(group);
+  }
+
+  resumePoints() {
+    const points = this.store.resumePoints();
+    this.followed = new Set(Object.keys(points).map(Number));
+    return points;
+  }
+
+  followNewGroups() {
+    if (!this.realtime?.open) return;
+    const points = {};
+    for (const [id, point] of Object.entries(this.store.resumePoints())) {
+      if (!this.followed.has(Number(id))) {
+        points[id] = point;
+        this.followed.add(Number(id));
+      }
+    }
+    this.realtime.follow(points);
+  }
+
+  showHome() {
+    this.closeChat();
+    this.shell.classList.remove("chat-open");
+    document.title = "Huddle";
+    const heading = h("h1", { tabIndex: -1, text: `Welcome, ${this.session.user.display_name || this.session.user.name}` });
+    replaceChildren(
+      this.main,
+      h(
+        "section",
+        { class: "welcome" },
+        heading,
+        h("p", { text: "Pick a chat on the left, create a group, or start a direct chat with someone." }),
+        h("p", { class: "muted", text: "In a group, “Watch together” plays a video in sync for everyone in it." }),
+      ),
+    );
+    this.sidebar.render();
+  }
+
+  closeChat() {
+    this.chatView?.unmount();
+    this.chatView = null;
+    this.store.openGroupId = null;
+  }
+
+  async openGroup(groupId) {
+    if (this.chatView?.groupId === groupId) return;
+    this.closeChat();
+    await this.groupsLoaded;
+    if (!this.shell) return;
+    if (!this.store.groups.has(groupId)) {
+      await this.refreshGroups();
+      if (!this.store.groups.has(groupId)) {
+        replaceChildren(this.main, h("section", { class: "welcome" }, h("h1", { tabIndex: -1, text: "Chat not found" }), h("p", { text: "It may have been deleted, or you are no longer a member." }), h("a", { href: "/", data: { nav: "" }, text: "Back to your chats" })));
+        this.main.querySelector("h1").focus();
+        return;
+      }
+    }
+    this.store.openGroupId = groupId;
+    this.shell.classList.add("chat-open");
+    const view = new ChatView(this, groupId);
+    this.chatView = view;
+    replaceChildren(this.main, view.el);
+    document.title = `${this.store.displayName(this.store.groups.get(groupId))} · Huddle`;
+    this.sidebar.render();
+    view.focus();
+    await view.mount();
+  }
+
+  // -- connection status ---------------------------------------------------------------------------
+
+  connectionStatus(status) {
+    this.statusPill.dataset.status = status;
+    this.statusText.textContent = STATUS_TEXT[status] || status;
+    this.retryButton.hidden = status !== "waiting" && status !== "offline";
+    this.renderRetry();
+    if (this.store.openGroupId) this.store.emit("presence", { groupId: this.store.openGroupId });
+    if (status === "online") {
+      if (this.wasOnline) this.resync();
+      this.wasOnline = true;
+      this.retransmit();
+    }
+    if (status === "ended" && this.session.signedIn) this.session.end("Your session has ended. Please sign in again.");
+  }
+
+  renderRetry() {
+    if (!this.realtime || this.realtime.status !== "waiting") {
+      this.retryText.textContent = "";
+      return;
+    }
+    const seconds = Math.max(0, Math.ceil((this.realtime.retryAt - Date.now()) / 1000));
+    this.retryText.textContent = seconds ? ` in ${seconds} s` : "";
+  }
+
+  /** After a reconnect: what the seq stream does not carry (edits, reactions, renames) is re-read. */
+  async resync() {
+    await this.refreshGroups();
+    const groupId = this.store.openGroupId;
+    if (groupId && this.chatView) {
+      try {
+        const page = await this.api.get(`/api/v1/groups/${groupId}/messages`, { limit: 50 });
+        this.store.addHistory(groupId, page, { older: false });
+      } catch {
+        // the next reconnect or reload tries again
+      }
+      this.chatView.members.load();
+    }
+  }
+
+  // -- frames from the socket ----------------------------------------------------------------------
+
+  frame(frame) {
+    const store = this.store;
+    const groupId = frame.group_id;
+    if (SEQUENCED.has(frame.type)) {
+      if (!store.groups.has(groupId)) this.scheduleGroupsRefresh();
+      const result = store.addLive(frame);
+      if (result === "gap") this.fillGap(groupId);
+      if (result !== "duplicate") this.sequenced(frame);
+      return;
+    }
+    switch (frame.type) {
+      case "ack":
+        this.acked(frame);
+        break;
+      case "error":
+        this.socketError(frame);
+        break;
+      case "subscribed":
+        store.setOnline(groupId, frame.online);
+        if (store.groups.has(groupId) && frame.latest_seq > (store.groups.get(groupId).latestSeq || 0)) {
+          store.groups.get(groupId).latestSeq = frame.latest_seq;
+          store.emit("unread", { groupId });
+        }
+        break;
+      case "reset":
+        store.resetChat(groupId, frame.latest_seq);
+        if (store.openGroupId === groupId) this.reloadLatest(groupId);
+        this.refreshGroups();
+        break;
+      case "presence":
+        store.presence(frame);
+        break;
+      case "typing":
+        store.typing(frame);
+        break;
+      case "seen":
+        store.seen(frame);
+        break;
+      case "message_edited":
+        store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at });
+        break;
+      case "message_deleted":
+        store.updateMessage(groupId, frame.seq, { deleted: true, text: "" });
+        break;
+      case "reaction":
+        store.applyReaction(frame);
+        break;
+      case "playback_state":
+        store.setPlayback(frame);
+        break;
+      case "video_added":
+      case "video_updated":
+      case "video_deleted":
+        this.media.event(frame);
+        break;
+      case "group_updated": {
+        const group = store.groups.get(groupId);
+        if (group) store.upsertGroup({ ...group, name: frame.name, description: frame.description });
+        break;
+      }
+      case "group_deleted": {
+        const group = store.groups.get(groupId);
+        store.removeGroup(groupId, group ? `${store.displayName(group)} was deleted.` : null);
+        break;
+      }
+      case "member_role":
+        if (frame.user_id === store.me?.id) {
+          const group = store.groups.get(groupId);
+          if (group) store.upsertGroup({ ...group, role: frame.role });
+          if (group) announce(`You are now ${frame.role === "admin" ? "an admin" : "a member"} of ${group.name}`);
+        }
+        if (store.chats.get(groupId)?.members) this.reloadMembers(groupId);
+        break;
+      default:
+    }
+  }
+
+  sequenced(frame) {
+    const store = this.store;
+    const groupId = frame.group_id;
+    if (frame.type === "leave" && frame.user_id === store.me?.id) {
+      const group = store.groups.get(groupId);
+      store.removeGroup(groupId, group ? `You are no longer a member of ${store.displayName(group)}.` : null);
+      return;
+    }
+    if ((frame.type === "add" || frame.type === "leave") && store.chats.get(groupId)?.members) {
+      this.reloadMembers(groupId);
+      const group = store.groups.get(groupId);
+      if (group) group.member_count = Math.max(1, (group.member_count || 1) + (frame.type === "add" ? 1 : -1));
+    }
+  }
+
+  async reloadMembers(groupId) {
+    try {
+      this.store.setMembers(groupId, await this.api.get(`/api/v1/groups/${groupId}/members`));
+    } catch {
+      // shown stale until the next change
+    }
+  }
+
+  async reloadLatest(groupId) {
+    try {
+      this.store.addHistory(groupId, await this.api.get(`/api/v1/groups/${groupId}/messages`, { limit: 50 }), { older: false });
+    } catch (error) {
+      toast(`Could not reload the conversation: ${describeError(error)}`);
+    }
+  }
+
+  /** Defensive: the server sends every seq in order, but if one ever goes missing, fetch it. */
+  async fillGap(groupId) {
+    const chat = this.store.chats.get(groupId);
+    if (!chat) return;
+    const sorted = [...chat.messages.keys()].sort((a, b) => a - b);
+    let after = sorted[0] ?? 0;
+    for (const seq of sorted) {
+      if (seq > after + 1) break;
+      after = seq;
+    }
+    try {
+      const page = await this.api.get(`/api/v1/groups/${groupId}/messages`, { after_seq: after, limit: 100 });
+      for (const frame of page.items) this.store.addLive(frame, { fromStream: false });
+    } catch {
+      // resynced on the next reconnect
+    }
+  }
+
+  scheduleGroupsRefresh() {
+    clearTimeout(this.groupsTimer);
+    this.groupsTimer = setTimeout(() => this.refreshGroups(), 200);
+  }
+
+  // -- sending -------------------------------------------------------------------------------------
+
+  sendMessage(groupId, text, replyTo) {
+    const entry = { client_msg_id: randomId(), text, reply_to: replyTo, status: "sending" };
+    this.store.addPending(groupId, entry);
+    this.transmit(groupId, entry);
+  }
+
+  retrySend(groupId, clientMsgId) {
+    const entry = this.store.chats.get(groupId)?.pending.get(clientMsgId);
+    if (!entry) return;
+    this.store.updatePending(groupId, clientMsgId, { status: "sending", error: null });
+    this.transmit(groupId, entry);
+  }
+
+  /** Over the socket when it is up, else over HTTP; the client_msg_id makes retries harmless. */
+  transmit(groupId, entry) {
+    const frame = { type: "message", group_id: groupId, text: entry.text, client_msg_id: entry.client_msg_id };
+    if (entry.reply_to) frame.reply_to = entry.reply_to;
+    if (this.realtime?.send(frame)) return;
+    const body = { text: entry.text, client_msg_id: entry.client_msg_id, reply_to: entry.reply_to || null };
+    this.api.post(`/api/v1/groups/${groupId}/messages`, body).then(
+      (message) => {
+        this.store.addLive(message, { fromStream: false });
+        this.store.removePending(groupId, entry.client_msg_id);
+      },
+      (error) => {
+        if (error instanceof NetworkError || error?.status === 503) this.store.updatePending(groupId, entry.client_msg_id, { status: "queued" });
+        else this.store.updatePending(groupId, entry.client_msg_id, { status: "failed", error: describeError(error) });
+      },
+    );
+  }
+
+  /** Back online: whatever was still on its way is sent again (the server drops repeats). */
+  retransmit() {
+    for (const [groupId, chat] of this.store.chats) {
+      for (const entry of chat.pending.values()) {
+        if (entry.status !== "failed") this.transmit(groupId, entry);
+      }
+    }
+  }
+
+  acked(frame) {
+    const found = this.store.findPending(frame.client_msg_id);
+    this.store.markRead(frame.group_id, frame.seq);
+    if (!found) return;
+    if (found.chat.messages.has(frame.seq)) this.store.removePending(frame.group_id, frame.client_msg_id);
+    else this.store.updatePending(frame.group_id, frame.client_msg_id, { status: "sent", seq: frame.seq });
+  }
+
+  socketError(frame) {
+    if (frame.client_msg_id) {
+      const found = this.store.findPending(frame.client_msg_id);
+      if (found) {
+        this.store.updatePending(found.chat.groupId, frame.client_msg_id, { status: "failed", error: frame.detail });
+        return;
+      }
+    }
+    const now = Date.now();
+    if (now - (this.lastSocketError || 0) < 5_000) return;
+    this.lastSocketError = now;
+    toast(frame.code === "rate_limited" ? "You are sending too fast; slow down a little." : frame.detail);
+  }
+
+  markSeen(groupId) {
+    const group = this.store.groups.get(groupId);
+    if (!group) return;
+    const seq = group.latestSeq || 0;
+    if (!this.store.markRead(groupId, seq)) return;
+    if (!this.realtime?.send({ type: "seen", group_id: groupId, seq })) {
+      this.api.post(`/api/v1/groups/${groupId}/read`, { seq }).catch(() => {});
+    }
+  }
+}
+
+const app = new App(document.getElementById("app"));
+window.huddle = app; // for the browser console and the end-to-end tests
+app.boot();

@@ -1,0 +1,149 @@
+// The group video library: list, resumable chunked upload with progress, and stream URLs.
+//
+// A <video> element cannot send an Authorization header, so it plays the signed, short-lived
+// `stream_url` the API returns with each video (refetched when it is about to expire, or when the
+// element reports an error). Uploads go through the resumable upload API: create a session, PUT each
+// chunk (retried on failure, any order is fine), then complete. The session id is kept in
+// sessionStorage per file, so "Upload" again after a dropped connection or a reload sends only the
+// chunks the server does not have yet.
+
+import { ApiError, NetworkError, parse } from "./api.js";
+
+const URL_MARGIN_MS = 60_000;
+const CHUNK_ATTEMPTS = 5;
+
+function normalize(video) {
+  return { ...video, title: video.name };
+}
+
+export class Media {
+  constructor(api, store) {
+    this.api = api;
+    this.store = store;
+    this.available = null; // unknown until the first list answers
+    this.lists = new Map(); // group id -> [video]
+  }
+
+  async refresh(groupId) {
+    try {
+      const list = await this.api.get(`/api/v1/groups/${groupId}/videos`);
+      this.available = true;
+      this.lists.set(groupId, list.map(normalize));
+    } catch (error) {
+      // Member of the group, yet 404/405: this server has no video routes.
+      if (error instanceof ApiError && (error.status === 404 || error.status === 405)) {
+        this.available = false;
+        return;
+      }
+      throw error;
+    }
+    this.store.emit("videos", { groupId });
+  }
+
+  videos(groupId) {
+    return this.lists.get(groupId) || [];
+  }
+
+  /** A playable URL for a video of the group, by the name the playback protocol uses. */
+  async sourceFor(groupId, name, { fresh = false } = {}) {
+    let video = this.videos(groupId).find((v) => v.name === name);
+    if (!video) {
+      await this.refresh(groupId).catch(() => {});
+      video = this.videos(groupId).find((v) => v.name === name);
+    }
+    if (!video) return null;
+    const expires = Date.parse(video.stream_url_expires_at || "");
+    if (fresh || !video.stream_url || (Number.isFinite(expires) && expires - Date.now() < URL_MARGIN_MS)) {
+      try {
+        Object.assign(video, normalize(await this.api.get(`/api/v1/videos/${video.id}`)));
+      } catch {
+        return video.stream_url || null;
+      }
+    }
+    return video.stream_url;
+  }
+
+  /** Real-time library events: another member uploaded, renamed or deleted a video. */
+  event(frame) {
+    const list = [...this.videos(frame.group_id)];
+    if (frame.type === "video_deleted") {
+      this.lists.set(frame.group_id, list.filter((v) => v.id !== frame.video_id));
+    } else {
+      const index = list.findIndex((v) => v.id === frame.video.id);
+      const merged = normalize({ ...(index >= 0 ? list[index] : {}), ...frame.video });
+      if (index >= 0) list[index] = merged;
+      else list.unshift(merged);
+      this.lists.set(frame.group_id, list);
+      if (!merged.stream_url) this.refresh(frame.group_id).catch(() => {});
+    }
+    this.store.emit("videos", { groupId: frame.group_id });
+  }
+
+  async upload(groupId, file, onProgress) {
+    const key = `huddle.upload:${groupId}:${file.name}:${file.size}:${file.lastModified}`;
+    let upload = null;
+    const saved = sessionStorage.getItem(key);
+    if (saved) {
+      try {
+        upload = await this.api.get(`/api/v1/uploads/${saved}`);
+        if (upload.state !== "open") upload = null;
+      } catch {
+        upload = null; // expired or finished: start again
+      }
+    }
+    if (!upload) {
+      upload = await this.api.post("/api/v1/uploads", { name: file.name, size: file.size, group_id: groupId });
+      sessionStorage.setItem(key, upload.id);
+    }
+    const received = new Set(upload.received);
+    let sent = 0;
+    for (const index of received) sent += Math.min(upload.chunk_size, file.size - index * upload.chunk_size);
+    onProgress(sent, file.size);
+    for (let index = 0; index < upload.chunk_count; index += 1) {
+      if (received.has(index)) continue;
+      const start = index * upload.chunk_size;
+      const chunk = file.slice(start, Math.min(file.size, start + upload.chunk_size));
+      await this.#putChunk(upload.id, index, chunk, (loaded) => onProgress(sent + loaded, file.size));
+      sent += chunk.size;
+      onProgress(sent, file.size);
+    }
+    const video = await this.api.post(`/api/v1/uploads/${upload.id}/complete`);
+    sessionStorage.removeItem(key);
+    await this.refresh(groupId).catch(() => {});
+    return video;
+  }
+
+  async #putChunk(uploadId, index, chunk, onProgress) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.#send(uploadId, index, chunk, onProgress);
+      } catch (error) {
+        const retriable = error instanceof NetworkError || (error instanceof ApiError && (error.status === 401 || error.status >= 500));
+        if (!retriable || attempt >= CHUNK_ATTEMPTS) throw error;
+        if (error instanceof ApiError && error.status === 401) await this.api.session.refresh();
+        else await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt * Math.random()));
+      }
+    }
+  }
+
+  /** One chunk over XMLHttpRequest, the only browser API that reports upload progress. */
+  async #send(uploadId, index, chunk, onProgress) {
+    const token = await this.api.session.accessToken();
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", `/api/v1/uploads/${uploadId}/chunks/${index}`);
+      xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded));
+      xhr.addEventListener("error", () => reject(new NetworkError(new Error("upload failed"))));
+      xhr.addEventListener("abort", () => reject(new NetworkError(new Error("upload aborted"))));
+      xhr.addEventListener("load", () => {
+        const headers = new Headers();
+        const retryAfter = xhr.getResponseHeader("Retry-After");
+        if (retryAfter) headers.set("Retry-After", retryAfter);
+        parse(new Response(xhr.status === 204 ? null : xhr.responseText, { status: xhr.status, headers })).then(resolve, reject);
+      });
+      xhr.send(chunk);
+    });
+  }
+}

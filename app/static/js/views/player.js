@@ -1,0 +1,226 @@
+// "Watch together": the group's video library (upload with progress, list, play for everyone) and the
+// synchronized player.
+
+import { describeError } from "../api.js";
+import { formatClock, h, replaceChildren, toast } from "../dom.js";
+import { SyncedPlayer } from "../sync.js";
+
+function formatSize(bytes) {
+  if (!Number.isFinite(bytes)) return "";
+  if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GB`;
+}
+
+export class PlayerPanel {
+  constructor(app, chatView) {
+    this.app = app;
+    this.chatView = chatView;
+    this.groupId = chatView.groupId;
+    this.video = h("video", { id: "shared-video", controls: true, playsInline: true, preload: "auto", aria: { label: "Shared video" } });
+    this.statusLine = h("p", { class: "player-status", role: "status" });
+    this.speed = h(
+      "select",
+      { id: "player-speed", on: { change: () => this.sync.control("rate", this.video.currentTime, { rate: Number(this.speed.value) }) } },
+      [0.5, 0.75, 1, 1.25, 1.5, 2].map((rate) => h("option", { value: String(rate), text: `${rate}×`, selected: rate === 1 })),
+    );
+    this.driftLine = h("p", { class: "player-drift muted", id: "player-drift" });
+    this.unmute = h("button", {
+      type: "button",
+      class: "secondary",
+      hidden: true,
+      text: "Unmute",
+      on: {
+        click: () => {
+          this.video.muted = false;
+          this.unmute.hidden = true;
+        },
+      },
+    });
+    this.videos = h("ul", { class: "video-list", aria: { label: "Videos in this group" } });
+    this.libraryNote = h("p", { class: "muted" });
+    this.progress = h("progress", { max: 100, value: 0, hidden: true, id: "upload-progress", aria: { label: "Upload progress" } });
+    this.progressText = h("span", { class: "muted", id: "upload-progress-text", role: "status" });
+    this.fileInput = h("input", { type: "file", id: "video-file", accept: "video/*" });
+    this.uploadForm = h(
+      "form",
+      { class: "upload", aria: { label: "Upload a video" } },
+      h("label", { for: "video-file", text: "Video file to upload" }),
+      h("div", { class: "row" }, this.fileInput, h("button", { type: "submit", class: "primary", text: "Upload" })),
+      h("div", { class: "row" }, this.progress, this.progressText),
+    );
+    this.uploadForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.upload();
+    });
+    this.closeButton = h("button", { type: "button", class: "icon", aria: { label: "Close player" }, text: "×", on: { click: () => this.toggle(false) } });
+    this.el = h(
+      "section",
+      { class: "player", id: "player", hidden: true, aria: { labelledby: "player-title" } },
+      h("div", { class: "panel-header" }, h("h2", { id: "player-title", tabIndex: -1, text: "Watch together" }), this.closeButton),
+      h("div", { class: "player-body" },
+        h(
+          "div",
+          { class: "screen" },
+          this.video,
+          h("div", { class: "row" }, this.statusLine, this.unmute, h("label", { for: "player-speed", class: "speed", text: "Speed" }), this.speed),
+          this.driftLine,
+        ),
+        h("div", { class: "library" }, h("h3", { text: "Library" }), this.libraryNote, this.videos, this.uploadForm),
+      ),
+    );
+    this.sync = new SyncedPlayer(this.video, {
+      clock: app.realtime.clock,
+      send: (frame) => app.realtime.send({ ...frame, group_id: this.groupId }),
+      resolve: (name, options) => app.media.sourceFor(this.groupId, name, options),
+    });
+    this.sync.addEventListener("status", (event) => {
+      this.statusLine.textContent = event.detail.text;
+      const rate = String(this.sync.state?.rate || 1);
+      if ([...this.speed.options].some((o) => o.value === rate)) this.speed.value = rate;
+    });
+    this.sync.addEventListener("muted", () => {
+      this.unmute.hidden = false;
+    });
+    this.sync.addEventListener("drift", (event) => {
+      const ms = Math.round(event.detail.drift * 1000);
+      this.driftLine.textContent = `In sync within ${Math.abs(ms)} ms (clock offset ${Math.round(app.realtime.clock.offset)} ms)`;
+      this.driftLine.dataset.drift = String(event.detail.drift);
+    });
+    this.onChange = (event) => {
+      const { kind, groupId, state, frame } = event.detail;
+      if (groupId !== this.groupId) return;
+      if (kind === "playback") this.follow(state);
+      else if (kind === "message" && frame.type === "video_control") this.followControl(frame);
+      else if (kind === "videos") this.renderLibrary();
+    };
+    app.store.addEventListener("change", this.onChange);
+  }
+
+  get open() {
+    return !this.el.hidden;
+  }
+
+  toggle(open = !this.open) {
+    this.el.hidden = !open;
+    this.chatView.watchButton.setAttribute("aria-expanded", String(open));
+    if (open) {
+      this.refreshLibrary();
+      this.el.querySelector("#player-title").focus();
+    } else {
+      this.video.pause();
+      this.chatView.watchButton.focus();
+    }
+  }
+
+  /** Opening the chat: a group that is watching something shows the player at the right position. */
+  restore() {
+    const state = this.app.store.playback.get(this.groupId);
+    if (state?.video_name) this.follow(state);
+  }
+
+  follow(state) {
+    if (!state?.video_name) return;
+    if (!this.open) {
+      this.el.hidden = false;
+      this.chatView.watchButton.setAttribute("aria-expanded", "true");
+      this.refreshLibrary();
+    }
+    this.sync.apply(state);
+  }
+
+  /** The seed's video_control message: a state stamped by its created_at (older ones are ignored). */
+  followControl(frame) {
+    if (frame.user_id === this.app.store.me?.id) {
+      this.sync.confirmOwn(); // ours, already applied when it was sent
+      return;
+    }
+    const stamp = Date.parse(frame.created_at);
+    const previous = this.sync.state;
+    const playing = frame.video_action === "play" ? true : frame.video_action === "pause" ? false : Boolean(previous?.playing);
+    this.follow({
+      group_id: frame.group_id,
+      video_name: frame.video_name || previous?.video_name || null,
+      position: frame.video_time,
+      playing,
+      rate: previous?.rate || 1,
+      updated_at: stamp,
+    });
+  }
+
+  async refreshLibrary() {
+    try {
+      await this.app.media.refresh(this.groupId);
+    } catch (failure) {
+      this.libraryNote.textContent = `Could not load the library: ${describeError(failure)}`;
+      return;
+    }
+    this.renderLibrary();
+  }
+
+  renderLibrary() {
+    const media = this.app.media;
+    this.uploadForm.hidden = !media.available;
+    if (!media.available) {
+      this.libraryNote.textContent = "This server has no video library yet: a video started by another member still plays here.";
+      replaceChildren(this.videos);
+      return;
+    }
+    const videos = media.videos(this.groupId);
+    this.libraryNote.textContent = videos.length ? "" : "No videos yet. Upload one to watch it together.";
+    replaceChildren(
+      this.videos,
+      videos.map((video) =>
+        h(
+          "li",
+          { class: ["video", this.sync.loadedName === video.name && "current"] },
+          h("span", { class: "video-name", text: video.title }),
+          h("span", { class: "muted", text: [video.duration ? formatClock(video.duration) : "", formatSize(video.size)].filter(Boolean).join(" · ") }),
+          h("button", {
+            type: "button",
+            class: "secondary",
+            aria: { label: `Play ${video.title} for everyone` },
+            text: "Play for everyone",
+            on: { click: () => this.sync.start(video.name) },
+          }),
+        ),
+      ),
+    );
+  }
+
+  async upload() {
+    const file = this.fileInput.files?.[0];
+    if (!file) {
+      this.progressText.textContent = "Choose a video file first.";
+      this.fileInput.focus();
+      return;
+    }
+    this.progress.hidden = false;
+    this.progress.value = 0;
+    const submit = this.uploadForm.querySelector("button[type=submit]");
+    submit.disabled = true;
+    try {
+      await this.app.media.upload(this.groupId, file, (sent, total) => {
+        const percent = total ? Math.floor((sent / total) * 100) : 0;
+        this.progress.value = percent;
+        this.progressText.textContent = `Uploading ${file.name}: ${percent} %`;
+      });
+      this.progressText.textContent = `${file.name} uploaded.`;
+      this.fileInput.value = "";
+      await this.refreshLibrary();
+    } catch (failure) {
+      this.progressText.textContent = `Upload failed: ${describeError(failure)}`;
+      toast(`Upload failed: ${describeError(failure)}`);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  destroy() {
+    this.app.store.removeEventListener("change", this.onChange);
+    this.sync.destroy();
+    this.video.pause();
+    this.video.removeAttribute("src");
+    this.video.load();
+  }
+}

@@ -1,0 +1,559 @@
+"""The browser SPA end to end: Debian's Chromium (headless, driven by Playwright), the real server.
+
+Two browser contexts are two people. They sign up, one creates a group and adds the other, they
+chat both ways live, the server restarts mid-conversation (stop the process, start it again on the
+same port and VAR_DIR) and both clients reconnect and resume with no gap and no duplicate.
+
+Screenshots of the key screens go to test-results/screenshots/ (HUDDLE_SCREENSHOTS overrides the
+folder; the README's come from `HUDDLE_SCREENSHOTS=docs/screenshots`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from app.db import migrate
+from tests.conftest import SECRET
+from tests.e2e.media_files import make_test_video
+from tests.process import Server, free_port, run_server
+from tests.services import postgres_database, redis_namespace, unavailable
+
+pytestmark = pytest.mark.slow
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("HUDDLE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+PASSWORD = "correct horse battery"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # npm ci (package.json)
+AXE_RUN = """async () => {
+    const result = await axe.run(document, {runOnly: ["wcag2a", "wcag2aa", "best-practice"]});
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target)}`)
+}"""
+SERVER_ENV = {"BCRYPT_ROUNDS": "4", "LOGIN_RATE_LIMIT": "1000"}
+VIEWPORT = {"width": 1180, "height": 720}
+# Expected while the server is down; anything else in the console is a bug (CSP violations included).
+EXPECTED_CONSOLE = re.compile(
+    r"ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|WebSocket connection to|Failed to load resource"
+)
+
+
+def screenshot_dir() -> Path:
+    folder = Path(os.environ.get("HUDDLE_SCREENSHOTS", ROOT / "test-results" / "screenshots"))
+    if not folder.is_absolute():
+        folder = ROOT / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415 -- only these tests need it
+    except ImportError:
+        unavailable("playwright is not installed (uv sync)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Person:
+    """One browser context: a person with their own tab, tokens and socket."""
+
+    def __init__(self, browser: Any, server: Server, name: str) -> None:
+        self.name = name
+        self.email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+        self.server = server
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.context.set_default_timeout(10_000)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.axe_missing = False
+        self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+        self.page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and not EXPECTED_CONSOLE.search(message.text):
+            self.problems.append(f"console: {message.text}")
+
+    def sign_up(self) -> None:
+        page = self.page
+        page.goto(f"{self.server.url}/signup")
+        page.get_by_label("Name").fill(self.name)
+        page.get_by_label("Email").fill(self.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        expect(page.get_by_role("heading", name=f"Welcome, {self.name}")).to_be_visible()
+        self.expect_connected()
+
+    def expect_connected(self, timeout: float = 10_000) -> None:
+        expect(self.page.locator(".conn")).to_have_attribute("data-status", "online", timeout=timeout)
+
+    def say(self, group: str, text: str) -> None:
+        composer = self.page.get_by_label(f"Message {group}")
+        composer.fill(text)
+        composer.press("Enter")
+
+    def messages(self) -> Any:
+        return self.page.get_by_role("list", name="Messages", exact=True)
+
+    def seqs(self) -> list[int]:
+        return [
+            int(seq)
+            for seq in self.messages()
+            .locator("li[data-seq]")
+            .evaluate_all("els => els.map(e => e.dataset.seq)")
+        ]
+
+    def texts(self) -> list[str]:
+        return self.messages().locator("li.msg .text").all_inner_texts()
+
+    def check_accessibility(self, screen: str) -> None:
+        """axe-core's WCAG 2 A/AA and best-practice rules on what the page shows now."""
+        if not AXE.exists():
+            self.axe_missing = True
+            return
+        self.page.evaluate(AXE.read_text())
+        violations = self.page.evaluate(AXE_RUN)
+        self.problems.extend(f"accessibility, {screen}: {violation}" for violation in violations)
+
+    def shot(self, name: str) -> None:
+        self.page.mouse.move(1, 1)  # no hover toolbar in the picture
+        self.page.screenshot(path=str(screenshot_dir() / f"{name}.png"))
+
+
+def off_the_loop(call: Callable[..., T], *args: Any) -> T:
+    """Playwright's sync API keeps an event loop running in this thread; asyncio.run needs another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call, *args).result()
+
+
+@contextmanager
+def production_services() -> Iterator[tuple[str, str, str]]:
+    """A fresh PostgreSQL database (migrated) and a Redis key prefix, removed afterwards."""
+    stack = ExitStack()
+    try:
+        url = off_the_loop(stack.enter_context, postgres_database())
+        off_the_loop(migrate.upgrade, url)
+        redis_url, prefix = stack.enter_context(redis_namespace())
+        yield url, redis_url, prefix
+    finally:
+        off_the_loop(stack.close)
+
+
+def expect(target: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect  # noqa: PLC0415
+
+    return playwright_expect(target)
+
+
+def assert_gap_free(person: Person, texts: list[str]) -> None:
+    """Every seq once, in order, none missing; every text once."""
+    seqs = person.seqs()
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"{person.name} sees seqs {seqs}"
+    shown = person.texts()
+    for text in texts:
+        assert shown.count(text) == 1, f"{person.name} shows {text!r} {shown.count(text)} times: {shown}"
+
+
+def playback(page: Any) -> dict[str, Any]:
+    return dict(
+        page.locator("#shared-video").evaluate("v => ({t: v.currentTime, paused: v.paused, src: v.src})")
+    )
+
+
+def expect_following(
+    follower: Person, leader: Person, *, paused: bool, tolerance: float, near: float | None = None
+) -> None:
+    """The follower's player reaches the leader's state (playing or paused) and position."""
+    deadline = time.monotonic() + 10
+    while True:
+        lead, follow = playback(leader.page), playback(follower.page)
+        together = abs(follow["t"] - lead["t"]) <= tolerance
+        there = near is None or abs(follow["t"] - near) <= tolerance
+        if follow["paused"] == paused == lead["paused"] and together and there:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{follower.name} at {follow}, {leader.name} at {lead} (paused={paused})")
+        time.sleep(0.1)
+
+
+def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
+    """Ada uploads a short video and plays it for everyone; Bo's player follows her play, pause and
+    seek, and after a reload (a late joiner) starts where the group is."""
+    video = make_test_video(folder)
+    ada.page.get_by_role("button", name="Watch together").click()
+    ada.page.get_by_label("Video file to upload").set_input_files(video)
+    ada.page.get_by_role("button", name="Upload", exact=True).click()
+    expect(ada.page.locator("#upload-progress-text")).to_have_text(f"{video.name} uploaded.")
+    expect(ada.page.locator("#upload-progress")).to_have_attribute("value", "100")
+    ada.page.get_by_role("button", name=f"Play {video.name} for everyone").click()
+
+    expect(bo.page.locator("#player")).to_be_visible()  # opened by the group's playback state
+    expect(bo.page.get_by_role("button", name=f"Play {video.name} for everyone")).to_be_visible()
+    expect_following(bo, ada, paused=False, tolerance=0.5)
+    ada.page.locator("#shared-video").evaluate("v => v.pause()")
+    expect_following(bo, ada, paused=True, tolerance=0.15)
+    ada.page.locator("#shared-video").evaluate("v => { v.currentTime = 6; }")
+    expect_following(bo, ada, paused=True, tolerance=0.15, near=6)
+    ada.page.locator("#shared-video").evaluate("v => v.play()")
+    expect_following(bo, ada, paused=False, tolerance=0.5)
+    ada.page.get_by_label("Speed").select_option("1.5")
+    expect(bo.page.get_by_label("Speed")).to_have_value("1.5")
+    rate = bo.page.locator("#shared-video").evaluate("v => v.playbackRate")
+    assert 1.5 * 0.92 <= rate <= 1.5 * 1.08  # the group's rate, give or take a drift nudge
+    bo.shot("watch-together")  # the follower: its drift line shows how close it keeps
+    ada.check_accessibility("watch together")
+
+    bo.page.reload()  # a late joiner: starts at the group's position, already playing
+    expect(bo.page.locator("#player")).to_be_visible()
+    expect_following(bo, ada, paused=False, tolerance=0.5)
+    assert playback(bo.page)["t"] > 6
+
+
+def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tmp_path: Path) -> None:
+    port = free_port()
+    with run_server(tmp_path, PORT=str(port), **SERVER_ENV) as server:
+        ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
+        ada.page.goto(f"{server.url}/")
+        expect(ada.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
+        ada.shot("signin")
+        ada.check_accessibility("sign in")
+        ada.sign_up()
+        bo.sign_up()
+
+        # Ada creates a group and adds Bo by email; Bo sees it appear without reloading.
+        ada.page.get_by_role("button", name="New group").click()
+        ada.page.get_by_label("Group name").fill("Movie night")
+        ada.page.get_by_role("button", name="Create group").click()
+        expect(ada.page.get_by_role("heading", name="Movie night")).to_be_visible()
+        expect(ada.page.get_by_label("Message Movie night")).to_be_focused()
+        ada.page.get_by_role("button", name="Members").click()
+        ada.page.get_by_label("Add by email").fill(bo.email)
+        ada.page.get_by_role("button", name="Add", exact=True).click()
+        expect(ada.page.locator(".member-list")).to_contain_text("Bo")
+        link = bo.page.get_by_role("link", name=re.compile("Movie night"))
+        expect(link).to_be_visible()
+        expect(link.locator(".badge")).to_have_text("1")  # the "Bo was added" event is unread
+        link.click()
+        expect(bo.page.get_by_role("heading", name="Movie night")).to_be_visible()
+        expect(link.locator(".badge")).to_have_count(0)
+
+        # Live, both ways; typing and online presence show on the other side.
+        ada.say("Movie night", "Hello Bo!")
+        expect(bo.messages()).to_contain_text("Hello Bo!")
+        bo.page.get_by_label("Message Movie night").press_sequentially("Hi Ada", delay=20)
+        expect(ada.page.locator("#typing")).to_have_text("Bo is typing…")
+        bo.page.get_by_label("Message Movie night").press("Enter")
+        expect(ada.messages()).to_contain_text("Hi Ada")
+        expect(ada.page.locator("#chat-subtitle")).to_contain_text("2 online")
+        expect(ada.page.locator(".receipt")).to_have_text("Seen by Bo")
+        ada.shot("chat")
+
+        # Keyboard only: the conversation is one Tab stop, arrows move between messages, Tab reaches
+        # the focused message's actions, Escape cancels a reply.
+        bo.page.locator(".messages").focus()
+        bo.page.keyboard.press("End")
+        bo.page.keyboard.press("ArrowUp")
+        expect(bo.messages().locator("li.msg", has_text="Hello Bo!")).to_be_focused()
+        bo.page.keyboard.press("Tab")
+        expect(bo.messages().get_by_role("button", name="Reply").first).to_be_focused()
+        bo.page.keyboard.press("Enter")
+        expect(bo.page.locator(".reply-banner")).to_contain_text("Replying to Ada")
+        expect(bo.page.get_by_label("Message Movie night")).to_be_focused()
+        bo.page.keyboard.press("Escape")
+        expect(bo.page.locator(".reply-banner")).to_be_hidden()
+        ada.check_accessibility("chat with members")
+
+        # A reply, a reaction, and an edit reach the other side.
+        bo_message = ada.messages().locator("li.msg", has_text="Hi Ada")
+        bo_message.hover()
+        bo_message.get_by_role("button", name="Reply").click()
+        ada.say("Movie night", "Popcorn is ready")
+        reply = bo.messages().locator("li.msg", has_text="Popcorn is ready")
+        expect(reply.locator(".reply-ref")).to_contain_text("Hi Ada")
+        reply.hover()
+        reply.get_by_role("button", name="React").click()
+        bo.page.get_by_role("button", name="React with 🎉").click()
+        expect(
+            ada.messages().locator("li.msg", has_text="Popcorn is ready").locator(".reaction")
+        ).to_have_text("🎉 1")
+        own = ada.messages().locator("li.msg", has_text="Hello Bo!")
+        own.hover()
+        own.get_by_role("button", name="Edit").click()
+        ada.page.get_by_label("Edit message").fill("Hello Bo! (edited)")
+        ada.page.get_by_label("Edit message").press("Enter")
+        expect(
+            bo.messages().locator("li.msg", has_text="Hello Bo! (edited)").locator(".edited")
+        ).to_be_visible()
+
+        # Delete (after confirming) leaves a tombstone on both sides; "Seen by" lists the readers.
+        ada.say("Movie night", "Oops, wrong chat")
+        oops = ada.messages().locator("li.msg", has_text="Oops, wrong chat")
+        expect(bo.messages()).to_contain_text("Oops, wrong chat")
+        oops.hover()
+        oops.get_by_role("button", name="Delete").click()
+        ada.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+        expect(bo.messages()).not_to_contain_text("Oops, wrong chat")
+        expect(bo.messages()).to_contain_text("This message was deleted.")
+        popcorn = ada.messages().locator("li.msg", has_text="Popcorn is ready")
+        popcorn.hover()
+        popcorn.get_by_role("button", name="Seen by").click()
+        expect(ada.page.get_by_role("dialog", name="Seen by")).to_contain_text("Bo")
+        ada.page.get_by_role("dialog").get_by_role("button", name="Close").click()
+        expect(popcorn.get_by_role("button", name="Seen by")).to_be_focused()
+
+        # The server restarts mid-conversation; a message written meanwhile waits for the connection.
+        server.stop()
+        expect(ada.page.locator(".conn")).not_to_have_attribute("data-status", "online")
+        expect(bo.page.locator(".conn")).not_to_have_attribute("data-status", "online")
+        ada.say("Movie night", "Are you still there?")
+        expect(ada.page.locator(".pending-list")).to_contain_text("Are you still there?")
+        ada.shot("reconnecting")
+
+        with run_server(tmp_path, PORT=str(port), **SERVER_ENV):
+            ada.expect_connected(timeout=25_000)
+            bo.expect_connected(timeout=25_000)
+            expect(bo.messages()).to_contain_text("Are you still there?")
+            expect(ada.page.locator(".pending-list li")).to_have_count(0)
+            bo.say("Movie night", "Yes, back again")
+            ada.say("Movie night", "Great, let's go on")
+            expect(ada.messages()).to_contain_text("Yes, back again")
+            expect(bo.messages()).to_contain_text("Great, let's go on")
+
+            texts = [
+                "Hello Bo! (edited)",
+                "Hi Ada",
+                "Popcorn is ready",
+                "Are you still there?",
+                "Yes, back again",
+                "Great, let's go on",
+            ]
+            for person in (ada, bo):
+                assert_gap_free(person, texts)
+            assert ada.seqs() == bo.seqs()
+
+            # After a reload the tab signs itself back in (refresh token) and shows the same history.
+            bo.page.reload()
+            expect(bo.page.get_by_role("heading", name="Movie night")).to_be_visible()
+            expect(bo.messages()).to_contain_text("Great, let's go on")
+            assert_gap_free(bo, texts)
+
+            watch_together(ada, bo, "Movie night", tmp_path)
+
+            # Sign out ends the session: the app goes back to the sign-in page.
+            bo.page.get_by_role("button", name="Sign out").click()
+            expect(bo.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
+
+        for person in (ada, bo):
+            assert not person.problems, person.problems
+            person.context.close()
+        if ada.axe_missing:
+            unavailable("axe-core is not installed (npm ci): accessibility not checked")
+
+
+def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: Any, tmp_path: Path) -> None:
+    """The production shape (PostgreSQL, Redis, 2 workers): the two people may sit on different workers."""
+    with production_services() as (url, redis_url, prefix):
+        env = SERVER_ENV | {
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": prefix,
+            "SECRET_KEY": SECRET,
+            "WORKERS": "2",
+        }
+        with run_server(tmp_path, **env) as server:
+            ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
+            ada.sign_up()
+            bo.sign_up()
+
+            # Bo finds Ada by email and starts a direct chat; it appears on Ada's side, unread.
+            bo.page.get_by_role("button", name="Direct chat").click()
+            bo.page.get_by_label("Find a person").fill(ada.email)
+            bo.page.get_by_role("button", name="Ada", exact=True).click()
+            expect(bo.page.get_by_role("heading", name="Ada")).to_be_visible()
+            bo.say("Ada", "Hi from a direct chat")
+            direct = ada.page.get_by_role("link", name=re.compile(r"^Bo\b"))
+            expect(direct.locator(".badge")).to_have_text("1")
+            direct.click()
+            expect(ada.messages()).to_contain_text("Hi from a direct chat")
+            expect(ada.page.locator("#chat-subtitle")).to_have_text("Online")
+
+            # A phone-sized screen shows one column at a time: the chat, or the list behind "back".
+            ada.page.set_viewport_size({"width": 390, "height": 760})
+            expect(ada.page.get_by_role("navigation", name="Groups")).to_be_hidden()
+            ada.shot("phone")
+            ada.check_accessibility("phone-sized chat")
+            ada.page.get_by_role("link", name="Back to chats").click()
+            expect(ada.page.get_by_role("navigation", name="Groups")).to_be_visible()
+            ada.page.set_viewport_size(VIEWPORT)
+
+            # A long history: the newest page first, older pages as Bo scrolls up.
+            ada.page.get_by_role("button", name="New group").click()
+            ada.page.get_by_label("Group name").fill("Book club")
+            ada.page.get_by_role("button", name="Create group").click()
+            expect(ada.page.get_by_role("heading", name="Book club")).to_be_visible()
+            ada.page.evaluate(
+                """async (email) => {
+                    const app = window.huddle;
+                    const id = app.store.openGroupId;
+                    for (let i = 1; i <= 60; i++) {
+                        await app.api.post(`/api/v1/groups/${id}/messages`, {text: `Chapter ${i}`});
+                    }
+                    await app.api.post(`/api/v1/groups/${id}/members`, {email});
+                }""",
+                bo.email,
+            )
+            book = bo.page.get_by_role("link", name=re.compile("Book club"))
+            expect(book.locator(".badge")).to_have_text("1")  # what came before Bo joined counts as read
+            book.click()
+            expect(bo.messages()).to_contain_text("Chapter 60")
+            assert len(bo.seqs()) == 50
+            bo.page.locator(".messages").evaluate("el => { el.scrollTop = 0; }")
+            expect(bo.page.get_by_text("This is the beginning of the conversation.")).to_be_visible()
+            assert bo.seqs() == list(range(1, 62))
+            expect(book.locator(".badge")).to_have_count(0)
+
+            # Roles: Ada makes Bo an admin, and Bo gets the admin controls live.
+            ada.page.get_by_role("button", name="Members").click()
+            ada.page.get_by_label("Role of Bo").select_option("admin")
+            bo.page.get_by_role("button", name="Members").click()
+            expect(bo.page.get_by_label("Add by email")).to_be_visible()
+            bo.shot("members")
+            bo.check_accessibility("members as admin")
+
+            # Bo leaves; Ada sees it. Ada adds Bo back, then removes Bo, whose client lets go of the group.
+            bo.page.get_by_role("button", name="Leave group").click()
+            bo.page.get_by_role("dialog").get_by_role("button", name="Leave").click()
+            expect(book).to_have_count(0)
+            expect(ada.messages()).to_contain_text(re.compile(r"Bo \(.*\) left Book club"))
+            expect(ada.page.get_by_role("heading", name="Members (1)")).to_be_visible()
+            ada.page.get_by_label("Add by email").fill(bo.email)
+            ada.page.get_by_role("button", name="Add", exact=True).click()
+            expect(book).to_be_visible()
+            book.click()
+            expect(bo.page.get_by_role("heading", name="Book club")).to_be_visible()
+            ada.page.get_by_role("button", name="Remove Bo").click()
+            ada.page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+            expect(bo.page.get_by_text("You are no longer a member of Book club.")).to_be_visible()
+            expect(book).to_have_count(0)
+            expect(bo.page.get_by_role("heading", name="Welcome, Bo")).to_be_visible()
+
+            for person in (ada, bo):
+                assert not person.problems, person.problems
+                person.context.close()
+            if ada.axe_missing:
+                unavailable("axe-core is not installed (npm ci): accessibility not checked")
+
+
+SYNC_SCENARIOS = (Path(__file__).parent / "sync_scenarios.js").read_text()
+
+
+@pytest.fixture
+def static_page(browser: Any) -> Iterator[Any]:
+    """A page on a routed origin serving app/static, for testing the modules without a server."""
+    context = browser.new_context()
+    static = ROOT / "app" / "static"
+
+    def serve(route: Any) -> None:
+        path = route.request.url.split("huddle.test", 1)[1].split("?", 1)[0]
+        file = static / path.removeprefix("/static/")
+        if path == "/" or not file.is_file():
+            route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>test</title>")
+        else:
+            route.fulfill(status=200, content_type="text/javascript", body=file.read_text())
+
+    context.route("http://huddle.test/**", serve)
+    page = context.new_page()
+    page.goto("http://huddle.test/")
+    yield page
+    context.close()
+
+
+def test_sync_engine_late_join_drift_and_no_echo(static_page: Any) -> None:
+    """The player's clock sync and drift rules, on a stand-in video element (no server needed)."""
+    results = static_page.evaluate(SYNC_SCENARIOS)
+    assert results["offset"] == 5003
+    assert results["rtt"] == 20
+    assert results["lateJoin"] == {"time": 15, "paused": False, "sent": 0}
+    assert results["smallDrift"]["time"] == 15.7
+    assert 1.0 < results["smallDrift"]["rate"] <= 1.08
+    assert results["largeDrift"] == {"time": 16, "rate": 1}
+    assert results["remotePause"] == {"paused": True, "time": 16.5, "sent": 0}
+    assert results["userControls"] == [
+        ["play", 16.5, "clip.webm", 1],
+        ["seek", 42, "clip.webm", 1],
+        ["rate", 42, "clip.webm", 1.5],
+    ]
+    assert results["beforeEcho"] == 42
+    assert results["afterEcho"] == 50
+    assert results["stale"] == 50
+
+
+def test_store_keeps_each_seq_once_and_counts_unread(static_page: Any) -> None:
+    results = static_page.evaluate((Path(__file__).parent / "store_scenarios.js").read_text())
+    assert results["unreadAtStart"] == 1
+    assert results["firstResume"] == {"7": 3}
+    assert results["live"] == ["new", "duplicate", "new", "duplicate", "new"]
+    assert results["seqs"] == [1, 2, 3, 4, 5, 6]
+    assert results["unreadAfterLive"] == 4
+    assert results["gap"] == "gap"
+    assert results["resumeAfter"] == {"7": 9}
+    assert results["pendingLeft"] == 0
+    assert results["unreadAfterOwn"] == 0  # your own message moves your read position, as on the server
+    assert results["reactions"] == [{"emoji": "🎉", "count": 2, "me": True}]
+    assert results["reads"] == 10
+
+
+def test_session_refreshes_before_expiry_and_always_keeps_the_newest_token(static_page: Any) -> None:
+    presented: list[str] = []
+
+    def refresh(route: Any) -> None:
+        token = route.request.post_data_json["refresh_token"]
+        presented.append(token)
+        if len(presented) > 3:
+            route.fulfill(
+                status=401,
+                content_type="application/json",
+                body='{"status_code": 401, "code": "unauthorized", "detail": "Session revoked"}',
+            )
+            return
+        n = len(presented)
+        user = {"id": 1, "email": "a@example.com", "name": "A"}
+        body = {"access_token": f"a{n}", "refresh_token": f"r{n}", "expires_in": 1, "refresh_expires_in": 60}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body | {"user": user}))
+
+    static_page.route("**/api/v1/auth/refresh", refresh)
+    results = static_page.evaluate((Path(__file__).parent / "session_scenarios.js").read_text())
+    assert presented[:3] == ["r0", "r1", "r2"]  # rotation: each refresh presents the newest token
+    assert results["storedFirst"] == "r0"
+    assert results["storedLater"] in {"r2", "r3"}
+    assert results["inLocalStorage"] == 0
+    assert results["shared"] is True
+    assert results["refusal"] == 401
+    assert results["ended"] == "Your session has ended. Please sign in again."
+    assert results["storedAfterEnd"] is None
+    assert results["signedIn"] is False
