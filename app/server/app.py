@@ -14,7 +14,7 @@ from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, Schema, SecurityScheme
+from litestar.openapi.spec import Components, Parameter, Schema, SecurityScheme
 from litestar.types import ControllerRouterHandler, Method
 
 from app import __version__
@@ -43,6 +43,7 @@ from app.ws.gateway import Gateway
 
 log = logging.getLogger("huddle")
 
+ZERO_BOUNDED = frozenset({"before_seq", "after_seq", "last_seq"})
 DEFAULT_BODY_LIMIT = 1024 * 1024  # JSON bodies; upload routes raise their own limit
 
 
@@ -147,8 +148,17 @@ def create_app(settings: Settings) -> Litestar:
 
 def refine_openapi(app: Litestar) -> None:
     """State what the Struct-derived schema cannot: a UserRef names someone by exactly one of
-    `email` or `user_id`."""
-    components = app.openapi_schema.components
+    `email` or `user_id`; and the zero lower bound of optional cursors, which Litestar drops
+    (`ge=0` is falsy)."""
+    schema = app.openapi_schema
+    for item in (schema.paths or {}).values():
+        for operation in (item.get, item.post, item.put, item.patch, item.delete, item.head):
+            for parameter in (operation.parameters or []) if operation else []:
+                if not isinstance(parameter, Parameter) or parameter.name not in ZERO_BOUNDED:
+                    continue
+                if isinstance(parameter.schema, Schema) and parameter.schema.minimum is None:
+                    parameter.schema.minimum = 0
+    components = schema.components
     schemas = components.schemas if components and components.schemas else {}
     user_ref = schemas.get("UserRef")
     if isinstance(user_ref, Schema):
