@@ -35,23 +35,11 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     video_id: int | None = None
 
 
-class StoredMessage(msgspec.Struct, frozen=True, kw_only=True):
+class StoredMessage(Draft, frozen=True, kw_only=True):
+    """A Draft once stored: with its id and seq, and what changed since."""
+
     id: str
-    group_id: int
     seq: int
-    type: str
-    user: str
-    created_at: dt.datetime
-    text: str = ""
-    author_id: int | None = None
-    user_name: str | None = None
-    client_msg_id: str | None = None
-    reply_to: int | None = None
-    user_email: str | None = None
-    video_action: str | None = None
-    video_name: str | None = None
-    video_time: float | None = None
-    video_id: int | None = None
     edited_at: dt.datetime | None = None
     deleted_at: dt.datetime | None = None
     reactions: dict[str, list[int]] = {}  # emoji -> user ids, in the order they reacted
