@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint fmt typecheck migrate migration bench clean
+.PHONY: help install run test lint fmt typecheck migrate migration loadtest bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,23 @@ migrate: install ## upgrade the database in DATABASE_URL to the latest schema
 migration: install ## autogenerate a migration from the models: make migration m="what changed"
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)
 	@$(UV) run --frozen --quiet huddle makemigration -m "$(m)"
+
+# Locust against a running app (`make run` in another shell): users, ramp (users/s) and duration from
+# the environment; CSV and HTML reports in var/loadtest/.
+LOADTEST_HOST ?= http://127.0.0.1:8000
+LOADTEST_USERS ?= 50
+LOADTEST_RAMP ?= 10
+LOADTEST_DURATION ?= 60s
+loadtest: install ## Locust, headless, against LOADTEST_HOST (LOADTEST_USERS, _RAMP, _DURATION); reports in var/loadtest/
+	@$(UV) run --frozen --quiet python -m loadtests.loadtest --host $(LOADTEST_HOST) --users $(LOADTEST_USERS) \
+		--ramp $(LOADTEST_RAMP) --duration $(LOADTEST_DURATION)
+
+# Huddle against the peers in ../shared/bench, in one run (about 20 minutes): needs PostgreSQL and
+# Redis on loopback, node, and `apt-get install -y nginx-light wrk`. Writes docs/benchmarks.md and
+# docs/bench/ (plots, results.json). BENCH_ARGS="--quick" for a smoke run.
+BENCH_ARGS ?=
+bench: install ## fan-out, range streaming and idle memory against the peers; writes docs/benchmarks.md
+	@$(UV) run --frozen --quiet python -m loadtests.bench $(BENCH_ARGS)
 
 clean: ## remove caches (keeps var/, your local data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

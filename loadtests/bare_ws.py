@@ -1,0 +1,31 @@
+"""The floor for idle-socket memory: a plain ASGI app that only accepts WebSockets and reads until the
+client leaves. Served by Granian exactly like Huddle (`granian --interface asgi --workers 2
+loadtests.bare_ws:app`); every path is a WebSocket endpoint, HTTP gets a 200 for health checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] == "http":
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass

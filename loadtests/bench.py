@@ -1,0 +1,438 @@
+"""`make bench`: Huddle against the peer baselines in ../shared/bench, side by side in one run.
+
+Starts everything it measures on 127.0.0.1 (Huddle on PostgreSQL + Redis with 2 workers, then 1 worker,
+then the embedded mode; the peers via ../shared/bench/peers.sh; a bare Granian WebSocket app; the
+range app), seeds users and groups through the seed-000 contract (../shared/bench/setup_group.py), runs
+the fan-out driver (fanout.js) and the range driver (wrk + range.lua) with the same parameters for
+every target, stops everything, and writes docs/bench/results.json, docs/bench/*.png and the generated
+part of docs/benchmarks.md. Every load is bounded: fanout.js by a message count and its own 120 s
+cap, wrk by `-d`, the idle-socket client by a hold time; every process here has a timeout.
+
+    python -m loadtests.bench [--repeat 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "bench"
+PY = sys.executable
+GRANIAN = str(Path(PY).with_name("granian"))
+HOST = "127.0.0.1"
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+RUN = Path(os.environ.get("BENCH_RUN", "/tmp/huddle-bench"))
+DOCS = ROOT / "docs"
+OUT = DOCS / "bench"
+
+PORTS = {"huddle": 8100, "fastapi": 8101, "socketio": 8102, "nginx": 8103, "range": 8104, "bare": 8105}
+USERS = 100  # registered users per group; connections take their tokens round-robin
+SENDERS, WINDOW = 2, 16
+VIDEO_BYTES = 100 * 1024 * 1024
+RANGE_SECONDS, RANGE_CONNECTIONS = 10, 64
+HUDDLE_ENV = {
+    "SECRET_KEY": "huddle-bench-secret-key-0123456789abcdef",
+    "BCRYPT_ROUNDS": "4",
+    "LOGIN_RATE_LIMIT": "100000",
+    "SEARCH_RATE_LIMIT": "100000",
+    "WS_FRAMES_PER_SECOND": "10000",
+    "GROUP_MEMBER_LIMIT": "100000",
+    "ACCESS_TOKEN_EXPIRE_MINUTES": "600",
+    "LOG_LEVEL": "WARNING",
+    "ENVIRONMENT": "development",
+}
+
+
+def log(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None, check: bool = True) -> str:
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, check=False
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({result.returncode}): {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def wait_port(port: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout} s")
+
+
+def wait_http(url: str, timeout: float = 120.0) -> None:
+    import httpx  # noqa: PLC0415 -- dev dependency, only here
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not healthy after {timeout} s")
+
+
+class Server:
+    """A server process (Granian main process) started in its own session, stopped by its pid."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int) -> None:
+        self.name, self.port = name, port
+        self.log = (RUN / f"{name}.log").open("w")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def workers(self) -> list[int]:
+        out = run(["pgrep", "-P", str(self.proc.pid)], timeout=10, check=False)
+        return [int(p) for p in out.split()]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@contextlib.contextmanager
+def serving(name: str, cmd: list[str], env: dict[str, str], port: int, health: str) -> Iterator[Server]:
+    server = Server(name, cmd, env, port)
+    try:
+        wait_http(f"http://{HOST}:{port}{health}")
+        yield server
+    finally:
+        server.stop()
+
+
+def huddle(
+    name: str, workers: int, database_url: str, *, redis: bool
+) -> contextlib.AbstractContextManager[Server]:
+    env = {
+        **HUDDLE_ENV,
+        "DATABASE_URL": database_url,
+        "WORKERS": str(workers),
+        "PORT": str(PORTS["huddle"]),
+        "HOST": HOST,
+        "VAR_DIR": str(RUN / f"var-{name}"),
+        "REDIS_KEY_PREFIX": f"huddle-bench:{uuid.uuid4().hex[:8]}:",
+    }
+    if redis:
+        env["REDIS_URL"] = REDIS_URL
+    else:
+        env["REDIS_URL"] = ""
+    return serving(name, [PY, "-m", "app", "run"], env, PORTS["huddle"], "/health")
+
+
+def granian_app(name: str, target: str, port: int, workers: int, env: dict[str, str]) -> Any:
+    cmd = [GRANIAN, "--interface", "asgi", "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    cmd += [
+        "--ws",
+        "--backlog",
+        "4096",
+        "--backpressure",
+        "20000",
+        "--log-level",
+        "warning",
+        "--working-dir",
+        str(ROOT),
+        target,
+    ]
+    return serving(name, cmd, env, port, "/health")
+
+
+# -- drivers -------------------------------------------------------------------------------------
+
+
+def setup_group(base: str, out: Path, users: int = USERS) -> dict[str, Any]:
+    run([PY, str(SHARED / "setup_group.py"), base, str(users), str(out)], timeout=900)
+    return json.loads(out.read_text())
+
+
+def fanout(
+    setup: Path, mode: str, connections: int, messages: int, window: str = str(WINDOW)
+) -> dict[str, Any]:
+    out = run(
+        [
+            "node",
+            str(SHARED / "fanout.js"),
+            str(setup),
+            mode,
+            str(connections),
+            str(messages),
+            str(SENDERS),
+            window,
+        ],
+        timeout=300,
+    )
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    log(
+        f"  fanout {setup.stem} n={connections} w={window}: {result['delivered_per_s']}/s "
+        f"p50={result['p50_ms']} p99={result['p99_ms']} complete={result['complete']}"
+    )
+    return result
+
+
+def wrk(url: str, *, size: int) -> dict[str, Any]:
+    out = run(
+        ["wrk", "-t2", f"-c{RANGE_CONNECTIONS}", f"-d{RANGE_SECONDS}s", "-s", str(SHARED / "range.lua"), url],
+        timeout=RANGE_SECONDS + 60,
+        env={"FILE_SIZE": str(size)},
+    )
+    line = next(x for x in out.splitlines() if x.startswith("{"))
+    result: dict[str, Any] = json.loads(line)
+    log(f"  wrk {url}: {result['MiB_per_s']} MiB/s p99={result['p99_ms']} errors={result['errors']}")
+    return result
+
+
+def idle(setup: Path, count: int, pids: list[int], ready_type: str) -> dict[str, Any]:
+    cmd = [
+        PY,
+        str(ROOT / "loadtests" / "idle_sockets.py"),
+        str(setup),
+        str(count),
+        "--hold",
+        "6",
+        "--settle",
+        "5",
+    ]
+    cmd += ["--ready-type", ready_type, "--pids", ",".join(map(str, pids))]
+    result: dict[str, Any] = json.loads(run(cmd, timeout=400).strip().splitlines()[-1])
+    log(f"  idle {setup.stem} {count}: {result}")
+    return result
+
+
+def rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def median_of(results: list[dict[str, Any]], key: str) -> float:
+    values = [r[key] for r in results if r.get(key) is not None]
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each headline measurement (median)")
+    parser.add_argument("--messages", type=int, default=100, help="messages per sender in a fan-out run")
+    parser.add_argument("--sweep", default="100,250,500,1000", help="connection counts for the plot")
+    parser.add_argument("--idle", default="1000,5000", help="idle socket counts for memory")
+    parser.add_argument("--quick", action="store_true", help="one repetition, a short sweep (smoke run)")
+    parser.add_argument("--no-docs", action="store_true", help="write results.json only")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeat, args.sweep, args.idle = 1, "1000", "1000"
+    sweep = [int(x) for x in args.sweep.split(",")]
+    idle_counts = [int(x) for x in args.idle.split(",")]
+
+    for tool in ("node", "wrk", "nginx", "psql", "redis-cli"):
+        if shutil.which(tool) is None:
+            sys.exit(
+                f"bench: `{tool}` not found (apt-get install -y nginx-light wrk; node, PostgreSQL, Redis)"
+            )
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = max(idle_counts) * 2 + 4096
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if nofile < need:
+        sys.exit(
+            f"bench: open-file limit {nofile} < {need} needed for {max(idle_counts)} sockets (ulimit -n)"
+        )
+
+    shutil.rmtree(RUN, ignore_errors=True)
+    RUN.mkdir(parents=True)
+    videos = RUN / "videos"
+    videos.mkdir()
+    with (videos / "bench.mp4").open("wb") as handle:
+        for _ in range(VIDEO_BYTES // (1 << 20)):
+            handle.write(os.urandom(1 << 20))
+    database = f"huddle_bench_{uuid.uuid4().hex[:8]}"
+    run(["psql", PG_ADMIN, "-qc", f'CREATE DATABASE "{database}"'], timeout=60)
+    database_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + database
+    results: dict[str, Any] = {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "loadavg_start": loadavg(), "nofile": nofile},
+        "parameters": {
+            "users_per_group": USERS,
+            "senders": SENDERS,
+            "window": WINDOW,
+            "messages_per_sender": args.messages,
+            "repeat": args.repeat,
+            "range": f"wrk -t2 -c{RANGE_CONNECTIONS} -d{RANGE_SECONDS}s, random 1 MiB ranges of 100 MiB",
+        },
+    }
+    peer_env = {"PEER_RUN": str(RUN / "peers"), "VIDEO_DIR": str(videos), "REDIS_URL": REDIS_URL}
+    try:
+        run([PY, "-m", "app", "migrate"], timeout=300, env={**HUDDLE_ENV, "DATABASE_URL": database_url})
+        log("starting the peers")
+        run(["bash", str(SHARED / "peers.sh"), "start"], timeout=900, env=peer_env)
+        wait_port(PORTS["fastapi"])
+        fastapi_setup = RUN / "fastapi.json"
+        log("seeding the peers (FastAPI setup, shared by Socket.IO)")
+        setup = setup_group(f"http://{HOST}:{PORTS['fastapi']}", fastapi_setup)
+        sio_setup = RUN / "socketio.json"
+        sio_setup.write_text(
+            json.dumps(
+                {**setup, "ws": f"ws://{HOST}:{PORTS['socketio']}/socket.io/?EIO=4&transport=websocket"}
+            )
+        )
+        peers = {"fastapi": (fastapi_setup, "raw"), "socketio": (sio_setup, "sio")}
+
+        with huddle("huddle-2w", 2, database_url, redis=True) as server:
+            base = f"http://{HOST}:{PORTS['huddle']}"
+            counter = iter(range(10_000))
+
+            def huddle_setup() -> Path:  # a fresh group per run: history never leaks between runs
+                path = RUN / f"huddle-{next(counter)}.json"
+                setup_group(base, path)
+                return path
+
+            log("fan-out sweep (deliveries/s against connection count)")
+            sweep_results: dict[str, dict[int, list[dict[str, Any]]]] = {t: {} for t in ("huddle", *peers)}
+            for connections in sweep:
+                reps = args.repeat if connections == max(sweep) else 1
+                for _ in range(reps):
+                    for target in ("huddle", *peers):
+                        path, mode = (huddle_setup(), "raw") if target == "huddle" else peers[target]
+                        result = fanout(path, mode, connections, args.messages)
+                        sweep_results[target].setdefault(connections, []).append(result)
+            results["fanout"] = {
+                target: {str(n): runs for n, runs in by_n.items()} for target, by_n in sweep_results.items()
+            }
+            top = max(sweep)
+            huddle_max = median_of(sweep_results["huddle"][top], "delivered_per_s")
+            per_sender = max(1, round(huddle_max / top / 2 / SENDERS))  # half our max, split over the senders
+            log(f"latency at half of Huddle's max rate: {per_sender} msg/s per sender")
+            latency: dict[str, list[dict[str, Any]]] = {t: [] for t in ("huddle", *peers)}
+            for _ in range(args.repeat):
+                for target in ("huddle", *peers):
+                    path, mode = (huddle_setup(), "raw") if target == "huddle" else peers[target]
+                    messages = max(20, per_sender * 8)  # about 8 s of open-loop load
+                    latency[target].append(fanout(path, mode, top, messages, f"r{per_sender}"))
+            results["latency_half_rate"] = {
+                "rate_per_sender": per_sender,
+                "connections": top,
+                "runs": latency,
+            }
+
+        log("range streaming")
+        range_env = {"RANGE_DIR": str(videos)}
+        ranges: dict[str, list[dict[str, Any]]] = {"huddle": [], "fastapi": [], "nginx": []}
+        with granian_app("range", "loadtests.range_app:app", PORTS["range"], 2, range_env) as range_server:
+            urls = {
+                "huddle": f"http://{HOST}:{PORTS['range']}/api/stream/bench.mp4",
+                "fastapi": f"http://{HOST}:{PORTS['fastapi']}/api/stream/bench.mp4",
+                "nginx": f"http://{HOST}:{PORTS['nginx']}/api/stream/bench.mp4",
+            }
+            range_rss = rss_kib(range_server.workers())
+            for _ in range(args.repeat):
+                for target, url in urls.items():
+                    ranges[target].append(wrk(url, size=VIDEO_BYTES))
+            results["range_rss_kib"] = {"idle": range_rss, "after": rss_kib(range_server.workers())}
+        results["range"] = ranges
+
+        # Memory: a fresh server for every count, both sides, so no run reuses memory a previous one
+        # freed (the allocator keeps it): the growth is what the sockets themselves cost.
+        results["idle"] = {"huddle": {}, "bare": {}}
+        bare_setup = RUN / "bare.json"
+        bare_setup.write_text(
+            json.dumps({"ws": f"ws://{HOST}:{PORTS['bare']}/ws?token={{token}}", "tokens": ["x"]})
+        )
+        for count in idle_counts:
+            log(f"idle-socket memory at {count} sockets: Huddle, then bare Granian (2 workers each, fresh)")
+            with huddle(f"huddle-idle-{count}", 2, database_url, redis=True) as server:
+                path = RUN / f"huddle-idle-{count}.json"
+                setup_group(f"http://{HOST}:{PORTS['huddle']}", path)
+                time.sleep(2)
+                results["idle"]["huddle"][str(count)] = idle(path, count, server.workers(), "subscribed")
+            with granian_app(f"bare-{count}", "loadtests.bare_ws:app", PORTS["bare"], 2, {}) as bare:
+                time.sleep(2)
+                results["idle"]["bare"][str(count)] = idle(bare_setup, count, bare.workers(), "")
+
+        log("scaling: Huddle with 1 worker")
+        with huddle("huddle-1w", 1, database_url, redis=True):
+            base = f"http://{HOST}:{PORTS['huddle']}"
+            one = []
+            for _ in range(args.repeat):
+                path = RUN / f"huddle-1w-{len(one)}.json"
+                setup_group(base, path)
+                one.append(fanout(path, "raw", top, args.messages))
+            results["scaling"] = {"1": one, "2": sweep_results["huddle"][top]}
+
+        log("embedded mode: SQLite, in-process broker, 1 worker")
+        with huddle("huddle-embedded", 1, f"sqlite:///{RUN / 'embedded.db'}", redis=False):
+            base = f"http://{HOST}:{PORTS['huddle']}"
+            embedded = []
+            for _ in range(args.repeat):
+                path = RUN / f"huddle-embedded-{len(embedded)}.json"
+                setup_group(base, path)
+                embedded.append(fanout(path, "raw", top, args.messages))
+            results["embedded"] = embedded
+    finally:
+        log("stopping the peers")
+        run(["bash", str(SHARED / "peers.sh"), "stop"], timeout=60, env=peer_env, check=False)
+        run(
+            ["psql", PG_ADMIN, "-qc", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'],
+            timeout=60,
+            check=False,
+        )
+    results["machine"]["loadavg_end"] = loadavg()
+    results["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=1))
+    log(f"wrote {OUT / 'results.json'}")
+    if not args.no_docs:
+        from loadtests.report import write_report  # noqa: PLC0415 -- matplotlib only when reporting
+
+        write_report(results, DOCS)
+        log(f"wrote {DOCS / 'benchmarks.md'} and the plots in {OUT}")
+
+
+if __name__ == "__main__":
+    main()

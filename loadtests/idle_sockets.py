@@ -1,0 +1,107 @@
+"""Open N WebSockets, wait until each is ready, hold them idle, print one JSON line, close them.
+
+python loadtests/idle_sockets.py SETUP.json N --hold SECONDS [--ready-type subscribed] [--pids 1,2]
+
+SETUP.json is the fan-out setup file (`ws` template with {group} and {token}, `group`, `tokens`);
+connections take tokens round-robin. A socket counts as ready when its first frame of type
+`--ready-type` arrives (Huddle sends `ready` then `subscribed`), or at once when the type is empty
+(a bare server that only accepts). With `--pids`, the summed RSS of those processes is sampled after
+every socket is ready and has been idle for `--settle` seconds. Bounded: a connect or ready wait
+longer than `--timeout` fails the run; only 127.0.0.1 is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+BATCH = 200
+
+
+def rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+async def open_one(url: str, ready_type: str, timeout: float) -> ClientConnection:
+    socket = await websockets.connect(url, open_timeout=timeout, max_size=2**22, ping_interval=None)
+    if ready_type:
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await socket.recv())
+                if frame.get("type") == ready_type:
+                    break
+    return socket
+
+
+async def drain(socket: ClientConnection) -> None:
+    # Keep reading so the server never sees a slow consumer while the sockets sit idle.
+    try:
+        async for _ in socket:
+            pass
+    except websockets.ConnectionClosed:
+        pass
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("setup")
+    parser.add_argument("count", type=int)
+    parser.add_argument("--hold", type=float, default=5.0)
+    parser.add_argument("--settle", type=float, default=3.0)
+    parser.add_argument("--ready-type", default="subscribed")
+    parser.add_argument("--pids", default="")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args()
+    setup = json.loads(Path(args.setup).read_text())
+    if urlsplit(setup["ws"].split("?")[0].replace("{group}", "0")).hostname != "127.0.0.1":
+        sys.exit("idle_sockets: loopback (127.0.0.1) targets only")
+    pids = [int(p) for p in args.pids.split(",") if p]
+    tokens = setup.get("tokens") or [""]
+
+    def url(i: int) -> str:
+        token = quote(tokens[i % len(tokens)], safe="")
+        return setup["ws"].replace("{group}", str(setup.get("group", 0))).replace("{token}", token)
+
+    before = rss_kib(pids) if pids else 0
+    started = time.perf_counter()
+    sockets: list[ClientConnection] = []
+    for base in range(0, args.count, BATCH):
+        part = range(base, min(args.count, base + BATCH))
+        sockets += await asyncio.gather(*(open_one(url(i), args.ready_type, args.timeout) for i in part))
+    ready_seconds = time.perf_counter() - started
+    readers = [asyncio.create_task(drain(s)) for s in sockets]
+    await asyncio.sleep(args.settle)
+    after = rss_kib(pids) if pids else 0
+    await asyncio.sleep(max(0.0, args.hold - args.settle))
+    print(
+        json.dumps(
+            {
+                "sockets": len(sockets),
+                "ready_seconds": round(ready_seconds, 3),
+                "rss_before_kib": before,
+                "rss_after_kib": after,
+                "per_socket_kib": round((after - before) / len(sockets), 2) if pids else None,
+            }
+        ),
+        flush=True,
+    )
+    await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+    for reader in readers:
+        reader.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

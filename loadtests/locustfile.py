@@ -1,0 +1,238 @@
+"""A realistic mixed load on a running Huddle, for Locust (gevent: this file never enters the app).
+
+- `ChatUser` (HTTP): signs in once, then lists groups, pages history, sends over REST and searches.
+- `SocketUser` (WebSocket, websocket-client, cooperative under gevent): follows the shared group and
+  sends a message now and then with its send time in the text; every member that receives it reports
+  the send-to-receive latency as a Locust request event (`WS` / `send->receive`).
+- `RangeUser`: random 1 MiB ranges of a seeded video at `RANGE_URL` (HEAD first to learn the size).
+
+Every user is added to one shared group, created at test start by an owner account. Run it headless
+with `make loadtest` (see loadtests/loadtest.py), or by hand:
+
+    locust -f loadtests/locustfile.py --headless -u 50 -r 10 -t 60s --host http://127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from typing import Any
+
+import gevent
+import gevent.lock
+import websocket
+from locust import HttpUser, between, events, task
+from locust.clients import HttpSession
+
+PASSWORD = "loadtest-password-1"
+WORDS = ["video", "tonight", "pizza", "release", "meeting", "popcorn", "deploy", "weekend", "music"]
+MARK = "lt:"
+_shared: dict[str, Any] = {}
+
+
+def _register(client: Any, label: str) -> dict[str, Any]:
+    email = f"{label}-{uuid.uuid4().hex[:10]}@loadtest.example.com"
+    body = {"email": email, "name": label.title(), "password": PASSWORD}
+    extra = {"name": "/api/v1/auth/register"} if isinstance(client, HttpSession) else {}
+    response = client.post("/api/v1/auth/register", json=body, **extra)
+    response.raise_for_status()
+    return {"email": email, "token": response.json()["access_token"]}
+
+
+def _headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+_setup_lock = gevent.lock.Semaphore()
+
+
+def shared_group(host: str) -> int:
+    """One owner and one group for everybody, created by the first user that starts."""
+    import httpx  # noqa: PLC0415 -- plain client for the set-up, outside the statistics
+
+    with _setup_lock:
+        if "group" not in _shared:
+            if not host.startswith(("http://127.0.0.1", "http://localhost")):
+                raise SystemExit("loadtests: loopback hosts only (http://127.0.0.1:PORT)")
+            with httpx.Client(base_url=host, timeout=30) as client:
+                owner = _register(client, "owner")
+                group = client.post(
+                    "/api/v1/groups",
+                    json={"name": "load test", "description": "locust"},
+                    headers=_headers(owner["token"]),
+                )
+                group.raise_for_status()
+                _shared.update(owner=owner, group=group.json()["id"])
+    return int(_shared["group"])
+
+
+class Member(HttpUser):
+    abstract = True
+    token = ""
+
+    def on_start(self) -> None:
+        group = shared_group(self.host)
+        me = _register(self.client, self.__class__.__name__.lower())
+        self.token = me["token"]
+        self.client.post(
+            f"/groups/{group}/members",
+            json={"email": me["email"]},
+            headers=_headers(_shared["owner"]["token"]),
+            name="/groups/{id}/members",
+        ).raise_for_status()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return _headers(self.token)
+
+
+class ChatUser(Member):
+    weight = 3
+    wait_time = between(0.5, 2.0)
+
+    @task(3)
+    def list_groups(self) -> None:
+        self.client.get("/api/v1/groups", headers=self.auth, name="/api/v1/groups")
+
+    @task(4)
+    def page_history(self) -> None:
+        group = _shared["group"]
+        page = self.client.get(
+            f"/api/v1/groups/{group}/messages?limit=50", headers=self.auth, name="/groups/{id}/messages"
+        )
+        items = page.json().get("items", []) if page.ok else []
+        if items and page.json().get("has_more"):
+            self.client.get(
+                f"/api/v1/groups/{group}/messages?limit=50&before_seq={items[0]['seq']}",
+                headers=self.auth,
+                name="/groups/{id}/messages?before_seq",
+            )
+
+    @task(2)
+    def send_rest(self) -> None:
+        text = " ".join(random.choices(WORDS, k=6))
+        self.client.post(
+            f"/api/v1/groups/{_shared['group']}/messages",
+            json={"text": text, "client_msg_id": uuid.uuid4().hex},
+            headers=self.auth,
+            name="/groups/{id}/messages [send]",
+        )
+
+    @task(1)
+    def search(self) -> None:
+        self.client.get(
+            f"/api/v1/messages/search?q={random.choice(WORDS)}",
+            headers=self.auth,
+            name="/api/v1/messages/search",
+        )
+
+
+class SocketUser(Member):
+    weight = 2
+    wait_time = between(1.0, 3.0)
+    socket: websocket.WebSocket | None = None
+
+    def on_start(self) -> None:
+        super().on_start()
+        url = self.host.replace("http://", "ws://") + f"/ws/group/{_shared['group']}?token={self.token}"
+        started = time.perf_counter()
+        try:
+            self.socket = websocket.create_connection(url, timeout=10, enable_multithread=True)
+        except Exception as error:  # noqa: BLE001 -- reported to Locust, the user idles
+            self._fire("connect", started, 0, error)
+            return
+        self._fire("connect", started, 0, None)
+        self.socket.settimeout(None)
+        self.reader = gevent.spawn(self._read)
+
+    def on_stop(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+
+    def _fire(self, name: str, started: float, length: int, error: Exception | None) -> None:
+        events.request.fire(
+            request_type="WS",
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=length,
+            exception=error,
+            context={},
+        )
+
+    def _read(self) -> None:
+        while self.socket is not None and self.socket.connected:
+            try:
+                raw = self.socket.recv()
+            except Exception:  # noqa: BLE001 -- closed by us at the end, or by the server
+                return
+            if not raw:
+                return
+            frame = json.loads(raw)
+            text = frame.get("text") or ""
+            if frame.get("type") == "message" and text.startswith(MARK):
+                sent_at = float(text[len(MARK) :].split(" ", 1)[0])
+                events.request.fire(
+                    request_type="WS",
+                    name="send->receive",
+                    response_time=(time.time() - sent_at) * 1000,
+                    response_length=len(raw),
+                    exception=None,
+                    context={},
+                )
+            elif frame.get("type") == "error":
+                events.request.fire(
+                    request_type="WS",
+                    name="error frame",
+                    response_time=0,
+                    response_length=len(raw),
+                    exception=RuntimeError(frame.get("code")),
+                    context={},
+                )
+
+    @task
+    def send(self) -> None:
+        if self.socket is None or not self.socket.connected:
+            return
+        started = time.perf_counter()
+        text = f"{MARK}{time.time():.6f} " + " ".join(random.choices(WORDS, k=4))
+        try:
+            self.socket.send(json.dumps({"type": "message", "text": text, "client_msg_id": uuid.uuid4().hex}))
+        except Exception as error:  # noqa: BLE001
+            self._fire("send", started, 0, error)
+        else:
+            self._fire("send", started, len(text), None)
+
+
+RANGE_URL = os.environ.get("RANGE_URL", "")
+RANGE_BYTES = int(os.environ.get("RANGE_SIZE", str(1024 * 1024)))
+
+if RANGE_URL:
+
+    class RangeUser(HttpUser):
+        """Random ranges of one seeded video (RANGE_URL, absolute, on 127.0.0.1)."""
+
+        weight = 1
+        wait_time = between(0.1, 0.5)
+        size = 0
+
+        def on_start(self) -> None:
+            head = self.client.head(RANGE_URL, name="stream HEAD")
+            self.size = int(head.headers.get("content-length", "0"))
+
+        @task
+        def random_range(self) -> None:
+            if self.size <= RANGE_BYTES:
+                return
+            start = random.randrange(0, self.size - RANGE_BYTES)
+            end = start + RANGE_BYTES - 1
+            with self.client.get(
+                RANGE_URL,
+                headers={"Range": f"bytes={start}-{end}"},
+                name="stream 1 MiB range",
+                catch_response=True,
+            ) as response:
+                if response.status_code != 206 or len(response.content) != RANGE_BYTES:
+                    response.failure(f"status {response.status_code}, {len(response.content)} bytes")
