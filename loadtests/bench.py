@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from loadtests.seeding import fake_video, upload_video
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "bench"
 PY = sys.executable
@@ -42,7 +44,7 @@ RUN = Path(os.environ.get("BENCH_RUN", "/tmp/huddle-bench"))
 DOCS = ROOT / "docs"
 OUT = DOCS / "bench"
 
-PORTS = {"huddle": 8100, "fastapi": 8101, "socketio": 8102, "nginx": 8103, "range": 8104, "bare": 8105}
+PORTS = {"huddle": 8100, "fastapi": 8101, "socketio": 8102, "nginx": 8103, "bare": 8105}
 USERS = 100  # registered users per group; connections take their tokens round-robin
 SENDERS, WINDOW = 2, 16
 VIDEO_BYTES = 100 * 1024 * 1024
@@ -232,13 +234,15 @@ def idle(setup: Path, count: int, pids: list[int], ready_type: str) -> dict[str,
     return result
 
 
-def rss_kib(pids: list[int]) -> int:
-    total = 0
+def memory_kib(pids: list[int]) -> dict[str, int]:
+    """Resident memory now (`rss`) and at its peak (`hwm`), summed over the processes."""
+    total = {"rss": 0, "hwm": 0}
     for pid in pids:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                field, _, value = line.partition(":")
+                if field in ("VmRSS", "VmHWM"):
+                    total["rss" if field == "VmRSS" else "hwm"] += int(value.split()[0])
     return total
 
 
@@ -289,9 +293,7 @@ def main() -> None:
     RUN.mkdir(parents=True)
     videos = RUN / "videos"
     videos.mkdir()
-    with (videos / "bench.mp4").open("wb") as handle:
-        for _ in range(VIDEO_BYTES // (1 << 20)):
-            handle.write(os.urandom(1 << 20))
+    fake_video(videos / "bench.mp4", VIDEO_BYTES)
     database = f"huddle_bench_{uuid.uuid4().hex[:8]}"
     run(["psql", PG_ADMIN, "-qc", f'CREATE DATABASE "{database}"'], timeout=60)
     database_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + database
@@ -361,20 +363,21 @@ def main() -> None:
                 "runs": latency,
             }
 
-        log("range streaming")
-        range_env = {"RANGE_DIR": str(videos)}
+        log("range streaming: Huddle's stream endpoint (signed URL), the FastAPI peer, nginx")
         ranges: dict[str, list[dict[str, Any]]] = {"huddle": [], "fastapi": [], "nginx": []}
-        with granian_app("range", "loadtests.range_app:app", PORTS["range"], 2, range_env) as range_server:
+        with huddle("huddle-range", 2, database_url, redis=True) as server:
+            base = f"http://{HOST}:{PORTS['huddle']}"
             urls = {
-                "huddle": f"http://{HOST}:{PORTS['range']}/api/stream/bench.mp4",
+                "huddle": base + upload_video(base, videos / "bench.mp4"),
                 "fastapi": f"http://{HOST}:{PORTS['fastapi']}/api/stream/bench.mp4",
                 "nginx": f"http://{HOST}:{PORTS['nginx']}/api/stream/bench.mp4",
             }
-            range_rss = rss_kib(range_server.workers())
+            before = memory_kib(server.workers())
             for _ in range(args.repeat):
                 for target, url in urls.items():
                     ranges[target].append(wrk(url, size=VIDEO_BYTES))
-            results["range_rss_kib"] = {"idle": range_rss, "after": rss_kib(range_server.workers())}
+            after = memory_kib(server.workers())
+            results["range_memory_kib"] = {"before": before, "after": after, "streams": RANGE_CONNECTIONS}
         results["range"] = ranges
 
         # Memory: a fresh server for every count, both sides, so no run reuses memory a previous one

@@ -2,27 +2,24 @@
 
     python -m loadtests.loadtest [--host http://127.0.0.1:8000] [--users 50] [--ramp 10] [--duration 60s]
 
-Seeds a 16 MiB video and serves it with loadtests/range_app.py (Granian, 2 workers, port 8104) for the
-range users, unless RANGE_URL is set (e.g. to the app's own /api/stream/<name> once the video endpoints
-are there). Reports go to var/loadtest/: `huddle_stats.csv`, `huddle_stats_history.csv`,
+Uploads a 16 MiB video through the API (a fresh user and group) and gives the range users its signed
+stream URL, unless RANGE_URL is set. Reports go to var/loadtest/: `huddle_stats.csv`, `huddle_stats_history.csv`,
 `huddle_failures.csv`, `report.html`. Loopback only; the duration caps the run.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from loadtests.seeding import fake_video, upload_video
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "loadtest"
-RANGE_PORT = 8104
 
 
 def main() -> None:
@@ -38,39 +35,10 @@ def main() -> None:
         sys.exit("loadtest: loopback hosts only")
     OUT.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    range_server = None
     if not env.get("RANGE_URL"):
-        videos = OUT / "videos"
-        videos.mkdir(exist_ok=True)
-        video = videos / "loadtest.mp4"
-        if not video.exists() or video.stat().st_size != 16 << 20:
-            video.write_bytes(os.urandom(16 << 20))
-        bin_dir = Path(sys.executable).parent
-        range_server = subprocess.Popen(
-            [
-                str(bin_dir / "granian"),
-                "--interface",
-                "asgi",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(RANGE_PORT),
-            ]
-            + [
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-                "--working-dir",
-                str(ROOT),
-                "loadtests.range_app:app",
-            ],
-            cwd=ROOT,
-            env={**env, "RANGE_DIR": str(videos)},
-            start_new_session=True,
-        )
-        env["RANGE_URL"] = f"http://127.0.0.1:{RANGE_PORT}/api/stream/loadtest.mp4"
-        time.sleep(3)
+        video = OUT / "loadtest.mp4"
+        fake_video(video, 16 << 20)
+        env["RANGE_URL"] = args.host + upload_video(args.host, video)
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",
         "--host", args.host, "-u", args.users, "-r", args.ramp, "-t", args.duration, "--stop-timeout", "5",
@@ -78,13 +46,7 @@ def main() -> None:
         "--only-summary",
     ]  # fmt: skip
     print("loadtest:", " ".join(command), file=sys.stderr)
-    try:
-        code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
-    finally:
-        if range_server is not None:
-            range_server.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                range_server.wait(timeout=20)
+    code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
     print(f"loadtest: reports in {OUT}", file=sys.stderr)
     sys.exit(code)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,3 +42,11 @@ async def register(client: httpx.AsyncClient, name: str = "Test User", password:
     assert response.status_code == 201, response.text
     body = response.json()
     return Account(email, password, body["access_token"], body["refresh_token"], body["user"])
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Wait (polling) until `condition()` holds; fail after `timeout` seconds. A bound, not a timing."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)

@@ -1,8 +1,9 @@
 """One WebSocket: a bounded send queue drained by one writer, and one feed per followed group.
 
 A feed keeps the last seq this socket was sent. Live sequenced frames are sent only when they are
-exactly the next seq; a duplicate is dropped, a gap (or a fresh subscription) starts a sync that
-replays from the store while newer live frames wait in `pending`. So every committed message reaches
+exactly the next seq; a duplicate is dropped; a gap holds newer frames in `pending` for GAP_GRACE
+while the overtaken frame arrives, and past that (or on a fresh subscription) a sync replays from the
+store while newer live frames wait. So every committed message reaches
 the socket once and in order, whatever the broker does.
 """
 
@@ -19,10 +20,10 @@ import msgspec
 
 from app.domain.accounts.services import Principal
 from app.domain.messages.services import to_frame
-from app.domain.messages.store import MessageStore
 from app.observability import metrics
 from app.ws.envelope import Kind
 from app.ws.protocol import Reset
+from app.ws.reads import SharedReads
 
 log = logging.getLogger("huddle.ws")
 encoder = msgspec.json.Encoder()
@@ -30,6 +31,10 @@ _ids = itertools.count(1)
 
 SYNC_BATCH = 100
 PENDING_MAX = 2000  # live frames held during one sync; past it they are re-read from the store
+# Workers publish in commit order only roughly: seq 8 can overtake seq 7 by a millisecond. A live gap
+# waits this long for the missing frame before replaying from the store, which would cost a query and
+# a per-socket encode of every replayed message on every socket of the group.
+GAP_GRACE = 0.25
 
 
 class CloseCode:
@@ -50,6 +55,12 @@ class Feed:
     syncing: bool = True
     pending: list[tuple[int, Kind, int, str]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    gap_timer: asyncio.TimerHandle | None = None  # a live gap waits this out before asking the store
+
+    def stop_waiting(self) -> None:
+        if self.gap_timer is not None:
+            self.gap_timer.cancel()
+            self.gap_timer = None
 
 
 class Connection:
@@ -59,7 +70,7 @@ class Connection:
         self,
         send: Callable[..., object],
         principal: Principal,
-        store: MessageStore,
+        reads: SharedReads,
         *,
         queue_size: int,
         on_left: Callable[[Connection, int], None],
@@ -74,7 +85,7 @@ class Connection:
         self.session_id = str(principal.session_id)
         self.feeds: dict[int, Feed] = {}
         self._send = send
-        self._store = store
+        self._reads = reads
         self._queue: deque[str] = deque()
         self._queue_size = queue_size
         self._wake = asyncio.Event()
@@ -148,9 +159,22 @@ class Connection:
                 feed.pending.append((seq, kind, subject, text))
         elif seq == feed.last_seq + 1:
             self._send_sequenced(group_id, feed, seq, kind, subject, text)
+            if feed.pending and self.feeds.get(group_id) is feed and self._release_pending(group_id, feed):
+                feed.stop_waiting()  # the frame that was overtaken arrived: the gap is closed
         elif seq > feed.last_seq:
             feed.pending.append((seq, kind, subject, text))
-            self.follow(group_id, feed.last_seq)  # a gap: fetch what is missing from the store
+            if len(feed.pending) >= PENDING_MAX:
+                self.follow(group_id, feed.last_seq)
+            elif feed.gap_timer is None:
+                feed.gap_timer = asyncio.get_running_loop().call_later(
+                    GAP_GRACE, self._gap_persists, group_id, feed
+                )
+
+    def _gap_persists(self, group_id: int, feed: Feed) -> None:
+        """The missing frame did not come live (a lost publish): fetch it from the store."""
+        feed.gap_timer = None
+        if self.feeds.get(group_id) is feed and feed.pending and not feed.syncing and self.close_code is None:
+            self.follow(group_id, feed.last_seq)
 
     def _send_sequenced(
         self, group_id: int, feed: Feed, seq: int, kind: Kind, subject: int, text: str
@@ -173,18 +197,21 @@ class Connection:
         if feed is None:
             feed = self.feeds[group_id] = Feed()
         feed.syncing = True
+        feed.stop_waiting()
         if feed.task is None or feed.task.done():
             feed.task = asyncio.get_running_loop().create_task(self._sync(group_id, feed, last_seq))
         return feed
 
     def stop_following(self, group_id: int) -> None:
         feed = self.feeds.pop(group_id, None)
-        if feed is not None and feed.task is not None and feed.task is not asyncio.current_task():
+        if feed is None:
+            return
+        feed.stop_waiting()
+        if feed.task is not None and feed.task is not asyncio.current_task():
             feed.task.cancel()
 
     async def _start_position(self, group_id: int, last_seq: int | None) -> int:
-        latest = (await self._store.latest([group_id])).get(group_id)
-        latest_seq = latest.seq if latest else 0
+        latest_seq = await self._reads.latest_seq(group_id)
         if last_seq is None:
             return max(0, latest_seq - self._initial)
         if latest_seq - last_seq > self._resume_limit:
@@ -197,7 +224,7 @@ class Connection:
             if last_seq is None or feed.last_seq == 0:
                 feed.last_seq = await self._start_position(group_id, last_seq)
             while self.feeds.get(group_id) is feed and self.close_code is None:
-                rows = await self._store.window(group_id, after_seq=feed.last_seq, limit=SYNC_BATCH)
+                rows = await self._reads.after(group_id, feed.last_seq, SYNC_BATCH)
                 for message in rows:
                     self.push_frame(to_frame(message, self.user_id))
                     feed.last_seq = message.seq

@@ -48,6 +48,7 @@ from app.ws.protocol import (
     VideoControlFrame,
     server_ms,
 )
+from app.ws.reads import SharedReads
 from app.ws.registry import Registry
 
 log = logging.getLogger("huddle.ws")
@@ -56,6 +57,7 @@ BEARER_SUBPROTOCOL = "bearer."
 TYPING_INTERVAL = 2.0
 SHUTDOWN_CLOSE_GRACE = 0.5  # seconds for close frames to go out before the server stops
 CATCH_UP_BATCH = 500  # groups per store query in the upkeep loop
+SYNC_READ_SLOTS = 4  # store reads for socket syncs at once per worker: well inside the pool of 10
 CLOSE_TIMEOUT = 10.0  # a slow reader gets its close code once it drains; a dead one is dropped
 _decoder = msgspec.json.Decoder(ClientFrame)
 _untyped_send = msgspec.json.Decoder(SendFrame)  # the seed's tests send {"text": ...} without a type
@@ -91,6 +93,7 @@ class Gateway:
         else:
             self.presence, self.playback = MemoryPresence(), MemoryPlayback()
         self.registry = Registry(runtime.broker, self.presence, runtime.events)
+        self.reads = SharedReads(runtime.messages, SYNC_READ_SLOTS)
         self.limiter = FrameLimiter(settings.ws_frames_per_second, settings.ws_frames_per_second * 3)
         self._typing: dict[tuple[int, int], float] = {}
         self._heartbeat: asyncio.Task[None] | None = None
@@ -211,7 +214,7 @@ class Gateway:
         connection = Connection(
             socket.send,
             principal,
-            self.runtime.messages,
+            self.reads,
             queue_size=settings.ws_send_queue,
             on_left=self.registry.left,
             initial_messages=settings.ws_initial_messages,

@@ -1,5 +1,6 @@
-"""A message whose publish never arrived still reaches a following socket: the upkeep check compares
-the store with each socket's position and replays the rest."""
+"""A following socket gets every committed message once and in order whatever the broker does: frames
+that overtake each other are put back in order without a store read, a frame that never arrives live
+is fetched from the store after a short grace, and the upkeep check catches up a lost last publish."""
 
 from __future__ import annotations
 
@@ -7,36 +8,72 @@ import asyncio
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from app.db.models.accounts import User
 from app.domain.accounts.services import Principal
-from app.domain.messages.store import Draft
+from app.domain.events import envelope
+from app.domain.messages.services import to_frame
+from app.domain.messages.store import Draft, StoredMessage
 from app.runtime import Runtime
+from app.ws.broker import group_channel
 from app.ws.connection import Connection
 from app.ws.presence import MemoryPresence
+from app.ws.reads import SharedReads
 from app.ws.registry import Registry
+from tests.helpers import eventually
+from tests.integration.messages.test_shared_reads import CountingStore
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_lost_publish_is_caught_up(
+@dataclass
+class Following:
+    group: int
+    registry: Registry
+    store: CountingStore
+    sent: list[dict[str, Any]]
+
+    def messages(self) -> list[tuple[int, str]]:
+        return [(f["seq"], f["text"]) for f in self.sent if f["type"] == "message"]
+
+    async def commit(self, runtime: Runtime, text: str) -> StoredMessage:
+        draft = Draft(
+            group_id=self.group,
+            type="message",
+            user="u@example.com",
+            text=text,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        stored, _ = await runtime.messages.append(draft)
+        return stored
+
+    def publish(self, message: StoredMessage) -> None:
+        self.registry.on_payload(group_channel(self.group), envelope(to_frame(message)))
+
+
+@pytest.fixture
+async def following(
     runtime: Runtime, make_group: Callable[[], Any], make_user: Callable[[], Any]
-) -> None:
+) -> AsyncIterator[Following]:
+    """A real connection following a fresh group from seq 0, caught up and live."""
     group, user_id = await make_group(), await make_user()
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(json.loads(message["text"]))
 
+    store = CountingStore(runtime.messages)
+    store.gate.set()
     user = User(id=user_id, email=f"{uuid.uuid4().hex}@example.com", name="U", password_hash="-")
     connection = Connection(
         send,
         Principal(user, uuid.uuid4()),
-        runtime.messages,
+        SharedReads(store, 4),  # type: ignore[arg-type]
         queue_size=64,
         on_left=lambda *_: None,
         initial_messages=10,
@@ -48,28 +85,52 @@ async def test_a_lost_publish_is_caught_up(
     await registry.start()
     await registry.add(connection)
     await registry.follow(connection, group, 0)
-    await asyncio.sleep(0.1)
-    assert not connection.feeds[group].syncing
-
-    def draft(text: str) -> Draft:
-        return Draft(
-            group_id=group,
-            type="message",
-            user="u@example.com",
-            text=text,
-            created_at=dt.datetime.now(dt.UTC),
-        )
-
-    stored, _ = await runtime.messages.append(draft("committed, never published"))
-    await asyncio.sleep(0.1)
-    messages = [f for f in sent if f["type"] == "message"]
-    assert messages == []  # nothing told the socket
-
-    assert registry.catch_up({group: stored.seq}) == 1
-    await asyncio.sleep(0.2)
-    messages = [f for f in sent if f["type"] == "message"]
-    assert [(f["seq"], f["text"]) for f in messages] == [(stored.seq, "committed, never published")]
-    assert registry.catch_up({group: stored.seq}) == 0  # up to date: nothing more to do
+    await eventually(lambda: not connection.feeds[group].syncing)
+    yield Following(group, registry, store, sent)
     connection.close(1000)
     await registry.remove(connection)
     connection.stop_feeds()
+
+
+async def test_overtaken_frames_are_put_back_in_order_without_a_store_read(
+    runtime: Runtime, following: Following
+) -> None:
+    first, second, third = [await following.commit(runtime, f"m{i}") for i in range(3)]
+    reads = following.store.calls
+
+    following.publish(third)
+    following.publish(second)  # both overtook the first: held back, not sent
+    await asyncio.sleep(0.01)
+    assert following.messages() == []
+    following.publish(first)
+    await eventually(lambda: len(following.messages()) == 3)
+
+    assert following.messages() == [(first.seq, "m0"), (second.seq, "m1"), (third.seq, "m2")]
+    assert following.store.calls == reads  # the gap closed live: the store was not asked
+
+
+async def test_a_frame_that_never_arrives_is_read_from_the_store_after_the_grace(
+    runtime: Runtime, following: Following
+) -> None:
+    lost, arrived = await following.commit(runtime, "lost"), await following.commit(runtime, "arrived")
+    reads = following.store.calls
+
+    following.publish(arrived)
+    await asyncio.sleep(0)
+    assert following.messages() == []  # held back for GAP_GRACE: the overtaken frame may still come
+    assert following.store.calls == reads
+    await eventually(lambda: len(following.messages()) == 2)
+    assert following.store.calls > reads
+
+    assert following.messages() == [(lost.seq, "lost"), (arrived.seq, "arrived")]
+
+
+async def test_a_lost_publish_is_caught_up(runtime: Runtime, following: Following) -> None:
+    stored = await following.commit(runtime, "committed, never published")
+    await asyncio.sleep(0.1)
+    assert following.messages() == []  # nothing told the socket
+
+    assert following.registry.catch_up({following.group: stored.seq}) == 1
+    await eventually(lambda: len(following.messages()) == 1)
+    assert following.messages() == [(stored.seq, "committed, never published")]
+    assert following.registry.catch_up({following.group: stored.seq}) == 0  # up to date: nothing more
