@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     refresh_token_expire_days: int = 30
     ws_ticket_expire_seconds: int = 60
     bcrypt_rounds: int = 12
+    database_pool_size: int = 20  # connections kept open per worker (PostgreSQL)
+    database_max_overflow: int = 10  # opened beyond that at peaks, closed again after use
     redis_url: str | None = None
     redis_key_prefix: str = "huddle:"
     mongodb_url: str | None = None
@@ -220,6 +222,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         access_token_expire_minutes=r.number("ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1, 24 * 60),
         refresh_token_expire_days=r.number("REFRESH_TOKEN_EXPIRE_DAYS", 30, 1, 365),
         bcrypt_rounds=r.number("BCRYPT_ROUNDS", 12, 4, 16),
+        database_pool_size=r.number("DATABASE_POOL_SIZE", 20, 1, 1000),
+        database_max_overflow=r.number("DATABASE_MAX_OVERFLOW", 10, 0, 1000),
         redis_url=redis_url,
         redis_key_prefix=r.text("REDIS_KEY_PREFIX", "huddle:"),
         mongodb_url=r.optional("MONGODB_URL"),

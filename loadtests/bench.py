@@ -20,26 +20,32 @@ import json
 import os
 import resource
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from loadtests.processes import (
+    HOST,
+    HUDDLE_ENV,
+    PG_ADMIN,
+    PY,
+    REDIS_URL,
+    ROOT,
+    Server,
+    huddle,
+    log,
+    memory_kib,
+    run,
+    serving,
+    wait_port,
+)
 from loadtests.seeding import fake_video, upload_video
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "bench"
-PY = sys.executable
 GRANIAN = str(Path(PY).with_name("granian"))
-HOST = "127.0.0.1"
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN = Path(os.environ.get("BENCH_RUN", "/tmp/huddle-bench"))
 DOCS = ROOT / "docs"
 OUT = DOCS / "bench"
@@ -49,111 +55,12 @@ USERS = 100  # registered users per group; connections take their tokens round-r
 SENDERS, WINDOW = 2, 16
 VIDEO_BYTES = 100 * 1024 * 1024
 RANGE_SECONDS, RANGE_CONNECTIONS = 10, 64
-HUDDLE_ENV = {
-    "SECRET_KEY": "huddle-bench-secret-key-0123456789abcdef",
-    "BCRYPT_ROUNDS": "4",
-    "LOGIN_RATE_LIMIT": "100000",
-    "SEARCH_RATE_LIMIT": "100000",
-    "WS_FRAMES_PER_SECOND": "10000",
-    "GROUP_MEMBER_LIMIT": "100000",
-    "ACCESS_TOKEN_EXPIRE_MINUTES": "600",
-    "LOG_LEVEL": "WARNING",
-    "ENVIRONMENT": "development",
-}
 
 
-def log(text: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
-def run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None, check: bool = True) -> str:
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, check=False
-    )
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({result.returncode}): {result.stderr[-2000:]}")
-    return result.stdout
-
-
-def wait_port(port: int, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
-            return
-        time.sleep(0.3)
-    raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout} s")
-
-
-def wait_http(url: str, timeout: float = 120.0) -> None:
-    import httpx  # noqa: PLC0415 -- dev dependency, only here
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not healthy after {timeout} s")
-
-
-class Server:
-    """A server process (Granian main process) started in its own session, stopped by its pid."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int) -> None:
-        self.name, self.port = name, port
-        self.log = (RUN / f"{name}.log").open("w")
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def workers(self) -> list[int]:
-        out = run(["pgrep", "-P", str(self.proc.pid)], timeout=10, check=False)
-        return [int(p) for p in out.split()]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self.log.close()
-
-
-@contextlib.contextmanager
-def serving(name: str, cmd: list[str], env: dict[str, str], port: int, health: str) -> Iterator[Server]:
-    server = Server(name, cmd, env, port)
-    try:
-        wait_http(f"http://{HOST}:{port}{health}")
-        yield server
-    finally:
-        server.stop()
-
-
-def huddle(
+def bench_huddle(
     name: str, workers: int, database_url: str, *, redis: bool
 ) -> contextlib.AbstractContextManager[Server]:
-    env = {
-        **HUDDLE_ENV,
-        "DATABASE_URL": database_url,
-        "WORKERS": str(workers),
-        "PORT": str(PORTS["huddle"]),
-        "HOST": HOST,
-        "VAR_DIR": str(RUN / f"var-{name}"),
-        "REDIS_KEY_PREFIX": f"huddle-bench:{uuid.uuid4().hex[:8]}:",
-    }
-    if redis:
-        env["REDIS_URL"] = REDIS_URL
-    else:
-        env["REDIS_URL"] = ""
-    return serving(name, [PY, "-m", "app", "run"], env, PORTS["huddle"], "/health")
+    return huddle(name, workers, database_url, redis=redis, port=PORTS["huddle"], run_dir=RUN)
 
 
 def granian_app(name: str, target: str, port: int, workers: int, env: dict[str, str]) -> Any:
@@ -170,7 +77,7 @@ def granian_app(name: str, target: str, port: int, workers: int, env: dict[str, 
         str(ROOT),
         target,
     ]
-    return serving(name, cmd, env, port, "/health")
+    return serving(name, cmd, env, port, RUN)
 
 
 # -- drivers -------------------------------------------------------------------------------------
@@ -232,18 +139,6 @@ def idle(setup: Path, count: int, pids: list[int], ready_type: str) -> dict[str,
     result: dict[str, Any] = json.loads(run(cmd, timeout=400).strip().splitlines()[-1])
     log(f"  idle {setup.stem} {count}: {result}")
     return result
-
-
-def memory_kib(pids: list[int]) -> dict[str, int]:
-    """Resident memory now (`rss`) and at its peak (`hwm`), summed over the processes."""
-    total = {"rss": 0, "hwm": 0}
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                field, _, value = line.partition(":")
-                if field in ("VmRSS", "VmHWM"):
-                    total["rss" if field == "VmRSS" else "hwm"] += int(value.split()[0])
-    return total
 
 
 def median_of(results: list[dict[str, Any]], key: str) -> float:
@@ -326,7 +221,7 @@ def main() -> None:
         )
         peers = {"fastapi": (fastapi_setup, "raw"), "socketio": (sio_setup, "sio")}
 
-        with huddle("huddle-2w", 2, database_url, redis=True) as server:
+        with bench_huddle("huddle-2w", 2, database_url, redis=True) as server:
             base = f"http://{HOST}:{PORTS['huddle']}"
             counter = iter(range(10_000))
 
@@ -365,7 +260,7 @@ def main() -> None:
 
         log("range streaming: Huddle's stream endpoint (signed URL), the FastAPI peer, nginx")
         ranges: dict[str, list[dict[str, Any]]] = {"huddle": [], "fastapi": [], "nginx": []}
-        with huddle("huddle-range", 2, database_url, redis=True) as server:
+        with bench_huddle("huddle-range", 2, database_url, redis=True) as server:
             base = f"http://{HOST}:{PORTS['huddle']}"
             urls = {
                 "huddle": base + upload_video(base, videos / "bench.mp4"),
@@ -389,7 +284,7 @@ def main() -> None:
         )
         for count in idle_counts:
             log(f"idle-socket memory at {count} sockets: Huddle, then bare Granian (2 workers each, fresh)")
-            with huddle(f"huddle-idle-{count}", 2, database_url, redis=True) as server:
+            with bench_huddle(f"huddle-idle-{count}", 2, database_url, redis=True) as server:
                 path = RUN / f"huddle-idle-{count}.json"
                 setup_group(f"http://{HOST}:{PORTS['huddle']}", path)
                 time.sleep(2)
@@ -399,7 +294,7 @@ def main() -> None:
                 results["idle"]["bare"][str(count)] = idle(bare_setup, count, bare.workers(), "")
 
         log("scaling: Huddle with 1 worker")
-        with huddle("huddle-1w", 1, database_url, redis=True):
+        with bench_huddle("huddle-1w", 1, database_url, redis=True):
             base = f"http://{HOST}:{PORTS['huddle']}"
             one = []
             for _ in range(args.repeat):
@@ -409,7 +304,7 @@ def main() -> None:
             results["scaling"] = {"1": one, "2": sweep_results["huddle"][top]}
 
         log("embedded mode: SQLite, in-process broker, 1 worker")
-        with huddle("huddle-embedded", 1, f"sqlite:///{RUN / 'embedded.db'}", redis=False):
+        with bench_huddle("huddle-embedded", 1, f"sqlite:///{RUN / 'embedded.db'}", redis=False):
             base = f"http://{HOST}:{PORTS['huddle']}"
             embedded = []
             for _ in range(args.repeat):

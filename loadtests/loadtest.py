@@ -30,24 +30,26 @@ def main() -> None:
         "--ramp", default=os.environ.get("LOADTEST_RAMP", "10"), help="users started per second"
     )
     parser.add_argument("--duration", default=os.environ.get("LOADTEST_DURATION", "60s"))
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the CSV and HTML reports")
     args = parser.parse_args()
+    out: Path = args.out
     if urlsplit(args.host).hostname not in {"127.0.0.1", "localhost"}:
         sys.exit("loadtest: loopback hosts only")
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if not env.get("RANGE_URL"):
-        video = OUT / "loadtest.mp4"
+        video = out / "loadtest.mp4"
         fake_video(video, 16 << 20)
         env["RANGE_URL"] = args.host + upload_video(args.host, video)
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",
         "--host", args.host, "-u", args.users, "-r", args.ramp, "-t", args.duration, "--stop-timeout", "5",
-        "--csv", str(OUT / "huddle"), "--csv-full-history", "--html", str(OUT / "report.html"),
+        "--csv", str(out / "huddle"), "--csv-full-history", "--html", str(out / "report.html"),
         "--only-summary",
     ]  # fmt: skip
     print("loadtest:", " ".join(command), file=sys.stderr)
     code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
-    print(f"loadtest: reports in {OUT}", file=sys.stderr)
+    print(f"loadtest: reports in {out}", file=sys.stderr)
     sys.exit(code)
 
 

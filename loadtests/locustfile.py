@@ -1,8 +1,8 @@
 """A realistic mixed load on a running Huddle, for Locust (gevent: this file never enters the app).
 
 - `ChatUser` (HTTP): signs in once, then lists groups, pages history, sends over REST and searches.
-- `SocketUser` (WebSocket, websocket-client, cooperative under gevent): follows the shared group and
-  sends a message now and then with its send time in the text; every member that receives it reports
+- `SocketUser` (WebSocket, websocket-client, cooperative under gevent): follows the shared group,
+  sends a message now and then with its send time in the text, and reconnects once in a while; every member that receives it reports
   the send-to-receive latency as a Locust request event (`WS` / `send->receive`).
 - `RangeUser`: random 1 MiB ranges of a seeded video at `RANGE_URL` (HEAD first to learn the size).
 
@@ -134,9 +134,13 @@ class SocketUser(Member):
     weight = 2
     wait_time = between(1.0, 3.0)
     socket: websocket.WebSocket | None = None
+    reader: gevent.Greenlet | None = None
 
     def on_start(self) -> None:
         super().on_start()
+        self._connect()
+
+    def _connect(self) -> None:
         url = self.host.replace("http://", "ws://") + f"/ws/group/{_shared['group']}?token={self.token}"
         started = time.perf_counter()
         try:
@@ -192,7 +196,17 @@ class SocketUser(Member):
                     context={},
                 )
 
-    @task
+    @task(1)
+    def reconnect(self) -> None:
+        """Phones sleep and networks change: close the socket and open a new one (churn for the
+        server's connection registry and subscriptions)."""
+        if self.socket is not None:
+            self.socket.close()
+        if self.reader is not None:
+            self.reader.join(timeout=5)
+        self._connect()
+
+    @task(10)
     def send(self) -> None:
         if self.socket is None or not self.socket.connected:
             return

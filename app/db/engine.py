@@ -32,8 +32,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=20,
+        # Sized for steady load: a connection opened per request (overflow) costs more than the query.
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
         pool_timeout=5,  # fail fast with 503 instead of queueing requests behind a dead database
         pool_pre_ping=True,
         connect_args={"timeout": 5, "command_timeout": 30},

@@ -34,6 +34,7 @@ from app.observability.logs import configure_logging
 from app.observability.middleware import observe
 from app.runtime import Runtime, build_runtime
 from app.server import health, metrics, spa
+from app.server.dependencies import resolve_dependencies_in_order
 from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, security_headers
@@ -94,6 +95,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
 
 def create_app(settings: Settings) -> Litestar:
     configure_logging(settings.log_level)
+    resolve_dependencies_in_order()
     runtime = build_runtime(settings)
     gateway = Gateway(runtime)
 
@@ -168,3 +170,4 @@ def refine_openapi(app: Litestar) -> None:
 def runtime_of(app: Litestar) -> Runtime:
     runtime: Runtime = app.state.runtime
     return runtime
+

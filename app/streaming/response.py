@@ -31,6 +31,9 @@ from app.streaming.conditions import http_date, if_range_allows, not_modified
 from app.streaming.ranges import ByteRange, select_ranges
 
 PATHSEND = "http.response.pathsend"
+# A body this small is a read or two: sent without a task watching for the client leaving, which only
+# pays off when it stops a long read early (and costs a task and a task group per request).
+UNWATCHED_BODY = 1024 * 1024
 DEFAULT_MAX_AGE = 3600  # blobs live under fresh keys, never rewritten; `private`: no shared caches
 _PRINTABLE = frozenset(map(chr, range(0x20, 0x7F)))
 
@@ -111,7 +114,6 @@ def ranged_response(
         )
     boundary = secrets.token_hex(16)
     segments = multipart_segments(ranges, info.size, content_type, boundary)
-    length = sum(len(s) if isinstance(s, bytes) else s.length for s in segments)
     return BlobResponse(
         store,
         key,
@@ -120,7 +122,7 @@ def ranged_response(
         headers={
             **common,
             "content-type": f"multipart/byteranges; boundary={boundary}",
-            "content-length": str(length),
+            "content-length": str(body_length(segments)),
         },
         segments=segments,
         head=head,
@@ -142,6 +144,10 @@ def multipart_segments(
         segments += [part.encode("ascii"), byte_range]
     segments.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
     return tuple(segments)
+
+
+def body_length(segments: Iterable[Segment]) -> int:
+    return sum(len(s) if isinstance(s, bytes) else s.length for s in segments)
 
 
 def content_disposition(disposition: str, filename: str) -> str:
@@ -177,6 +183,7 @@ class BlobResponse(Response[bytes]):
         self.segments = segments
         self.head = head
         self.path = path
+        self.body_length = body_length(segments)
 
     def to_asgi_response(
         self,
@@ -227,9 +234,17 @@ class ASGIBlobResponse(ASGIResponse):
             # Litestar's Send type predates the pathsend extension; the event is plain ASGI.
             raw_send = cast("Callable[[dict[str, Any]], Awaitable[None]]", send)
             await raw_send({"type": PATHSEND, "path": str(plan.path)})
+        elif plan.body_length <= UNWATCHED_BODY:
+            await self._send_chunks(send)
         else:
             await self._stream_until_disconnect(send, receive)
         await self.after_response()
+
+    async def _send_chunks(self, send: Send) -> None:
+        async with aclosing(self._chunks()) as chunks:
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _stream_until_disconnect(self, send: Send, receive: Receive) -> None:
         # Some servers accept sends after the client left; stop reading the store when it does.
@@ -241,10 +256,7 @@ class ASGIBlobResponse(ASGIResponse):
                 group.cancel_scope.cancel()
 
             group.start_soon(watch)
-            async with aclosing(self._chunks()) as chunks:
-                async for chunk in chunks:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._send_chunks(send)
             group.cancel_scope.cancel()
 
     async def _chunks(self) -> AsyncGenerator[bytes, None]:

@@ -34,7 +34,6 @@ from app.domain.media.blobstore._port import (
     check_content_type,
     check_key,
     check_range,
-    read_windows,
 )
 
 WRITE_BUFFER = 1024 * 1024  # gather small request chunks into fewer thread hops
@@ -193,26 +192,45 @@ class LocalBlobStore:
         check_range(start, end)
         if start == end:
             return
+        # Opening, checking the version and reading the first window share one thread hop. A range of
+        # up to READ_LIMIT (what players ask for) is that one window; a longer read starts small for a
+        # quick first byte, then goes on in READ_LIMIT windows.
+        length = end - start
+        first = length if length <= READ_LIMIT else READ_FIRST
+        fd, data = await anyio.to_thread.run_sync(_open_and_read, key, path, start, first, etag)
         try:
-            handle = await anyio.open_file(path, "rb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise BlobNotFound(key) from None
-        async with handle:
-            if etag is not None:
-                # The open file is one version for good; check it is the one the caller promised.
-                opened = await anyio.to_thread.run_sync(os.fstat, handle.wrapped.fileno())
-                if _info(opened, DEFAULT_CONTENT_TYPE).etag != etag:
-                    raise BlobChanged(f"blob {key!r} is no longer {etag}")
-            await handle.seek(start)
-            for _, length in read_windows(start, end, READ_FIRST, READ_LIMIT):
-                data = await handle.read(length)
-                if data:
-                    yield data
-                if len(data) < length:
-                    return  # `end` past the end of the file: clamped
+            offset = start
+            while data:
+                yield data
+                offset += len(data)
+                if offset >= end:
+                    return
+                data = await anyio.to_thread.run_sync(os.pread, fd, min(end - offset, READ_LIMIT), offset)
+            # An empty read before `end`: the file is shorter (`end` past its end is clamped).
+        finally:
+            os.close(fd)
 
     async def close(self) -> None:
         return None
+
+
+def _open_and_read(key: str, path: Path, start: int, length: int, etag: str | None) -> tuple[int, bytes]:
+    """An open descriptor of the blob (the caller closes it) and its first `length` bytes from `start`."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise BlobNotFound(key) from None
+    try:
+        # The open file is one version for good; check it is the one the caller promised.
+        stale = etag is not None and _info(os.fstat(fd), DEFAULT_CONTENT_TYPE).etag != etag
+        data = b"" if stale else os.pread(fd, length, start)
+    except BaseException:
+        os.close(fd)
+        raise
+    if stale:
+        os.close(fd)
+        raise BlobChanged(f"blob {key!r} is no longer {etag}")
+    return fd, data
 
 
 def _info(result: os.stat_result, content_type: str) -> BlobInfo:
