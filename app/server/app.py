@@ -37,7 +37,7 @@ from app.server import health, metrics, spa
 from app.server.dependencies import resolve_dependencies_in_order
 from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.proxies import TrustedProxies, proxy_headers
-from app.server.security import cors_config, security_headers
+from app.server.security import cors_config, with_security_headers
 from app.ws import endpoints as realtime
 from app.ws.endpoints import provide_gateway
 from app.ws.gateway import Gateway
@@ -137,13 +137,14 @@ def create_app(settings: Settings) -> Litestar:
         state=State({"runtime": runtime, "gateway": gateway}),
         logging_config=None,  # app.observability.logs owns logging: JSON lines
         cors_config=cors_config(settings),
-        before_send=[security_headers],
         request_max_body_size=DEFAULT_BODY_LIMIT,
         debug=settings.debug,
     )
     # Outermost, around Litestar's whole handler: every request, matched or not, is seen with its
     # real client address.
-    app.asgi_handler = proxy_headers(observe(app.asgi_handler), TrustedProxies(settings.trusted_proxies))
+    app.asgi_handler = proxy_headers(
+        observe(with_security_headers(app.asgi_handler)), TrustedProxies(settings.trusted_proxies)
+    )
     refine_openapi(app)
     return app
 
@@ -170,4 +171,3 @@ def refine_openapi(app: Litestar) -> None:
 def runtime_of(app: Litestar) -> Runtime:
     runtime: Runtime = app.state.runtime
     return runtime
-

@@ -9,7 +9,8 @@ A header a route set itself (the streamed files' `Content-Security-Policy: sandb
 from __future__ import annotations
 
 from litestar.config.cors import CORSConfig
-from litestar.types import Message, Scope
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 
@@ -34,8 +35,26 @@ _COMMON: tuple[tuple[bytes, bytes], ...] = (
 _CSP_NAME = b"content-security-policy"
 
 
+def with_security_headers(app: ASGIApp) -> ASGIApp:
+    """Wraps Litestar's whole handler, so every HTTP response gets the headers, 404s and errors raised
+    by the router included. WebSocket messages pass straight through: no cost per frame (a
+    `before_send` hook would run for each one)."""
+
+    async def secured(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            await security_headers(message, scope)
+            await send(message)
+
+        await app(scope, receive, send_secured)
+
+    return secured
+
+
 async def security_headers(message: Message, scope: Scope) -> None:
-    """`before_send` hook: runs for every response, including 404s and errors raised by the router."""
     if message["type"] != "http.response.start":
         return
     headers = list(message.get("headers") or [])

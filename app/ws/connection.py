@@ -210,8 +210,8 @@ class Connection:
         if feed.task is not None and feed.task is not asyncio.current_task():
             feed.task.cancel()
 
-    async def _start_position(self, group_id: int, last_seq: int | None) -> int:
-        latest_seq = await self._reads.latest_seq(group_id)
+    async def _start_position(self, group_id: int, last_seq: int | None, since: int) -> int:
+        latest_seq = await self._reads.latest_seq(group_id, since)
         if last_seq is None:
             return max(0, latest_seq - self._initial)
         if latest_seq - last_seq > self._resume_limit:
@@ -220,11 +220,12 @@ class Connection:
         return min(last_seq, latest_seq)
 
     async def _sync(self, group_id: int, feed: Feed, last_seq: int | None) -> None:
+        since = self._reads.ticket()  # this socket already receives the group's live frames
         try:
             if last_seq is None or feed.last_seq == 0:
-                feed.last_seq = await self._start_position(group_id, last_seq)
+                feed.last_seq = await self._start_position(group_id, last_seq, since)
             while self.feeds.get(group_id) is feed and self.close_code is None:
-                rows = await self._reads.after(group_id, feed.last_seq, SYNC_BATCH)
+                rows = await self._reads.after(group_id, feed.last_seq, SYNC_BATCH, since)
                 for message in rows:
                     self.push_frame(to_frame(message, self.user_id))
                     feed.last_seq = message.seq

@@ -26,6 +26,7 @@ from app.domain.messages.services import MessageService
 from app.errors import AppError, Unauthorized
 from app.observability import metrics
 from app.observability.context import bind_user
+from app.observability.middleware import FRAME_SEND
 from app.runtime import Runtime
 from app.ws.connection import CloseCode, Connection, stop_writer
 from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
@@ -212,7 +213,7 @@ class Gateway:
             return
         settings = self.runtime.settings
         connection = Connection(
-            socket.send,
+            socket.scope.get(FRAME_SEND, socket.send),  # type: ignore[arg-type]
             principal,
             self.reads,
             queue_size=settings.ws_send_queue,

@@ -4,11 +4,16 @@ A thousand sockets that connect at once, or that all see the same gap in a group
 store the same question at the same moment. Identical reads in flight share one query, and at most
 `slots` queries run at a time, so a connect storm waits in a short queue instead of exhausting the
 database pool (which would fail the syncs, close the sockets and bring the clients straight back).
+
+A socket may only share a read that started after it began receiving the group's live frames (its
+`since` ticket): an older read can miss a message that was published before the socket was listening,
+and nothing would ever tell the socket about it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,36 +22,60 @@ from app.domain.messages.store import MessageStore, StoredMessage
 T = TypeVar("T")
 
 
+class _Read:
+    """A read in flight; `started` is the ticket taken as its query began (None while it waits)."""
+
+    __slots__ = ("started", "task")
+    task: asyncio.Task[Any]  # set right after construction: the task's coroutine needs this object
+
+    def __init__(self) -> None:
+        self.started: int | None = None
+
+    def joinable(self, since: int) -> bool:
+        return self.started is None or self.started > since
+
+
 class SharedReads:
     def __init__(self, store: MessageStore, slots: int) -> None:
         self._store = store
         self._slots = asyncio.Semaphore(slots)
-        self._inflight: dict[tuple[Any, ...], asyncio.Task[Any]] = {}
+        self._inflight: dict[tuple[Any, ...], _Read] = {}
+        self._tickets = itertools.count()
 
-    async def latest_seq(self, group_id: int) -> int:
+    def ticket(self) -> int:
+        """Take one once the socket receives the group's live frames; pass it to the reads."""
+        return next(self._tickets)
+
+    async def latest_seq(self, group_id: int, since: int) -> int:
         async def read() -> int:
             latest = (await self._store.latest([group_id])).get(group_id)
             return latest.seq if latest else 0
 
-        return await self._shared(("latest", group_id), read)
+        return await self._shared(("latest", group_id), since, read)
 
-    async def after(self, group_id: int, after_seq: int, limit: int) -> list[StoredMessage]:
+    async def after(self, group_id: int, after_seq: int, limit: int, since: int) -> list[StoredMessage]:
         """Up to `limit` messages after `after_seq`, ascending (callers must not mutate the list)."""
         return await self._shared(
             ("after", group_id, after_seq, limit),
+            since,
             lambda: self._store.window(group_id, after_seq=after_seq, limit=limit),
         )
 
-    async def _shared(self, key: tuple[Any, ...], read: Callable[[], Awaitable[T]]) -> T:
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._bounded(read))
-            self._inflight[key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+    async def _shared(self, key: tuple[Any, ...], since: int, read: Callable[[], Awaitable[T]]) -> T:
+        shared = self._inflight.get(key)
+        if shared is None or not shared.joinable(since):
+            shared = self._inflight[key] = _Read()
+            shared.task = asyncio.get_running_loop().create_task(self._bounded(shared, read))
+            shared.task.add_done_callback(lambda _: self._forget(key, shared))
         # A waiter that is cancelled (its socket closed) must not cancel the read the others share.
-        result: T = await asyncio.shield(task)
+        result: T = await asyncio.shield(shared.task)
         return result
 
-    async def _bounded(self, read: Callable[[], Awaitable[T]]) -> T:
+    def _forget(self, key: tuple[Any, ...], shared: _Read) -> None:
+        if self._inflight.get(key) is shared:  # a newer read may have taken the key
+            del self._inflight[key]
+
+    async def _bounded(self, shared: _Read, read: Callable[[], Awaitable[T]]) -> T:
         async with self._slots:
+            shared.started = next(self._tickets)
             return await read()

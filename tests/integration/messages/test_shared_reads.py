@@ -66,9 +66,10 @@ async def test_identical_reads_in_flight_share_one_query(
     await _seed(runtime, group, 3)
     counting = CountingStore(runtime.messages)
     reads = SharedReads(counting, slots=4)  # type: ignore[arg-type]
+    since = reads.ticket()
 
-    waiters = [asyncio.create_task(reads.after(group, 0, 100)) for _ in range(50)]
-    latest = [asyncio.create_task(reads.latest_seq(group)) for _ in range(50)]
+    waiters = [asyncio.create_task(reads.after(group, 0, 100, since)) for _ in range(50)]
+    latest = [asyncio.create_task(reads.latest_seq(group, since)) for _ in range(50)]
     await asyncio.sleep(0)
     counting.gate.set()
     results = await asyncio.gather(*waiters)
@@ -85,7 +86,7 @@ async def test_reads_run_at_most_slots_at_once(runtime: Runtime, make_group: Cal
     counting = CountingStore(runtime.messages)
     reads = SharedReads(counting, slots=2)  # type: ignore[arg-type]
 
-    distinct = [asyncio.create_task(reads.after(group, after, 10)) for after in range(5)]
+    distinct = [asyncio.create_task(reads.after(group, after, 10, reads.ticket())) for after in range(5)]
     for _ in range(20):  # let every task run up to the gate or the semaphore
         await asyncio.sleep(0)
     assert counting.running == 2  # the other three wait for a slot
@@ -104,9 +105,10 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_read(
     await _seed(runtime, group, 2)
     counting = CountingStore(runtime.messages)
     reads = SharedReads(counting, slots=1)  # type: ignore[arg-type]
+    since = reads.ticket()
 
-    first = asyncio.create_task(reads.after(group, 0, 10))
-    second = asyncio.create_task(reads.after(group, 0, 10))
+    first = asyncio.create_task(reads.after(group, 0, 10, since))
+    second = asyncio.create_task(reads.after(group, 0, 10, since))
     await asyncio.sleep(0)
     first.cancel()  # its socket closed mid-sync
     counting.gate.set()
@@ -115,3 +117,29 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_read(
     with pytest.raises(asyncio.CancelledError):
         await first
     assert counting.calls == 1
+
+
+async def test_a_read_that_began_before_a_socket_was_listening_is_not_shared_with_it(
+    runtime: Runtime, make_group: Callable[[], Any]
+) -> None:
+    """Such a read can miss a message published before the socket listened, forever."""
+    group = await make_group()
+    await _seed(runtime, group, 1)
+    counting = CountingStore(runtime.messages)
+    reads = SharedReads(counting, slots=1)  # type: ignore[arg-type]
+
+    early = asyncio.create_task(reads.after(group, 0, 10, reads.ticket()))
+    for _ in range(20):  # the early read takes the slot and begins its query
+        await asyncio.sleep(0)
+    await _seed(runtime, group, 1)  # published before the late socket listened
+    late_since = reads.ticket()  # the late socket listens from here
+    late = asyncio.create_task(reads.after(group, 0, 10, late_since))
+    queued = asyncio.create_task(reads.after(group, 0, 10, late_since))  # joins the late read
+    for _ in range(20):
+        await asyncio.sleep(0)
+    counting.gate.set()
+
+    assert [m.text for m in await early] in (["m0"], ["m0", "m0"])
+    assert [m.text for m in await late] == ["m0", "m0"]
+    assert await queued is await late
+    assert counting.calls == 2
