@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+# A backing service is down, unreachable or saturated: HTTP answers 503 with Retry-After, a WebSocket
+# closes with 1013 (or answers a send with an `unavailable` error frame); the client retries.
+DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    TimeoutError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
 
 class AppError(Exception):
     status_code: ClassVar[int] = 400

@@ -18,14 +18,10 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.domain.media.blobstore import BlobNotFound, MissingBlocks
-from app.errors import AppError
+from app.errors import DEPENDENCY_DOWN, AppError
 
 log = logging.getLogger("huddle.errors")
 
@@ -146,15 +142,10 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: _http_error,
     RepositoryError: _repository_error,
     SQLIntegrityError: lambda _, __: error_response(409, "Conflicts with existing data"),
-    OperationalError: _dependency_down,
-    InterfaceError: _dependency_down,
-    PoolTimeoutError: _dependency_down,
     BlobNotFound: _blob_not_found,
     MissingBlocks: _missing_blocks,
     OSError: _os_error,
-    TimeoutError: _dependency_down,
-    RedisConnectionError: _dependency_down,
-    RedisTimeoutError: _dependency_down,
+    **dict.fromkeys(DEPENDENCY_DOWN, _dependency_down),
     Exception: _unexpected,
 }
 

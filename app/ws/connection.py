@@ -43,6 +43,7 @@ class CloseCode:
     INTERNAL = 1011
     RESTART = 1012  # server shutting down: reconnect (elsewhere)
     SLOW_CONSUMER = 1013  # could not keep up: reconnect and resume by seq
+    UNAVAILABLE = 1013  # Try Again Later: the database is down or saturated
     UNAUTHORIZED = 4401  # bad credentials, or the session ended (logout, password change)
     NOT_FOUND = 4404  # not a member of that group (or no such group)
     IDLE = 4408

@@ -23,7 +23,7 @@ from app.db.models.groups import Membership
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.messages.schemas import SendMessage
 from app.domain.messages.services import MessageService
-from app.errors import AppError, Unauthorized
+from app.errors import DEPENDENCY_DOWN, AppError, Unauthorized
 from app.observability import metrics
 from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
@@ -58,6 +58,8 @@ BEARER_SUBPROTOCOL = "bearer."
 TYPING_INTERVAL = 2.0
 SHUTDOWN_CLOSE_GRACE = 0.5  # seconds for close frames to go out before the server stops
 CATCH_UP_BATCH = 500  # groups per store query in the upkeep loop
+UNAVAILABLE = "A backing service is unavailable; retry shortly"
+SETUP_SLOTS = 8  # sockets authenticating and loading their groups at once per worker
 SYNC_READ_SLOTS = 4  # store reads for socket syncs at once per worker: leaves the pool to requests
 CLOSE_TIMEOUT = 10.0  # a slow reader gets its close code once it drains; a dead one is dropped
 _decoder = msgspec.json.Decoder(ClientFrame)
@@ -95,6 +97,7 @@ class Gateway:
             self.presence, self.playback = MemoryPresence(), MemoryPlayback()
         self.registry = Registry(runtime.broker, self.presence, runtime.events)
         self.reads = SharedReads(runtime.messages, SYNC_READ_SLOTS)
+        self._admission = asyncio.Semaphore(SETUP_SLOTS)
         self.limiter = FrameLimiter(settings.ws_frames_per_second, settings.ws_frames_per_second * 3)
         self._typing: dict[tuple[int, int], float] = {}
         self._heartbeat: asyncio.Task[None] | None = None
@@ -202,12 +205,19 @@ class Gateway:
         # only shows as 1006).
         await socket.accept(subprotocols=subprotocol)
         try:
-            principal = await self.authenticate(socket)
+            # A thousand clients reconnecting at once queue here instead of all asking the database
+            # at the same moment and timing out of its pool.
+            async with self._admission:
+                principal = await self.authenticate(socket)
+                bind_user(principal.user_id)
+                groups = await self.member_groups(principal.user_id)
         except AppError as error:
             await socket.close(code=CloseCode.UNAUTHORIZED, reason=error.detail[:120])
             return
-        bind_user(principal.user_id)
-        groups = await self.member_groups(principal.user_id)
+        except DEPENDENCY_DOWN as error:
+            log.warning("socket set-up failed (%s); the client is asked to retry", type(error).__name__)
+            await socket.close(code=CloseCode.UNAVAILABLE, reason="server busy: reconnect shortly")
+            return
         if group_id is not None and group_id not in groups:
             await socket.close(code=CloseCode.NOT_FOUND, reason="group not found")
             return
@@ -229,6 +239,11 @@ class Gateway:
             if group_id is not None:
                 await self._subscribe(connection, {group_id: last_seq}, groups)
             await self._receive_loop(socket, connection, group_id, groups)
+        except DEPENDENCY_DOWN as error:
+            log.warning(
+                "socket failed on a backing service (%s); the client is asked to resume", type(error).__name__
+            )
+            connection.close(CloseCode.UNAVAILABLE, "server busy: reconnect and resume")
         finally:
             await self.registry.remove(connection)
             connection.stop_feeds()
@@ -305,6 +320,11 @@ class Gateway:
             connection.push_frame(
                 ErrorFrame(code=error.code, detail=error.detail, client_msg_id=client_msg_id)
             )
+        except DEPENDENCY_DOWN as error:  # the socket lives on: the client retries the same frame
+            log.warning("frame failed on a backing service: %s", type(error).__name__)
+            connection.push_frame(
+                ErrorFrame(code="unavailable", detail=UNAVAILABLE, client_msg_id=client_msg_id)
+            )
 
     async def _dispatch(
         self, connection: Connection, frame: ClientFrame, default_group: int | None, groups: list[int]
@@ -346,7 +366,7 @@ class Gateway:
             if group_id not in groups:
                 connection.push_frame(ErrorFrame(code="not_found", detail=f"Group {group_id} not found"))
                 continue
-            latest = (await self.runtime.messages.latest([group_id])).get(group_id)
+            latest_seq = await self.reads.latest_seq(group_id, since=-1)  # informative: any read will do
             state: PlaybackState | None = None
             try:
                 online = await self.presence.online(group_id)
@@ -354,9 +374,7 @@ class Gateway:
                 online = []
             if connection.user_id not in online:
                 online = sorted([*online, connection.user_id])
-            connection.push_frame(
-                Subscribed(group_id=group_id, latest_seq=latest.seq if latest else 0, online=online)
-            )
+            connection.push_frame(Subscribed(group_id=group_id, latest_seq=latest_seq, online=online))
             with contextlib.suppress(Exception):  # best effort while Redis is down
                 state = await self.playback.get(group_id)
             if state is not None:
