@@ -22,6 +22,8 @@ from app.config import Settings
 from app.db.engine import sqlalchemy_config
 from app.domain.accounts import controllers as accounts
 from app.domain.accounts.deps import provide_accounts, provide_principal, provide_runtime
+from app.domain.attachments import controllers as attachments
+from app.domain.attachments.deps import provide_attachments
 from app.domain.groups import controllers as groups
 from app.domain.groups.deps import provide_groups
 from app.domain.media import controllers as videos
@@ -87,6 +89,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *messages.route_handlers,
         *videos.route_handlers,
         *uploads.route_handlers,
+        *attachments.route_handlers,
         *realtime.route_handlers,
         *spa.route_handlers,
     ]
@@ -122,6 +125,7 @@ def create_app(settings: Settings) -> Litestar:
             "media": Provide(provide_media, sync_to_thread=False),
             "forms": Provide(provide_form_uploads, sync_to_thread=False),
             "uploads": Provide(provide_resumable, sync_to_thread=False),
+            "attachments": Provide(provide_attachments, sync_to_thread=False),
             "gateway": Provide(provide_gateway, sync_to_thread=False),
         },
         exception_handlers=(
