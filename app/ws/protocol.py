@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.domain.ids import IdValue, SeqValue
-from app.domain.messages.schemas import AttachmentIds, ClientMsgId, MessageText, Seq
+from app.domain.messages.schemas import AttachmentIds, ClientMsgId, MessageText, Seq, require_content
 
 FRAME_MAX_BYTES = 64 * 1024
 GroupId = IdValue
@@ -26,6 +26,9 @@ class SendFrame(msgspec.Struct, tag_field="type", tag="message", forbid_unknown_
     client_msg_id: ClientMsgId | None = None
     reply_to: Seq | None = None
     attachment_ids: AttachmentIds = []
+
+    def __post_init__(self) -> None:
+        require_content(self.text, self.attachment_ids)
 
 
 class TypingFrame(msgspec.Struct, tag_field="type", tag="typing"):

@@ -132,6 +132,13 @@ class Seen(msgspec.Struct, kw_only=True, tag_field="type", tag="seen"):
 
 
 AttachmentIds = Annotated[list[IdValue], msgspec.Meta(max_length=ATTACHMENTS_MAX)]
+NO_CONTENT = "A message needs text, attachments or both"
+
+
+def require_content(text: str | None, attachment_ids: list[int]) -> None:
+    """Refuses (at decoding: a 400 or an error frame) a message with neither text nor attachments."""
+    if text is None and not attachment_ids:
+        raise ValueError(NO_CONTENT)
 
 
 class SendMessage(msgspec.Struct, kw_only=True):
@@ -142,6 +149,9 @@ class SendMessage(msgspec.Struct, kw_only=True):
     reply_to: Seq | None = None
     video_id: IdValue | None = None
     attachment_ids: AttachmentIds = []
+
+    def __post_init__(self) -> None:
+        require_content(self.text, self.attachment_ids)
 
 
 class EditMessage(msgspec.Struct):

@@ -37,7 +37,7 @@ from app.domain.messages.schemas import (
     VideoControl,
 )
 from app.domain.messages.store import MAX_REACTION_KINDS, Draft, StoredMessage
-from app.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unprocessable
+from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
 from app.runtime import Runtime
 
 MESSAGE_NOT_FOUND = "Message not found"
@@ -139,8 +139,6 @@ class MessageService:
     async def send(self, principal: Principal, group_id: int, body: SendMessage) -> tuple[ChatMessage, bool]:
         """Store and publish a chat message; (message, created). A retried client_msg_id with the
         same content returns the original; with other content it is a 409."""
-        if body.text is None and not body.attachment_ids:
-            raise BadRequest("A message needs text, attachments or both")
         await self._member(principal, group_id)
         if body.video_id is not None:
             await self._video_in_group(group_id, body.video_id)
