@@ -32,6 +32,7 @@ from tests.integration.media.attachments import (
     text,
 )
 from tests.integration.media.videos import add_member, group_with_owner, leftover_blobs, new_group
+from tests.integration.media.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 
@@ -295,3 +296,26 @@ async def test_unsent_attachments_are_swept_after_the_upload_ttl(
     assert (await client.get(unsent["url"])).status_code == 404
     assert (await client.get(sent["url"])).status_code == 200
     assert len(await blobs(settings)) == 2
+
+
+async def test_a_websocket_send_carries_attachments_to_every_member(client: AppClient) -> None:
+    owner, gid = await group_with_owner(client)
+    member = await register(client, "Member")
+    await add_member(client, owner, gid, member)
+    image = (await attach(client, owner, gid, png(), "cat.png")).json()
+    sender = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}")
+    receiver = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={member.access_token}")
+    async with sender, receiver:
+        await sender.until(lambda frame: frame["type"] == "subscribed")
+        await receiver.until(lambda frame: frame["type"] == "subscribed")
+        await sender.send({"type": "message", "attachment_ids": [image["id"]], "client_msg_id": "ws-1"})
+        ack = await sender.until(lambda frame: frame["type"] in {"ack", "error"})
+        assert ack["type"] == "ack", ack
+        delivered = await receiver.until(lambda frame: frame.get("client_msg_id") == "ws-1")
+        await sender.send({"type": "message", "text": "x", "attachment_ids": [10**9]})
+        refused = await sender.until(lambda frame: frame["type"] == "error")
+    assert [(a["id"], a["kind"], a["width"]) for a in delivered["attachments"]] == [
+        (image["id"], "image", 400)
+    ]
+    assert (await client.get(delivered["attachments"][0]["url"])).content == png()
+    assert refused["code"] == "not_found"
