@@ -140,32 +140,62 @@ export class AttachmentTray {
   }
 }
 
-/** A message's attachments: thumbnails (click for the lightbox) and file chips linking to the download. */
-export function renderAttachments(attachments) {
+function expired(attachment) {
+  const expires = Date.parse(attachment.url_expires_at || "");
+  return Number.isFinite(expires) && expires - Date.now() < 30_000;
+}
+
+/** A message's attachments: thumbnails (click for the lightbox) and file chips linking to the download.
+ * Their URLs are signed and short-lived: `refresh(id)` fetches fresh ones (GET .../info) when a
+ * thumbnail fails to load or a link has expired. */
+export function renderAttachments(attachments, refresh) {
   if (!attachments?.length) return null;
+  const renew = async (a) => Object.assign(a, await refresh(a.id));
   return h(
     "div",
     { class: "attachments" },
-    attachments.map((a) =>
-      a.kind === "image" && a.thumbnail_url
-        ? h(
-            "button",
-            {
-              type: "button",
-              class: "thumb",
-              data: { action: "open-image" },
-              aria: { label: `Open image ${a.name}` },
-              on: { click: (event) => openLightbox(a, event.currentTarget) },
+    attachments.map((a) => {
+      if (a.kind === "image" && a.thumbnail_url) {
+        const img = h("img", { src: a.thumbnail_url, alt: a.name, loading: "lazy", width: 160 });
+        img.addEventListener(
+          "error",
+          () => renew(a).then(() => { img.src = a.thumbnail_url; }, () => {}),
+          { once: true },
+        );
+        return h(
+          "button",
+          {
+            type: "button",
+            class: "thumb",
+            data: { action: "open-image" },
+            aria: { label: `Open image ${a.name}` },
+            on: {
+              click: async (event) => {
+                const opener = event.currentTarget;
+                if (expired(a)) await renew(a).catch(() => {});
+                openLightbox(a, opener);
+              },
             },
-            h("img", { src: a.thumbnail_url, alt: a.name, loading: "lazy", width: 160 }),
-          )
-        : h(
-            "a",
-            { class: "file-chip", href: a.url, download: a.name, data: { kind: a.kind } },
-            h("span", { class: "file-name", text: a.name }),
-            h("span", { class: "file-size", text: humanSize(a.size) }),
-          ),
-    ),
+          },
+          img,
+        );
+      }
+      const link = h(
+        "a",
+        { class: "file-chip", href: a.url, download: a.name, data: { kind: a.kind } },
+        h("span", { class: "file-name", text: a.name }),
+        h("span", { class: "file-size", text: humanSize(a.size) }),
+      );
+      link.addEventListener("click", (event) => {
+        if (!expired(a)) return;
+        event.preventDefault();
+        renew(a).then(() => {
+          link.href = a.url;
+          link.click();
+        }, () => {});
+      });
+      return link;
+    }),
   );
 }
 

@@ -399,7 +399,7 @@ export class ChatView {
       return li;
     }
     if (frame.text) li.append(h("p", { class: "text", text: frame.text }));
-    const attachments = renderAttachments(frame.attachments);
+    const attachments = renderAttachments(frame.attachments, (id) => this.app.api.get(`/api/v1/attachments/${id}/info`));
     if (attachments) {
       for (const link of attachments.querySelectorAll("a")) link.tabIndex = -1;
       li.append(attachments);
