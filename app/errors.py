@@ -95,3 +95,10 @@ class RateLimited(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"
+
+
+class QuotaExceeded(AppError):
+    """A user's storage quota would be exceeded (`extra`: used, quota, size)."""
+
+    status_code = 409
+    code = "quota_exceeded"

@@ -17,6 +17,7 @@ from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
 from app.domain.events import Events
 from app.domain.media.blobstore import BlobStore, create_blob_store
+from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.sql_store import SQLMessageStore
 from app.domain.messages.store import MessageStore
 from app.kv import SharedState
@@ -40,6 +41,7 @@ class Runtime:
     broker: Broker
     events: Events
     blobs: BlobStore
+    attachment_signer: AttachmentSigner
 
     async def close(self) -> None:
         await self.broker.close()
@@ -86,4 +88,5 @@ def build_runtime(settings: Settings) -> Runtime:
         broker=broker,
         events=Events(broker),
         blobs=create_blob_store(settings),
+        attachment_signer=AttachmentSigner(settings.secret_key, settings.attachment_url_ttl_seconds),
     )

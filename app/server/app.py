@@ -14,7 +14,7 @@ from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, Parameter, Schema, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIType, Parameter, Schema, SecurityScheme
 from litestar.types import ControllerRouterHandler, Method
 
 from app import __version__
@@ -22,8 +22,11 @@ from app.config import Settings
 from app.db.engine import sqlalchemy_config
 from app.domain.accounts import controllers as accounts
 from app.domain.accounts.deps import provide_accounts, provide_principal, provide_runtime
+from app.domain.attachments import controllers as attachments
+from app.domain.attachments.deps import provide_attachments
 from app.domain.groups import controllers as groups
 from app.domain.groups.deps import provide_groups
+from app.domain.ids import MAX_ID
 from app.domain.media import controllers as videos
 from app.domain.media import upload_controllers as uploads
 from app.domain.media.deps import provide_form_uploads, provide_media, provide_resumable
@@ -88,6 +91,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *messages.route_handlers,
         *videos.route_handlers,
         *uploads.route_handlers,
+        *attachments.route_handlers,
         *realtime.route_handlers,
         *spa.route_handlers,
     ]
@@ -124,6 +128,7 @@ def create_app(settings: Settings) -> Litestar:
             "media": Provide(provide_media, sync_to_thread=False),
             "forms": Provide(provide_form_uploads, sync_to_thread=False),
             "uploads": Provide(provide_resumable, sync_to_thread=False),
+            "attachments": Provide(provide_attachments, sync_to_thread=False),
             "gateway": Provide(provide_gateway, sync_to_thread=False),
         },
         exception_handlers=(
@@ -151,8 +156,8 @@ def create_app(settings: Settings) -> Litestar:
 
 def refine_openapi(app: Litestar) -> None:
     """State what the Struct-derived schema cannot: a UserRef names someone by exactly one of
-    `email` or `user_id`; and the zero lower bound of optional cursors, which Litestar drops
-    (`ge=0` is falsy)."""
+    `email` or `user_id`; the zero lower bound of optional cursors, which Litestar drops
+    (`ge=0` is falsy); and the id bounds of `attachment_ids` items, which it drops from list items."""
     schema = app.openapi_schema
     for item in (schema.paths or {}).values():
         for operation in (item.get, item.post, item.put, item.patch, item.delete, item.head):
@@ -166,6 +171,15 @@ def refine_openapi(app: Litestar) -> None:
     user_ref = schemas.get("UserRef")
     if isinstance(user_ref, Schema):
         user_ref.min_properties = user_ref.max_properties = 1
+    send = schemas.get("SendMessage")
+    ids = send.properties.get("attachment_ids") if isinstance(send, Schema) and send.properties else None
+    if isinstance(ids, Schema) and isinstance(ids.items, Schema):
+        ids.items.minimum, ids.items.maximum = 1, MAX_ID
+        # A message needs text, attachments or both.
+        send.any_of = [  # type: ignore[union-attr]
+            Schema(required=["text"], properties={"text": Schema(type=OpenAPIType.STRING)}),
+            Schema(required=["attachment_ids"], properties={"attachment_ids": Schema(min_items=1)}),
+        ]
 
 
 def runtime_of(app: Litestar) -> Runtime:

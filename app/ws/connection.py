@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from app.domain.accounts.services import Principal
+from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.services import to_frame
 from app.observability import metrics
 from app.ws.envelope import Kind
@@ -73,6 +74,7 @@ class Connection:
         principal: Principal,
         reads: SharedReads,
         *,
+        signer: AttachmentSigner,
         queue_size: int,
         on_left: Callable[[Connection, int], None],
         initial_messages: int,
@@ -87,6 +89,7 @@ class Connection:
         self.feeds: dict[int, Feed] = {}
         self._send = send
         self._reads = reads
+        self._signer = signer
         self._queue: deque[str] = deque()
         self._queue_size = queue_size
         self._wake = asyncio.Event()
@@ -228,7 +231,7 @@ class Connection:
             while self.feeds.get(group_id) is feed and self.close_code is None:
                 rows = await self._reads.after(group_id, feed.last_seq, SYNC_BATCH, since)
                 for message in rows:
-                    self.push_frame(to_frame(message, self.user_id))
+                    self.push_frame(to_frame(message, self.user_id, signer=self._signer))
                     feed.last_seq = message.seq
                     if message.type == "leave" and message.author_id == self.user_id:
                         self.stop_following(group_id)

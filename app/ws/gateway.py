@@ -226,6 +226,7 @@ class Gateway:
             socket.scope.get(FRAME_SEND, socket.send),  # type: ignore[arg-type]
             principal,
             self.reads,
+            signer=self.runtime.attachment_signer,
             queue_size=settings.ws_send_queue,
             on_left=self.registry.left,
             initial_messages=settings.ws_initial_messages,
@@ -345,7 +346,12 @@ class Gateway:
         if isinstance(frame, TypingFrame):
             await self._typing_event(connection, group_id)
         elif isinstance(frame, SendFrame):
-            body = SendMessage(text=frame.text, client_msg_id=frame.client_msg_id, reply_to=frame.reply_to)
+            body = SendMessage(
+                text=frame.text,
+                client_msg_id=frame.client_msg_id,
+                reply_to=frame.reply_to,
+                attachment_ids=frame.attachment_ids,
+            )
             message, _ = await self._with_messages(lambda m: m.send(principal, group_id, body))
             connection.push_frame(
                 Ack(client_msg_id=frame.client_msg_id, id=message.id, seq=message.seq, group_id=group_id)

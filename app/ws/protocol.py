@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.domain.ids import IdValue, SeqValue
-from app.domain.messages.schemas import ClientMsgId, MessageText, Seq
+from app.domain.messages.schemas import AttachmentIds, ClientMsgId, MessageText, Seq, require_content
 
 FRAME_MAX_BYTES = 64 * 1024
 GroupId = IdValue
@@ -21,10 +21,14 @@ VideoAction = Literal["play", "pause", "seek", "rate"]
 
 
 class SendFrame(msgspec.Struct, tag_field="type", tag="message", forbid_unknown_fields=False):
-    text: MessageText
+    text: MessageText | None = None  # required unless attachment_ids has some
     group_id: GroupId | None = None  # optional on /ws/group/{id}
     client_msg_id: ClientMsgId | None = None
     reply_to: Seq | None = None
+    attachment_ids: AttachmentIds = []
+
+    def __post_init__(self) -> None:
+        require_content(self.text, self.attachment_ids)
 
 
 class TypingFrame(msgspec.Struct, tag_field="type", tag="typing"):

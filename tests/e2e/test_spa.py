@@ -10,6 +10,7 @@ folder; the README's come from `HUDDLE_SCREENSHOTS=docs/screenshots`).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from PIL import Image
 
 from app.db import migrate
 from tests.conftest import SECRET
@@ -467,6 +469,75 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
                 person.context.close()
             if ada.axe_missing:
                 unavailable("axe-core is not installed (npm ci): accessibility not checked")
+
+
+def test_attachments_an_image_and_a_pdf_reach_the_other_member(browser: Any, tmp_path: Path) -> None:
+    """Ada attaches an image (picker) and a PDF (dropped on the composer); Bo sees the thumbnail, opens
+    the lightbox (Escape closes it, focus returns), and gets the PDF as a chip with name and size."""
+    image = tmp_path / "sunset.png"
+    picture = io.BytesIO()
+    Image.new("RGB", (800, 600), (250, 140, 60)).save(picture, "PNG")
+    image.write_bytes(picture.getvalue())
+    document = b"%PDF-1.4\n% huddle test\n" + b"0" * 3000 + b"\n%%EOF\n"
+    with run_server(tmp_path, **SERVER_ENV) as server:
+        ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
+        ada.sign_up()
+        bo.sign_up()
+        ada.page.get_by_role("button", name="New group").click()
+        ada.page.get_by_label("Group name").fill("Photos")
+        ada.page.get_by_role("button", name="Create group").click()
+        expect(ada.page.get_by_role("heading", name="Photos")).to_be_visible()
+        ada.page.evaluate(
+            "async (email) => { const app = window.huddle; "
+            "await app.api.post(`/api/v1/groups/${app.store.openGroupId}/members`, {email}); }",
+            bo.email,
+        )
+        bo.page.get_by_role("link", name=re.compile("Photos")).click()
+        expect(bo.page.get_by_role("heading", name="Photos")).to_be_visible()
+
+        # The picker: the hidden file input behind the "Attach files" button.
+        ada.page.locator(".composer input[type=file]").set_input_files(str(image))
+        # Drag and drop: a DataTransfer with the PDF, dropped on the composer.
+        ada.page.evaluate(
+            """(bytes) => {
+                const dataTransfer = new DataTransfer();
+                const file = new File([new Uint8Array(bytes)], "report.pdf", {type: "application/pdf"});
+                dataTransfer.items.add(file);
+                const init = {dataTransfer, bubbles: true, cancelable: true};
+                const composer = document.querySelector(".composer");
+                composer.dispatchEvent(new DragEvent("dragover", init));
+                composer.dispatchEvent(new DragEvent("drop", init));
+            }""",
+            list(document),
+        )
+        tray = ada.page.get_by_role("list", name="Attachments to send")
+        expect(tray.locator(".file-state")).to_have_text(["ready", "ready"])
+        ada.check_accessibility("composer with attachments")
+        ada.say("Photos", "Holiday pictures")
+
+        thumb = bo.page.get_by_role("button", name="Open image sunset.png")
+        expect(thumb).to_be_visible()
+        expect(thumb.locator("img")).to_have_js_property("naturalWidth", 320)
+        chip = bo.messages().locator("a.file-chip")
+        expect(chip).to_contain_text("report.pdf")
+        expect(chip).to_contain_text("3.0 KB")
+        assert chip.get_attribute("href").startswith("/api/v1/attachments/")
+        bo.shot("attachments")
+        bo.check_accessibility("message with attachments")
+        thumb.click()
+        lightbox = bo.page.get_by_role("dialog", name="sunset.png")
+        expect(lightbox).to_be_visible()
+        expect(lightbox.locator("img")).to_have_js_property("naturalWidth", 800)
+        bo.check_accessibility("image lightbox")
+        bo.page.keyboard.press("Escape")
+        expect(lightbox).to_have_count(0)
+        expect(thumb).to_be_focused()
+
+        for person in (ada, bo):
+            assert not person.problems, person.problems
+            person.context.close()
+        if ada.axe_missing:
+            unavailable("axe-core is not installed (npm ci): accessibility not checked")
 
 
 SYNC_SCENARIOS = (Path(__file__).parent / "sync_scenarios.js").read_text()

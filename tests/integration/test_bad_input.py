@@ -152,6 +152,22 @@ async def wrong_magic_chunk(world: World) -> Any:
     )
 
 
+async def attachment_chunk(world: World, data: bytes, name: str = "page.png") -> Any:
+    created = await world.client.post(
+        "/api/v1/uploads",
+        json={"name": name, "size": len(data), "group_id": world.group, "purpose": "attachment"},
+        headers=world.owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    return await world.client.put(
+        f"/api/v1/uploads/{created.json()['id']}/chunks/0", content=data, headers=world.owner.headers
+    )
+
+
+def attachment_of(data: bytes, name: str) -> Case:
+    return lambda world: attachment_chunk(world, data, name)
+
+
 def upload_file(name: str, data: bytes) -> Case:
     return req("POST", "/api/v1/groups/{w.group}/videos", files={"file": (name, data, "video/mp4")})
 
@@ -257,6 +273,37 @@ CASES: dict[str, tuple[Case, int]] = {
     "complete with a missing chunk": (complete_with_missing_chunk, 409),
     "duplicate chunk is a safe retry": (duplicate_chunk, 200),
     "wrong magic bytes in chunk 0": (wrong_magic_chunk, 415),
+    "HTML attachment named .png": (attachment_of(HTML, "page.png"), 415),
+    "SVG attachment": (
+        attachment_of(b'<svg xmlns="http://www.w3.org/2000/svg"><script/></svg>', "a.svg"),
+        415,
+    ),
+    "video as an attachment": (attachment_of(mp4(1000), "clip.mp4"), 415),
+    "unknown upload purpose": (
+        req("POST", "/api/v1/uploads", json={"name": "a", "size": 1, "group_id": 1, "purpose": "avatar"}),
+        400,
+    ),
+    "attachment from nowhere": (
+        req("POST", "/api/v1/groups/{w.group}/messages", json={"text": "see", "attachment_ids": [999_999]}),
+        404,
+    ),
+    "eleven attachments": (
+        req(
+            "POST",
+            "/api/v1/groups/{w.group}/messages",
+            json={"text": "many", "attachment_ids": list(range(1, 12))},
+        ),
+        400,
+    ),
+    "message with nothing in it": (
+        req("POST", "/api/v1/groups/{w.group}/messages", json={"attachment_ids": []}),
+        400,
+    ),
+    "attachment of a stranger's group": (req("GET", "/api/v1/attachments/999999", who="stranger"), 404),
+    "attachment with a forged signature": (
+        req("GET", "/api/v1/attachments/1?exp=99999999999&sig=forged"),
+        403,
+    ),
     # ranges
     "hundreds of overlapping ranges": (
         stream_range("bytes=" + ",".join(f"{i}-{i + 10}" for i in range(300))),

@@ -4,16 +4,18 @@ from advanced_alchemy.base import metadata_registry
 
 from app.db.models.accounts import AuthSession, User
 from app.db.models.groups import Group, Membership
-from app.db.models.media import UploadChunk, UploadSession, Video
+from app.db.models.media import Attachment, MessageAttachment, UploadChunk, UploadSession, Video
 from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
 
 metadata = metadata_registry.get(None)
 
 __all__ = [
+    "Attachment",
     "AuthSession",
     "Group",
     "GroupSequence",
     "Membership",
+    "MessageAttachment",
     "MessageRow",
     "ReactionRow",
     "UploadChunk",

@@ -7,7 +7,7 @@ import uuid
 
 from advanced_alchemy.base import DefaultBase, IdentityAuditBase, UUIDv7AuditBase
 from advanced_alchemy.types import GUID, BigIntIdentity, DateTimeUTC
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 VIDEO_NAME_MAX = 255
@@ -18,6 +18,9 @@ ETAG_MAX = 200
 UPLOAD_OPEN = "open"
 UPLOAD_COMPLETING = "completing"  # claimed by one `complete` call; others get a 409
 UPLOAD_DONE = "done"  # kept until it expires, so a retried `complete` gets the same video
+
+PURPOSE_VIDEO = "video"  # an upload session adds a video to the group's library...
+PURPOSE_ATTACHMENT = "attachment"  # ...or a file to attach to messages
 
 
 class Video(IdentityAuditBase):
@@ -56,6 +59,8 @@ class UploadSession(UUIDv7AuditBase):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     video_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    purpose: Mapped[str] = mapped_column(String(16), default=PURPOSE_VIDEO, server_default=PURPOSE_VIDEO)
+    attachment_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class UploadChunk(DefaultBase):
@@ -70,4 +75,45 @@ class UploadChunk(DefaultBase):
     size: Mapped[int] = mapped_column(Integer)
 
 
-__all__ = ["UploadChunk", "UploadSession", "Video"]
+class Attachment(IdentityAuditBase):
+    """A file for messages (image, PDF, text, ZIP): uploaded through an upload session, bytes in the
+    blob store under a generated key. Sent in messages through `message_attachments`."""
+
+    __tablename__ = "attachments"
+
+    group_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("groups.id", ondelete="CASCADE"), index=True
+    )
+    uploader_id: Mapped[int | None] = mapped_column(
+        BigIntIdentity, ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    name: Mapped[str] = mapped_column(String(VIDEO_NAME_MAX))  # sanitized original file name
+    kind: Mapped[str] = mapped_column(String(16))  # image, pdf, text, zip
+    content_type: Mapped[str] = mapped_column(String(CONTENT_TYPE_MAX))  # from the magic bytes
+    size: Mapped[int] = mapped_column(BigInteger)
+    blob_key: Mapped[str] = mapped_column(String(BLOB_KEY_MAX), unique=True)
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    height: Mapped[int | None] = mapped_column(Integer, default=None)
+    thumb_blob_key: Mapped[str | None] = mapped_column(String(BLOB_KEY_MAX), default=None)
+
+
+class MessageAttachment(DefaultBase):
+    """Which message (group, seq: the same in every message store) carries which attachment.
+
+    The reference count behind "deleting a message removes the attachments no other message uses".
+    """
+
+    __tablename__ = "message_attachments"
+
+    attachment_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+Index("ix_message_attachments_message", MessageAttachment.group_id, MessageAttachment.seq)
+
+__all__ = ["Attachment", "MessageAttachment", "UploadChunk", "UploadSession", "Video"]

@@ -7,10 +7,11 @@ Full-text search (a PostgreSQL GIN index, an SQLite FTS5 table) is created by th
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from advanced_alchemy.base import DefaultBase, IdentityBase
 from advanced_alchemy.types import BigIntIdentity, DateTimeUTC
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.accounts import EMAIL_MAX, NAME_MAX
@@ -40,6 +41,8 @@ class MessageRow(IdentityBase):
     video_name: Mapped[str | None] = mapped_column(String(255), default=None)
     video_time: Mapped[float | None] = mapped_column(Float, default=None)
     video_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # What the message shows of its attachments (a snapshot: attachments never change once uploaded).
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
     edited_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

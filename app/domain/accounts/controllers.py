@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, delete, get, patch, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, Parameter
@@ -13,6 +14,7 @@ from app.domain.accounts.deps import Accounts, Authenticated, client_address
 from app.domain.accounts.schemas import (
     AccountDeleteBody,
     LoginBody,
+    MeOut,
     PasswordChangeBody,
     ProfilePatch,
     PublicUser,
@@ -26,6 +28,7 @@ from app.domain.accounts.schemas import (
     VerifyTokenOut,
 )
 from app.domain.accounts.services import public_user, user_out
+from app.domain.attachments.deps import Attachments
 from app.domain.params import BEARER, Id, Offset
 from app.server.errors import error_responses
 
@@ -136,11 +139,12 @@ async def verify_token(principal: Authenticated) -> VerifyTokenOut:
     ["/api/v1/users/me", "/users/me"],
     tags=USERS,
     security=BEARER,
-    summary="The signed-in user",
+    summary="The signed-in user, with the storage their attachments use (`storage: {used, quota}`)",
     responses=error_responses(401),
 )
-async def get_me(principal: Authenticated) -> UserOut:
-    return user_out(principal.user)
+async def get_me(principal: Authenticated, attachments: Attachments) -> MeOut:
+    usage = await attachments.usage(principal.user_id)
+    return MeOut(**msgspec.structs.asdict(user_out(principal.user)), storage=usage)
 
 
 @patch(

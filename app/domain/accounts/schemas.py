@@ -71,6 +71,19 @@ class UserOut(msgspec.Struct):
     created_at: dt.datetime
 
 
+class StorageUsage(msgspec.Struct):
+    """Bytes of the attachments a user uploaded (videos are not counted), against STORAGE_QUOTA_BYTES."""
+
+    used: int
+    quota: int
+
+
+class MeOut(UserOut, kw_only=True):
+    """`GET users/me`: the profile and the storage the user's attachments take."""
+
+    storage: StorageUsage
+
+
 class PublicUser(msgspec.Struct):
     """What anyone signed in may see of another user: no email, nothing private."""
 

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, ROLE_MEMBER, Group, Membership
 from app.domain.accounts.services import Principal, normalize_email, public_user
+from app.domain.attachments.services import group_attachment_keys
+from app.domain.attachments.services import remove_blobs as remove_attachment_blobs
 from app.domain.groups.access import require_admin, require_member
 from app.domain.groups.schemas import (
     GroupCreate,
@@ -89,7 +91,11 @@ class GroupService:
                     member_count=counts.get(group.id, 0),
                     last_read_seq=membership.last_read_seq,
                     unread_count=max(0, (last.seq if last else 0) - membership.last_read_seq),
-                    last_message=to_frame(last, principal.user_id) if last else None,
+                    last_message=(
+                        to_frame(last, principal.user_id, signer=self.runtime.attachment_signer)
+                        if last
+                        else None
+                    ),
                     peer=public_user(peer) if peer else None,
                 )
             )
@@ -163,10 +169,12 @@ class GroupService:
 
     async def _delete(self, group: Group) -> None:
         blobs = await group_blob_keys(self.db, group.id)  # the rows cascade; the bytes must go too
+        attachments = await group_attachment_keys(self.db, group.id)
         await self.db.delete(group)
         await self.db.commit()
         await self.runtime.messages.drop_group(group.id)
         await remove_group_blobs(self.runtime.blobs, blobs)
+        await remove_attachment_blobs(self.runtime.blobs, attachments)
         await self.events.to_group(group.id, GroupDeleted(group_id=group.id))
 
     # -- membership --------------------------------------------------------------------------------

@@ -6,6 +6,11 @@ retry is always safe. The database records which chunks arrived (`GET` tells a c
 earlier attempt that died before recording the video), checks size and magic bytes on the committed
 blob, and records the video and the session's outcome in one transaction, so repeating it returns the
 same video. Sessions expire after UPLOAD_SESSION_TTL without activity; the sweeper drops their blocks.
+
+One protocol for two purposes: `video` (the group's library, MAX_UPLOAD_BYTES, video magic bytes) and
+`attachment` (a file for messages: the attachment allowlist, per-kind limits and the uploader's
+storage quota, checked at creation with the declared size, at chunk 0 with the kind, and again at
+completion).
 """
 
 from __future__ import annotations
@@ -23,22 +28,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.media import (
+    PURPOSE_ATTACHMENT,
     UPLOAD_COMPLETING,
     UPLOAD_DONE,
     UPLOAD_OPEN,
+    Attachment,
     UploadChunk,
     UploadSession,
     Video,
 )
+from app.domain.attachments import services as attachments
+from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.groups.access import require_member
-from app.domain.media.blobstore import DEFAULT_CONTENT_TYPE, MAX_BLOCKS, MissingBlocks
+from app.domain.media.blobstore import DEFAULT_CONTENT_TYPE, MAX_BLOCKS, BlobInfo, MissingBlocks
 from app.domain.media.names import display_name
 from app.domain.media.schemas import ChunkAck, UploadCreate, UploadOut, UploadState, VideoOut
 from app.domain.media.services import MediaService
-from app.domain.media.sniff import SNIFF_BYTES, sniff
+from app.domain.media.sniff import ATTACHMENT_SNIFF_BYTES, SNIFF_BYTES, sniff, sniff_attachment
 from app.domain.media.uploads import check_type, new_blob_key, now, remove_blob, too_large
 from app.domain.messages.services import release
-from app.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from app.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable
 from app.runtime import Runtime
 
 log = logging.getLogger("huddle.media")
@@ -65,6 +74,10 @@ def stale_claim(at: dt.datetime) -> Any:
         UploadSession.claimed_at.is_(None),
         UploadSession.claimed_at < at - CLAIM_STALE,
     )
+
+
+def _is_attachment(session: UploadSession) -> bool:
+    return session.purpose == PURPOSE_ATTACHMENT
 
 
 def _insert_ignoring_duplicates(db: AsyncSession) -> Any:
@@ -127,6 +140,8 @@ class ResumableUploads:
             expires_at=session.expires_at,
             video_id=session.video_id,
             created_at=session.created_at,
+            purpose="attachment" if _is_attachment(session) else "video",
+            attachment_id=session.attachment_id,
         )
 
     async def _session(self, user_id: int, upload_id: uuid.UUID) -> UploadSession:
@@ -145,10 +160,14 @@ class ResumableUploads:
     # -- the protocol ------------------------------------------------------------------------------
 
     async def create(self, user_id: int, body: UploadCreate) -> UploadOut:
-        limit = self.settings.max_upload_bytes
-        if body.size > limit:
-            raise too_large(limit)
+        attachment = body.purpose == "attachment"
+        if attachment:
+            attachments.check_size(self.settings, body.size)
+        elif body.size > self.settings.max_upload_bytes:
+            raise too_large(self.settings.max_upload_bytes)
         await require_member(self.db, body.group_id, user_id)
+        if attachment:
+            await attachments.check_quota(self.db, self.settings, user_id, body.size)
         chunk = self._chunk_size(body.size, body.chunk_size)
         session = UploadSession(
             group_id=body.group_id,
@@ -157,9 +176,10 @@ class ResumableUploads:
             size=body.size,
             chunk_size=chunk,
             chunk_count=-(-body.size // chunk),
-            blob_key=new_blob_key(),
+            blob_key=attachments.new_attachment_key() if attachment else new_blob_key(),
             state=UPLOAD_OPEN,
             expires_at=self._expiry(),
+            purpose=body.purpose,
         )
         self.db.add(session)
         await self.db.commit()
@@ -177,9 +197,16 @@ class ResumableUploads:
         if index >= session.chunk_count:
             raise BadRequest(f"This upload has chunks 0 to {session.chunk_count - 1}")
         key, expected = session.blob_key, chunk_length(session, index)
+        attachment, size = _is_attachment(session), session.size
         await release(self.db)
         data = await _read_chunk(request, expected, index)
-        content_type = check_type(data) if index == 0 else None  # a wrong file fails at its first chunk
+        content_type = None
+        if index == 0:  # a wrong file fails at its first chunk, before anything is staged
+            if attachment:
+                content_type = attachments.check_attachment_type(data[:ATTACHMENT_SNIFF_BYTES])
+                attachments.check_size(self.settings, size, content_type)
+            else:
+                content_type = check_type(data)
         await self.store.stage(key, index, data)
         values: dict[str, Any] = {"expires_at": self._expiry()}
         if content_type is not None:
@@ -213,8 +240,10 @@ class ResumableUploads:
             chunk_count=session.chunk_count,
         )
 
-    async def complete(self, user_id: int, upload_id: uuid.UUID) -> tuple[VideoOut, bool]:
-        """(video, created): a repeated call after success returns the same video."""
+    async def complete(
+        self, user_id: int, upload_id: uuid.UUID
+    ) -> tuple[VideoOut | UploadedAttachment, bool]:
+        """(video or attachment, created): a repeated call after success returns the same one."""
         session = await self._session(user_id, upload_id)
         if session.state == UPLOAD_DONE:
             return await self._completed(session, user_id), False
@@ -233,19 +262,26 @@ class ResumableUploads:
             raise Conflict("This upload is being completed by another request")
         await self.db.commit()
         try:
-            video = await self._finish(session, user_id)
+            made = await self._finish(session, user_id)
         except BaseException:
             await self._unclaim(upload_id)
             raise
-        return self.library.render(video, user_id), True
+        if isinstance(made, Attachment):
+            return attachments.uploaded(made, self.runtime.attachment_signer), True
+        return self.library.render(made, user_id), True
 
-    async def _completed(self, session: UploadSession, user_id: int) -> VideoOut:
+    async def _completed(self, session: UploadSession, user_id: int) -> VideoOut | UploadedAttachment:
+        if _is_attachment(session):
+            made = await self.db.get(Attachment, session.attachment_id) if session.attachment_id else None
+            if made is None:
+                raise NotFound("The attachment of this upload was deleted")
+            return attachments.uploaded(made, self.runtime.attachment_signer)
         video = await self.db.get(Video, session.video_id) if session.video_id else None
         if video is None:
             raise NotFound("The video of this upload was deleted")
         return self.library.render(video, user_id)
 
-    async def _finish(self, session: UploadSession, user_id: int) -> Video:
+    async def _finish(self, session: UploadSession, user_id: int) -> Video | Attachment:
         rows = await self.db.execute(
             select(UploadChunk.chunk_index).where(UploadChunk.session_id == session.id)
         )
@@ -253,6 +289,10 @@ class ResumableUploads:
         missing = [index for index in range(session.chunk_count) if index not in received]
         if missing:
             raise MissingBlocks(session.blob_key, missing)
+        attachment = _is_attachment(session)
+        if attachment:  # the quota may have filled up since the session was created
+            attachments.check_size(self.settings, session.size, session.content_type)
+            await attachments.check_quota(self.db, self.settings, user_id, session.size)
         await release(self.db)
         key, size = session.blob_key, session.size
         # An earlier attempt may have committed the blob and died before recording the video.
@@ -270,16 +310,22 @@ class ResumableUploads:
                 )
                 await self.db.commit()
                 raise
-        async with aclosing(self.store.read(key, 0, SNIFF_BYTES)) as reader:
+        head_bytes = ATTACHMENT_SNIFF_BYTES if attachment else SNIFF_BYTES
+        async with aclosing(self.store.read(key, 0, head_bytes)) as reader:
             head = b"".join([chunk async for chunk in reader])
-        found = sniff(head)
+        found = sniff_attachment(head) if attachment else sniff(head)
         if info.size != size or found != session.content_type:
             # Unusable, and its blocks are spent: only a new upload can fix it.
             await self._drop(session)
             if info.size != size:
                 raise Conflict(f"The chunks add up to {info.size} bytes, not {size}; start again")
-            check_type(head)  # 415 when it is no video at all
+            if attachment:
+                attachments.check_attachment_type(head)  # 415 when it is no kind we take
+            else:
+                check_type(head)  # 415 when it is no video at all
             raise Conflict("The first chunk was replaced by another type of file; start again")
+        if attachment:
+            return await self._add_attachment(session, user_id, info)
 
         async def mark_done(video: Video) -> None:
             await self.db.execute(
@@ -296,6 +342,30 @@ class ResumableUploads:
             info=info,
             on_insert=mark_done,
         )
+
+    async def _add_attachment(self, session: UploadSession, user_id: int, info: BlobInfo) -> Attachment:
+        async def mark_done(made: Attachment) -> None:
+            await self.db.execute(
+                update(UploadSession)
+                .where(UploadSession.id == session.id)
+                .values(state=UPLOAD_DONE, attachment_id=made.id, expires_at=self._expiry())
+            )
+
+        try:
+            return await attachments.add_attachment(
+                self.db,
+                self.runtime,
+                group_id=session.group_id,
+                uploader_id=user_id,
+                name=session.name,
+                key=session.blob_key,
+                info=info,
+                on_insert=mark_done,
+            )
+        except Unprocessable:  # an unreadable image or a decompression bomb: its bytes go
+            await self.db.rollback()
+            await self._drop(session)
+            raise
 
     async def _drop(self, session: UploadSession) -> None:
         """Forget a session whose committed bytes are unusable, and the bytes with it."""

@@ -12,6 +12,7 @@ from app.domain.ids import IdValue
 NameText = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]  # sanitized, then cut to fit
 DbId = IdValue
 UploadState = Literal["open", "completing", "done"]
+UploadPurpose = Literal["video", "attachment"]
 
 
 class VideoInfo(msgspec.Struct, kw_only=True):
@@ -43,6 +44,7 @@ class UploadCreate(msgspec.Struct, kw_only=True):
     size: DbId
     group_id: DbId
     chunk_size: DbId | None = None  # a wish; the server's answer is in the session
+    purpose: UploadPurpose = "video"  # a video for the library, or a file to attach to messages
 
 
 class UploadOut(msgspec.Struct, kw_only=True):
@@ -61,6 +63,8 @@ class UploadOut(msgspec.Struct, kw_only=True):
     expires_at: dt.datetime
     video_id: int | None
     created_at: dt.datetime
+    purpose: UploadPurpose = "video"
+    attachment_id: int | None = None
 
 
 class ChunkAck(msgspec.Struct, kw_only=True):

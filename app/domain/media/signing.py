@@ -73,3 +73,40 @@ class StreamSigner:
         if not valid or expires <= (time.time() if now is None else now):
             raise Forbidden(INVALID_LINK)
         return user_id
+
+
+class AttachmentSigner:
+    """Signed, short-lived URLs of message attachments: `?exp=<unix seconds>&sig=<HMAC-SHA256>` over
+    the attachment id, the variant (`file` or `thumbnail`) and the expiry.
+
+    No user is bound: a message frame is encoded once for every member of the group, so its URLs
+    cannot be per-recipient. Only members receive them, and they last ATTACHMENT_URL_TTL (rounded up
+    to 5 minutes, so frames and history pages hand out the same URL and browsers cache the bytes).
+    """
+
+    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
+        self._key = hmac.digest(secret_key.encode(), b"huddle attachment url v1", "sha256")
+        self.ttl = ttl_seconds
+
+    def _signature(self, attachment_id: int, variant: str, expires: int) -> str:
+        message = f"{attachment_id}:{variant}:{expires}".encode("ascii")
+        return _b64(hmac.digest(self._key, message, hashlib.sha256))
+
+    def sign(self, attachment_id: int, variant: str, now: float | None = None) -> tuple[str, int]:
+        """The query string of a URL for this attachment (or its thumbnail), and its expiry."""
+        moment = time.time() if now is None else now
+        expires = -(-int(moment + self.ttl) // EXPIRY_STEP) * EXPIRY_STEP
+        query = urlencode({"exp": expires, "sig": self._signature(attachment_id, variant, expires)})
+        return query, expires
+
+    def verify(
+        self, attachment_id: int, variant: str, exp: str | None, sig: str | None, now: float | None = None
+    ) -> None:
+        """Forbidden (403) unless `exp`/`sig` are a valid, unexpired signature of this URL."""
+        expires = _number(exp)
+        if expires is None or not sig:
+            raise Forbidden(INVALID_LINK)
+        expected = self._signature(attachment_id, variant, expires)
+        valid = hmac.compare_digest(expected.encode("ascii"), sig.encode("utf-8", "replace"))
+        if not valid or expires <= (time.time() if now is None else now):
+            raise Forbidden(INVALID_LINK)

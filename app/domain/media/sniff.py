@@ -6,6 +6,8 @@ refused (415) instead of being served back with a video type.
 
 from __future__ import annotations
 
+import codecs
+
 SNIFF_BYTES = 64  # enough for every signature below, the Matroska DocType included
 
 MP4 = "video/mp4"
@@ -30,3 +32,50 @@ def sniff(head: bytes) -> str | None:
     if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
         return AVI
     return None
+
+
+# -- attachments ------------------------------------------------------------------------------------
+# Files for messages: an allowlist of kinds, each recognized by its magic bytes. SVG, HTML and any
+# other markup are never accepted (script could ride along); plain text is UTF-8 with no NUL or other
+# control bytes (tab, line feed, carriage return and form feed aside) in its head, and does not start
+# with `<` (so a web page is never "plain text").
+
+ATTACHMENT_SNIFF_BYTES = 1024
+PNG, JPEG, GIF, WEBP = "image/png", "image/jpeg", "image/gif", "image/webp"
+PDF, TEXT, ZIP = "application/pdf", "text/plain; charset=utf-8", "application/zip"
+KINDS = {PNG: "image", JPEG: "image", GIF: "image", WEBP: "image", PDF: "pdf", TEXT: "text", ZIP: "zip"}
+ATTACHMENTS_SUPPORTED = "PNG, JPEG, GIF or WebP images, PDF, plain UTF-8 text or ZIP"
+_TEXT_CONTROLS = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D} | {0x7F}
+_BOM = b"\xef\xbb\xbf"
+
+
+def _plain_text(head: bytes) -> bool:
+    if not head or _TEXT_CONTROLS.intersection(head):
+        return False
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(
+            head, final=False
+        )  # a cut-off last char is fine
+    except UnicodeDecodeError:
+        return False
+    return not text.removeprefix("\ufeff").lstrip().startswith("<")
+
+
+_SIGNATURES: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    ((b"\x89PNG\r\n\x1a\n",), PNG),
+    ((b"\xff\xd8\xff",), JPEG),
+    ((b"GIF87a", b"GIF89a"), GIF),
+    ((b"%PDF-",), PDF),
+    ((b"PK\x03\x04", b"PK\x05\x06"), ZIP),  # a local file header, or an empty archive
+)
+
+
+def sniff_attachment(head: bytes) -> str | None:
+    """The content type of an attachment starting with `head` (ATTACHMENT_SNIFF_BYTES of it), or None
+    when it is none of the kinds we accept."""
+    for magic, content_type in _SIGNATURES:
+        if head.startswith(magic):
+            return content_type
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return WEBP
+    return TEXT if _plain_text(head.removeprefix(_BOM)) else None

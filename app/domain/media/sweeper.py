@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.media import UPLOAD_DONE, UploadSession, Video
+from app.domain.attachments.services import sweep_unsent
 from app.domain.media.blobstore import BlobStore
 from app.domain.media.resumable import stale_claim
 from app.runtime import Runtime
@@ -72,11 +73,12 @@ class UploadSweeper:
         while not self._stopping.is_set():
             try:
                 swept = await sweep_expired_uploads(self._runtime)
+                swept += await sweep_unsent(self._runtime)  # attachments never sent in a message
             except Exception as error:  # noqa: BLE001 -- a database or storage blip: next round retries
                 log.warning("upload sweep failed: %s", type(error).__name__)
             else:
                 if swept:
-                    log.info("swept %d expired upload(s)", swept)
+                    log.info("swept %d expired upload(s) and unsent attachment(s)", swept)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), interval)
 

@@ -10,6 +10,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from app.domain.accounts.deps import Authenticated
+from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.media.blobstore import MAX_BLOCKS
 from app.domain.media.deps import Resumable
 from app.domain.media.openapi import ChunkOperation
@@ -26,8 +27,9 @@ ChunkIndex = Annotated[int, Parameter(ge=0, le=MAX_BLOCKS - 1, description="0-ba
     tags=TAGS,
     security=BEARER,
     status_code=HTTP_201_CREATED,
-    summary="Start a resumable upload: the answer says the chunk size and count to send",
-    responses=error_responses(400, 401, 404, 413),
+    summary="Start a resumable upload (purpose `video` or `attachment`): the answer says the chunk size "
+    "and count to send",
+    responses=error_responses(400, 401, 404, 409, 413),
 )
 async def create_upload(
     data: JSONBody[UploadCreate], principal: Authenticated, uploads: Resumable
@@ -70,12 +72,13 @@ async def put_chunk(
     "/api/v1/uploads/{upload_id:uuid}/complete",
     tags=TAGS,
     security=BEARER,
-    summary="Check every chunk, the size and the file type, then add the video (201; 200 when repeated)",
-    responses=error_responses(401, 404, 409, 415, 507),
+    summary="Check every chunk, the size and the file type, then add the video or the attachment "
+    "(201; 200 when repeated)",
+    responses=error_responses(401, 404, 409, 413, 415, 422, 507),
 )
 async def complete_upload(
     upload_id: uuid.UUID, principal: Authenticated, uploads: Resumable
-) -> Response[VideoOut]:
+) -> Response[VideoOut | UploadedAttachment]:
     video, created = await uploads.complete(principal.user_id, upload_id)
     return Response(video, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 

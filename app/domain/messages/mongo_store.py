@@ -66,6 +66,7 @@ def new_document(draft: Draft, seq: int) -> Document:
     """The stored shape of a draft; every field is present (null when unset) so documents look alike."""
     document: Document = {"_id": ObjectId(), "seq": seq, **msgspec.structs.asdict(draft)}
     document |= {
+        "attachments": msgspec.to_builtins(draft.attachments),
         "created_at": bson_time(draft.created_at),
         "edited_at": None,
         "deleted_at": None,
@@ -96,6 +97,7 @@ def to_stored(document: Mapping[str, Any]) -> StoredMessage:
             "created_at": document["created_at"],
             "text": document.get("text") or "",
             "reactions": reaction_map(document.get("reactions")),
+            "attachments": document.get("attachments") or [],
         },
         StoredMessage,
     )
@@ -234,7 +236,9 @@ class MongoMessageStore:
 
     async def tombstone(self, group_id: int, seq: int, at: dt.datetime) -> StoredMessage | None:
         return await self._update_live(
-            group_id, seq, {"text": "", "deleted_at": at, "video_id": None, "reactions": []}
+            group_id,
+            seq,
+            {"text": "", "deleted_at": at, "video_id": None, "reactions": [], "attachments": []},
         )
 
     async def react(

@@ -16,6 +16,7 @@ from app.domain.patterns import NO_BLANKS, VISIBLE
 
 TEXT_MAX = 10_000  # code points
 PAGE_MAX = 100
+ATTACHMENTS_MAX = 10  # per message
 
 MessageText = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_MAX, pattern=VISIBLE)]
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -27,6 +28,22 @@ class ReactionOut(msgspec.Struct):
     emoji: str
     count: int
     me: bool
+
+
+class AttachmentOut(msgspec.Struct, kw_only=True):
+    """An attachment as a message shows it: signed, short-lived URLs (ATTACHMENT_URL_TTL) that need no
+    Authorization header, so `<img src>` and download links work; `thumbnail_url` for images only."""
+
+    id: int
+    name: str
+    kind: Literal["image", "pdf", "text", "zip"]
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    url: str
+    thumbnail_url: str | None
+    url_expires_at: dt.datetime
 
 
 class ChatMessage(msgspec.Struct, kw_only=True, tag_field="type", tag="message"):
@@ -44,6 +61,7 @@ class ChatMessage(msgspec.Struct, kw_only=True, tag_field="type", tag="message")
     edited_at: dt.datetime | None = None
     deleted: bool = False
     reactions: list[ReactionOut] = []
+    attachments: list[AttachmentOut] = []
 
 
 class _Membership(msgspec.Struct, kw_only=True):
@@ -113,11 +131,27 @@ class Seen(msgspec.Struct, kw_only=True, tag_field="type", tag="seen"):
 # -- request and response bodies ------------------------------------------------------------------
 
 
+AttachmentIds = Annotated[list[IdValue], msgspec.Meta(max_length=ATTACHMENTS_MAX)]
+NO_CONTENT = "A message needs text, attachments or both"
+
+
+def require_content(text: str | None, attachment_ids: list[int]) -> None:
+    """Refuses (at decoding: a 400 or an error frame) a message with neither text nor attachments."""
+    if text is None and not attachment_ids:
+        raise ValueError(NO_CONTENT)
+
+
 class SendMessage(msgspec.Struct, kw_only=True):
-    text: MessageText
+    """`text` may be left out when the message carries attachments (uploaded to the same group)."""
+
+    text: MessageText | None = None
     client_msg_id: ClientMsgId | None = None
     reply_to: Seq | None = None
     video_id: IdValue | None = None
+    attachment_ids: AttachmentIds = []
+
+    def __post_init__(self) -> None:
+        require_content(self.text, self.attachment_ids)
 
 
 class EditMessage(msgspec.Struct):

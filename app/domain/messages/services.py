@@ -15,7 +15,10 @@ from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, Group, Membership
 from app.db.models.media import Video
 from app.domain.accounts.services import Principal
+from app.domain.attachments.services import link, refs_for_send, unlink_message
+from app.domain.attachments.services import render as render_attachment
 from app.domain.groups.access import require_member
+from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.schemas import (
     ChatMessage,
     MemberAdded,
@@ -50,9 +53,12 @@ async def release(db: AsyncSession) -> None:
     await db.commit()
 
 
-def to_frame(message: StoredMessage, viewer_id: int | None = None) -> MessageFrame:
+def to_frame(
+    message: StoredMessage, viewer_id: int | None = None, *, signer: AttachmentSigner
+) -> MessageFrame:
     """The one rendering of a stored message, for history and real-time alike. `viewer_id` only
-    sets the `me` flag of reactions; new messages have none, so their frame is viewer-independent."""
+    sets the `me` flag of reactions; new messages have none, so their frame is viewer-independent
+    (attachment URLs are signed for the attachment, not for a user)."""
     if message.type in ("add", "leave"):
         kind = MemberAdded if message.type == "add" else MemberLeft
         return kind(
@@ -91,6 +97,7 @@ def to_frame(message: StoredMessage, viewer_id: int | None = None) -> MessageFra
         edited_at=message.edited_at,
         deleted=message.deleted_at is not None,
         reactions=reaction_summary(message.reactions, viewer_id),
+        attachments=[render_attachment(ref, signer) for ref in message.attachments],
     )
 
 
@@ -104,6 +111,10 @@ class MessageService:
         self.runtime = runtime
         self.store = runtime.messages
         self.events = runtime.events
+        self.signer = runtime.attachment_signer
+
+    def _frame(self, message: StoredMessage, viewer_id: int | None = None) -> MessageFrame:
+        return to_frame(message, viewer_id, signer=self.signer)
 
     async def _member(self, principal: Principal, group_id: int) -> tuple[Group, Membership]:
         pair = await require_member(self.db, group_id, principal.user_id)
@@ -134,6 +145,8 @@ class MessageService:
         if body.reply_to is not None:
             await self._live_message(group_id, body.reply_to)
         user = principal.user
+        refs = await refs_for_send(self.db, self.runtime.settings, group_id, user.id, body.attachment_ids)
+        text = body.text or ""
         stored, created = await self.store.append(
             Draft(
                 group_id=group_id,
@@ -141,18 +154,23 @@ class MessageService:
                 user=user.email,
                 user_name=user.display_name or user.name,
                 author_id=user.id,
-                text=body.text,
+                text=text,
                 client_msg_id=body.client_msg_id,
                 reply_to=body.reply_to,
                 video_id=body.video_id,
+                attachments=refs,
                 created_at=_now(),
             )
         )
+        ids = [ref.id for ref in refs]
         if not created:
-            if (stored.text, stored.reply_to, stored.video_id) != (body.text, body.reply_to, body.video_id):
+            sent = (stored.text, stored.reply_to, stored.video_id, [ref.id for ref in stored.attachments])
+            if sent != (text, body.reply_to, body.video_id, ids):
                 raise Conflict("client_msg_id was already used for a different message")
-            return to_frame(stored, user.id), False  # type: ignore[return-value]
-        frame = to_frame(stored)
+            await link(self.db, group_id, stored.seq, ids)  # repairs an attempt that died before it
+            return self._frame(stored, user.id), False  # type: ignore[return-value]
+        await link(self.db, group_id, stored.seq, ids)
+        frame = self._frame(stored)
         await self._advance_read(group_id, user.id, stored.seq)
         await self.events.to_group(group_id, frame)
         return frame, True  # type: ignore[return-value]
@@ -170,7 +188,7 @@ class MessageService:
                 created_at=_now(),
             )
         )
-        frame = to_frame(stored)
+        frame = self._frame(stored)
         await self.events.to_group(group.id, frame)
         return frame
 
@@ -192,7 +210,7 @@ class MessageService:
                 created_at=_now(),
             )
         )
-        frame = to_frame(stored)
+        frame = self._frame(stored)
         await self.events.to_group(group_id, frame)
         return frame
 
@@ -207,14 +225,14 @@ class MessageService:
         rows = await self.store.window(group_id, before_seq=before_seq, after_seq=after_seq, limit=limit + 1)
         has_more = len(rows) > limit
         rows = rows[:limit] if after_seq is not None else rows[-limit:]
-        return MessagePage(items=[to_frame(m, principal.user_id) for m in rows], has_more=has_more)
+        return MessagePage(items=[self._frame(m, principal.user_id) for m in rows], has_more=has_more)
 
     async def newest_first(
         self, principal: Principal, group_id: int, offset: int, limit: int
     ) -> list[MessageFrame]:
         await self._member(principal, group_id)
         rows = await self.store.newest_first(group_id, offset=offset, limit=limit)
-        return [to_frame(m, principal.user_id) for m in rows]
+        return [self._frame(m, principal.user_id) for m in rows]
 
     async def search(
         self, principal: Principal, query: str, group_id: int | None, limit: int, offset: int
@@ -237,7 +255,7 @@ class MessageService:
                 )
             )
         rows = await self.store.search(group_ids, query, limit=limit + 1, offset=offset)
-        items = [to_frame(m, principal.user_id) for m in rows[:limit]]
+        items = [self._frame(m, principal.user_id) for m in rows[:limit]]
         next_offset = offset + limit if len(rows) > limit else None
         return SearchPage(items=items, limit=limit, offset=offset, next_offset=next_offset)  # type: ignore[arg-type]
 
@@ -257,7 +275,7 @@ class MessageService:
                 id=edited.id, seq=seq, group_id=group_id, text=text, edited_at=edited.edited_at or _now()
             ),
         )
-        return to_frame(edited, principal.user_id)  # type: ignore[return-value]
+        return self._frame(edited, principal.user_id)  # type: ignore[return-value]
 
     async def delete(self, principal: Principal, group_id: int, seq: int) -> None:
         """Authors delete their own messages; admins delete any. A tombstone keeps the seq."""
@@ -268,6 +286,10 @@ class MessageService:
         deleted = await self.store.tombstone(group_id, seq, _now())
         if deleted is None:
             raise NotFound(MESSAGE_NOT_FOUND)
+        if message.attachments:
+            await unlink_message(
+                self.db, self.runtime.blobs, group_id, seq, [ref.id for ref in message.attachments]
+            )
         await self.events.to_group(
             group_id, MessageDeleted(id=deleted.id, seq=seq, group_id=group_id, deleted_by=principal.user_id)
         )

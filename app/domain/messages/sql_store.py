@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from sqlalchemy import Select, delete, func, literal_column, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -14,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
-from app.domain.messages.store import Draft, StoredMessage
+from app.domain.messages.store import AttachmentRef, Draft, StoredMessage
 
-_FIELDS = [name for name in Draft.__struct_fields__ if name != "created_at"]
+_FIELDS = [name for name in Draft.__struct_fields__ if name not in {"created_at", "attachments"}]
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -38,6 +39,7 @@ def _stored(row: MessageRow, reactions: dict[str, list[int]] | None = None) -> S
         video_name=row.video_name,
         video_time=row.video_time,
         video_id=row.video_id,
+        attachments=msgspec.convert(row.attachments or [], tuple[AttachmentRef, ...]),
         edited_at=row.edited_at,
         deleted_at=row.deleted_at,
         reactions=reactions or {},
@@ -91,7 +93,10 @@ class SQLMessageStore:
                         await db.rollback()  # gives the seq back
                         return stored, False
                     row = MessageRow(
-                        seq=seq, created_at=draft.created_at, **{f: getattr(draft, f) for f in _FIELDS}
+                        seq=seq,
+                        created_at=draft.created_at,
+                        attachments=msgspec.to_builtins(draft.attachments) or None,
+                        **{f: getattr(draft, f) for f in _FIELDS},
                     )
                     db.add(row)
                     await db.commit()
@@ -191,7 +196,9 @@ class SQLMessageStore:
         return await self._update(group_id, seq, {"text": text, "edited_at": at})
 
     async def tombstone(self, group_id: int, seq: int, at: dt.datetime) -> StoredMessage | None:
-        return await self._update(group_id, seq, {"text": "", "deleted_at": at, "video_id": None})
+        return await self._update(
+            group_id, seq, {"text": "", "deleted_at": at, "video_id": None, "attachments": None}
+        )
 
     async def react(
         self, group_id: int, seq: int, user_id: int, emoji: str, add: bool

@@ -16,6 +16,20 @@ import msgspec
 MAX_REACTION_KINDS = 20  # distinct emoji per message
 
 
+class AttachmentRef(msgspec.Struct, frozen=True, kw_only=True):
+    """What a message keeps of one of its attachments (they never change once uploaded), so every
+    rendering of the message (history, real-time, search) needs no other lookup."""
+
+    id: int
+    name: str
+    kind: str  # image, pdf, text, zip
+    content_type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    thumbnail: bool = False
+
+
 class Draft(msgspec.Struct, frozen=True, kw_only=True):
     """A message about to be appended; the store assigns `id` and `seq`."""
 
@@ -33,6 +47,7 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     video_name: str | None = None
     video_time: float | None = None
     video_id: int | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 class StoredMessage(Draft, frozen=True, kw_only=True):
@@ -69,7 +84,8 @@ class MessageStore(Protocol):
         ...
 
     async def tombstone(self, group_id: int, seq: int, at: dt.datetime) -> StoredMessage | None:
-        """Blank a message but keep its seq; None when there is no such live message."""
+        """Blank a message (text, video, attachments, reactions) but keep its seq; None when there is
+        no such live message."""
         ...
 
     async def react(

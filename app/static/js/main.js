@@ -445,8 +445,8 @@ class App {
 
   // -- sending -------------------------------------------------------------------------------------
 
-  sendMessage(groupId, text, replyTo) {
-    const entry = { client_msg_id: randomId(), text, reply_to: replyTo, status: "sending" };
+  sendMessage(groupId, text, replyTo, attachmentIds = []) {
+    const entry = { client_msg_id: randomId(), text, reply_to: replyTo, attachment_ids: attachmentIds, status: "sending" };
     this.store.addPending(groupId, entry);
     this.transmit(groupId, entry);
   }
@@ -460,10 +460,13 @@ class App {
 
   /** Over the socket when it is up, else over HTTP; the client_msg_id makes retries harmless. */
   transmit(groupId, entry) {
-    const frame = { type: "message", group_id: groupId, text: entry.text, client_msg_id: entry.client_msg_id };
+    // Text may be left out when the message carries attachments.
+    const content = entry.text.trim() ? { text: entry.text } : {};
+    if (entry.attachment_ids?.length) content.attachment_ids = entry.attachment_ids;
+    const frame = { type: "message", group_id: groupId, ...content, client_msg_id: entry.client_msg_id };
     if (entry.reply_to) frame.reply_to = entry.reply_to;
     if (this.realtime?.send(frame)) return;
-    const body = { text: entry.text, client_msg_id: entry.client_msg_id, reply_to: entry.reply_to || null };
+    const body = { ...content, client_msg_id: entry.client_msg_id, reply_to: entry.reply_to || null };
     this.api.post(`/api/v1/groups/${groupId}/messages`, body).then(
       (message) => {
         this.store.addLive(message, { fromStream: false });

@@ -79,8 +79,9 @@ export class Media {
     this.store.emit("videos", { groupId: frame.group_id });
   }
 
-  async upload(groupId, file, onProgress) {
-    const key = `huddle.upload:${groupId}:${file.name}:${file.size}:${file.lastModified}`;
+  /** One resumable upload service for both purposes: "video" (the library) or "attachment". */
+  async upload(groupId, file, onProgress, { purpose = "video" } = {}) {
+    const key = `huddle.upload:${purpose}:${groupId}:${file.name}:${file.size}:${file.lastModified}`;
     let upload = null;
     const saved = sessionStorage.getItem(key);
     if (saved) {
@@ -92,7 +93,7 @@ export class Media {
       }
     }
     if (!upload) {
-      upload = await this.api.post("/api/v1/uploads", { name: file.name, size: file.size, group_id: groupId });
+      upload = await this.api.post("/api/v1/uploads", { name: file.name, size: file.size, group_id: groupId, purpose });
       sessionStorage.setItem(key, upload.id);
     }
     const received = new Set(upload.received);
@@ -107,10 +108,10 @@ export class Media {
       sent += chunk.size;
       onProgress(sent, file.size);
     }
-    const video = await this.api.post(`/api/v1/uploads/${upload.id}/complete`);
+    const made = await this.api.post(`/api/v1/uploads/${upload.id}/complete`);
     sessionStorage.removeItem(key);
-    await this.refresh(groupId).catch(() => {});
-    return video;
+    if (purpose === "video") await this.refresh(groupId).catch(() => {});
+    return made;
   }
 
   async #putChunk(uploadId, index, chunk, onProgress) {

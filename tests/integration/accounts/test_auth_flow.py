@@ -138,6 +138,7 @@ async def test_profile_update_rejects_bad_fields(client: AppClient, patch: dict[
     assert response.status_code == 400
     assert response.json()["code"] == "bad_request"
     me = (await client.get("/users/me", headers=account.headers)).json()
+    assert me.pop("storage")["used"] == 0  # users/me adds the attachments' storage use
     assert me == account.user
 
 

@@ -50,6 +50,9 @@ class AsgiWebSocket:
         if self._task is not None:
             await asyncio.wait_for(self._task, 5)
 
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self._inbox.put({"type": "websocket.receive", "text": msgspec.json.encode(frame).decode()})
+
     async def frame(self, timeout: float = 5) -> dict[str, Any]:
         message = await asyncio.wait_for(self._outbox.get(), timeout)
         assert message["type"] == "websocket.send", message

@@ -17,6 +17,7 @@ import pytest
 from app.db.models.accounts import User
 from app.domain.accounts.services import Principal
 from app.domain.events import envelope
+from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.services import to_frame
 from app.domain.messages.store import Draft, StoredMessage
 from app.runtime import Runtime
@@ -37,6 +38,7 @@ class Following:
     registry: Registry
     store: CountingStore
     sent: list[dict[str, Any]]
+    signer: AttachmentSigner
 
     def messages(self) -> list[tuple[int, str]]:
         return [(f["seq"], f["text"]) for f in self.sent if f["type"] == "message"]
@@ -53,7 +55,7 @@ class Following:
         return stored
 
     def publish(self, message: StoredMessage) -> None:
-        self.registry.on_payload(group_channel(self.group), envelope(to_frame(message)))
+        self.registry.on_payload(group_channel(self.group), envelope(to_frame(message, signer=self.signer)))
 
 
 @pytest.fixture
@@ -74,6 +76,7 @@ async def following(
         send,
         Principal(user, uuid.uuid4()),
         SharedReads(store, 4),  # type: ignore[arg-type]
+        signer=runtime.attachment_signer,
         queue_size=64,
         on_left=lambda *_: None,
         initial_messages=10,
@@ -86,7 +89,7 @@ async def following(
     await registry.add(connection)
     await registry.follow(connection, group, 0)
     await eventually(lambda: not connection.feeds[group].syncing)
-    yield Following(group, registry, store, sent)
+    yield Following(group, registry, store, sent, runtime.attachment_signer)
     connection.close(1000)
     await registry.remove(connection)
     connection.stop_feeds()

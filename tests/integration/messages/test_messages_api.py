@@ -52,6 +52,7 @@ async def test_send_returns_the_seed_shape_with_seq(client: AppClient) -> None:
         "edited_at": None,
         "deleted": False,
         "reactions": [],
+        "attachments": [],
     }
 
 

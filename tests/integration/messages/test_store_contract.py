@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.messages.store import Draft, MessageStore
+from app.domain.messages.store import AttachmentRef, Draft, MessageStore
 
 pytestmark = pytest.mark.anyio
 
@@ -99,6 +99,37 @@ async def test_edit_and_tombstone(store: MessageStore, make_group: Callable[[], 
     assert await store.edit(group, message.seq, "again", at) is None
     assert await store.tombstone(group, message.seq, at) is None
     assert [m.seq for m in await store.window(group, limit=10)] == [message.seq]  # the seq stays
+
+
+async def test_attachments_are_kept_in_order_through_edits_and_dropped_by_tombstones(
+    store: MessageStore, make_group: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    refs = (
+        AttachmentRef(
+            id=7,
+            name="cat.png",
+            kind="image",
+            content_type="image/png",
+            size=10,
+            width=4,
+            height=3,
+            thumbnail=True,
+        ),
+        AttachmentRef(id=3, name="a.pdf", kind="pdf", content_type="application/pdf", size=20),
+    )
+    message, _ = await store.append(draft(group, "", attachments=refs))
+    plain, _ = await store.append(draft(group, "no files"))
+    assert (message.attachments, plain.attachments) == (refs, ())
+    assert (await store.get(group, message.seq)).attachments == refs  # type: ignore[union-attr]
+    edited = await store.edit(group, message.seq, "now with text", dt.datetime.now(dt.UTC))
+    assert edited is not None
+    assert edited.attachments == refs
+    assert [m.attachments for m in await store.window(group, limit=10)] == [refs, ()]
+    gone = await store.tombstone(group, message.seq, dt.datetime.now(dt.UTC))
+    assert gone is not None
+    assert gone.attachments == ()
+    assert (await store.get(group, message.seq)).attachments == ()  # type: ignore[union-attr]
 
 
 async def test_reactions(

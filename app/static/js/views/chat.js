@@ -2,6 +2,7 @@
 // edits, deletions, reactions, typing, "seen by" receipts and online members.
 
 import { describeError } from "../api.js";
+import { AttachmentTray, renderAttachments } from "../attachments.js";
 import { announce, confirmDialog, formatClock, formatTime, h, initials, replaceChildren, toast } from "../dom.js";
 import { MembersPanel } from "./members.js";
 import { PlayerPanel } from "./player.js";
@@ -86,10 +87,14 @@ export class ChatView {
       aria: { describedby: "composer-hint" },
       autocomplete: "off",
     });
+    this.tray = new AttachmentTray(this.app, this.groupId);
     this.composer = h(
       "form",
       { class: "composer" },
+      this.tray.list,
       h("label", { for: "composer", class: "sr-only", text: `Message ${name}` }),
+      this.tray.input,
+      this.tray.button,
       this.input,
       h("button", { type: "submit", class: "primary", text: "Send" }),
       h("p", { id: "composer-hint", class: "sr-only", text: "Enter sends, Shift+Enter starts a new line, Up arrow edits your last message." }),
@@ -98,6 +103,7 @@ export class ChatView {
       event.preventDefault();
       this.send();
     });
+    this.tray.acceptDrops(this.composer);
     this.input.addEventListener("keydown", (event) => this.composerKey(event));
     this.input.addEventListener("input", () => this.sendTyping());
     this.scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
@@ -321,9 +327,9 @@ export class ChatView {
   /** The focused message's buttons join the Tab order; every other message's leave it. */
   activate(li) {
     if (this.active === li) return;
-    if (this.active) for (const button of this.active.querySelectorAll("button")) button.tabIndex = -1;
+    if (this.active) for (const control of this.active.querySelectorAll("button, a[href]")) control.tabIndex = -1;
     this.active = li;
-    for (const button of li.querySelectorAll("button")) button.tabIndex = 0;
+    for (const control of li.querySelectorAll("button, a[href]")) control.tabIndex = 0;
   }
 
   /** Inserts or replaces one message element, in seq order. */
@@ -392,7 +398,12 @@ export class ChatView {
       li.append(h("p", { class: "text muted", text: "This message was deleted." }));
       return li;
     }
-    li.append(h("p", { class: "text", text: frame.text }));
+    if (frame.text) li.append(h("p", { class: "text", text: frame.text }));
+    const attachments = renderAttachments(frame.attachments, (id) => this.app.api.get(`/api/v1/attachments/${id}/info`));
+    if (attachments) {
+      for (const link of attachments.querySelectorAll("a")) link.tabIndex = -1;
+      li.append(attachments);
+    }
     const reactions = (frame.reactions || []).filter((r) => r.count > 0);
     if (reactions.length) {
       li.append(
@@ -483,7 +494,7 @@ export class ChatView {
           "li",
           { class: ["msg", "mine", "pending", failed && "failed"], data: { clientMsgId: entry.client_msg_id }, tabIndex: -1 },
           h("div", { class: "meta" }, h("span", { class: "author", text: "You" }), h("span", { class: "status", text: state })),
-          h("p", { class: "text", text: entry.text }),
+          h("p", { class: "text", text: entry.text || `${entry.attachment_ids?.length || 0} attachment(s)` }),
           failed
             ? h(
                 "div",
@@ -545,8 +556,14 @@ export class ChatView {
 
   send() {
     const text = this.input.value;
-    if (!text.trim()) return;
-    this.app.sendMessage(this.groupId, text, this.replyTo?.seq ?? null);
+    if (this.tray.busy) {
+      toast("Wait for the attachments to finish uploading.", "info");
+      return;
+    }
+    const attachmentIds = this.tray.ids;
+    if (!text.trim() && !attachmentIds.length) return;
+    this.app.sendMessage(this.groupId, text, this.replyTo?.seq ?? null, attachmentIds);
+    this.tray.clear();
     this.input.value = "";
     this.setReply(null, { keepFocus: true });
     this.scrollToBottom();
