@@ -246,6 +246,63 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
         media_schemas.VideoDeleted(group_id=1, video_id=4),
         {"type": "video_deleted", "group_id": 1, "video_id": 4},
     ),
+    (
+        media_schemas.VideoProcessing(
+            group_id=1,
+            video_id=4,
+            state="running",
+            error=None,
+            duration=2.0,
+            width=1280,
+            height=720,
+            poster=True,
+            qualities=[
+                media_schemas.QualityState(
+                    quality="original",
+                    height=720,
+                    width=1280,
+                    size=1024,
+                    bitrate=4096,
+                    state="done",
+                    progress=100,
+                ),
+                media_schemas.QualityState(
+                    quality="360p", height=360, width=None, size=None, bitrate=None, state="running", progress=40
+                ),
+            ],
+        ),
+        {
+            "type": "video_processing",
+            "group_id": 1,
+            "video_id": 4,
+            "state": "running",
+            "error": None,
+            "duration": 2.0,
+            "width": 1280,
+            "height": 720,
+            "poster": True,
+            "qualities": [
+                {
+                    "quality": "original",
+                    "height": 720,
+                    "width": 1280,
+                    "size": 1024,
+                    "bitrate": 4096,
+                    "state": "done",
+                    "progress": 100,
+                },
+                {
+                    "quality": "360p",
+                    "height": 360,
+                    "width": None,
+                    "size": None,
+                    "bitrate": None,
+                    "state": "running",
+                    "progress": 40,
+                },
+            ],
+        },
+    ),
 ]
 
 

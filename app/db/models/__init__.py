@@ -4,7 +4,7 @@ from advanced_alchemy.base import metadata_registry
 
 from app.db.models.accounts import AuthSession, User
 from app.db.models.groups import Group, Membership
-from app.db.models.media import UploadChunk, UploadSession, Video
+from app.db.models.media import Rendition, UploadChunk, UploadSession, Video, VideoJob
 from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
 
 metadata = metadata_registry.get(None)
@@ -16,9 +16,11 @@ __all__ = [
     "Membership",
     "MessageRow",
     "ReactionRow",
+    "Rendition",
     "UploadChunk",
     "UploadSession",
     "User",
     "Video",
+    "VideoJob",
     "metadata",
 ]
