@@ -267,7 +267,13 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
                     progress=100,
                 ),
                 media_schemas.QualityState(
-                    quality="360p", height=360, width=None, size=None, bitrate=None, state="running", progress=40
+                    quality="360p",
+                    height=360,
+                    width=None,
+                    size=None,
+                    bitrate=None,
+                    state="running",
+                    progress=40,
                 ),
             ],
         ),

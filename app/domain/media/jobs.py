@@ -77,6 +77,11 @@ def _owned(lease: Lease) -> ColumnElement[bool]:
     )
 
 
+def _same_video(lease: Lease) -> tuple[ColumnElement[bool], ...]:
+    # The key too: SQLite may give a deleted video's id to the next one.
+    return (Video.id == lease.video_id, Video.blob_key == lease.source_key)
+
+
 class Queue:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessions = sessions
@@ -145,7 +150,7 @@ class Queue:
         """Renew the lease inside `db`'s transaction, or raise LeaseLost (see the module doc)."""
         renewed = await db.execute(
             update(VideoJob)
-            .where(_owned(lease), exists(select(Video.id).where(Video.id == lease.video_id)))
+            .where(_owned(lease), exists(select(Video.id).where(*_same_video(lease))))
             .values(locked_until=utcnow() + self.lease)
         )
         if renewed.rowcount != 1:  # type: ignore[attr-defined]

@@ -190,8 +190,10 @@ class TranscodeJob:
         async with self.runtime.sessions() as db:
             video = await db.get(Video, self.lease.video_id)
             await db.commit()
-        if video is None:
+        if video is None or video.blob_key != self.lease.source_key:
             return False
+        if await self.store.stat(video.blob_key) is None:
+            raise ffmpeg.MediaToolError("the original is missing from storage", permanent=True)
         try:
             async with self._source(video.blob_key) as source:
                 await self._process(video, source)

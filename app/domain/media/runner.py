@@ -151,7 +151,8 @@ class TranscodeRunner:
         Taken over by another runner (this one stalled past its lease): leave it to that one."""
         state = await self.queue.state(lease.job_id)
         async with self.runtime.sessions() as db:
-            video_exists = await db.get(Video, lease.video_id) is not None
+            video = await db.get(Video, lease.video_id)
+            video_exists = video is not None and video.blob_key == lease.source_key
         if state == JOB_CANCELLED or not video_exists:
             await self.queue.cancel(lease)
             await remove_derived(self.runtime.blobs, [lease.source_key])
