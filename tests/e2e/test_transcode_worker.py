@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,29 +21,19 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db import migrate
 from app.db.models.media import VideoJob
 from tests.conftest import SECRET
 from tests.ffmpeg import make_video, probe, stream_of
 from tests.process import APP_VARIABLES, run_server
-from tests.services import postgres_database, redis_namespace
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 WAIT_SECONDS = 180  # a bound for a busy machine, not an expectation
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    with postgres_database() as url:
-        migrate.upgrade(url)
-        yield url
-
-
-@pytest.fixture(scope="module")
-def redis_env() -> Iterator[tuple[str, str]]:
-    with redis_namespace() as env:
-        yield env
+@pytest.fixture
+def database(postgres_url: str) -> str:
+    return postgres_url  # the session's migrated database (tests/conftest.py)
 
 
 def environment(database: str, redis_env: tuple[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:

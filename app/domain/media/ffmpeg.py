@@ -65,16 +65,20 @@ def tool_missing(path: str) -> str | None:
     return None if shutil.which(path) else f"{path} is not installed (or not executable)"
 
 
-async def _run(args: list[str]) -> tuple[bytes, bytes]:
+async def _spawn(args: list[str]) -> asyncio.subprocess.Process:
     missing = tool_missing(args[0])
     if missing:
         raise MediaToolError(missing, permanent=True)
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def _run(args: list[str]) -> tuple[bytes, bytes]:
+    process = await _spawn(args)
     try:
         out, err = await process.communicate()
     finally:
@@ -183,15 +187,7 @@ async def transcode(
     args: list[str], duration: float | None, on_progress: Callable[[int], Awaitable[None]]
 ) -> None:
     """Run an ffmpeg built by `rendition_args`, reporting each new percentage. Cancelling kills it."""
-    missing = tool_missing(args[0])
-    if missing:
-        raise MediaToolError(missing, permanent=True)
-    process = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await _spawn(args)
     stdout, stderr = process.stdout, process.stderr
     if stdout is None or stderr is None:  # pragma: no cover -- both are PIPE above
         raise MediaToolError("ffmpeg started without pipes")
