@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from app.db.models.media import JOB_CANCELLED, Video
 from app.domain.media import ffmpeg
@@ -20,6 +21,7 @@ from app.domain.media.renditions import TranscodeJob, announce, remove_derived
 from app.runtime import Runtime
 
 log = logging.getLogger("huddle.transcode")
+STOP_GRACE_SECONDS = 10.0
 
 
 class _Stopped(Exception):
@@ -46,8 +48,16 @@ class TranscodeRunner:
         loop = asyncio.get_running_loop()
         self._slots = [loop.create_task(self._slot()) for _ in range(self.concurrency)]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop claiming; running jobs are stopped (ffmpeg killed) and handed back to the queue.
+
+        Slots are asked, not cancelled: cancelling one inside a database call would break its
+        connection. Only a slot still busy after `grace` seconds is cancelled.
+        """
         self._stopping.set()
+        if not self._slots:
+            return
+        await asyncio.wait(self._slots, timeout=grace)
         for slot in self._slots:
             slot.cancel()
         for slot in self._slots:
@@ -87,13 +97,19 @@ class TranscodeRunner:
         beat = self.settings.transcode_lease_seconds / 3
         deadline = asyncio.get_running_loop().time() + self.settings.transcode_timeout_seconds
         reason: str | None = None
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        either: set[asyncio.Future[Any]] = {job, stopping}
         try:
             while not job.done():
                 left = deadline - asyncio.get_running_loop().time()
-                await asyncio.wait({job}, timeout=max(0.0, min(beat, left)))
+                await asyncio.wait(
+                    either, timeout=max(0.0, min(beat, left)), return_when=asyncio.FIRST_COMPLETED
+                )
                 if job.done():
                     break
-                if asyncio.get_running_loop().time() >= deadline:
+                if stopping.done():
+                    reason = "shutdown"
+                elif asyncio.get_running_loop().time() >= deadline:
                     reason = "timeout"
                 elif not await self._renew(lease):
                     reason = "lost"
@@ -101,6 +117,8 @@ class TranscodeRunner:
                     break
         except asyncio.CancelledError:
             reason = "shutdown"
+        finally:
+            stopping.cancel()
         if reason:
             job.cancel()
             with contextlib.suppress(BaseException):
@@ -117,7 +135,7 @@ class TranscodeRunner:
     async def _settle(self, job: asyncio.Future[bool], lease: Lease, reason: str | None) -> None:
         if reason == "shutdown":
             await asyncio.shield(self.queue.release(lease))
-            raise asyncio.CancelledError
+            return
         if reason == "lost":
             await self._lost(lease)
             return
