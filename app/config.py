@@ -22,6 +22,7 @@ MIN_SECRET_LENGTH = 32
 MIN_METRICS_TOKEN_LENGTH = 16
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 MAX_UPLOAD_BLOCKS = 50_000  # blocks per blob (Azure's limit, kept by every blob store)
+RENDITION_HEIGHTS = (144, 240, 360, 480, 720, 1080)  # the renditions TRANSCODE_RENDITIONS may name
 
 
 class ConfigError(Exception):
@@ -65,6 +66,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     attachment_max_pixels: int = 50_000_000  # larger images are refused as decompression bombs
     attachment_url_ttl_seconds: int = 3600
     storage_quota_bytes: int = 1 * GiB  # per user: the attachments they uploaded
+    transcode_concurrency: int = 1  # transcode jobs run at once per process; 0: none (API-only replicas)
+    transcode_renditions: tuple[int, ...] = (360, 720)  # heights, each made when below the source's
+    transcode_timeout_seconds: int = 3600  # one job, every rendition included; ffmpeg is killed past it
+    transcode_attempts: int = 3  # a job that fails (or whose worker dies) this often stays failed
+    transcode_retry_delay_seconds: int = 30  # before the 2nd attempt; doubles for each one after
+    transcode_lease_seconds: int = 60  # a running job unrenewed this long is taken over (worker died)
+    transcode_poll_seconds: float = 2.0  # how often an idle runner looks for work
+    transcode_realtime: bool = False  # read input no faster than it plays (ffmpeg -re): caps CPU
+    ffmpeg_path: str = "ffmpeg"
+    ffprobe_path: str = "ffprobe"
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -173,6 +184,17 @@ def _origins(r: _Reader, name: str) -> tuple[str, ...]:
     return origins
 
 
+def _heights(r: _Reader, name: str) -> tuple[int, ...]:
+    heights: set[int] = set()
+    for item in r.items(name) if name in r.env else ["360", "720"]:
+        height = int(item.removesuffix("p")) if item.removesuffix("p").isdigit() else 0
+        if height in RENDITION_HEIGHTS:
+            heights.add(height)
+        else:
+            r.problems.append(f"{name}: {item!r} is not one of {', '.join(map(str, RENDITION_HEIGHTS))}")
+    return tuple(sorted(heights))
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate settings; raise ConfigError listing every problem."""
     env = os.environ if env is None else env
@@ -252,6 +274,16 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         attachment_max_pixels=r.number("ATTACHMENT_MAX_PIXELS", 50_000_000, 1, 1_000_000_000),
         attachment_url_ttl_seconds=r.number("ATTACHMENT_URL_TTL", 3600, 60, 7 * 24 * 3600),
         storage_quota_bytes=r.number("STORAGE_QUOTA_BYTES", 1 * GiB, 0, 1024 * 1024 * GiB),
+        transcode_concurrency=r.number("TRANSCODE_CONCURRENCY", 1, 0, 64),
+        transcode_renditions=_heights(r, "TRANSCODE_RENDITIONS"),
+        transcode_timeout_seconds=r.number("TRANSCODE_TIMEOUT", 3600, 10, 7 * 24 * 3600),
+        transcode_attempts=r.number("TRANSCODE_ATTEMPTS", 3, 1, 100),
+        transcode_retry_delay_seconds=r.number("TRANSCODE_RETRY_DELAY", 30, 0, 24 * 3600),
+        transcode_lease_seconds=r.number("TRANSCODE_LEASE", 60, 2, 3600),
+        transcode_poll_seconds=r.number("TRANSCODE_POLL_INTERVAL", 2, 1, 3600),
+        transcode_realtime=r.flag("TRANSCODE_REALTIME"),
+        ffmpeg_path=r.text("FFMPEG_PATH", "ffmpeg"),
+        ffprobe_path=r.text("FFPROBE_PATH", "ffprobe"),
         host=r.text("HOST", "127.0.0.1"),
         port=r.number("PORT", 8000, 1, 65535),
         workers=workers,

@@ -30,6 +30,7 @@ from app.domain.ids import MAX_ID
 from app.domain.media import controllers as videos
 from app.domain.media import upload_controllers as uploads
 from app.domain.media.deps import provide_form_uploads, provide_media, provide_resumable
+from app.domain.media.runner import TranscodeRunner
 from app.domain.media.sweeper import UploadSweeper
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
@@ -110,9 +111,12 @@ def create_app(settings: Settings) -> Litestar:
         await gateway.start()
         sweeper = UploadSweeper(runtime)
         sweeper.start()
+        transcoder = TranscodeRunner(runtime)  # TRANSCODE_CONCURRENCY slots; 0 starts none
+        transcoder.start()
         try:
             yield
         finally:
+            await transcoder.stop()
             await sweeper.stop()
             await gateway.stop()
             await runtime.close()

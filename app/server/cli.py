@@ -1,9 +1,11 @@
-"""`huddle run | migrate | makemigration` (also `python -m app ...`)."""
+"""`huddle run | worker | migrate | makemigration` (also `python -m app ...`)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -66,6 +68,37 @@ def _serve(settings: Settings, *, reload: bool) -> None:
     ).serve()
 
 
+def worker(args: argparse.Namespace) -> None:
+    """A dedicated transcode replica: the job runner without the HTTP server."""
+    settings = _settings({"TRANSCODE_CONCURRENCY": args.concurrency})
+    if settings.is_sqlite:
+        migrate.upgrade(settings.sqlalchemy_url)
+    concurrency = max(1, settings.transcode_concurrency)
+    print(f"huddle: transcode worker with {concurrency} slot(s)", file=sys.stderr)
+    asyncio.run(_work(settings, concurrency))
+
+
+async def _work(settings: Settings, concurrency: int) -> None:
+    # Imported here: `huddle run` must not build a runtime in the parent process.
+    from app.domain.media.runner import TranscodeRunner  # noqa: PLC0415
+    from app.observability.logs import configure_logging  # noqa: PLC0415
+    from app.runtime import build_runtime  # noqa: PLC0415
+
+    configure_logging(settings.log_level)
+    runtime = build_runtime(settings)
+    runner = TranscodeRunner(runtime, concurrency)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner.start()
+    try:
+        await stop.wait()
+    finally:
+        await runner.stop()  # running jobs go back to the queue for another worker
+        await runtime.close()
+
+
 def migrate_command(args: argparse.Namespace) -> None:
     settings = _settings({})
     migrate.upgrade(settings.sqlalchemy_url, args.revision)
@@ -88,6 +121,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--workers", default="", help="worker processes (env WORKERS, default 1)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     serve.set_defaults(func=run)
+
+    transcode = commands.add_parser("worker", help="run transcode jobs only (no HTTP server)")
+    transcode.add_argument(
+        "--concurrency", default="", help="jobs at once (env TRANSCODE_CONCURRENCY, at least 1)"
+    )
+    transcode.set_defaults(func=worker)
 
     upgrade = commands.add_parser("migrate", help="upgrade the database schema")
     upgrade.add_argument("--revision", default="head")

@@ -628,3 +628,16 @@ def test_session_refreshes_before_expiry_and_always_keeps_the_newest_token(stati
     assert results["ended"] == "Your session has ended. Please sign in again."
     assert results["storedAfterEnd"] is None
     assert results["signedIn"] is False
+
+
+def test_changing_quality_keeps_the_position_and_tells_nobody(static_page: Any) -> None:
+    """Another quality of the same video resumes where the group is, playing, and sends no control."""
+    results = static_page.evaluate((Path(__file__).parent / "quality_scenarios.js").read_text())
+    assert results["before"] == {"time": 35, "src": "/media/film.mp4?quality=original", "paused": False}
+    assert results["after"] == {
+        "time": 37.5,
+        "src": "/media/film.mp4?quality=360p",
+        "paused": False,
+        "rate": 1.25,
+    }
+    assert results["sent"] == 0

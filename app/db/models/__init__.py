@@ -4,7 +4,15 @@ from advanced_alchemy.base import metadata_registry
 
 from app.db.models.accounts import AuthSession, User
 from app.db.models.groups import Group, Membership
-from app.db.models.media import Attachment, MessageAttachment, UploadChunk, UploadSession, Video
+from app.db.models.media import (
+    Attachment,
+    MessageAttachment,
+    Rendition,
+    UploadChunk,
+    UploadSession,
+    Video,
+    VideoJob,
+)
 from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
 
 metadata = metadata_registry.get(None)
@@ -18,9 +26,11 @@ __all__ = [
     "MessageAttachment",
     "MessageRow",
     "ReactionRow",
+    "Rendition",
     "UploadChunk",
     "UploadSession",
     "User",
     "Video",
+    "VideoJob",
     "metadata",
 ]

@@ -7,7 +7,7 @@ import uuid
 
 from advanced_alchemy.base import DefaultBase, IdentityAuditBase, UUIDv7AuditBase
 from advanced_alchemy.types import GUID, BigIntIdentity, DateTimeUTC
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 VIDEO_NAME_MAX = 255
@@ -21,6 +21,14 @@ UPLOAD_DONE = "done"  # kept until it expires, so a retried `complete` gets the 
 
 PURPOSE_VIDEO = "video"  # an upload session adds a video to the group's library...
 PURPOSE_ATTACHMENT = "attachment"  # ...or a file to attach to messages
+# Transcode jobs and renditions share these states.
+JOB_QUEUED = "queued"  # waiting for a runner (or for `run_after`, when retrying)
+JOB_RUNNING = "running"  # leased by a runner until `locked_until`; an expired lease is taken over
+JOB_DONE = "done"
+JOB_FAILED = "failed"  # out of attempts, or a file ffmpeg cannot read
+JOB_CANCELLED = "cancelled"  # the video was deleted
+CODEC_MAX = 32
+ERROR_MAX = 500
 
 
 class Video(IdentityAuditBase):
@@ -38,6 +46,53 @@ class Video(IdentityAuditBase):
     content_type: Mapped[str] = mapped_column(String(CONTENT_TYPE_MAX))  # from the magic bytes
     size: Mapped[int] = mapped_column(BigInteger)
     etag: Mapped[str] = mapped_column(String(ETAG_MAX))
+    # What ffprobe found (null until the video's transcode job has probed it).
+    duration: Mapped[float | None] = mapped_column(Float, default=None)  # seconds
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    height: Mapped[int | None] = mapped_column(Integer, default=None)
+    bitrate: Mapped[int | None] = mapped_column(BigInteger, default=None)  # bits per second, overall
+    video_codec: Mapped[str | None] = mapped_column(String(CODEC_MAX), default=None)
+    audio_codec: Mapped[str | None] = mapped_column(String(CODEC_MAX), default=None)
+    poster_key: Mapped[str | None] = mapped_column(String(BLOB_KEY_MAX), default=None)
+
+
+class VideoJob(IdentityAuditBase):
+    """A video's transcode job: the queue row runners claim (FOR UPDATE SKIP LOCKED on PostgreSQL).
+
+    No foreign key to the video on purpose: deleting a video marks its job cancelled and the row
+    stays, so a runner still working on it sees why it must stop (and `source_key` names the blobs
+    to clean up). A video gone with its group has no row to mark; runners treat that as cancelled.
+    """
+
+    __tablename__ = "video_jobs"
+    __table_args__ = (Index("ix_video_jobs_state_run_after", "state", "run_after"),)
+
+    video_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    source_key: Mapped[str] = mapped_column(String(BLOB_KEY_MAX))
+    state: Mapped[str] = mapped_column(String(16), default=JOB_QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # counted when claimed
+    run_after: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    locked_by: Mapped[str | None] = mapped_column(String(200), default=None)  # host:pid:token
+    error: Mapped[str | None] = mapped_column(String(ERROR_MAX), default=None)
+
+
+class Rendition(DefaultBase):
+    """A lower-quality copy of a video, made by its transcode job, stored beside the original."""
+
+    __tablename__ = "video_renditions"
+
+    video_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    quality: Mapped[str] = mapped_column(String(16), primary_key=True)  # "360p"
+    blob_key: Mapped[str] = mapped_column(String(BLOB_KEY_MAX))
+    state: Mapped[str] = mapped_column(String(16), default=JOB_QUEUED)
+    progress: Mapped[int] = mapped_column(Integer, default=0)  # percent
+    height: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    bitrate: Mapped[int | None] = mapped_column(BigInteger, default=None)  # bits per second
 
 
 class UploadSession(UUIDv7AuditBase):
@@ -116,4 +171,12 @@ class MessageAttachment(DefaultBase):
 
 Index("ix_message_attachments_message", MessageAttachment.group_id, MessageAttachment.seq)
 
-__all__ = ["Attachment", "MessageAttachment", "UploadChunk", "UploadSession", "Video"]
+__all__ = [
+    "Attachment",
+    "MessageAttachment",
+    "Rendition",
+    "UploadChunk",
+    "UploadSession",
+    "Video",
+    "VideoJob",
+]

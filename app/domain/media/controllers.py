@@ -14,7 +14,8 @@ from app.domain.accounts.deps import Accounts, Authenticated
 from app.domain.ids import MAX_ID
 from app.domain.media.deps import Forms, Media
 from app.domain.media.openapi import FormUploadOperation, GroupUploadOperation
-from app.domain.media.schemas import VideoOut, VideoPatch
+from app.domain.media.schemas import QualityName, VideoOut, VideoPatch
+from app.domain.media.services import POSTER
 from app.domain.media.signing import Link
 from app.domain.params import BEARER, Id, Offset, PageLimit
 from app.server.errors import error_responses
@@ -26,6 +27,13 @@ GroupFilter = Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="Only
 Uid = Annotated[str | None, Parameter(description="Signed URL: the user it was issued to")]
 Exp = Annotated[str | None, Parameter(description="Signed URL: expiry, unix seconds")]
 Sig = Annotated[str | None, Parameter(description="Signed URL: signature")]
+Quality = Annotated[
+    QualityName,
+    Parameter(
+        description="`original` (the upload), or a rendition listed in the video's `qualities`; "
+        "404 until it is done. A signed URL is valid for the quality it was issued for."
+    ),
+]
 STREAM_RESPONSES = {
     206: ResponseSpec(
         data_container=bytes, description="Partial content: one range, or multipart/byteranges"
@@ -139,10 +147,32 @@ async def delete_video(video_id: Id, principal: Authenticated, media: Media) -> 
     http_method=["GET", "HEAD"],
     tags=TAGS,
     security=BEARER_OR_SIGNED,
-    summary="The video's bytes with HTTP Range (RFC 9110); a bearer token or the signed stream_url",
+    summary="The video's bytes (or a rendition's: ?quality=360p) with HTTP Range (RFC 9110); a bearer "
+    "token or the signed stream_url",
     responses=STREAM_RESPONSES,
 )
 async def stream_video(
+    request: Request[Any, Any, Any],
+    video_id: Id,
+    accounts: Accounts,
+    media: Media,
+    quality: Quality = "original",
+    uid: Uid = None,
+    exp: Exp = None,
+    sig: Sig = None,
+) -> Response[bytes]:
+    return await media.stream(request, accounts, video_id, Link(uid, exp, sig), quality)
+
+
+@route(
+    "/api/v1/videos/{video_id:int}/poster",
+    http_method=["GET", "HEAD"],
+    tags=TAGS,
+    security=BEARER_OR_SIGNED,
+    summary="The video's poster (JPEG), made with its renditions; a bearer token or the signed poster_url",
+    responses=STREAM_RESPONSES,
+)
+async def video_poster(
     request: Request[Any, Any, Any],
     video_id: Id,
     accounts: Accounts,
@@ -151,7 +181,7 @@ async def stream_video(
     exp: Exp = None,
     sig: Sig = None,
 ) -> Response[bytes]:
-    return await media.stream(request, accounts, video_id, Link(uid, exp, sig))
+    return await media.stream(request, accounts, video_id, Link(uid, exp, sig), POSTER)
 
 
 @route(
@@ -169,11 +199,12 @@ async def stream_video_by_name(
     accounts: Accounts,
     media: Media,
     group_id: GroupFilter = None,
+    quality: Quality = "original",
     uid: Uid = None,
     exp: Exp = None,
     sig: Sig = None,
 ) -> Response[bytes]:
-    return await media.stream_by_name(request, accounts, video_name, group_id, Link(uid, exp, sig))
+    return await media.stream_by_name(request, accounts, video_name, group_id, Link(uid, exp, sig), quality)
 
 
 route_handlers = [
@@ -185,5 +216,6 @@ route_handlers = [
     rename_video,
     delete_video,
     stream_video,
+    video_poster,
     stream_video_by_name,
 ]

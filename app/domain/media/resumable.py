@@ -279,7 +279,7 @@ class ResumableUploads:
         video = await self.db.get(Video, session.video_id) if session.video_id else None
         if video is None:
             raise NotFound("The video of this upload was deleted")
-        return self.library.render(video, user_id)
+        return (await self.library.present([video], user_id))[0]  # its renditions may be ready by now
 
     async def _finish(self, session: UploadSession, user_id: int) -> Video | Attachment:
         rows = await self.db.execute(

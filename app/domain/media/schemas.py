@@ -13,6 +13,8 @@ NameText = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]  # saniti
 DbId = IdValue
 UploadState = Literal["open", "completing", "done"]
 UploadPurpose = Literal["video", "attachment"]
+ProcessingState = Literal["queued", "running", "done", "failed", "cancelled"]
+QualityName = Literal["original", "144p", "240p", "360p", "480p", "720p", "1080p"]
 
 
 class VideoInfo(msgspec.Struct, kw_only=True):
@@ -28,11 +30,41 @@ class VideoInfo(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
 
 
+class QualityState(msgspec.Struct, kw_only=True):
+    """One quality of a video: the original, or a rendition the transcode job makes (`progress` in %)."""
+
+    quality: str
+    height: int | None
+    width: int | None
+    size: int | None
+    bitrate: int | None  # bits per second
+    state: ProcessingState
+    progress: int
+
+
+class QualityOut(QualityState, kw_only=True):
+    url: str | None  # signed like stream_url; null until the rendition is done
+
+
 class VideoOut(VideoInfo, kw_only=True):
-    """A video for one caller, with a signed URL that plays it without an Authorization header."""
+    """A video for one caller, with a signed URL that plays it without an Authorization header.
+
+    `qualities` lists the original first, then each rendition with its state and signed URL;
+    `processing` is the transcode job's state (null for a video uploaded before there were jobs).
+    """
 
     stream_url: str
     stream_url_expires_at: dt.datetime
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    bitrate: int | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    processing: ProcessingState | None = None
+    processing_error: str | None = None
+    qualities: list[QualityOut] = msgspec.field(default_factory=list)
+    poster_url: str | None = None
 
 
 class VideoPatch(msgspec.Struct):
@@ -88,3 +120,21 @@ class VideoUpdated(msgspec.Struct, kw_only=True, tag_field="type", tag="video_up
 class VideoDeleted(msgspec.Struct, kw_only=True, tag_field="type", tag="video_deleted"):
     group_id: int
     video_id: int
+
+
+class VideoProcessing(msgspec.Struct, kw_only=True, tag_field="type", tag="video_processing"):
+    """The transcode job of a video moved on: probed, a rendition's progress, done, failed, cancelled.
+
+    Ephemeral (not sequenced): a client that missed some refetches the video. No URLs here, they are
+    signed per viewer: fetch the video when a quality turns `done`.
+    """
+
+    group_id: int
+    video_id: int
+    state: ProcessingState
+    error: str | None
+    duration: float | None
+    width: int | None
+    height: int | None
+    poster: bool
+    qualities: list[QualityState]

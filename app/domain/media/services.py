@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from litestar import Request
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
@@ -19,15 +20,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, Membership
-from app.db.models.media import Video
+from app.db.models.media import JOB_DONE, Rendition, Video
 from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService
 from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
 from app.domain.media.blobstore import BlobInfo
+from app.domain.media.jobs import cancel_video_jobs, new_job
 from app.domain.media.names import display_name, numbered
-from app.domain.media.schemas import VideoAdded, VideoDeleted, VideoInfo, VideoOut, VideoUpdated
-from app.domain.media.signing import INVALID_LINK, Link, StreamSigner
+from app.domain.media.renditions import (
+    FRESH,
+    Processing,
+    load_processing,
+    original_quality,
+    remove_derived,
+    rendition_quality,
+)
+from app.domain.media.schemas import (
+    QualityOut,
+    VideoAdded,
+    VideoDeleted,
+    VideoInfo,
+    VideoOut,
+    VideoUpdated,
+)
+from app.domain.media.signing import INVALID_LINK, ORIGINAL, Link, StreamSigner
 from app.domain.messages.services import release
 from app.errors import Conflict, Forbidden, NotFound
 from app.runtime import Runtime
@@ -39,6 +56,7 @@ VIDEO_NOT_FOUND = "Video not found"
 NAME_BATCH = 100  # "clip (2).mp4" ... tried per query
 NAME_BATCHES = 10
 AMBIGUOUS_SHOWN = 20
+POSTER = "poster"  # what a poster URL is signed for
 
 
 def _watchable(user_id: int) -> Select[Video]:
@@ -80,13 +98,41 @@ class MediaService:
         self.events = runtime.events
         self.signer = StreamSigner(runtime.settings.secret_key, runtime.settings.stream_url_ttl_seconds)
 
-    def render(self, video: Video, viewer_id: int) -> VideoOut:
+    def render(self, video: Video, viewer_id: int, processing: Processing = FRESH) -> VideoOut:
+        """The video for one viewer; `processing` from `load_processing` (default: just uploaded)."""
         query, expires = self.signer.sign(video.id, viewer_id)
+        stream_url = f"/api/v1/videos/{video.id}/stream?{query}"
+        qualities = [QualityOut(**msgspec.structs.asdict(original_quality(video)), url=stream_url)]
+        for rendition in processing.renditions:
+            url = None
+            if rendition.state == JOB_DONE:
+                signed, _ = self.signer.sign(video.id, viewer_id, quality=rendition.quality)
+                url = f"/api/v1/videos/{video.id}/stream?quality={rendition.quality}&{signed}"
+            qualities.append(QualityOut(**msgspec.structs.asdict(rendition_quality(rendition)), url=url))
+        poster_url = None
+        if video.poster_key is not None:
+            signed, _ = self.signer.sign(video.id, viewer_id, quality=POSTER)
+            poster_url = f"/api/v1/videos/{video.id}/poster?{signed}"
         return VideoOut(
             **{field: getattr(video, field) for field in VideoInfo.__struct_fields__},
-            stream_url=f"/api/v1/videos/{video.id}/stream?{query}",
+            stream_url=stream_url,
             stream_url_expires_at=datetime.fromtimestamp(expires, UTC),
+            duration=video.duration,
+            width=video.width,
+            height=video.height,
+            bitrate=video.bitrate,
+            video_codec=video.video_codec,
+            audio_codec=video.audio_codec,
+            processing=processing.state,
+            processing_error=processing.error,
+            qualities=qualities,
+            poster_url=poster_url,
         )
+
+    async def present(self, videos: list[Video], viewer_id: int) -> list[VideoOut]:
+        """Render videos with their current processing state (two queries for the whole page)."""
+        processing = await load_processing(self.db, [video.id for video in videos])
+        return [self.render(video, viewer_id, processing[video.id]) for video in videos]
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -118,11 +164,11 @@ class MediaService:
         videos = await self.db.scalars(
             query.order_by(Video.created_at.desc(), Video.id.desc()).limit(limit).offset(offset)
         )
-        return [self.render(video, user_id) for video in videos]
+        return await self.present(list(videos), user_id)
 
     async def get(self, user_id: int, video_id: int) -> VideoOut:
         video, _ = await self._visible(user_id, video_id)
-        return self.render(video, user_id)
+        return (await self.present([video], user_id))[0]
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -153,7 +199,8 @@ class MediaService:
         info: BlobInfo,
         on_insert: Callable[[Video], Awaitable[None]] | None = None,
     ) -> Video:
-        """Record a stored blob as a video (a clashing name gets a number), then announce it.
+        """Record a stored blob as a video (a clashing name gets a number) with its transcode job
+        queued, then announce it.
 
         `on_insert` runs in the same transaction, so what it writes commits with the video or not at all.
         """
@@ -170,6 +217,7 @@ class MediaService:
             self.db.add(video)
             try:
                 await self.db.flush()
+                self.db.add(new_job(video))
                 if on_insert is not None:
                     await on_insert(video)
                 await self.db.commit()
@@ -204,17 +252,20 @@ class MediaService:
             await self.events.to_group(
                 video.group_id, VideoUpdated(group_id=video.group_id, video=video_info(video))
             )
-        return self.render(video, user_id)
+        return (await self.present([video], user_id))[0]
 
     async def delete(self, user_id: int, video_id: int) -> None:
         video = await self._manageable(user_id, video_id)
         group_id, key = video.group_id, video.blob_key
+        await cancel_video_jobs(self.db, video_id)  # a runner on it stops at its next heartbeat
         await self.db.delete(video)
         await self.db.commit()
         try:
             await self.store.delete(key)
         except Exception:  # the video is gone either way; an orphaned blob is only wasted space
             log.exception("could not delete blob %s of deleted video %d", key, video_id)
+        # After the commit: a rendition a job uploads from now on is removed by the job itself.
+        await remove_derived(self.store, [key])
         await self.events.to_group(group_id, VideoDeleted(group_id=group_id, video_id=video_id))
 
     # -- streaming ---------------------------------------------------------------------------------
@@ -224,22 +275,35 @@ class MediaService:
         return principal.user_id
 
     async def stream(
-        self, request: Request[Any, Any, Any], accounts: AccountService, video_id: int, link: Link
+        self,
+        request: Request[Any, Any, Any],
+        accounts: AccountService,
+        video_id: int,
+        link: Link,
+        quality: str = ORIGINAL,
     ) -> BlobResponse:
-        """GET/HEAD of a video by id: a signed URL, else a bearer token; nothing is read before.
+        """GET/HEAD of a video (or of one of its renditions, or its poster) by id: a signed URL,
+        else a bearer token; nothing is read before.
 
-        A signed URL is judged by its signature alone, even when a bearer token comes along.
+        A signed URL is judged by its signature alone, even when a bearer token comes along; it is
+        signed for one quality.
         """
         if link.present:
-            user_id = self.signer.verify(video_id, link)
-            watchable = await self._watchable_blob(user_id, video_id)
-            if watchable is None:
+            user_id = self.signer.verify(video_id, link, quality=quality)
+            video: Video | None = None
+            if quality == ORIGINAL:  # players ask range after range: the light path
+                watchable = await self._watchable_blob(user_id, video_id)
+                if watchable is not None:
+                    return await self._respond_blob(request, video_id, *watchable)
+            else:
+                video = await self.db.scalar(_watchable(user_id).where(Video.id == video_id))
+            if video is None:
                 if await self.db.get(Video, video_id) is None:
                     raise NotFound(VIDEO_NOT_FOUND)
                 raise Forbidden(INVALID_LINK)  # the user this link was made for may no longer watch
-            return await self._respond_blob(request, video_id, *watchable)
-        video, _ = await self._visible(await self._viewer(request, accounts), video_id)
-        return await self._respond(request, video)
+        else:
+            video, _ = await self._visible(await self._viewer(request, accounts), video_id)
+        return await self._respond(request, video, quality)
 
     async def stream_by_name(
         self,
@@ -248,6 +312,7 @@ class MediaService:
         name: str,
         group_id: int | None,
         link: Link,
+        quality: str = ORIGINAL,
     ) -> BlobResponse:
         """The seed's `/api/stream/{video_name}`: the video of that name among the caller's groups."""
         if link.present:
@@ -259,10 +324,10 @@ class MediaService:
                 video = await self._by_name(uid, name, group_id)
             except (NotFound, Conflict):
                 raise Forbidden(INVALID_LINK) from None
-            self.signer.verify(video.id, link)
+            self.signer.verify(video.id, link, quality=quality)
         else:
             video = await self._by_name(await self._viewer(request, accounts), name, group_id)
-        return await self._respond(request, video)
+        return await self._respond(request, video, quality)
 
     async def _by_name(self, user_id: int, name: str, group_id: int | None) -> Video:
         """Names are unique per group. Across groups the same name is ambiguous: 409 listing the ids
@@ -298,9 +363,28 @@ class MediaService:
             row = (await autocommit.execute(query)).first()
         return None if row is None else (row.blob_key, row.name)
 
-    async def _respond(self, request: Request[Any, Any, Any], video: Video) -> BlobResponse:
+    async def _blob_key(self, video: Video, quality: str) -> tuple[str, str]:
+        """The blob and download name of a quality; 404 saying why when it is not there (yet)."""
+        if quality == ORIGINAL:
+            return video.blob_key, video.name
+        if quality == POSTER:
+            if video.poster_key is None:
+                raise NotFound("This video has no poster yet")
+            return video.poster_key, f"{video.name.rsplit('.', 1)[0]}.jpg"
+        rendition = await self.db.get(Rendition, (video.id, quality))
+        if rendition is None:
+            raise NotFound(f"This video has no {quality} version (qualities are made below the original's)")
+        if rendition.state != JOB_DONE:
+            raise NotFound(
+                f"The {quality} version of this video is not ready ({rendition.state}, "
+                f"{rendition.progress} %); the original plays meanwhile"
+            )
+        return rendition.blob_key, f"{video.name.rsplit('.', 1)[0]} ({quality}).mp4"
+
+    async def _respond(self, request: Request[Any, Any, Any], video: Video, quality: str) -> BlobResponse:
+        key, name = await self._blob_key(video, quality)
         await release(self.db)  # no pooled connection is held while the bytes flow
-        return await self._respond_blob(request, video.id, video.blob_key, video.name)
+        return await self._respond_blob(request, video.id, key, name)
 
     async def _respond_blob(
         self, request: Request[Any, Any, Any], video_id: int, key: str, name: str

@@ -1,7 +1,8 @@
 """Signed, short-lived stream URLs, so a `<video src>` (which cannot send headers) can play a video.
 
-`?uid=<user>&exp=<unix seconds>&sig=<base64url HMAC-SHA256>` over the video id, the user id and the
-expiry, keyed by a key derived from SECRET_KEY (never the JWT key itself). The user id is bound so
+`?uid=<user>&exp=<unix seconds>&sig=<base64url HMAC-SHA256>` over the video id, the user id, the
+expiry and the quality (a rendition's or the poster's name; nothing for the original), keyed by a
+key derived from SECRET_KEY (never the JWT key itself). The user id is bound so
 that every request still checks that this user may watch: leaving the group ends the link at once.
 Expiries are rounded up to a 5-minute step so repeated listings hand out the same URL and the
 browser's media cache keeps working.
@@ -21,6 +22,7 @@ from app.errors import Forbidden
 EXPIRY_STEP = 300
 MAX_NUMBER_DIGITS = 19  # fits a BIGINT; longer is tampering, refused without parsing
 INVALID_LINK = "This stream link is invalid or has expired"
+ORIGINAL = "original"  # the uploaded file; renditions and the poster are signed with their name
 
 
 class Link(NamedTuple):
@@ -50,25 +52,29 @@ class StreamSigner:
         self._key = hmac.digest(secret_key.encode(), b"huddle stream url v1", "sha256")
         self.ttl = ttl_seconds
 
-    def _signature(self, video_id: int, user_id: int, expires: int) -> str:
-        message = f"{video_id}:{user_id}:{expires}".encode("ascii")
+    def _signature(self, video_id: int, user_id: int, expires: int, quality: str) -> str:
+        # The original's message is unchanged, so links issued before renditions existed still work.
+        bound = "" if quality == ORIGINAL else f":{quality}"
+        message = f"{video_id}:{user_id}:{expires}{bound}".encode("ascii")
         return _b64(hmac.digest(self._key, message, hashlib.sha256))
 
-    def sign(self, video_id: int, user_id: int, now: float | None = None) -> tuple[str, int]:
-        """The query string of a stream URL for this user, and its expiry (unix seconds)."""
+    def sign(
+        self, video_id: int, user_id: int, now: float | None = None, quality: str = "original"
+    ) -> tuple[str, int]:
+        """The query string of a stream URL for this user (and quality), and its expiry (unix seconds)."""
         moment = time.time() if now is None else now
         expires = -(-int(moment + self.ttl) // EXPIRY_STEP) * EXPIRY_STEP
         query = urlencode(
-            {"uid": user_id, "exp": expires, "sig": self._signature(video_id, user_id, expires)}
+            {"uid": user_id, "exp": expires, "sig": self._signature(video_id, user_id, expires, quality)}
         )
         return query, expires
 
-    def verify(self, video_id: int, link: Link, now: float | None = None) -> int:
-        """The user a valid, unexpired link was issued to; Forbidden (403) otherwise."""
+    def verify(self, video_id: int, link: Link, now: float | None = None, quality: str = "original") -> int:
+        """The user a valid, unexpired link was issued to (for this quality); Forbidden (403) otherwise."""
         user_id, expires = _number(link.uid), _number(link.exp)
         if user_id is None or expires is None or not link.sig:
             raise Forbidden(INVALID_LINK)
-        expected = self._signature(video_id, user_id, expires)
+        expected = self._signature(video_id, user_id, expires, quality)
         valid = hmac.compare_digest(expected.encode("ascii"), link.sig.encode("utf-8", "replace"))
         if not valid or expires <= (time.time() if now is None else now):
             raise Forbidden(INVALID_LINK)

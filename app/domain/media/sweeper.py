@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models.media import UPLOAD_DONE, UploadSession, Video
 from app.domain.attachments.services import sweep_unsent
 from app.domain.media.blobstore import BlobStore
+from app.domain.media.renditions import remove_derived
 from app.domain.media.resumable import stale_claim
 from app.runtime import Runtime
 
@@ -114,6 +115,7 @@ async def remove_group_blobs(store: BlobStore, keys: tuple[list[str], list[str]]
             await store.delete(key)
         except Exception:
             log.exception("could not delete blob %s of a deleted group", key)
+    await remove_derived(store, videos)  # renditions and posters (their jobs stop: no video)
     for key in uploads:
         try:
             await store.discard(key)

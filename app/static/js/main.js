@@ -365,6 +365,7 @@ class App {
       case "video_added":
       case "video_updated":
       case "video_deleted":
+      case "video_processing":
         this.media.event(frame);
         break;
       case "group_updated": {

@@ -6,11 +6,16 @@
 // chunk (retried on failure, any order is fine), then complete. The session id is kept in
 // sessionStorage per file, so "Upload" again after a dropped connection or a reload sends only the
 // chunks the server does not have yet.
+//
+// Qualities: each video lists `qualities` (the original, then renditions the server transcodes in the
+// background, with state and progress); `video_processing` frames update them live. The player plays
+// the preferred quality when it is ready, else the original.
 
 import { ApiError, NetworkError, parse } from "./api.js";
 
 const URL_MARGIN_MS = 60_000;
 const CHUNK_ATTEMPTS = 5;
+const QUALITY_KEY = "huddle.quality";
 
 function normalize(video) {
   return { ...video, title: video.name };
@@ -22,6 +27,18 @@ export class Media {
     this.store = store;
     this.available = null; // unknown until the first list answers
     this.lists = new Map(); // group id -> [video]
+    this.preferred = localStorage.getItem(QUALITY_KEY) || "original";
+  }
+
+  /** The quality to play from now on ("original", "360p", ...): remembered on this browser. */
+  prefer(quality) {
+    this.preferred = quality;
+    localStorage.setItem(QUALITY_KEY, quality);
+  }
+
+  /** The qualities of a video that can be played now, the original first. */
+  playable(video) {
+    return (video?.qualities || []).filter((q) => q.state === "done" && q.url);
   }
 
   async refresh(groupId) {
@@ -52,19 +69,25 @@ export class Media {
       video = this.videos(groupId).find((v) => v.name === name);
     }
     if (!video) return null;
+    const pick = () => this.playable(video).find((q) => q.quality === this.preferred)?.url || video.stream_url;
     const expires = Date.parse(video.stream_url_expires_at || "");
     if (fresh || !video.stream_url || (Number.isFinite(expires) && expires - Date.now() < URL_MARGIN_MS)) {
       try {
         Object.assign(video, normalize(await this.api.get(`/api/v1/videos/${video.id}`)));
       } catch {
-        return video.stream_url || null;
+        return pick() || null;
       }
     }
-    return video.stream_url;
+    return pick();
   }
 
-  /** Real-time library events: another member uploaded, renamed or deleted a video. */
+  /** Real-time library events: another member uploaded, renamed or deleted a video; a video's
+   * renditions progressed (`video_processing`). */
   event(frame) {
+    if (frame.type === "video_processing") {
+      this.#processing(frame);
+      return;
+    }
     const list = [...this.videos(frame.group_id)];
     if (frame.type === "video_deleted") {
       this.lists.set(frame.group_id, list.filter((v) => v.id !== frame.video_id));
@@ -77,6 +100,28 @@ export class Media {
       if (!merged.stream_url) this.refresh(frame.group_id).catch(() => {});
     }
     this.store.emit("videos", { groupId: frame.group_id });
+  }
+
+  #processing(frame) {
+    const video = this.videos(frame.group_id).find((v) => v.id === frame.video_id);
+    if (!video) return;
+    const urls = new Map((video.qualities || []).map((q) => [q.quality, q.url]));
+    video.processing = frame.state;
+    video.processing_error = frame.error;
+    for (const key of ["duration", "width", "height"]) if (frame[key] != null) video[key] = frame[key];
+    video.qualities = frame.qualities.map((q) => ({ ...q, url: urls.get(q.quality) || null }));
+    this.store.emit("videos", { groupId: frame.group_id });
+    // URLs are signed per viewer: fetch them when a quality (or the poster) becomes ready.
+    const unsigned = video.qualities.some((q) => q.state === "done" && !q.url) || (frame.poster && !video.poster_url);
+    if (unsigned) {
+      this.api
+        .get(`/api/v1/videos/${video.id}`)
+        .then((fresh) => {
+          Object.assign(video, normalize(fresh));
+          this.store.emit("videos", { groupId: frame.group_id });
+        })
+        .catch(() => {});
+    }
   }
 
   /** One resumable upload service for both purposes: "video" (the library) or "attachment". */

@@ -33,6 +33,7 @@ export class SyncedPlayer extends EventTarget {
     this.ownSeek = null; // where the sync itself last seeked to, so its "seeked" is not sent back
     this.ownRate = null; // the playbackRate the sync itself last set
     this.unconfirmed = []; // when each of our controls left, until the server echoes it back
+    this.switching = false; // changing quality (switchSource): the element's events are not sent
     this.timer = setInterval(() => this.correct(false), 1000);
     this.listeners = {
       play: () => this.local("play"),
@@ -95,6 +96,35 @@ export class SyncedPlayer extends EventTarget {
     this.video.load();
   }
 
+  /**
+   * Play another quality of the loaded video (the member's choice): same position, same play state,
+   * and nothing is sent to the group, which keeps watching as before.
+   */
+  async switchSource() {
+    const name = this.loadedName;
+    if (!name) return;
+    const at = this.video.currentTime;
+    const wasPlaying = !this.video.paused;
+    const url = await this.io.resolve(name, {});
+    if (!url || this.loadedName !== name || url === this.video.currentSrc) return;
+    this.switching = true; // the element's own events while it changes source are not the user's
+    const resume = () => {
+      this.video.removeEventListener("loadedmetadata", resume);
+      if (this.state?.video_name === name) this.correct(true); // where the group is now
+      else {
+        this.seekTo(at);
+        if (wasPlaying) this.play();
+      }
+      setTimeout(() => {
+        this.switching = false;
+      }, 1000);
+    };
+    this.video.addEventListener("loadedmetadata", resume);
+    this.ownSeek = null;
+    this.video.src = url;
+    this.video.load();
+  }
+
   /** Bring the element to the state: play/pause, then seek or nudge the rate. */
   correct(hard) {
     const s = this.state;
@@ -129,7 +159,7 @@ export class SyncedPlayer extends EventTarget {
   /** A rate the sync did not set came from the user (the player's speed menu): tell the group. */
   rateChanged() {
     const rate = this.video.playbackRate;
-    if (!this.loadedName || Math.abs(rate - (this.ownRate ?? rate)) < 0.001) return;
+    if (!this.loadedName || this.switching || Math.abs(rate - (this.ownRate ?? rate)) < 0.001) return;
     if (!(rate > 0 && rate <= 4)) return;
     this.ownRate = rate;
     this.control("rate", this.video.currentTime, { rate });
@@ -159,7 +189,7 @@ export class SyncedPlayer extends EventTarget {
   local(action) {
     const s = this.state;
     const v = this.video;
-    if (!this.loadedName) return;
+    if (!this.loadedName || this.switching) return;
     if (action === "play" && s?.playing) return;
     if (action === "pause" && (!s || !s.playing)) return;
     if (action === "seek") {

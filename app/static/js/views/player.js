@@ -5,6 +5,12 @@ import { describeError } from "../api.js";
 import { formatClock, h, replaceChildren, toast } from "../dom.js";
 import { SyncedPlayer } from "../sync.js";
 
+const STATE_TEXT = { queued: "waiting", running: "preparing", failed: "failed", cancelled: "cancelled" };
+
+function qualityLabel(quality) {
+  return quality.quality === "original" ? `Original${quality.height ? ` (${quality.height}p)` : ""}` : quality.quality;
+}
+
 function formatSize(bytes) {
   if (!Number.isFinite(bytes)) return "";
   if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
@@ -24,6 +30,8 @@ export class PlayerPanel {
       { id: "player-speed", on: { change: () => this.sync.control("rate", this.video.currentTime, { rate: Number(this.speed.value) }) } },
       [0.5, 0.75, 1, 1.25, 1.5, 2].map((rate) => h("option", { value: String(rate), text: `${rate}×`, selected: rate === 1 })),
     );
+    this.quality = h("select", { id: "player-quality", on: { change: () => this.changeQuality() } });
+    this.qualityLabel = h("label", { for: "player-quality", class: "speed", text: "Quality" });
     this.driftLine = h("p", { class: "player-drift muted", id: "player-drift" });
     this.unmute = h("button", {
       type: "button",
@@ -63,7 +71,16 @@ export class PlayerPanel {
           "div",
           { class: "screen" },
           this.video,
-          h("div", { class: "row" }, this.statusLine, this.unmute, h("label", { for: "player-speed", class: "speed", text: "Speed" }), this.speed),
+          h(
+            "div",
+            { class: "row" },
+            this.statusLine,
+            this.unmute,
+            h("label", { for: "player-speed", class: "speed", text: "Speed" }),
+            this.speed,
+            this.qualityLabel,
+            this.quality,
+          ),
           this.driftLine,
         ),
         h("div", { class: "library" }, h("h3", { text: "Library" }), this.libraryNote, this.videos, this.uploadForm),
@@ -76,6 +93,7 @@ export class PlayerPanel {
     });
     this.sync.addEventListener("status", (event) => {
       this.statusLine.textContent = event.detail.text;
+      this.renderQualities();
       const rate = String(this.sync.state?.rate || 1);
       if ([...this.speed.options].some((o) => o.value === rate)) this.speed.value = rate;
     });
@@ -158,7 +176,48 @@ export class PlayerPanel {
     this.renderLibrary();
   }
 
+  /** The quality menu: the loaded video's qualities that are ready (the original always is). */
+  renderQualities() {
+    const video = this.app.media.videos(this.groupId).find((v) => v.name === this.sync.loadedName);
+    const ready = this.app.media.playable(video);
+    const hidden = ready.length < 2;
+    this.quality.hidden = this.qualityLabel.hidden = hidden;
+    if (hidden) return;
+    const wanted = ready.some((q) => q.quality === this.app.media.preferred) ? this.app.media.preferred : "original";
+    const current = [...this.quality.options].map((o) => o.value).join();
+    if (current !== ready.map((q) => q.quality).join()) {
+      replaceChildren(
+        this.quality,
+        ready.map((q) => h("option", { value: q.quality, text: qualityLabel(q) })),
+      );
+    }
+    this.quality.value = wanted;
+  }
+
+  /** This member's choice only: the same video at the same position; the group is not told. */
+  changeQuality() {
+    this.app.media.prefer(this.quality.value);
+    this.sync.switchSource();
+  }
+
+  /** A progress bar per rendition still being made (and a note for those that failed). */
+  processing(video) {
+    return (video.qualities || [])
+      .filter((q) => q.state !== "done")
+      .map((q) =>
+        h(
+          "span",
+          { class: "rendition muted" },
+          q.state === "running" || q.state === "queued"
+            ? h("progress", { max: 100, value: q.progress || 0, aria: { label: `${q.quality} version of ${video.title}` } })
+            : null,
+          h("span", { text: `${q.quality}: ${STATE_TEXT[q.state] || q.state}${q.state === "running" ? ` ${q.progress} %` : ""}` }),
+        ),
+      );
+  }
+
   renderLibrary() {
+    this.renderQualities();
     const media = this.app.media;
     this.uploadForm.hidden = !media.available;
     if (!media.available) {
@@ -176,6 +235,7 @@ export class PlayerPanel {
           { class: ["video", this.sync.loadedName === video.name && "current"] },
           h("span", { class: "video-name", text: video.title }),
           h("span", { class: "muted", text: [video.duration ? formatClock(video.duration) : "", formatSize(video.size)].filter(Boolean).join(" · ") }),
+          ...this.processing(video),
           h("button", {
             type: "button",
             class: "secondary",
