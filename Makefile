@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint fmt typecheck migrate migration loadtest bench clean
+.PHONY: help install run test lint fmt typecheck migrate migration loadtest bench soak clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,14 @@ loadtest: install ## Locust, headless, against LOADTEST_HOST (LOADTEST_USERS, _R
 BENCH_ARGS ?=
 bench: install ## fan-out, range streaming and idle memory against the peers; writes docs/benchmarks.md
 	@$(UV) run --frozen --quiet python -m loadtests.bench $(BENCH_ARGS)
+
+# Steady mixed load (chat, WebSockets that reconnect, range streaming) on PostgreSQL + Redis with 2
+# workers for SOAK_DURATION seconds, then checks: RSS growth after warm-up, empty connection registries,
+# no pub/sub channel left, no server error. Writes docs/soak.md; exits 1 when a check fails.
+SOAK_DURATION ?= 600
+SOAK_USERS ?= 40
+soak: install ## bounded soak (about 10 minutes): no memory growth, no leaked sockets; writes docs/soak.md
+	@$(UV) run --frozen --quiet python -m loadtests.soak --duration $(SOAK_DURATION) --users $(SOAK_USERS)
 
 clean: ## remove caches (keeps var/, your local data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -36,6 +36,7 @@ class Registry:
         self.by_group: dict[int, set[Connection]] = defaultdict(set)
         self.by_user: dict[int, set[Connection]] = defaultdict(set)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._subscribing: dict[int, asyncio.Future[None]] = {}  # group -> its subscription is confirmed
         self.delivered = 0
 
     async def start(self) -> None:
@@ -101,7 +102,16 @@ class Registry:
         followers.add(connection)
         connection.expect(group_id)  # buffer live frames from the moment we subscribe
         if first_here:
-            await self._broker.subscribe(group_channel(group_id))
+            confirmed = self._subscribing[group_id] = asyncio.get_running_loop().create_future()
+            try:
+                await self._broker.subscribe(group_channel(group_id))
+            finally:
+                del self._subscribing[group_id]
+                confirmed.set_result(None)
+        elif (confirming := self._subscribing.get(group_id)) is not None:
+            # Another socket's subscription is still unconfirmed: reading the store now could miss
+            # what is published before Redis confirms it.
+            await asyncio.shield(confirming)
         connection.follow(group_id, last_seq)
         if not user_here:
             self._spawn(self._went_online(group_id, connection.user_id))

@@ -22,6 +22,7 @@ from app.domain.messages.services import to_frame
 from app.domain.messages.store import Draft, StoredMessage
 from app.runtime import Runtime
 from app.ws.broker import group_channel
+from app.ws.broker.memory import MemoryBroker
 from app.ws.connection import Connection
 from app.ws.presence import MemoryPresence
 from app.ws.reads import SharedReads
@@ -137,3 +138,62 @@ async def test_a_lost_publish_is_caught_up(runtime: Runtime, following: Followin
     await eventually(lambda: len(following.messages()) == 1)
     assert following.messages() == [(stored.seq, "committed, never published")]
     assert following.registry.catch_up({following.group: stored.seq}) == 0  # up to date: nothing more
+
+
+class SlowToConfirm(MemoryBroker):
+    """The in-process broker, with subscriptions confirmed only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.confirm = asyncio.Event()
+
+    async def subscribe(self, channel: str) -> None:
+        await super().subscribe(channel)
+        await self.confirm.wait()
+
+
+async def test_no_socket_reads_the_store_before_the_group_subscription_is_confirmed(
+    runtime: Runtime, make_group: Callable[[], Any], make_user: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    broker = SlowToConfirm()
+    store = CountingStore(runtime.messages)
+    store.gate.set()
+    registry = Registry(broker, MemoryPresence(), runtime.events)
+    await registry.start()
+    reads = SharedReads(store, 4)  # type: ignore[arg-type]
+    sockets = []
+    for _ in range(2):
+        user = User(
+            id=await make_user(), email=f"{uuid.uuid4().hex}@example.com", name="U", password_hash="-"
+        )
+
+        async def send(_: dict[str, Any]) -> None:
+            return None
+
+        sockets.append(
+            Connection(
+                send,
+                Principal(user, uuid.uuid4()),
+                reads,
+                signer=runtime.attachment_signer,
+                queue_size=64,
+                on_left=lambda *_: None,
+                initial_messages=10,
+                resume_limit=100,
+                follows_all=False,
+            )
+        )
+    first = asyncio.create_task(registry.follow(sockets[0], group, None))  # subscribes the channel
+    await asyncio.sleep(0)
+    second = asyncio.create_task(registry.follow(sockets[1], group, None))  # finds it subscribing
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert store.calls == 0  # neither socket read the store: the subscription is unconfirmed
+
+    broker.confirm.set()
+    await asyncio.gather(first, second)
+    await eventually(lambda: not any(s.feeds[group].syncing for s in sockets))
+    assert store.calls >= 1
+    for connection in sockets:
+        connection.stop_feeds()
