@@ -16,6 +16,7 @@ from app.config import ConfigError, Settings, load_settings
 from app.db import migrate
 from app.observability.logs import granian_log_config
 from app.observability.multiproc import multiprocess_dir
+from app.server.shutdown import capture_worker_stop
 
 # Many long-lived WebSockets per worker: a deep accept queue, and a per-worker concurrency cap high
 # enough that idle sockets never starve new HTTP requests.
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _serve(settings: Settings, *, reload: bool) -> None:
+    capture_worker_stop()  # the workers close their sockets with 1012 before they stop
     Server(
         "app.server.asgi:app",
         factory=True,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -28,6 +27,7 @@ from app.observability import metrics
 from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
 from app.runtime import Runtime
+from app.server.shutdown import before_worker_stops
 from app.ws.connection import CloseCode, Connection, stop_writer
 from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
 from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence
@@ -108,29 +108,9 @@ class Gateway:
             self.runtime.broker.on_reconnect = self.registry.resync_all  # type: ignore[attr-defined]
         await self.registry.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
-        self._close_sockets_before_server_stops()
-
-    def _close_sockets_before_server_stops(self) -> None:
-        """Granian drops open sockets (1006) before the lifespan shutdown runs, so closing them there
-        is too late. Put a step in front of the worker's SIGTERM/SIGINT handler: close every socket
-        with 1012, give the close frames a moment, then let Granian stop. This reads asyncio's
-        handler table, an implementation detail: without it we just skip the courtesy."""
-        loop = asyncio.get_running_loop()
-        handlers: dict[int, asyncio.Handle] = getattr(loop, "_signal_handlers", {})
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            original = handlers.get(signum)
-            callback = getattr(original, "_callback", None)
-            if original is None or callback is None:
-                continue
-            args = getattr(original, "_args", ())
-
-            def first_close_sockets(
-                callback: Callable[..., object] = callback, args: tuple[Any, ...] = args
-            ) -> None:
-                self.registry.close_all(CloseCode.RESTART, "server restarting")
-                loop.call_later(SHUTDOWN_CLOSE_GRACE, callback, *args)
-
-            loop.add_signal_handler(signum, first_close_sockets)
+        before_worker_stops(
+            lambda: self.registry.close_all(CloseCode.RESTART, "server restarting"), SHUTDOWN_CLOSE_GRACE
+        )
 
     async def _beat(self) -> None:
         """Upkeep every few seconds: renew presence, and catch up sockets a lost publish left behind."""
