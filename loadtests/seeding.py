@@ -26,19 +26,24 @@ def fake_video(path: Path, size: int) -> None:
             left -= len(block)
 
 
+def sign_up(http: httpx.Client, label: str) -> dict[str, str]:
+    """Register a fresh user through the seed's contract; its bearer headers."""
+    email = f"{label}-{uuid.uuid4().hex[:8]}@example.com"
+    account = {"email": email, "name": label.title(), "password": f"{label}-password-1"}
+    http.post("/register", json=account).raise_for_status()
+    form = {"username": email, "password": account["password"]}
+    token = http.post("/token", data=form).raise_for_status().json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 def upload_video(base: str, path: Path) -> str:
     """Register a user with a group, upload `path` through the API; its signed stream URL (a path)."""
-    run = uuid.uuid4().hex[:8]
-    account = {"email": f"range-{run}@example.com", "name": "Range", "password": "range-password-1"}
     with httpx.Client(base_url=base, timeout=600) as http:
-        http.post("/register", json=account).raise_for_status()
-        form = {"username": account["email"], "password": account["password"]}
-        token = http.post("/token", data=form).raise_for_status().json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        group = http.post("/groups", json={"name": f"range-{run}"}, headers=auth).raise_for_status()
+        auth = sign_up(http, "range")
+        group = http.post("/groups", json={"name": f"range-{uuid.uuid4().hex[:8]}"}, headers=auth)
         with path.open("rb") as handle:
             video = http.post(
-                f"/api/v1/groups/{group.json()['id']}/videos",
+                f"/api/v1/groups/{group.raise_for_status().json()['id']}/videos",
                 files={"file": (path.name, handle, "video/mp4")},
                 headers=auth,
             ).raise_for_status()

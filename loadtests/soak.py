@@ -39,6 +39,7 @@ import httpx
 import redis
 
 from loadtests.processes import HOST, HUDDLE_ENV, PG_ADMIN, PY, REDIS_URL, ROOT, huddle, log, memory_kib, run
+from loadtests.seeding import sign_up
 
 PORT = 8110
 RUN = Path(os.environ.get("SOAK_RUN", "/tmp/huddle-soak"))
@@ -58,20 +59,16 @@ def open_sockets(base: str) -> float:
 
 def registries(base: str, workers: int) -> dict[int, dict[str, Any]]:
     """`GET /api/v1/ws/stats` of every worker: asks until each worker pid has answered."""
-    run_id = uuid.uuid4().hex[:8]
-    account = {"email": f"soak-{run_id}@example.com", "name": "Soak", "password": "soak-password-1"}
     with httpx.Client(base_url=base, timeout=10) as http:
-        http.post("/register", json=account).raise_for_status()
-        form = {"username": account["email"], "password": account["password"]}
-        token = http.post("/token", data=form).raise_for_status().json()["access_token"]
-        seen: dict[int, dict[str, Any]] = {}
-        for _ in range(200):
-            stats = http.get("/api/v1/ws/stats", headers={"Authorization": f"Bearer {token}"}).json()
-            seen[stats["worker_pid"]] = stats
-            if len(seen) == workers:
-                break
-            http.close()  # a new connection may land on the other worker
-            http = httpx.Client(base_url=base, timeout=10)  # noqa: PLW2901
+        auth = sign_up(http, "soak")
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(200):
+        # A new connection each time: the kernel hands connections, not requests, to the workers.
+        with httpx.Client(base_url=base, timeout=10) as http:
+            stats = http.get("/api/v1/ws/stats", headers=auth).raise_for_status().json()
+        seen[stats["worker_pid"]] = stats
+        if len(seen) == workers:
+            break
     return seen
 
 

@@ -59,6 +59,22 @@ class Following:
         self.registry.on_payload(group_channel(self.group), envelope(to_frame(message, signer=self.signer)))
 
 
+def connection_of(runtime: Runtime, user_id: int, reads: SharedReads, send: Callable[..., Any]) -> Connection:
+    """A real socket's connection state for a user, sending through `send`."""
+    user = User(id=user_id, email=f"{uuid.uuid4().hex}@example.com", name="U", password_hash="-")
+    return Connection(
+        send,
+        Principal(user, uuid.uuid4()),
+        reads,
+        signer=runtime.attachment_signer,
+        queue_size=64,
+        on_left=lambda *_: None,
+        initial_messages=10,
+        resume_limit=100,
+        follows_all=False,
+    )
+
+
 @pytest.fixture
 async def following(
     runtime: Runtime, make_group: Callable[[], Any], make_user: Callable[[], Any]
@@ -72,18 +88,7 @@ async def following(
 
     store = CountingStore(runtime.messages)
     store.gate.set()
-    user = User(id=user_id, email=f"{uuid.uuid4().hex}@example.com", name="U", password_hash="-")
-    connection = Connection(
-        send,
-        Principal(user, uuid.uuid4()),
-        SharedReads(store, 4),  # type: ignore[arg-type]
-        signer=runtime.attachment_signer,
-        queue_size=64,
-        on_left=lambda *_: None,
-        initial_messages=10,
-        resume_limit=100,
-        follows_all=False,
-    )
+    connection = connection_of(runtime, user_id, SharedReads(store, 4), send)  # type: ignore[arg-type]
     connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
     registry = Registry(runtime.broker, MemoryPresence(), runtime.events)
     await registry.start()
@@ -162,28 +167,11 @@ async def test_no_socket_reads_the_store_before_the_group_subscription_is_confir
     registry = Registry(broker, MemoryPresence(), runtime.events)
     await registry.start()
     reads = SharedReads(store, 4)  # type: ignore[arg-type]
-    sockets = []
-    for _ in range(2):
-        user = User(
-            id=await make_user(), email=f"{uuid.uuid4().hex}@example.com", name="U", password_hash="-"
-        )
 
-        async def send(_: dict[str, Any]) -> None:
-            return None
+    async def send(_: dict[str, Any]) -> None:
+        return None
 
-        sockets.append(
-            Connection(
-                send,
-                Principal(user, uuid.uuid4()),
-                reads,
-                signer=runtime.attachment_signer,
-                queue_size=64,
-                on_left=lambda *_: None,
-                initial_messages=10,
-                resume_limit=100,
-                follows_all=False,
-            )
-        )
+    sockets = [connection_of(runtime, await make_user(), reads, send) for _ in range(2)]
     first = asyncio.create_task(registry.follow(sockets[0], group, None))  # subscribes the channel
     await asyncio.sleep(0)
     second = asyncio.create_task(registry.follow(sockets[1], group, None))  # finds it subscribing
