@@ -55,7 +55,7 @@ loadtest: install ## Locust, headless, against LOADTEST_HOST (LOADTEST_USERS, _R
 	@$(UV) run --frozen --quiet python -m loadtests.loadtest --host $(LOADTEST_HOST) --users $(LOADTEST_USERS) \
 		--ramp $(LOADTEST_RAMP) --duration $(LOADTEST_DURATION)
 
-# Huddle against the peers in ../shared/bench, in one run (about 20 minutes): needs PostgreSQL and
+# Huddle against the peers in ../shared/bench, in one run (about 10 minutes): needs PostgreSQL and
 # Redis on loopback, node, and `apt-get install -y nginx-light wrk`. Writes docs/benchmarks.md and
 # docs/bench/ (plots, results.json). BENCH_ARGS="--quick" for a smoke run.
 BENCH_ARGS ?=

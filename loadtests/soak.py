@@ -127,12 +127,9 @@ def main() -> None:
                 time.sleep(1)
             gauge = open_sockets(base)
             stats = registries(base, len(pids))
-            leftover = {
-                pid: {
-                    k: v for k, v in s.items() if k in ("sockets", "users", "groups", "queued_frames") and v
-                }
-                for pid, s in stats.items()
-            }
+            counts = ("sockets", "users", "groups", "queued_frames")
+            leftover = {pid: {k: s[k] for k in counts if s[k]} for pid, s in stats.items()}
+            leftover = {pid: left for pid, left in leftover.items() if left}
             client = redis.Redis.from_url(REDIS_URL)
             channels = sorted(c.decode() for c in client.pubsub_channels(f"{prefix}*"))  # type: ignore[union-attr]
             client.close()

@@ -65,14 +65,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def azurite(workdir: Path, timeout: float = 30) -> Iterator[str]:
-    """Start azurite-blob on a free port with its data in `workdir`; yield a connection string."""
+def azurite(workdir: Path, timeout: float = 30, port: int | None = None) -> Iterator[str]:
+    """Start azurite-blob on `port` (a free one by default) with its data in `workdir`; yield a
+    connection string. Started again with the same folder and port, it serves the same blobs."""
     executable = find_azurite()
     if executable is None:
         unavailable("Azurite not found: run `npm ci` (needs Node.js and npm) or set AZURITE_BLOB")
     if shutil.which("node") is None:
         unavailable("Node.js (`node`) not found; Azurite needs it")
-    port = free_port()
+    port = port or free_port()
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     log = workdir / "azurite.log"

@@ -50,7 +50,9 @@ HTTP_DURATION = Histogram(
 # livesum: a killed worker's sockets are gone, so its file is dropped (see `render`).
 WS_OPEN = Gauge("huddle_ws_connections", "Open WebSocket connections", multiprocess_mode="livesum")
 WS_FRAMES_IN = Counter("huddle_ws_frames_received", "WebSocket frames received from clients")
-WS_FRAMES_OUT = Counter("huddle_ws_frames_sent", "WebSocket frames sent to clients")
+WS_FRAMES_OUT = Counter(
+    "huddle_ws_frames_sent", "WebSocket frames sent to clients (written every 512 frames and every 15 s)"
+)
 FANOUT_DELAY = Histogram(
     "huddle_ws_fanout_delay_seconds",
     "Delay from publishing an event to queueing it on a local socket",
@@ -82,8 +84,24 @@ def frames_received(count: int = 1) -> None:
     WS_FRAMES_IN.inc(count)
 
 
+_frames_sent_unflushed = 0
+FRAMES_SENT_FLUSH = 512  # fan-out sends thousands of frames a second: count them here, write in batches
+
+
 def frames_sent(count: int = 1) -> None:
-    WS_FRAMES_OUT.inc(count)
+    """Counted in memory and written to the (file-backed, multiprocess) counter every 512 frames and by
+    `flush_frames_sent`, which the gateway's upkeep calls every few seconds."""
+    global _frames_sent_unflushed  # noqa: PLW0603 -- one counter per process, on the event loop
+    _frames_sent_unflushed += count
+    if _frames_sent_unflushed >= FRAMES_SENT_FLUSH:
+        flush_frames_sent()
+
+
+def flush_frames_sent() -> None:
+    global _frames_sent_unflushed  # noqa: PLW0603
+    if _frames_sent_unflushed:
+        WS_FRAMES_OUT.inc(_frames_sent_unflushed)
+        _frames_sent_unflushed = 0
 
 
 def observe_fanout_delay(seconds: float) -> None:

@@ -142,7 +142,7 @@ class Connection:
                 if len(queue) <= self._queue_size // 2:
                     self._drained.set()
             self._drained.set()
-            metrics.frames_sent(sent)  # once per batch: the counter is a file write in multiprocess mode
+            metrics.frames_sent(sent)
 
     async def _room(self) -> None:
         """Replays wait for the queue to drain instead of overflowing it."""

@@ -116,6 +116,7 @@ class Gateway:
         """Upkeep every few seconds: renew presence, and catch up sockets a lost publish left behind."""
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
+            metrics.flush_frames_sent()
             try:
                 await self.presence.heartbeat(self.registry.local_presence())
             except Exception as error:  # noqa: BLE001 -- retried on the next beat
@@ -140,6 +141,7 @@ class Gateway:
             if not self.registry.by_user:
                 break
             await asyncio.sleep(0.02)
+        metrics.flush_frames_sent()
 
     # -- handshake ---------------------------------------------------------------------------------
 

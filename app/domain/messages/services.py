@@ -171,8 +171,8 @@ class MessageService:
             return self._frame(stored, user.id), False  # type: ignore[return-value]
         await link(self.db, group_id, stored.seq, ids)
         frame = self._frame(stored)
-        await self._advance_read(group_id, user.id, stored.seq)
-        await self.events.to_group(group_id, frame)
+        await self.events.to_group(group_id, frame)  # first: the sender's read position can wait
+        await self._mark_read(group_id, user.id, stored.seq)
         return frame, True  # type: ignore[return-value]
 
     async def system(self, group: Group, kind: str, subject: User, text: str) -> MessageFrame:
@@ -319,8 +319,8 @@ class MessageService:
 
     # -- receipts ----------------------------------------------------------------------------------
 
-    async def _advance_read(self, group_id: int, user_id: int, seq: int) -> int:
-        """Move the read position forward only; returns the position after the update."""
+    async def _mark_read(self, group_id: int, user_id: int, seq: int) -> None:
+        """Move the read position forward only."""
         await self.db.execute(
             update(Membership)
             .where(
@@ -330,6 +330,10 @@ class MessageService:
             .execution_options(synchronize_session=False)
         )
         await self.db.commit()
+
+    async def _advance_read(self, group_id: int, user_id: int, seq: int) -> int:
+        """Move the read position forward only; returns the position after the update."""
+        await self._mark_read(group_id, user_id, seq)
         position = await self.db.scalar(
             select(Membership.last_read_seq).where(
                 Membership.group_id == group_id, Membership.user_id == user_id
