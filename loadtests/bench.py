@@ -60,11 +60,7 @@ RANGE_SECONDS, RANGE_CONNECTIONS = 10, 64
 def bench_huddle(
     name: str, workers: int, database_url: str, *, redis: bool
 ) -> contextlib.AbstractContextManager[Server]:
-    # The peers send nothing to a socket that connects; Huddle replays the group's latest messages
-    # to a first connection (seed 003), which would put 100 frames per socket of set-up work inside
-    # the driver's measuring window (it starts sending 1.5 s after the sockets open).
-    env = {"WS_INITIAL_MESSAGES": "0"}
-    return huddle(name, workers, database_url, redis=redis, port=PORTS["huddle"], run_dir=RUN, env=env)
+    return huddle(name, workers, database_url, redis=redis, port=PORTS["huddle"], run_dir=RUN)
 
 
 def granian_app(name: str, target: str, port: int, workers: int, env: dict[str, str]) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -21,14 +21,20 @@ end
 return 0
 """
 
+REDIS_POOL_SIZE = 100  # connections per worker
+
 
 def connect_redis(url: str) -> Redis:
     """One client (connection pool) per process, with timeouts so an outage fails fast. A pooled
     connection that died with a Redis restart is retried on a fresh one (a lost publish would
     otherwise leave sockets a message behind); a timeout is not retried, so a frozen Redis costs one
     timeout, not several."""
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        # A burst (a thousand sockets closing at once, each leaving presence) waits up to 2 s for one
+        # of the pool's connections instead of failing at once with MaxConnectionsError.
+        max_connections=REDIS_POOL_SIZE,
+        timeout=2,
         socket_timeout=2,
         socket_connect_timeout=2,
         health_check_interval=15,
@@ -36,6 +42,7 @@ def connect_redis(url: str) -> Redis:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
         retry_on_error=[RedisConnectionError],
     )
+    return Redis.from_pool(pool)
 
 
 class RedisState:

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 import msgspec
 
 from app.domain.accounts.services import Principal
-from app.domain.media.signing import AttachmentSigner
-from app.domain.messages.services import to_frame
 from app.observability import metrics
 from app.ws.envelope import Kind
 from app.ws.protocol import Reset
@@ -74,7 +72,6 @@ class Connection:
         principal: Principal,
         reads: SharedReads,
         *,
-        signer: AttachmentSigner,
         queue_size: int,
         on_left: Callable[[Connection, int], None],
         initial_messages: int,
@@ -89,7 +86,6 @@ class Connection:
         self.feeds: dict[int, Feed] = {}
         self._send = send
         self._reads = reads
-        self._signer = signer
         self._queue: deque[str] = deque()
         self._queue_size = queue_size
         self._wake = asyncio.Event()
@@ -231,7 +227,7 @@ class Connection:
             while self.feeds.get(group_id) is feed and self.close_code is None:
                 rows = await self._reads.after(group_id, feed.last_seq, SYNC_BATCH, since)
                 for message in rows:
-                    self.push_frame(to_frame(message, self.user_id, signer=self._signer))
+                    self.push(self._reads.text(message, self.user_id))
                     feed.last_seq = message.seq
                     if message.type == "leave" and message.author_id == self.user_id:
                         self.stop_following(group_id)

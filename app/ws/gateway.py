@@ -96,7 +96,7 @@ class Gateway:
         else:
             self.presence, self.playback = MemoryPresence(), MemoryPlayback()
         self.registry = Registry(runtime.broker, self.presence, runtime.events)
-        self.reads = SharedReads(runtime.messages, SYNC_READ_SLOTS)
+        self.reads = SharedReads(runtime.messages, SYNC_READ_SLOTS, runtime.attachment_signer)
         self._admission = asyncio.Semaphore(SETUP_SLOTS)
         self.limiter = FrameLimiter(settings.ws_frames_per_second, settings.ws_frames_per_second * 3)
         self._typing: dict[tuple[int, int], float] = {}
@@ -208,7 +208,6 @@ class Gateway:
             socket.scope.get(FRAME_SEND, socket.send),  # type: ignore[arg-type]
             principal,
             self.reads,
-            signer=self.runtime.attachment_signer,
             queue_size=settings.ws_send_queue,
             on_left=self.registry.left,
             initial_messages=settings.ws_initial_messages,

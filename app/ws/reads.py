@@ -8,16 +8,27 @@ database pool (which would fail the syncs, close the sockets and bring the clien
 A socket may only share a read that started after it began receiving the group's live frames (its
 `since` ticket): an older read can miss a message that was published before the socket was listening,
 and nothing would ever tell the socket about it.
+
+The sockets that share a read also share its frames: a message's frame depends on the viewer only
+through the `me` flag of its reactions, so one without reactions is encoded once, not once per socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import msgspec
+
+from app.domain.media.signing import AttachmentSigner
+from app.domain.messages.services import to_frame
 from app.domain.messages.store import MessageStore, StoredMessage
+
+SHARED_TEXTS = 4096  # encoded frames of recently replayed messages kept per worker
+_encoder = msgspec.json.Encoder()
 
 T = TypeVar("T")
 
@@ -36,11 +47,26 @@ class _Read:
 
 
 class SharedReads:
-    def __init__(self, store: MessageStore, slots: int) -> None:
+    def __init__(self, store: MessageStore, slots: int, signer: AttachmentSigner) -> None:
         self._store = store
+        self._signer = signer
+        self._texts: OrderedDict[int, tuple[StoredMessage, str]] = OrderedDict()
         self._slots = asyncio.Semaphore(slots)
         self._inflight: dict[tuple[Any, ...], _Read] = {}
         self._tickets = itertools.count()
+
+    def text(self, message: StoredMessage, viewer_id: int) -> str:
+        """The frame of a message returned by `after`, encoded once for every socket that replays it."""
+        if message.reactions:  # `me` differs per viewer
+            return _encoder.encode(to_frame(message, viewer_id, signer=self._signer)).decode()
+        cached = self._texts.get(id(message))
+        if cached is not None and cached[0] is message:
+            return cached[1]
+        text = _encoder.encode(to_frame(message, signer=self._signer)).decode()
+        self._texts[id(message)] = (message, text)  # the message is kept, so its id is not reused
+        if len(self._texts) > SHARED_TEXTS:
+            self._texts.popitem(last=False)
+        return text
 
     def ticket(self) -> int:
         """Take one once the socket receives the group's live frames; pass it to the reads."""

@@ -66,7 +66,6 @@ def connection_of(runtime: Runtime, user_id: int, reads: SharedReads, send: Call
         send,
         Principal(user, uuid.uuid4()),
         reads,
-        signer=runtime.attachment_signer,
         queue_size=64,
         on_left=lambda *_: None,
         initial_messages=10,
@@ -88,7 +87,7 @@ async def following(
 
     store = CountingStore(runtime.messages)
     store.gate.set()
-    connection = connection_of(runtime, user_id, SharedReads(store, 4), send)  # type: ignore[arg-type]
+    connection = connection_of(runtime, user_id, SharedReads(store, 4, runtime.attachment_signer), send)  # type: ignore[arg-type]
     connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
     registry = Registry(runtime.broker, MemoryPresence(), runtime.events)
     await registry.start()
@@ -166,7 +165,7 @@ async def test_no_socket_reads_the_store_before_the_group_subscription_is_confir
     store.gate.set()
     registry = Registry(broker, MemoryPresence(), runtime.events)
     await registry.start()
-    reads = SharedReads(store, 4)  # type: ignore[arg-type]
+    reads = SharedReads(store, 4, runtime.attachment_signer)  # type: ignore[arg-type]
 
     async def send(_: dict[str, Any]) -> None:
         return None

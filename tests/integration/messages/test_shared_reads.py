@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,7 +66,7 @@ async def test_identical_reads_in_flight_share_one_query(
     group = await make_group()
     await _seed(runtime, group, 3)
     counting = CountingStore(runtime.messages)
-    reads = SharedReads(counting, slots=4)  # type: ignore[arg-type]
+    reads = SharedReads(counting, 4, runtime.attachment_signer)  # type: ignore[arg-type]
     since = reads.ticket()
 
     waiters = [asyncio.create_task(reads.after(group, 0, 100, since)) for _ in range(50)]
@@ -84,7 +85,7 @@ async def test_reads_run_at_most_slots_at_once(runtime: Runtime, make_group: Cal
     group = await make_group()
     await _seed(runtime, group, 5)
     counting = CountingStore(runtime.messages)
-    reads = SharedReads(counting, slots=2)  # type: ignore[arg-type]
+    reads = SharedReads(counting, 2, runtime.attachment_signer)  # type: ignore[arg-type]
 
     distinct = [asyncio.create_task(reads.after(group, after, 10, reads.ticket())) for after in range(5)]
     for _ in range(20):  # let every task run up to the gate or the semaphore
@@ -104,7 +105,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_read(
     group = await make_group()
     await _seed(runtime, group, 2)
     counting = CountingStore(runtime.messages)
-    reads = SharedReads(counting, slots=1)  # type: ignore[arg-type]
+    reads = SharedReads(counting, 1, runtime.attachment_signer)  # type: ignore[arg-type]
     since = reads.ticket()
 
     first = asyncio.create_task(reads.after(group, 0, 10, since))
@@ -126,7 +127,7 @@ async def test_a_read_that_began_before_a_socket_was_listening_is_not_shared_wit
     group = await make_group()
     await _seed(runtime, group, 1)
     counting = CountingStore(runtime.messages)
-    reads = SharedReads(counting, slots=1)  # type: ignore[arg-type]
+    reads = SharedReads(counting, 1, runtime.attachment_signer)  # type: ignore[arg-type]
 
     early = asyncio.create_task(reads.after(group, 0, 10, reads.ticket()))
     for _ in range(20):  # the early read takes the slot and begins its query
@@ -143,3 +144,19 @@ async def test_a_read_that_began_before_a_socket_was_listening_is_not_shared_wit
     assert [m.text for m in await late] == ["m0", "m0"]
     assert await queued is await late
     assert counting.calls == 2
+
+
+async def test_sockets_replaying_one_read_share_its_frames_except_per_viewer_reactions(
+    runtime: Runtime, make_group: Callable[[], Any], make_user: Callable[[], Any]
+) -> None:
+    group, reactor = await make_group(), await make_user()
+    await _seed(runtime, group, 2)
+    await runtime.messages.react(group, 2, reactor, "👍", add=True)
+    reads = SharedReads(runtime.messages, 2, runtime.attachment_signer)
+    plain, liked = await reads.after(group, 0, 10, reads.ticket())
+
+    assert reads.text(plain, 1) is reads.text(plain, 2)  # encoded once, sent to every socket
+    assert json.loads(reads.text(plain, 1))["text"] == "m0"
+    mine, theirs = json.loads(reads.text(liked, reactor)), json.loads(reads.text(liked, reactor + 1))
+    assert mine["reactions"][0]["me"] is True
+    assert theirs["reactions"][0]["me"] is False
