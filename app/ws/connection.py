@@ -31,8 +31,8 @@ _ids = itertools.count(1)
 SYNC_BATCH = 100
 PENDING_MAX = 2000  # live frames held during one sync; past it they are re-read from the store
 # Workers publish in commit order only roughly: seq 8 can overtake seq 7 by a millisecond. A live gap
-# waits this long for the missing frame before replaying from the store, which would cost a query and
-# a per-socket encode of every replayed message on every socket of the group.
+# waits this long for the missing frame before replaying from the store, which would cost every socket
+# of the group a sync (and the worker a query) for a frame that was about to arrive.
 GAP_GRACE = 0.25
 
 
