@@ -69,6 +69,11 @@ def _watchable(user_id: int) -> Select[Video]:
     )
 
 
+def rendition_name(name: str, quality: str) -> str:
+    """The download name of a rendition: "film (360p).mp4" for "film.mkv"."""
+    return f"{name.rsplit('.', 1)[0]} ({quality}).mp4"
+
+
 def as_id(text: str | None) -> int | None:
     """`text` as a database id, or None (also for 20-digit numbers, without parsing them)."""
     if not text or len(text) > len(str(MAX_ID)) or not text.isascii() or not text.isdigit():
@@ -290,13 +295,12 @@ class MediaService:
         """
         if link.present:
             user_id = self.signer.verify(video_id, link, quality=quality)
-            video: Video | None = None
-            if quality == ORIGINAL:  # players ask range after range: the light path
-                watchable = await self._watchable_blob(user_id, video_id)
+            if quality != POSTER:  # players ask range after range: the light path
+                watchable = await self._watchable_blob(user_id, video_id, quality)
                 if watchable is not None:
                     return await self._respond_blob(request, video_id, *watchable)
-            else:
-                video = await self.db.scalar(_watchable(user_id).where(Video.id == video_id))
+            # Not watchable, or not ready: the full lookup says which (404, 403 or why not ready).
+            video = await self.db.scalar(_watchable(user_id).where(Video.id == video_id))
             if video is None:
                 if await self.db.get(Video, video_id) is None:
                     raise NotFound(VIDEO_NOT_FOUND)
@@ -353,15 +357,27 @@ class MediaService:
                 return video
         raise NotFound(VIDEO_NOT_FOUND)
 
-    async def _watchable_blob(self, user_id: int, video_id: int) -> tuple[str, str] | None:
-        """The blob key and name of a video this user may watch. Players send a request per range,
-        so this is the hot path: one statement on an autocommit connection (no transaction round
-        trips, no ORM objects) instead of the request's session."""
-        query = _watchable(user_id).where(Video.id == video_id).with_only_columns(Video.blob_key, Video.name)
+    async def _watchable_blob(self, user_id: int, video_id: int, quality: str) -> tuple[str, str] | None:
+        """The blob key and download name of a quality (the original or a finished rendition) of a
+        video this user may watch. Players send a request per range, so this is the hot path: one
+        statement on an autocommit connection (no transaction round trips, no ORM objects) instead of
+        the request's session."""
+        watchable = _watchable(user_id).where(Video.id == video_id)
+        if quality == ORIGINAL:
+            query = watchable.with_only_columns(Video.blob_key, Video.name)
+        else:
+            done = (
+                (Rendition.video_id == Video.id)
+                & (Rendition.quality == quality)
+                & (Rendition.state == JOB_DONE)
+            )
+            query = watchable.join(Rendition, done).with_only_columns(Rendition.blob_key, Video.name)
         async with self.runtime.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             row = (await autocommit.execute(query)).first()
-        return None if row is None else (row.blob_key, row.name)
+        if row is None:
+            return None
+        return row.blob_key, row.name if quality == ORIGINAL else rendition_name(row.name, quality)
 
     async def _blob_key(self, video: Video, quality: str) -> tuple[str, str]:
         """The blob and download name of a quality; 404 saying why when it is not there (yet)."""
@@ -379,7 +395,7 @@ class MediaService:
                 f"The {quality} version of this video is not ready ({rendition.state}, "
                 f"{rendition.progress} %); the original plays meanwhile"
             )
-        return rendition.blob_key, f"{video.name.rsplit('.', 1)[0]} ({quality}).mp4"
+        return rendition.blob_key, rendition_name(video.name, quality)
 
     async def _respond(self, request: Request[Any, Any, Any], video: Video, quality: str) -> BlobResponse:
         key, name = await self._blob_key(video, quality)
