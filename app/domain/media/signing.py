@@ -47,41 +47,58 @@ def _number(text: str | None) -> int | None:
     return int(text)
 
 
-class StreamSigner:
-    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
-        self._key = hmac.digest(secret_key.encode(), b"huddle stream url v1", "sha256")
+class _Signer:
+    """HMAC-SHA256 over a message, keyed by a key derived from SECRET_KEY for one purpose (never the
+    JWT key itself), with expiries rounded up to EXPIRY_STEP."""
+
+    def __init__(self, secret_key: str, ttl_seconds: int, purpose: bytes) -> None:
+        self._key = hmac.digest(secret_key.encode(), purpose, "sha256")
         self.ttl = ttl_seconds
 
-    def _signature(self, video_id: int, user_id: int, expires: int, quality: str) -> str:
+    def _mac(self, message: str) -> str:
+        return _b64(hmac.digest(self._key, message.encode("ascii"), hashlib.sha256))
+
+    def _expiry(self, now: float | None) -> int:
+        moment = time.time() if now is None else now
+        return -(-int(moment + self.ttl) // EXPIRY_STEP) * EXPIRY_STEP
+
+    def _check(self, message: str, expires: int | None, sig: str | None, now: float | None) -> None:
+        """Forbidden (403) unless `sig` signs `message` and `expires` is still ahead."""
+        if expires is None or not sig:
+            raise Forbidden(INVALID_LINK)
+        valid = hmac.compare_digest(self._mac(message).encode("ascii"), sig.encode("utf-8", "replace"))
+        if not valid or expires <= (time.time() if now is None else now):
+            raise Forbidden(INVALID_LINK)
+
+
+class StreamSigner(_Signer):
+    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
+        super().__init__(secret_key, ttl_seconds, b"huddle stream url v1")
+
+    @staticmethod
+    def _message(video_id: int, user_id: int, expires: int, quality: str) -> str:
         # The original's message is unchanged, so links issued before renditions existed still work.
         bound = "" if quality == ORIGINAL else f":{quality}"
-        message = f"{video_id}:{user_id}:{expires}{bound}".encode("ascii")
-        return _b64(hmac.digest(self._key, message, hashlib.sha256))
+        return f"{video_id}:{user_id}:{expires}{bound}"
 
     def sign(
         self, video_id: int, user_id: int, now: float | None = None, quality: str = "original"
     ) -> tuple[str, int]:
         """The query string of a stream URL for this user (and quality), and its expiry (unix seconds)."""
-        moment = time.time() if now is None else now
-        expires = -(-int(moment + self.ttl) // EXPIRY_STEP) * EXPIRY_STEP
-        query = urlencode(
-            {"uid": user_id, "exp": expires, "sig": self._signature(video_id, user_id, expires, quality)}
-        )
-        return query, expires
+        expires = self._expiry(now)
+        signature = self._mac(self._message(video_id, user_id, expires, quality))
+        return urlencode({"uid": user_id, "exp": expires, "sig": signature}), expires
 
     def verify(self, video_id: int, link: Link, now: float | None = None, quality: str = "original") -> int:
         """The user a valid, unexpired link was issued to (for this quality); Forbidden (403) otherwise."""
         user_id, expires = _number(link.uid), _number(link.exp)
-        if user_id is None or expires is None or not link.sig:
+        if user_id is None:
             raise Forbidden(INVALID_LINK)
-        expected = self._signature(video_id, user_id, expires, quality)
-        valid = hmac.compare_digest(expected.encode("ascii"), link.sig.encode("utf-8", "replace"))
-        if not valid or expires <= (time.time() if now is None else now):
-            raise Forbidden(INVALID_LINK)
+        self._check(self._message(video_id, user_id, expires or 0, quality), expires, link.sig, now)
         return user_id
 
 
-class AttachmentSigner:
+class AttachmentSigner(_Signer):
     """Signed, short-lived URLs of message attachments: `?exp=<unix seconds>&sig=<HMAC-SHA256>` over
     the attachment id, the variant (`file` or `thumbnail`) and the expiry.
 
@@ -91,28 +108,17 @@ class AttachmentSigner:
     """
 
     def __init__(self, secret_key: str, ttl_seconds: int) -> None:
-        self._key = hmac.digest(secret_key.encode(), b"huddle attachment url v1", "sha256")
-        self.ttl = ttl_seconds
-
-    def _signature(self, attachment_id: int, variant: str, expires: int) -> str:
-        message = f"{attachment_id}:{variant}:{expires}".encode("ascii")
-        return _b64(hmac.digest(self._key, message, hashlib.sha256))
+        super().__init__(secret_key, ttl_seconds, b"huddle attachment url v1")
 
     def sign(self, attachment_id: int, variant: str, now: float | None = None) -> tuple[str, int]:
         """The query string of a URL for this attachment (or its thumbnail), and its expiry."""
-        moment = time.time() if now is None else now
-        expires = -(-int(moment + self.ttl) // EXPIRY_STEP) * EXPIRY_STEP
-        query = urlencode({"exp": expires, "sig": self._signature(attachment_id, variant, expires)})
-        return query, expires
+        expires = self._expiry(now)
+        signature = self._mac(f"{attachment_id}:{variant}:{expires}")
+        return urlencode({"exp": expires, "sig": signature}), expires
 
     def verify(
         self, attachment_id: int, variant: str, exp: str | None, sig: str | None, now: float | None = None
     ) -> None:
         """Forbidden (403) unless `exp`/`sig` are a valid, unexpired signature of this URL."""
         expires = _number(exp)
-        if expires is None or not sig:
-            raise Forbidden(INVALID_LINK)
-        expected = self._signature(attachment_id, variant, expires)
-        valid = hmac.compare_digest(expected.encode("ascii"), sig.encode("utf-8", "replace"))
-        if not valid or expires <= (time.time() if now is None else now):
-            raise Forbidden(INVALID_LINK)
+        self._check(f"{attachment_id}:{variant}:{expires or 0}", expires, sig, now)
