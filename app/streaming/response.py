@@ -11,6 +11,7 @@ Video endpoints and file attachments share it; authorize before calling it (no b
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
@@ -26,10 +27,11 @@ from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
 
 from app.domain.media.blobstore import DEFAULT_CONTENT_TYPE, BlobChanged, BlobInfo, BlobStore
-from app.errors import RangeNotSatisfiable
+from app.errors import NotFound, RangeNotSatisfiable
 from app.streaming.conditions import http_date, if_range_allows, not_modified
 from app.streaming.ranges import ByteRange, select_ranges
 
+log = logging.getLogger("huddle.streaming")
 PATHSEND = "http.response.pathsend"
 # A body this small is a read or two: sent without a task watching for the client leaving, which only
 # pays off when it stops a long read early (and costs a task and a task group per request).
@@ -127,6 +129,24 @@ def ranged_response(
         segments=segments,
         head=head,
     )
+
+
+async def stored_response(
+    request: Request[Any, Any, Any],
+    store: BlobStore,
+    key: str,
+    *,
+    missing: str,
+    filename: str | None = None,
+    disposition: Literal["inline", "attachment"] = "inline",
+) -> BlobResponse:
+    """`ranged_response` for the blob's current version. A catalog row whose blob is gone is a 404
+    saying `missing`, and logged: the row and the store disagree."""
+    info = await store.stat(key)
+    if info is None:
+        log.error("%s: no blob at %s", missing, key)
+        raise NotFound(missing)
+    return ranged_response(request, store, key, info, filename=filename, disposition=disposition)
 
 
 def multipart_segments(

@@ -40,7 +40,7 @@ from app.domain.messages.schemas import AttachmentOut
 from app.domain.messages.store import AttachmentRef
 from app.errors import NotFound, PayloadTooLarge, QuotaExceeded, Unprocessable, UnsupportedMediaType
 from app.runtime import Runtime
-from app.streaming.response import BlobResponse, ranged_response
+from app.streaming.response import BlobResponse, stored_response
 
 log = logging.getLogger("huddle.attachments")
 
@@ -399,17 +399,13 @@ class AttachmentService:
             raise NotFound("This attachment has no thumbnail")
         name, inline = attachment.name, attachment.kind == "image"
         await self.db.commit()  # no pooled connection is held while the bytes flow
-        info = await self.store.stat(key)
-        if info is None:
-            log.error("attachment %d has no blob at %s", attachment_id, key)
-            raise NotFound("The attachment file is missing from storage")
         # Only raster images are shown in the page; anything else downloads. Every response also
         # carries nosniff and `Content-Security-Policy: sandbox` (app.streaming.response).
-        return ranged_response(
+        return await stored_response(
             request,
             self.store,
             key,
-            info,
+            missing="The attachment file is missing from storage",
             filename=name if variant == "file" else None,
             disposition="inline" if inline else "attachment",
         )

@@ -48,7 +48,7 @@ from app.domain.media.signing import INVALID_LINK, ORIGINAL, Link, StreamSigner
 from app.domain.messages.services import release
 from app.errors import Conflict, Forbidden, NotFound
 from app.runtime import Runtime
-from app.streaming.response import BlobResponse, ranged_response
+from app.streaming.response import BlobResponse, stored_response
 
 log = logging.getLogger("huddle.media")
 
@@ -298,7 +298,7 @@ class MediaService:
             if quality != POSTER:  # players ask range after range: the light path
                 watchable = await self._watchable_blob(user_id, video_id, quality)
                 if watchable is not None:
-                    return await self._respond_blob(request, video_id, *watchable)
+                    return await self._respond_blob(request, *watchable)
             # Not watchable, or not ready: the full lookup says which (404, 403 or why not ready).
             video = await self.db.scalar(_watchable(user_id).where(Video.id == video_id))
             if video is None:
@@ -400,13 +400,9 @@ class MediaService:
     async def _respond(self, request: Request[Any, Any, Any], video: Video, quality: str) -> BlobResponse:
         key, name = await self._blob_key(video, quality)
         await release(self.db)  # no pooled connection is held while the bytes flow
-        return await self._respond_blob(request, video.id, key, name)
+        return await self._respond_blob(request, key, name)
 
-    async def _respond_blob(
-        self, request: Request[Any, Any, Any], video_id: int, key: str, name: str
-    ) -> BlobResponse:
-        info = await self.store.stat(key)
-        if info is None:
-            log.error("video %d has no blob at %s", video_id, key)
-            raise NotFound("The video file is missing from storage")
-        return ranged_response(request, self.store, key, info, filename=name)
+    async def _respond_blob(self, request: Request[Any, Any, Any], key: str, name: str) -> BlobResponse:
+        return await stored_response(
+            request, self.store, key, missing="The video file is missing from storage", filename=name
+        )
