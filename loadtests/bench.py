@@ -112,6 +112,16 @@ def fanout(
     return result
 
 
+def fresh_fanouts(name: str, repeat: int, connections: int, messages: int) -> list[dict[str, Any]]:
+    """`repeat` fan-out runs against the Huddle being served, each in a freshly seeded group."""
+    runs = []
+    for index in range(repeat):
+        path = RUN / f"{name}-{index}.json"
+        setup_group(f"http://{HOST}:{PORTS['huddle']}", path)
+        runs.append(fanout(path, "raw", connections, messages))
+    return runs
+
+
 def wrk(url: str, *, size: int) -> dict[str, Any]:
     out = run(
         ["wrk", "-t2", f"-c{RANGE_CONNECTIONS}", f"-d{RANGE_SECONDS}s", "-s", str(SHARED / "range.lua"), url],
@@ -295,23 +305,12 @@ def main() -> None:
 
         log("scaling: Huddle with 1 worker")
         with bench_huddle("huddle-1w", 1, database_url, redis=True):
-            base = f"http://{HOST}:{PORTS['huddle']}"
-            one = []
-            for _ in range(args.repeat):
-                path = RUN / f"huddle-1w-{len(one)}.json"
-                setup_group(base, path)
-                one.append(fanout(path, "raw", top, args.messages))
+            one = fresh_fanouts("huddle-1w", args.repeat, top, args.messages)
             results["scaling"] = {"1": one, "2": sweep_results["huddle"][top]}
 
         log("embedded mode: SQLite, in-process broker, 1 worker")
         with bench_huddle("huddle-embedded", 1, f"sqlite:///{RUN / 'embedded.db'}", redis=False):
-            base = f"http://{HOST}:{PORTS['huddle']}"
-            embedded = []
-            for _ in range(args.repeat):
-                path = RUN / f"huddle-embedded-{len(embedded)}.json"
-                setup_group(base, path)
-                embedded.append(fanout(path, "raw", top, args.messages))
-            results["embedded"] = embedded
+            results["embedded"] = fresh_fanouts("huddle-embedded", args.repeat, top, args.messages)
     finally:
         log("stopping the peers")
         run(["bash", str(SHARED / "peers.sh"), "stop"], timeout=60, env=peer_env, check=False)
