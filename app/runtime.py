@@ -17,6 +17,7 @@ from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
 from app.domain.events import Events
 from app.domain.media.blobstore import BlobStore, create_blob_store
+from app.domain.media.grants import StreamGrants
 from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.sql_store import SQLMessageStore
 from app.domain.messages.store import MessageStore
@@ -86,7 +87,7 @@ def build_runtime(settings: Settings) -> Runtime:
         passwords=PasswordHasher(settings.bcrypt_rounds),
         messages=_message_store(settings, sessions),
         broker=broker,
-        events=Events(broker),
+        events=Events(broker, StreamGrants()),
         blobs=create_blob_store(settings),
         attachment_signer=AttachmentSigner(settings.secret_key, settings.attachment_url_ttl_seconds),
     )

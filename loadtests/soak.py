@@ -8,8 +8,8 @@ then, random 1 MiB ranges of an uploaded video) for `--duration` seconds, sampli
 - RSS after the warm-up (the first fifth of the run) grows by less than `--max-growth` (10%) by the end,
   comparing medians of the samples around both points, so one allocation spike decides nothing;
 - once the load stops, every worker's connection registry is empty (sockets, users, groups, queued
-  frames), the open-socket gauge is back to zero, and no Redis pub/sub channel of the run is still
-  subscribed;
+  frames), the open-socket gauge is back to zero, and no group or user channel of the run is still
+  subscribed in Redis (each worker keeps its one access channel while it runs);
 - no request failed with a 5xx and no WebSocket got an error frame.
 
 Writes docs/soak.md (and docs/soak/samples.csv); exits 1 when a check fails. Loopback only; the run
@@ -131,7 +131,12 @@ def main() -> None:
             leftover = {pid: {k: s[k] for k in counts if s[k]} for pid, s in stats.items()}
             leftover = {pid: left for pid, left in leftover.items() if left}
             client = redis.Redis.from_url(REDIS_URL)
-            channels = sorted(c.decode() for c in client.pubsub_channels(f"{prefix}*"))  # type: ignore[union-attr]
+            # Group and user channels follow sockets; the access channel stays while a worker runs.
+            channels = sorted(
+                c.decode()
+                for pattern in (f"{prefix}g:*", f"{prefix}u:*")
+                for c in client.pubsub_channels(pattern)  # type: ignore[union-attr]
+            )
             client.close()
             end_rss = memory_kib(pids)["rss"]
 

@@ -12,13 +12,17 @@ import logging
 import msgspec
 
 from app.domain.groups.schemas import GroupDeleted
+from app.domain.media.grants import StreamGrants
+from app.domain.media.schemas import VideoDeleted, VideoUpdated
 from app.domain.messages.schemas import ChatMessage, MemberAdded, MemberLeft, VideoControl
-from app.ws.broker import Broker, group_channel, user_channel
+from app.ws.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
 from app.ws.envelope import Kind, pack
 from app.ws.protocol import Typing
 
 log = logging.getLogger("huddle.events")
 encoder = msgspec.json.Encoder()
+# Group events after which someone may no longer watch a video (or a grant names it wrongly).
+REVOKING = (MemberLeft, GroupDeleted, VideoDeleted, VideoUpdated)
 
 
 def envelope(event: msgspec.Struct) -> bytes:
@@ -35,11 +39,19 @@ def envelope(event: msgspec.Struct) -> bytes:
 
 
 class Events:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, grants: StreamGrants) -> None:
         self._broker = broker
+        self.grants = grants  # this worker's stream grants, forgotten whenever access changes
 
     async def to_group(self, group_id: int, event: msgspec.Struct) -> None:
+        if isinstance(event, REVOKING):
+            await self.access_changed()
         await self._publish(group_channel(group_id), envelope(event))
+
+    async def access_changed(self) -> None:
+        """Every worker forgets its stream grants: this one now, the others on the broadcast."""
+        self.grants.clear()
+        await self._publish(ACCESS_CHANNEL, b"")
 
     async def to_user(self, user_id: int, event: msgspec.Struct) -> None:
         """Control events for one user's sockets, wherever they are connected."""

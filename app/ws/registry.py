@@ -18,7 +18,7 @@ import msgspec
 
 from app.domain.events import Events
 from app.observability import metrics
-from app.ws.broker import Broker, group_channel, user_channel
+from app.ws.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
 from app.ws.connection import CloseCode, Connection
 from app.ws.envelope import Kind, unpack
 from app.ws.presence import PresenceStore
@@ -41,6 +41,8 @@ class Registry:
 
     async def start(self) -> None:
         await self._broker.start(self.on_payload)
+        # In the background: a worker must start even while Redis is down (it subscribes on connect).
+        self._spawn(self._broker.subscribe(ACCESS_CHANNEL))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -50,6 +52,9 @@ class Registry:
     # -- broker -> sockets -------------------------------------------------------------------------
 
     def on_payload(self, channel: str, payload: bytes) -> None:
+        if channel == ACCESS_CHANNEL:
+            self._events.grants.clear()
+            return
         seq, kind, subject, published, frame = unpack(payload)
         scope, _, key = channel.partition(":")
         if scope == "u":
@@ -159,7 +164,9 @@ class Registry:
     # -- upkeep ------------------------------------------------------------------------------------
 
     def resync_all(self) -> None:
-        """After the broker reconnects: anything published meanwhile is fetched from the store."""
+        """After the broker reconnects: anything published meanwhile is fetched from the store, and
+        stream grants are forgotten (a broadcast taking access away may have been missed)."""
+        self._events.grants.clear()
         for group_id, connections in self.by_group.items():
             for connection in connections:
                 feed = connection.feeds.get(group_id)

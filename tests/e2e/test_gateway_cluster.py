@@ -21,7 +21,9 @@ import redis
 import websockets
 
 from app.db import migrate
+from app.domain.media.grants import GRANT_SECONDS
 from tests.conftest import SECRET
+from tests.integration.media.videos import mp4
 from tests.process import Server, free_port, run_server
 from tests.services import postgres_database, redis_namespace, unavailable
 from tests.wsclient import SEQUENCED, User, WSClient, group_with, sign_up
@@ -244,6 +246,38 @@ async def test_sigkill_a_worker_mid_storm_loses_nothing(cluster: tuple[Server, h
     await asyncio.sleep(4)  # Granian respawns the killed worker
     assert len(worker_pids(server)) == 2
     assert victim not in worker_pids(server)
+
+
+async def test_a_removed_member_stops_streaming_on_every_worker(
+    cluster: tuple[Server, httpx.AsyncClient],
+) -> None:
+    """Workers remember stream grants for GRANT_SECONDS; a removal clears them on both workers over
+    Redis, so every range after it is refused well before a grant would have expired."""
+    _, http = cluster
+    ann, bob = await sign_up(http, "Ann"), await sign_up(http, "Bob")
+    group = await group_with(http, ann, bob)
+    uploaded = await http.post(
+        f"/api/v1/groups/{group}/videos",
+        files={"file": ("clip.mp4", mp4(64 * 1024), "application/octet-stream")},
+        headers=ann.headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    video = (await http.get(f"/api/v1/videos/{uploaded.json()['id']}", headers=bob.headers)).json()
+    ranged = {"range": "bytes=0-1023"}
+    # Enough ranges that both workers (SO_REUSEPORT spreads connections) remember Bob's grant.
+    for _ in range(20):
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as fresh:
+            assert (await fresh.get(video["stream_url"], headers=ranged)).status_code == 206
+    removed = await http.delete(f"/api/v1/groups/{group}/members/{bob.user_id}", headers=ann.headers)
+    assert removed.status_code == 204, removed.text
+    deadline = time.monotonic() + GRANT_SECONDS / 2  # the grants themselves outlive it
+    statuses: list[int] = []
+    while time.monotonic() < deadline:
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as fresh:
+            statuses.append((await fresh.get(video["stream_url"], headers=ranged)).status_code)
+        if statuses[-20:] == [403] * 20:
+            break
+    assert statuses[-20:] == [403] * 20, statuses
 
 
 async def test_redis_restart_and_freeze_lose_nothing(database: str, tmp_path: Path) -> None:

@@ -256,6 +256,7 @@ class AccountService:
         await self._revoke(AuthSession.user_id == user.id, reason="account_deleted")
         await self.db.commit()
         await self._end_sockets(user.id, "account deleted")
+        await self.runtime.events.access_changed()
 
     async def update_profile(self, principal: Principal, patch: ProfilePatch) -> User:
         user = principal.user

@@ -296,7 +296,13 @@ class MediaService:
         if link.present:
             user_id = self.signer.verify(video_id, link, quality=quality)
             if quality != POSTER:  # players ask range after range: the light path
-                watchable = await self._watchable_blob(user_id, video_id, quality)
+                grants = self.events.grants
+                watchable = grants.get(user_id, video_id, quality)
+                if watchable is None:
+                    asked = grants.generation
+                    watchable = await self._watchable_blob(user_id, video_id, quality)
+                    if watchable is not None:
+                        grants.put(user_id, video_id, quality, watchable, asked=asked)
                 if watchable is not None:
                     return await self._respond_blob(request, *watchable)
             # Not watchable, or not ready: the full lookup says which (404, 403 or why not ready).

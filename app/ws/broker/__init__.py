@@ -13,6 +13,10 @@ from typing import Protocol
 Handler = Callable[[str, bytes], None]
 
 
+# Every worker listens here: access was taken away somewhere (app/domain/media/grants.py).
+ACCESS_CHANNEL = "access"
+
+
 def group_channel(group_id: int) -> str:
     return f"g:{group_id}"
 

@@ -102,8 +102,23 @@ async def test_signed_urls_end_with_membership_and_with_the_video(client: AppCli
     )
     assert removed.status_code == 204
     assert (await client.get(mine["stream_url"])).status_code == 403
+    assert (await client.get(video["stream_url"])).status_code == 200  # the owner's grant, remembered
     assert (await client.delete(f"/api/v1/videos/{video['id']}", headers=owner.headers)).status_code == 204
     assert (await client.get(video["stream_url"])).status_code == 404
+
+
+async def test_a_deleted_account_stops_streaming_at_once(client: AppClient) -> None:
+    owner, gid = await group_with_owner(client)
+    member = await register(client, "Member")
+    await add_member(client, owner, gid, member)
+    video = await upload(client, owner, gid, mp4(KiB))
+    mine = (await client.get(f"/api/v1/videos/{video['id']}", headers=member.headers)).json()
+    assert (await client.get(mine["stream_url"], headers={"range": "bytes=0-9"})).status_code == 206
+    gone = await client.request(
+        "DELETE", "/api/v1/users/me", json={"password": member.password}, headers=member.headers
+    )
+    assert gone.status_code == 204
+    assert (await client.get(mine["stream_url"], headers={"range": "bytes=0-9"})).status_code == 403
 
 
 async def test_streams_need_a_credential(

@@ -1,6 +1,10 @@
 """Blob store on local disk (the embedded default): `<root>/<key>`, written by atomic rename.
 
-Every file operation runs in a worker thread (anyio), never on the event loop. Layout under the root:
+Every file operation that may wait for the disk runs in a worker thread (anyio), never on the event
+loop. Reads are the exception that proves it: a player asks range after range of one file, so the
+store keeps the blob open for a few seconds (`OpenFiles`, like nginx's `open_file_cache`) and reads
+what the page cache already holds straight from the loop (`preadv` with `RWF_NOWAIT`, which never
+waits for the disk), going to a thread only for bytes that must come from the disk. Layout under the root:
 the blobs themselves at their keys, `.meta/<key>` with the content type, `.staging/<key>/<index>.part`
 for uploads in progress and `.tmp/` for files being written; keys cannot reach the dotted folders.
 Writes land in `.tmp/` (same file system) and are renamed into place, so a reader sees the old blob
@@ -13,6 +17,7 @@ import os
 import shutil
 import stat as stat_mode
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable
 from datetime import UTC, datetime
@@ -40,6 +45,10 @@ WRITE_BUFFER = 1024 * 1024  # gather small request chunks into fewer thread hops
 READ_FIRST = 64 * 1024
 READ_LIMIT = 1024 * 1024
 COPY_BUFFER = 1024 * 1024
+OPEN_FILE_SECONDS = 2.0  # how long an open blob and its info are trusted before they are looked up again
+OPEN_FILES_LIMIT = 256
+# Linux 4.14+; elsewhere (or when the file system refuses it) every read takes the thread.
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
 
 class _Meta(msgspec.Struct):
@@ -49,10 +58,48 @@ class _Meta(msgspec.Struct):
 _meta_decoder = msgspec.json.Decoder(_Meta)
 
 
+class OpenFiles:
+    """Blobs opened in the last OPEN_FILE_SECONDS: key -> (descriptor, info, when opened).
+
+    Blobs are replaced by rename, never rewritten, so an open descriptor is one version for good and
+    its info stays true; after the few seconds a lookup sees a replaced or deleted blob. A reader takes
+    its own `dup` of the descriptor, so dropping an entry never pulls a file from under a read.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, tuple[int, BlobInfo, float]] = {}
+
+    def get(self, key: str) -> tuple[int, BlobInfo] | None:
+        entry = self._files.get(key)
+        if entry is None:
+            return None
+        fd, info, opened = entry
+        if time.monotonic() - opened > OPEN_FILE_SECONDS:
+            self.drop(key)
+            return None
+        return fd, info
+
+    def put(self, key: str, fd: int, info: BlobInfo) -> None:
+        if len(self._files) >= OPEN_FILES_LIMIT:
+            self.clear()
+        self.drop(key)
+        self._files[key] = (fd, info, time.monotonic())
+
+    def drop(self, key: str) -> None:
+        entry = self._files.pop(key, None)
+        if entry is not None:
+            os.close(entry[0])
+
+    def clear(self) -> None:
+        for key in list(self._files):
+            self.drop(key)
+
+
 class LocalBlobStore:
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = root.absolute()
         self._fsync = fsync  # tests may turn it off; a server keeps it on so a crash loses no upload
+        self._open = OpenFiles()
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -106,7 +153,9 @@ class LocalBlobStore:
             if buffer:
                 await anyio.to_thread.run_sync(handle.write, bytes(buffer))
             await anyio.to_thread.run_sync(self._finish, handle)
-            return await anyio.to_thread.run_sync(self._publish, key, temp, content_type)
+            info = await anyio.to_thread.run_sync(self._publish, key, temp, content_type)
+            self._open.drop(key)  # this worker reads the new version at once; others within seconds
+            return info
         finally:
             # Shielded: a cancelled upload must still remove its temp file.
             with anyio.CancelScope(shield=True):
@@ -153,7 +202,9 @@ class LocalBlobStore:
         check_key(key)
         check_block_count(block_count)
         check_content_type(content_type)
-        return await anyio.to_thread.run_sync(self._commit_sync, key, block_count, content_type)
+        info = await anyio.to_thread.run_sync(self._commit_sync, key, block_count, content_type)
+        self._open.drop(key)
+        return info
 
     async def discard(self, key: str) -> None:
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(self._staging(key), ignore_errors=True))
@@ -164,73 +215,104 @@ class LocalBlobStore:
 
     async def delete(self, key: str) -> None:
         check_key(key)
+        self._open.drop(key)
         await anyio.to_thread.run_sync(self._delete_sync, key)
 
     # -- reading -------------------------------------------------------------------------------------
 
-    def _stat_sync(self, key: str) -> BlobInfo | None:
-        try:
-            result = self._path(key).stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if not stat_mode.S_ISREG(result.st_mode):
-            return None  # `videos` when `videos/<id>` exists is a folder, not a blob
-        try:
-            content_type = _meta_decoder.decode(self._meta_path(key).read_bytes()).content_type
-        except (FileNotFoundError, NotADirectoryError, msgspec.DecodeError):
-            content_type = DEFAULT_CONTENT_TYPE
-        return _info(result, content_type)
-
     async def stat(self, key: str) -> BlobInfo | None:
         check_key(key)
-        return await anyio.to_thread.run_sync(self._stat_sync, key)
+        cached = self._open.get(key)
+        if cached is not None:
+            return cached[1]
+        opened = await anyio.to_thread.run_sync(self._open_sync, key)
+        if opened is None:
+            return None
+        fd, info = opened
+        self._open.put(key, fd, info)
+        return info
+
+    def _open_sync(self, key: str) -> tuple[int, BlobInfo] | None:
+        """An open descriptor of the blob and its info; None when there is no blob at `key`."""
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        try:
+            result = os.fstat(fd)
+            if not stat_mode.S_ISREG(result.st_mode):
+                os.close(fd)
+                return None  # `videos` when `videos/<id>` exists is a folder, not a blob
+            return fd, _info(result, self._content_type(key))
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _content_type(self, key: str) -> str:
+        try:
+            return _meta_decoder.decode(self._meta_path(key).read_bytes()).content_type
+        except (FileNotFoundError, NotADirectoryError, msgspec.DecodeError):
+            return DEFAULT_CONTENT_TYPE
 
     async def read(
         self, key: str, start: int, end: int, *, etag: str | None = None
     ) -> AsyncGenerator[bytes, None]:
-        path = self._path(key)
         check_range(start, end)
         if start == end:
             return
-        # Opening, checking the version and reading the first window share one thread hop. A range of
-        # up to READ_LIMIT (what players ask for) is that one window; a longer read starts small for a
-        # quick first byte, then goes on in READ_LIMIT windows.
-        length = end - start
-        first = length if length <= READ_LIMIT else READ_FIRST
-        fd, data = await anyio.to_thread.run_sync(_open_and_read, key, path, start, first, etag)
+        fd = self._reader(key, etag)
+        if fd is None:
+            opened = await anyio.to_thread.run_sync(self._open_sync, key)
+            if opened is None:
+                raise BlobNotFound(key)
+            self._open.put(key, *opened)
+            fd = self._reader(key, etag)
+            if fd is None:
+                raise BlobChanged(f"blob {key!r} is no longer {etag}")
         try:
             offset = start
-            while data:
-                yield data
+            # A range of up to READ_LIMIT (what players ask for) is one read; a longer one starts
+            # small, for a quick first byte when it has to come from the disk.
+            window = READ_LIMIT if end - start <= READ_LIMIT else READ_FIRST
+            while offset < end:
+                length = min(end - offset, window)
+                data: bytes | bytearray | None = _read_cached(fd, length, offset)
+                if data is None:
+                    data = await anyio.to_thread.run_sync(os.pread, fd, length, offset)
+                if not data:
+                    return  # the file is shorter: `end` past its end is clamped
+                yield data  # type: ignore[misc]  # a bytearray from the page cache: sent as is, no copy
                 offset += len(data)
-                if offset >= end:
-                    return
-                data = await anyio.to_thread.run_sync(os.pread, fd, min(end - offset, READ_LIMIT), offset)
-            # An empty read before `end`: the file is shorter (`end` past its end is clamped).
+                window = READ_LIMIT
         finally:
             os.close(fd)
 
+    def _reader(self, key: str, etag: str | None) -> int | None:
+        """A descriptor of the open blob for one read (the reader closes it), when it is the version
+        the caller's headers describe."""
+        cached = self._open.get(key)
+        if cached is None or (etag is not None and cached[1].etag != etag):
+            return None
+        return os.dup(cached[0])
+
     async def close(self) -> None:
+        self._open.clear()
+
+
+def _read_cached(fd: int, length: int, offset: int) -> bytearray | None:
+    """What the page cache holds of `length` bytes from `offset`, read without waiting for the disk;
+    None when the first byte is not there (or the system cannot read without waiting)."""
+    if not _NOWAIT:
         return None
-
-
-def _open_and_read(key: str, path: Path, start: int, length: int, etag: str | None) -> tuple[int, bytes]:
-    """An open descriptor of the blob (the caller closes it) and its first `length` bytes from `start`."""
+    buffer = bytearray(length)
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        raise BlobNotFound(key) from None
-    try:
-        # The open file is one version for good; check it is the one the caller promised.
-        stale = etag is not None and _info(os.fstat(fd), DEFAULT_CONTENT_TYPE).etag != etag
-        data = b"" if stale else os.pread(fd, length, start)
-    except BaseException:
-        os.close(fd)
-        raise
-    if stale:
-        os.close(fd)
-        raise BlobChanged(f"blob {key!r} is no longer {etag}")
-    return fd, data
+        got = os.preadv(fd, [buffer], offset, _NOWAIT)
+    except OSError:  # EAGAIN: not cached; EOPNOTSUPP: not on this file system
+        return None
+    if got <= 0:
+        return None
+    del buffer[got:]
+    return buffer
 
 
 def _info(result: os.stat_result, content_type: str) -> BlobInfo:
