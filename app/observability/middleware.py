@@ -20,8 +20,9 @@ from app.observability import context, metrics
 from app.observability.logs import redact_text
 
 REQUEST_ID_HEADER = b"x-request-id"
-# The server's own `send`, kept in a WebSocket's scope: data frames go straight to it (app/ws/gateway.py)
-# instead of through every layer's wrapper, which only cares about accept and close.
+# The server's own `send`, kept in a WebSocket's scope by the app (app/server/app.py): data frames go
+# straight to it (app/ws/gateway.py) instead of through every layer's wrapper, which only cares about
+# accept and close.
 FRAME_SEND = "huddle.frame_send"
 _WELL_FORMED_ID = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 QUIET_ROUTES = frozenset({"/health", "/health/db", "/metrics"})  # probes and scrapes: debug level
@@ -50,8 +51,6 @@ def observe(app: ASGIApp) -> ASGIApp:
         request_id = request_id_of(scope)
         _, token = context.enter(request_id)
         http = scope["type"] == "http"
-        if not http:
-            scope[FRAME_SEND] = send
         path, started = scope["path"], time.perf_counter()
         state: dict[str, Any] = {"status": None, "accepted": False, "close_code": None}
 

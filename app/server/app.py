@@ -11,11 +11,12 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIType, Parameter, Schema, SecurityScheme
-from litestar.types import ControllerRouterHandler, Method
+from litestar.types import ControllerRouterHandler, Method, Scope, Send
 
 from app import __version__
 from app.config import Settings
@@ -35,7 +36,7 @@ from app.domain.media.sweeper import UploadSweeper
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
 from app.observability.logs import configure_logging
-from app.observability.middleware import observe
+from app.observability.middleware import FRAME_SEND, observe
 from app.runtime import Runtime, build_runtime
 from app.server import health, metrics, spa
 from app.server.dependencies import resolve_dependencies_in_order
@@ -98,6 +99,16 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
     ]
 
 
+class Huddle(Litestar):
+    def _wrap_send(self, send: Send, scope: Scope) -> Send:
+        # The server's own send, before Litestar wraps it in the `before_send` hooks (advanced-alchemy's
+        # session cleanup, which looks at every message): WebSocket data frames go straight to it
+        # (app/ws/gateway.py); accept and close still pass every layer.
+        if scope["type"] == ScopeType.WEBSOCKET:
+            scope[FRAME_SEND] = send  # type: ignore[literal-required]
+        return super()._wrap_send(send, scope)
+
+
 def create_app(settings: Settings) -> Litestar:
     configure_logging(settings.log_level)
     resolve_dependencies_in_order()
@@ -121,7 +132,7 @@ def create_app(settings: Settings) -> Litestar:
             await gateway.stop()
             await runtime.close()
 
-    app = Litestar(
+    app = Huddle(
         route_handlers=route_handlers(),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),

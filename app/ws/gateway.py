@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar import WebSocket
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.groups import Membership
 from app.domain.accounts.services import AccountService, Principal
@@ -59,7 +60,7 @@ TYPING_INTERVAL = 2.0
 SHUTDOWN_CLOSE_GRACE = 0.5  # seconds for close frames to go out before the server stops
 CATCH_UP_BATCH = 500  # groups per store query in the upkeep loop
 UNAVAILABLE = "A backing service is unavailable; retry shortly"
-SETUP_SLOTS = 8  # sockets authenticating and loading their groups at once per worker
+SETUP_SLOTS = 16  # sockets authenticating and loading their groups at once per worker
 SYNC_READ_SLOTS = 4  # store reads for socket syncs at once per worker: leaves the pool to requests
 CLOSE_TIMEOUT = 10.0  # a slow reader gets its close code once it drains; a dead one is dropped
 _decoder = msgspec.json.Decoder(ClientFrame)
@@ -155,24 +156,16 @@ class Gateway:
         host = socket.headers.get("host", "")
         return urlsplit(origin).netloc.lower() == host.lower()
 
-    async def authenticate(self, socket: WebSocket[Any, Any, Any]) -> Principal:
-        """A single-use ticket, a bearer token in the subprotocol list, or the seed's ?token=."""
-        params = socket.query_params
+    async def set_up(self, socket: WebSocket[Any, Any, Any]) -> tuple[Principal, list[int]]:
+        """The socket's user and groups, in one database session (a thousand sockets connecting at
+        once pay a pool checkout and a transaction each, not two)."""
         async with self.runtime.sessions() as db:
-            accounts = AccountService(db, self.runtime)
-            if ticket := params.get("ticket"):
-                return await accounts.redeem_ticket(ticket)
-            for protocol in _offered(socket):
-                if protocol.startswith(BEARER_SUBPROTOCOL):
-                    return await accounts.authenticate(protocol.removeprefix(BEARER_SUBPROTOCOL))
-            if token := params.get("token"):
-                return await accounts.authenticate(token)
-        raise Unauthorized("Not authenticated")
+            principal = await _authenticate(socket, AccountService(db, self.runtime))
+            return principal, await _member_groups(db, principal.user_id)
 
     async def member_groups(self, user_id: int) -> list[int]:
         async with self.runtime.sessions() as db:
-            rows = await db.scalars(select(Membership.group_id).where(Membership.user_id == user_id))
-            return list(rows)
+            return await _member_groups(db, user_id)
 
     # -- one socket --------------------------------------------------------------------------------
 
@@ -190,9 +183,8 @@ class Gateway:
             # A thousand clients reconnecting at once queue here instead of all asking the database
             # at the same moment and timing out of its pool.
             async with self._admission:
-                principal = await self.authenticate(socket)
+                principal, groups = await self.set_up(socket)
                 bind_user(principal.user_id)
-                groups = await self.member_groups(principal.user_id)
         except AppError as error:
             await socket.close(code=CloseCode.UNAUTHORIZED, reason=error.detail[:120])
             return
@@ -205,7 +197,7 @@ class Gateway:
             return
         settings = self.runtime.settings
         connection = Connection(
-            socket.scope.get(FRAME_SEND, socket.send),  # type: ignore[arg-type]
+            socket.scope[FRAME_SEND],  # type: ignore[literal-required]
             principal,
             self.reads,
             queue_size=settings.ws_send_queue,
@@ -421,6 +413,23 @@ def decode_frame(text: str) -> ClientFrame:
         untyped: SendFrame = _untyped_send.decode(text)
         return untyped
     return decoded
+
+
+async def _authenticate(socket: WebSocket[Any, Any, Any], accounts: AccountService) -> Principal:
+    """A single-use ticket, a bearer token in the subprotocol list, or the seed's ?token=."""
+    params = socket.query_params
+    if ticket := params.get("ticket"):
+        return await accounts.redeem_ticket(ticket)
+    for protocol in _offered(socket):
+        if protocol.startswith(BEARER_SUBPROTOCOL):
+            return await accounts.authenticate(protocol.removeprefix(BEARER_SUBPROTOCOL))
+    if token := params.get("token"):
+        return await accounts.authenticate(token)
+    raise Unauthorized("Not authenticated")
+
+
+async def _member_groups(db: AsyncSession, user_id: int) -> list[int]:
+    return list(await db.scalars(select(Membership.group_id).where(Membership.user_id == user_id)))
 
 
 def _offered(socket: WebSocket[Any, Any, Any]) -> list[str]:
