@@ -8,6 +8,7 @@ import os
 import random
 from pathlib import Path
 
+import anyio
 import pytest
 
 from app.domain.media.blobstore import local
@@ -77,3 +78,20 @@ async def test_a_deleted_blob_is_gone_for_the_store_that_deleted_it(store: Local
     assert await store.stat(key) is not None
     await store.delete(key)
     assert await store.stat(key) is None
+
+
+def _open_descriptors_of(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
+async def test_an_open_blob_is_closed_when_it_expires_even_if_nobody_asks_again(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local, "OPEN_FILE_SECONDS", 0.05)
+    key = new_key()
+    await store.put(key, stream_of([b"bytes"]), "text/plain")
+    await store.stat(key)
+    assert _open_descriptors_of(store.root / key) == 1
+    await anyio.sleep(0.2)
+    assert _open_descriptors_of(store.root / key) == 0  # a deleted blob's space would be freed

@@ -13,6 +13,7 @@ or the new one, never half of one; open readers keep the file they opened.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import stat as stat_mode
@@ -84,6 +85,14 @@ class OpenFiles:
             self.clear()
         self.drop(key)
         self._files[key] = (fd, info, time.monotonic())
+        # Closed when it expires even if nobody asks again: a deleted blob's disk space is freed
+        # only once the last descriptor is closed.
+        asyncio.get_running_loop().call_later(OPEN_FILE_SECONDS, self._expire, key, fd)
+
+    def _expire(self, key: str, fd: int) -> None:
+        entry = self._files.get(key)
+        if entry is not None and entry[0] == fd:
+            self.drop(key)
 
     def drop(self, key: str) -> None:
         entry = self._files.pop(key, None)
