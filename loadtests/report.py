@@ -166,8 +166,9 @@ def tables(results: dict[str, Any]) -> str:
         lines += [
             "",
             f"Huddle is measured through its real endpoint: `GET /api/v1/videos/{{id}}/stream` with a signed "
-            f"URL, so every request verifies the signature and checks membership in PostgreSQL; the peers "
-            f"serve the file with no authorization. Huddle's workers' memory (both): "
+            f"URL, so every request verifies the signature and the link's user's membership (asked of "
+            f"PostgreSQL, and remembered by each worker for 5 s until any access change clears it); the "
+            f"peers serve the file with no authorization. Huddle's workers' memory (both): "
             f"{before['rss'] / 1024:.0f} MiB before the runs, peak {after['hwm'] / 1024:.0f} MiB during "
             f"them: at most {per_stream:.0f} KiB per concurrent stream ({RANGE_NOTE}).",
         ]
