@@ -90,12 +90,18 @@ async def test_expired_and_tampered_signatures_are_403(
     assert tampered.status_code == 403
 
 
-async def test_signed_urls_end_with_membership_and_with_the_video(client: AppClient) -> None:
+async def shared_video(client: AppClient) -> tuple[Account, int, Account, dict[str, Any], dict[str, Any]]:
+    """Owner, group, a member, the video as the owner sees it and as the member does (own stream_url)."""
     owner, gid = await group_with_owner(client)
     member = await register(client, "Member")
     await add_member(client, owner, gid, member)
     video = await upload(client, owner, gid, mp4(KiB))
     mine = (await client.get(f"/api/v1/videos/{video['id']}", headers=member.headers)).json()
+    return owner, gid, member, video, mine
+
+
+async def test_signed_urls_end_with_membership_and_with_the_video(client: AppClient) -> None:
+    owner, gid, member, video, mine = await shared_video(client)
     assert (await client.get(mine["stream_url"])).status_code == 200
     removed = await client.request(
         "DELETE", f"/api/v1/groups/{gid}/members", json={"email": member.email}, headers=owner.headers
@@ -108,11 +114,7 @@ async def test_signed_urls_end_with_membership_and_with_the_video(client: AppCli
 
 
 async def test_a_deleted_account_stops_streaming_at_once(client: AppClient) -> None:
-    owner, gid = await group_with_owner(client)
-    member = await register(client, "Member")
-    await add_member(client, owner, gid, member)
-    video = await upload(client, owner, gid, mp4(KiB))
-    mine = (await client.get(f"/api/v1/videos/{video['id']}", headers=member.headers)).json()
+    _, _, member, _, mine = await shared_video(client)
     assert (await client.get(mine["stream_url"], headers={"range": "bytes=0-9"})).status_code == 206
     gone = await client.request(
         "DELETE", "/api/v1/users/me", json={"password": member.password}, headers=member.headers
