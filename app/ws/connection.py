@@ -210,10 +210,14 @@ class Connection:
         if feed.task is not None and feed.task is not asyncio.current_task():
             feed.task.cancel()
 
-    async def _start_position(self, group_id: int, last_seq: int | None, since: int) -> int:
+    async def _start_position(self, feed: Feed, group_id: int, last_seq: int | None, since: int) -> int:
         latest_seq = await self._reads.latest_seq(group_id, since)
         if last_seq is None:
-            return max(0, latest_seq - self._initial)
+            start = max(0, latest_seq - self._initial)
+            # A frame that arrived live since the subscription (the read may already count it) is
+            # new to this socket: replay from before it, or it would be taken for already seen.
+            arrived = min((seq for seq, *_ in feed.pending), default=start + 1)
+            return min(start, arrived - 1)
         if latest_seq - last_seq > self._resume_limit:
             self.push_frame(Reset(group_id=group_id, latest_seq=latest_seq))
             return latest_seq
@@ -223,7 +227,7 @@ class Connection:
         since = self._reads.ticket()  # this socket already receives the group's live frames
         try:
             if last_seq is None or feed.last_seq == 0:
-                feed.last_seq = await self._start_position(group_id, last_seq, since)
+                feed.last_seq = await self._start_position(feed, group_id, last_seq, since)
             while self.feeds.get(group_id) is feed and self.close_code is None:
                 rows = await self._reads.after(group_id, feed.last_seq, SYNC_BATCH, since)
                 for message in rows:

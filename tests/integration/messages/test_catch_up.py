@@ -59,7 +59,9 @@ class Following:
         self.registry.on_payload(group_channel(self.group), envelope(to_frame(message, signer=self.signer)))
 
 
-def connection_of(runtime: Runtime, user_id: int, reads: SharedReads, send: Callable[..., Any]) -> Connection:
+def connection_of(
+    runtime: Runtime, user_id: int, reads: SharedReads, send: Callable[..., Any], initial_messages: int = 10
+) -> Connection:
     """A real socket's connection state for a user, sending through `send`."""
     user = User(id=user_id, email=f"{uuid.uuid4().hex}@example.com", name="U", password_hash="-")
     return Connection(
@@ -68,7 +70,7 @@ def connection_of(runtime: Runtime, user_id: int, reads: SharedReads, send: Call
         reads,
         queue_size=64,
         on_left=lambda *_: None,
-        initial_messages=10,
+        initial_messages=initial_messages,
         resume_limit=100,
         follows_all=False,
     )
@@ -184,3 +186,41 @@ async def test_no_socket_reads_the_store_before_the_group_subscription_is_confir
     assert store.calls >= 1
     for connection in sockets:
         connection.stop_feeds()
+
+
+async def test_a_message_arriving_while_a_new_socket_sets_up_is_sent_even_with_no_history(
+    runtime: Runtime, make_group: Callable[[], Any], make_user: Callable[[], Any]
+) -> None:
+    """A first connection (no last seq) with WS_INITIAL_MESSAGES=0: a message committed and published
+    after it subscribed, while its store read is still out, is new to it, even though that read
+    counts it in the group's latest seq."""
+    group, user_id = await make_group(), await make_user()
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(json.loads(message["text"]))
+
+    store = CountingStore(runtime.messages)  # reads wait at the gate
+    signer = runtime.attachment_signer
+    connection = connection_of(
+        runtime,
+        user_id,
+        SharedReads(store, 4, signer),
+        send,
+        initial_messages=0,  # type: ignore[arg-type]
+    )
+    connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
+    registry = Registry(runtime.broker, MemoryPresence(), runtime.events)
+    await registry.start()
+    await registry.add(connection)
+    following = Following(group, registry, store, sent, signer)
+    await registry.follow(connection, group, None)  # subscribed; its first read waits at the gate
+    await eventually(lambda: store.calls >= 1)
+    arrived = await following.commit(runtime, "during set-up")
+    following.publish(arrived)
+    store.gate.set()
+    await eventually(lambda: not connection.feeds[group].syncing)
+    await eventually(lambda: following.messages() == [(arrived.seq, "during set-up")])
+    connection.close(1000)
+    await registry.remove(connection)
+    connection.stop_feeds()
