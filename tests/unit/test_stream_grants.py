@@ -14,12 +14,12 @@ BLOB = ("videos/abc", "film.mp4")
 def test_a_grant_is_remembered_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
     monkeypatch.setattr(grants_module.time, "monotonic", lambda: now[0])
-    grants = StreamGrants(seconds=5)
+    grants = StreamGrants()
     grants.put(1, 2, "original", BLOB, asked=grants.generation)
     assert grants.get(1, 2, "original") == BLOB
     assert grants.get(1, 2, "360p") is None  # one quality, one grant
     assert grants.get(3, 2, "original") is None  # one user, one grant
-    now[0] += 5.5
+    now[0] += grants_module.GRANT_SECONDS + 0.5
     assert grants.get(1, 2, "original") is None
     assert len(grants) == 0
 

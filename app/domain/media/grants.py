@@ -20,8 +20,7 @@ Blob = tuple[str, str]  # blob key, download name
 
 
 class StreamGrants:
-    def __init__(self, seconds: float = GRANT_SECONDS) -> None:
-        self._seconds = seconds
+    def __init__(self) -> None:
         self._grants: dict[tuple[int, int, str], tuple[float, Blob]] = {}
         # Bumped by every clear: an answer the database gave before a change is not remembered after it.
         self.generation = 0
@@ -31,7 +30,7 @@ class StreamGrants:
         if grant is None:
             return None
         granted, blob = grant
-        if time.monotonic() - granted > self._seconds:
+        if time.monotonic() - granted > GRANT_SECONDS:
             del self._grants[(user_id, video_id, quality)]
             return None
         return blob

@@ -296,13 +296,7 @@ class MediaService:
         if link.present:
             user_id = self.signer.verify(video_id, link, quality=quality)
             if quality != POSTER:  # players ask range after range: the light path
-                grants = self.events.grants
-                watchable = grants.get(user_id, video_id, quality)
-                if watchable is None:
-                    asked = grants.generation
-                    watchable = await self._watchable_blob(user_id, video_id, quality)
-                    if watchable is not None:
-                        grants.put(user_id, video_id, quality, watchable, asked=asked)
+                watchable = await self._watchable_blob(user_id, video_id, quality)
                 if watchable is not None:
                     return await self._respond_blob(request, *watchable)
             # Not watchable, or not ready: the full lookup says which (404, 403 or why not ready).
@@ -365,9 +359,14 @@ class MediaService:
 
     async def _watchable_blob(self, user_id: int, video_id: int, quality: str) -> tuple[str, str] | None:
         """The blob key and download name of a quality (the original or a finished rendition) of a
-        video this user may watch. Players send a request per range, so this is the hot path: one
-        statement on an autocommit connection (no transaction round trips, no ORM objects) instead of
-        the request's session."""
+        video this user may watch. Players send a request per range, so this is the hot path: a yes is
+        remembered for a few seconds (app/domain/media/grants.py), and asked as one statement on an
+        autocommit connection (no transaction round trips, no ORM objects)."""
+        grants = self.events.grants
+        remembered = grants.get(user_id, video_id, quality)
+        if remembered is not None:
+            return remembered
+        asked = grants.generation
         watchable = _watchable(user_id).where(Video.id == video_id)
         if quality == ORIGINAL:
             query = watchable.with_only_columns(Video.blob_key, Video.name)
@@ -383,7 +382,9 @@ class MediaService:
             row = (await autocommit.execute(query)).first()
         if row is None:
             return None
-        return row.blob_key, row.name if quality == ORIGINAL else rendition_name(row.name, quality)
+        blob = row.blob_key, row.name if quality == ORIGINAL else rendition_name(row.name, quality)
+        grants.put(user_id, video_id, quality, blob, asked=asked)
+        return blob
 
     async def _blob_key(self, video: Video, quality: str) -> tuple[str, str]:
         """The blob and download name of a quality; 404 saying why when it is not there (yet)."""
