@@ -19,6 +19,7 @@ from app.domain.events import Events
 from app.domain.media.blobstore import BlobStore, create_blob_store
 from app.domain.media.grants import StreamGrants
 from app.domain.media.signing import AttachmentSigner
+from app.domain.messages.appender import Appender
 from app.domain.messages.sql_store import SQLMessageStore
 from app.domain.messages.store import MessageStore
 from app.kv import SharedState
@@ -39,6 +40,7 @@ class Runtime:
     tokens: TokenCodec
     passwords: PasswordHasher
     messages: MessageStore
+    appender: Appender  # the one way new messages are stored and announced
     broker: Broker
     events: Events
     blobs: BlobStore
@@ -77,6 +79,9 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     broker: Broker = RedisBroker(redis, settings.redis_key_prefix) if redis else MemoryBroker()
+    messages = _message_store(settings, sessions)
+    events = Events(broker, StreamGrants())
+    signer = AttachmentSigner(settings.secret_key, settings.attachment_url_ttl_seconds)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -85,9 +90,10 @@ def build_runtime(settings: Settings) -> Runtime:
         state=state,
         tokens=tokens,
         passwords=PasswordHasher(settings.bcrypt_rounds),
-        messages=_message_store(settings, sessions),
+        messages=messages,
+        appender=Appender(messages, sessions, events, signer),
         broker=broker,
-        events=Events(broker, StreamGrants()),
+        events=events,
         blobs=create_blob_store(settings),
-        attachment_signer=AttachmentSigner(settings.secret_key, settings.attachment_url_ttl_seconds),
+        attachment_signer=signer,
     )

@@ -13,8 +13,9 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -34,6 +35,10 @@ PENDING_MAX = 2000  # live frames held during one sync; past it they are re-read
 # waits this long for the missing frame before replaying from the store, which would cost every socket
 # of the group a sync (and the worker a query) for a frame that was about to arrive.
 GAP_GRACE = 0.25
+# A client's messages queued for the store and not yet acknowledged. Each will queue its ack and its
+# echo at once when its batch commits, so the bound stays well below the send queue: a client's own
+# pipelining must not make it a slow consumer.
+SENDS_IN_FLIGHT = 64
 
 
 class CloseCode:
@@ -97,6 +102,15 @@ class Connection:
         self.close_reason = ""
         self.closed = asyncio.Event()
         self.writer: asyncio.Task[None] | None = None
+        self.send_slots = asyncio.Semaphore(min(SENDS_IN_FLIGHT, max(1, queue_size // 8)))
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work for this socket in the background (it may outlive the socket: a send that is
+        being committed is acknowledged if the socket is still open)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- sending -----------------------------------------------------------------------------------
 

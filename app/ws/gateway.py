@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models.groups import Membership
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.messages.schemas import SendMessage
-from app.domain.messages.services import MessageService
+from app.domain.messages.services import MessageService, Sending
 from app.errors import DEPENDENCY_DOWN, AppError, Unauthorized
 from app.observability import metrics
 from app.observability.context import bind_user
@@ -288,17 +288,8 @@ class Gateway:
             connection.push_frame(ErrorFrame(code=code, detail=str(error)[:300]))
             return
         client_msg_id = frame.client_msg_id if isinstance(frame, SendFrame) else None
-        try:
+        with _errors_as_frames(connection, client_msg_id):
             await self._dispatch(connection, frame, default_group, groups)
-        except AppError as error:
-            connection.push_frame(
-                ErrorFrame(code=error.code, detail=error.detail, client_msg_id=client_msg_id)
-            )
-        except DEPENDENCY_DOWN as error:  # the socket lives on: the client retries the same frame
-            log.warning("frame failed on a backing service: %s", type(error).__name__)
-            connection.push_frame(
-                ErrorFrame(code="unavailable", detail=UNAVAILABLE, client_msg_id=client_msg_id)
-            )
 
     async def _dispatch(
         self, connection: Connection, frame: ClientFrame, default_group: int | None, groups: list[int]
@@ -319,20 +310,44 @@ class Gateway:
         if isinstance(frame, TypingFrame):
             await self._typing_event(connection, group_id)
         elif isinstance(frame, SendFrame):
-            body = SendMessage(
-                text=frame.text,
-                client_msg_id=frame.client_msg_id,
-                reply_to=frame.reply_to,
-                attachment_ids=frame.attachment_ids,
-            )
-            message, _ = await self._with_messages(lambda m: m.send(principal, group_id, body))
-            connection.push_frame(
-                Ack(client_msg_id=frame.client_msg_id, id=message.id, seq=message.seq, group_id=group_id)
-            )
+            await self._start_send(connection, frame, group_id)
         elif isinstance(frame, SeenFrame):
             await self._with_messages(lambda m: m.mark_read(principal, group_id, frame.seq))
         elif isinstance(frame, VideoControlFrame):
             await self._video_control(connection, group_id, frame)
+
+    async def _start_send(self, connection: Connection, frame: SendFrame, group_id: int) -> None:
+        """Queue the message, then read the next frame while it is written: a client's messages are
+        committed together and in the order sent, and each is acknowledged once it is."""
+        body = SendMessage(
+            text=frame.text,
+            client_msg_id=frame.client_msg_id,
+            reply_to=frame.reply_to,
+            attachment_ids=frame.attachment_ids,
+        )
+        principal = connection.principal
+        await connection.send_slots.acquire()  # a client has at most SENDS_IN_FLIGHT unacknowledged
+        try:
+            sending = await self._with_messages(lambda m: m.start_send(principal, group_id, body))
+        except BaseException:
+            connection.send_slots.release()
+            raise
+        connection.spawn(self._acknowledge(connection, frame.client_msg_id, sending))
+
+    async def _acknowledge(self, connection: Connection, client_msg_id: str | None, sending: Sending) -> None:
+        try:
+            with _errors_as_frames(connection, client_msg_id):
+                message, _ = await self._with_messages(lambda m: m.sent(sending))
+                connection.push_frame(
+                    Ack(
+                        client_msg_id=client_msg_id, id=message.id, seq=message.seq, group_id=message.group_id
+                    )
+                )
+        except Exception:
+            log.exception("a send failed unexpectedly; closing the socket so the client resumes")
+            connection.close(CloseCode.INTERNAL, "send failed: reconnect and resume")
+        finally:
+            connection.send_slots.release()
 
     async def _with_messages(self, call: Callable[[MessageService], Awaitable[Any]]) -> Any:
         async with self.runtime.sessions() as db:
@@ -402,6 +417,19 @@ class Gateway:
         )
         await self.playback.put(state)
         await self.runtime.events.to_group(group_id, state)
+
+
+@contextlib.contextmanager
+def _errors_as_frames(connection: Connection, client_msg_id: str | None) -> Iterator[None]:
+    """A refused frame, or one a backing service failed, is answered with an error frame: the
+    socket lives on and the client may retry the same frame."""
+    try:
+        yield
+    except AppError as error:
+        connection.push_frame(ErrorFrame(code=error.code, detail=error.detail, client_msg_id=client_msg_id))
+    except DEPENDENCY_DOWN as error:
+        log.warning("frame failed on a backing service: %s", type(error).__name__)
+        connection.push_frame(ErrorFrame(code="unavailable", detail=UNAVAILABLE, client_msg_id=client_msg_id))
 
 
 def decode_frame(text: str) -> ClientFrame:

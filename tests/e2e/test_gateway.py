@@ -224,6 +224,38 @@ async def test_bad_frames_get_error_frames_and_store_nothing(server: Server, htt
     assert [m["type"] for m in history.json()["items"]] == []
 
 
+async def test_pipelined_sends_are_stored_in_order_and_each_answered(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    """A client that sends without waiting for acks: every message is stored once, in the order sent;
+    each gets its ack (or, refused, its error) by client_msg_id."""
+    ann, bob = await sign_up(http, "Ann"), await sign_up(http, "Bob")
+    group = await group_with(http, ann, bob)
+    a, b = await seed_socket(server, ann, group), await seed_socket(server, bob, group)
+    try:
+        sent = [f"p-{i}" for i in range(30)]
+        for client_msg_id in sent:
+            frame: dict[str, object] = {
+                "type": "message",
+                "text": client_msg_id,
+                "client_msg_id": client_msg_id,
+            }
+            if client_msg_id == "p-10":
+                frame["reply_to"] = 999_999  # refused: no such message
+            await a.send(frame)
+        answers = [await a.expect(lambda f: f.get("type") in ("ack", "error")) for _ in sent]
+        assert {f["client_msg_id"]: f["type"] for f in answers} == {
+            i: "error" if i == "p-10" else "ack" for i in sent
+        }
+        acked = sorted((f["seq"], f["client_msg_id"]) for f in answers if f["type"] == "ack")
+        assert [client_msg_id for _, client_msg_id in acked] == [i for i in sent if i != "p-10"]
+        received = [(await b.expect("message"))["text"] for _ in range(29)]
+        assert received == [i for i in sent if i != "p-10"]
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_oversized_frame_closes_with_1009(server: Server, http: httpx.AsyncClient) -> None:
     ann = await sign_up(http, "Ann")
     group = await group_with(http, ann)

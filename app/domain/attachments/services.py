@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request
@@ -36,6 +36,7 @@ from app.domain.attachments.thumbnails import THUMB_CONTENT_TYPE, ImageRefused, 
 from app.domain.media.blobstore import BlobInfo, BlobStore
 from app.domain.media.signing import AttachmentSigner
 from app.domain.media.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
+from app.domain.messages.frames import render_attachment
 from app.domain.messages.schemas import AttachmentOut
 from app.domain.messages.store import AttachmentRef
 from app.errors import NotFound, PayloadTooLarge, QuotaExceeded, Unprocessable, UnsupportedMediaType
@@ -46,7 +47,6 @@ log = logging.getLogger("huddle.attachments")
 
 ATTACHMENT_NOT_FOUND = "Attachment not found"
 Variant = Literal["file", "thumbnail"]
-Kind = Literal["image", "pdf", "text", "zip"]
 SEND_MARGIN = dt.timedelta(minutes=15)  # an unsent attachment this close to its sweep cannot be sent
 SWEEP_BATCH = 100
 
@@ -130,32 +130,12 @@ def ref_of(attachment: Attachment) -> AttachmentRef:
 
 
 def uploaded(attachment: Attachment, signer: AttachmentSigner) -> UploadedAttachment:
-    out = render(ref_of(attachment), signer)
+    out = render_attachment(ref_of(attachment), signer)
     return UploadedAttachment(
         **msgspec.structs.asdict(out),
         group_id=attachment.group_id,
         uploader_id=attachment.uploader_id,
         created_at=attachment.created_at,
-    )
-
-
-def render(ref: AttachmentRef, signer: AttachmentSigner) -> AttachmentOut:
-    query, expires = signer.sign(ref.id, "file")
-    thumbnail = None
-    if ref.thumbnail:
-        thumb_query, _ = signer.sign(ref.id, "thumbnail")
-        thumbnail = f"/api/v1/attachments/{ref.id}/thumbnail?{thumb_query}"
-    return AttachmentOut(
-        id=ref.id,
-        name=ref.name,
-        kind=cast("Kind", ref.kind),
-        content_type=ref.content_type,
-        size=ref.size,
-        width=ref.width,
-        height=ref.height,
-        url=f"/api/v1/attachments/{ref.id}?{query}",
-        thumbnail_url=thumbnail,
-        url_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC),
     )
 
 
@@ -373,7 +353,7 @@ class AttachmentService:
         )
 
     async def get(self, user_id: int, attachment_id: int) -> AttachmentOut:
-        return render(ref_of(await self._visible(user_id, attachment_id)), self.signer)
+        return render_attachment(ref_of(await self._visible(user_id, attachment_id)), self.signer)
 
     async def serve(
         self,

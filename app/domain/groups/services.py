@@ -29,7 +29,8 @@ from app.domain.groups.schemas import (
     as_role,
 )
 from app.domain.media.sweeper import group_blob_keys, remove_group_blobs
-from app.domain.messages.services import MessageService, release, to_frame
+from app.domain.messages.frames import to_frame
+from app.domain.messages.services import MessageService, release
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.runtime import Runtime
 from app.ws.protocol import GroupJoined

@@ -174,7 +174,14 @@ class MongoMessageStore:
         )
         return None if document is None else to_stored(document)
 
-    async def append(self, draft: Draft) -> tuple[StoredMessage, bool]:
+    async def append(self, drafts: Sequence[Draft]) -> list[tuple[StoredMessage, bool]]:
+        if any(draft.group_id != drafts[0].group_id for draft in drafts):
+            raise ValueError("one append writes to one group")
+        # One by one: without a multi-document transaction, a batch would leave a gap in the seqs if
+        # its insert failed half way.
+        return [await self._append_one(draft) for draft in drafts]
+
+    async def _append_one(self, draft: Draft) -> tuple[StoredMessage, bool]:
         for attempt in range(APPEND_ATTEMPTS):
             document = new_document(draft, await self._next_seq(draft.group_id))
             try:

@@ -30,13 +30,16 @@ class ReactionOut(msgspec.Struct):
     me: bool
 
 
+AttachmentKind = Literal["image", "pdf", "text", "zip"]
+
+
 class AttachmentOut(msgspec.Struct, kw_only=True):
     """An attachment as a message shows it: signed, short-lived URLs (ATTACHMENT_URL_TTL) that need no
     Authorization header, so `<img src>` and download links work; `thumbnail_url` for images only."""
 
     id: int
     name: str
-    kind: Literal["image", "pdf", "text", "zip"]
+    kind: AttachmentKind
     content_type: str
     size: int
     width: int | None

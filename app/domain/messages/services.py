@@ -6,9 +6,11 @@ WebSocket gateway call the same methods, each with its own short database sessio
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.accounts import User
@@ -16,13 +18,11 @@ from app.db.models.groups import ROLE_ADMIN, Group, Membership
 from app.db.models.media import Video
 from app.domain.accounts.services import Principal
 from app.domain.attachments.services import link, refs_for_send, unlink_message
-from app.domain.attachments.services import render as render_attachment
 from app.domain.groups.access import require_member
-from app.domain.media.signing import AttachmentSigner
+from app.domain.messages.appender import Appended, advance_read
+from app.domain.messages.frames import reaction_summary, to_frame
 from app.domain.messages.schemas import (
     ChatMessage,
-    MemberAdded,
-    MemberLeft,
     MessageDeleted,
     MessageEdited,
     MessageFrame,
@@ -34,7 +34,6 @@ from app.domain.messages.schemas import (
     SearchPage,
     Seen,
     SendMessage,
-    VideoControl,
 )
 from app.domain.messages.store import MAX_REACTION_KINDS, Draft, StoredMessage
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
@@ -53,56 +52,11 @@ async def release(db: AsyncSession) -> None:
     await db.commit()
 
 
-def to_frame(
-    message: StoredMessage, viewer_id: int | None = None, *, signer: AttachmentSigner
-) -> MessageFrame:
-    """The one rendering of a stored message, for history and real-time alike. `viewer_id` only
-    sets the `me` flag of reactions; new messages have none, so their frame is viewer-independent
-    (attachment URLs are signed for the attachment, not for a user)."""
-    if message.type in ("add", "leave"):
-        kind = MemberAdded if message.type == "add" else MemberLeft
-        return kind(
-            id=message.id,
-            seq=message.seq,
-            group_id=message.group_id,
-            text=message.text,
-            user_email=message.user_email,
-            user_id=message.author_id,
-            created_at=message.created_at,
-        )
-    if message.type == "video_control":
-        return VideoControl(
-            id=message.id,
-            seq=message.seq,
-            group_id=message.group_id,
-            video_action=message.video_action or "pause",
-            video_name=message.video_name,
-            video_time=message.video_time or 0.0,
-            user=message.user,
-            user_id=message.author_id,
-            created_at=message.created_at,
-        )
-    return ChatMessage(
-        id=message.id,
-        seq=message.seq,
-        group_id=message.group_id,
-        text=message.text,
-        user=message.user,
-        user_id=message.author_id,
-        user_name=message.user_name,
-        created_at=message.created_at,
-        client_msg_id=message.client_msg_id,
-        reply_to=message.reply_to,
-        video_id=message.video_id,
-        edited_at=message.edited_at,
-        deleted=message.deleted_at is not None,
-        reactions=reaction_summary(message.reactions, viewer_id),
-        attachments=[render_attachment(ref, signer) for ref in message.attachments],
-    )
+class Sending(NamedTuple):
+    """A message queued by `start_send`, for `sent`."""
 
-
-def reaction_summary(reactions: dict[str, list[int]], viewer_id: int | None) -> list[ReactionOut]:
-    return [ReactionOut(emoji, len(users), viewer_id in users) for emoji, users in reactions.items() if users]
+    draft: Draft
+    done: asyncio.Future[Appended]
 
 
 class MessageService:
@@ -110,6 +64,7 @@ class MessageService:
         self.db = db
         self.runtime = runtime
         self.store = runtime.messages
+        self.appender = runtime.appender
         self.events = runtime.events
         self.signer = runtime.attachment_signer
 
@@ -139,45 +94,52 @@ class MessageService:
     async def send(self, principal: Principal, group_id: int, body: SendMessage) -> tuple[ChatMessage, bool]:
         """Store and publish a chat message; (message, created). A retried client_msg_id with the
         same content returns the original; with other content it is a 409."""
-        await self._member(principal, group_id)
+        return await self.sent(await self.start_send(principal, group_id, body))
+
+    async def start_send(self, principal: Principal, group_id: int, body: SendMessage) -> Sending:
+        """Check what the message refers to and queue it: its place in the group's order is taken
+        when this returns, so a caller can start the next send before this one is committed."""
+        if body.video_id is not None or body.reply_to is not None or body.attachment_ids:
+            # These checks read the group's content: a non-member must not learn anything from them.
+            await self._member(principal, group_id)
         if body.video_id is not None:
             await self._video_in_group(group_id, body.video_id)
         if body.reply_to is not None:
             await self._live_message(group_id, body.reply_to)
         user = principal.user
         refs = await refs_for_send(self.db, self.runtime.settings, group_id, user.id, body.attachment_ids)
-        text = body.text or ""
-        stored, created = await self.store.append(
-            Draft(
-                group_id=group_id,
-                type="message",
-                user=user.email,
-                user_name=user.display_name or user.name,
-                author_id=user.id,
-                text=text,
-                client_msg_id=body.client_msg_id,
-                reply_to=body.reply_to,
-                video_id=body.video_id,
-                attachments=refs,
-                created_at=_now(),
-            )
+        await release(self.db)  # the write takes its own connections
+        draft = Draft(
+            group_id=group_id,
+            type="message",
+            user=user.email,
+            user_name=user.display_name or user.name,
+            author_id=user.id,
+            text=body.text or "",
+            client_msg_id=body.client_msg_id,
+            reply_to=body.reply_to,
+            video_id=body.video_id,
+            attachments=refs,
+            created_at=_now(),
         )
-        ids = [ref.id for ref in refs]
+        return Sending(draft, self.appender.submit(draft, by_member=True))
+
+    async def sent(self, sending: Sending) -> tuple[ChatMessage, bool]:
+        """Wait for a queued message to be committed and published; (message, created)."""
+        stored, created = await sending.done
+        draft = sending.draft
+        ids = [ref.id for ref in draft.attachments]
         if not created:
             sent = (stored.text, stored.reply_to, stored.video_id, [ref.id for ref in stored.attachments])
-            if sent != (text, body.reply_to, body.video_id, ids):
+            if sent != (draft.text, draft.reply_to, draft.video_id, ids):
                 raise Conflict("client_msg_id was already used for a different message")
-            await link(self.db, group_id, stored.seq, ids)  # repairs an attempt that died before it
-            return self._frame(stored, user.id), False  # type: ignore[return-value]
-        await link(self.db, group_id, stored.seq, ids)
-        frame = self._frame(stored)
-        await self.events.to_group(group_id, frame)  # first: the sender's read position can wait
-        await self._mark_read(group_id, user.id, stored.seq)
-        return frame, True  # type: ignore[return-value]
+        # After the publish: a retry also repairs an attempt that died before linking.
+        await link(self.db, draft.group_id, stored.seq, ids)
+        return self._frame(stored, draft.author_id), created  # type: ignore[return-value]
 
     async def system(self, group: Group, kind: str, subject: User, text: str) -> MessageFrame:
         """Write and publish a seed-000 `add`/`leave` message about `subject`."""
-        stored, _ = await self.store.append(
+        stored, _ = await self.appender.append(
             Draft(
                 group_id=group.id,
                 type=kind,
@@ -186,19 +148,17 @@ class MessageService:
                 user_email=subject.email,
                 text=text,
                 created_at=_now(),
-            )
+            ),
+            by_member=False,
         )
-        frame = self._frame(stored)
-        await self.events.to_group(group.id, frame)
-        return frame
+        return self._frame(stored)
 
     async def video_control(
         self, principal: Principal, group_id: int, action: str, video_name: str | None, position: float
     ) -> MessageFrame:
         """Playback controls are stored as seed `video_control` messages, so late joiners and
         resuming clients see them in order with the chat."""
-        await self._member(principal, group_id)
-        stored, _ = await self.store.append(
+        stored, _ = await self.appender.append(
             Draft(
                 group_id=group_id,
                 type="video_control",
@@ -208,11 +168,10 @@ class MessageService:
                 video_name=video_name,
                 video_time=position,
                 created_at=_now(),
-            )
+            ),
+            by_member=True,
         )
-        frame = self._frame(stored)
-        await self.events.to_group(group_id, frame)
-        return frame
+        return self._frame(stored)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -320,15 +279,7 @@ class MessageService:
     # -- receipts ----------------------------------------------------------------------------------
 
     async def _mark_read(self, group_id: int, user_id: int, seq: int) -> None:
-        """Move the read position forward only."""
-        await self.db.execute(
-            update(Membership)
-            .where(
-                Membership.group_id == group_id, Membership.user_id == user_id, Membership.last_read_seq < seq
-            )
-            .values(last_read_seq=seq)
-            .execution_options(synchronize_session=False)
-        )
+        await advance_read(self.db, group_id, user_id, seq)
         await self.db.commit()
 
     async def _advance_read(self, group_id: int, user_id: int, seq: int) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, delete, func, literal_column, select, update
+from sqlalchemy import Select, delete, func, literal_column, select, tuple_, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
 from app.domain.messages.store import AttachmentRef, Draft, StoredMessage
 
+_ClientKey = tuple[int, str]
 _FIELDS = [name for name in Draft.__struct_fields__ if name not in {"created_at", "attachments"}]
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -46,6 +47,13 @@ def _stored(row: MessageRow, reactions: dict[str, list[int]] | None = None) -> S
     )
 
 
+def _client_key(draft: Draft) -> _ClientKey | None:
+    """Only an author's own client ids are deduplicated (a NULL author never matches, as in the index)."""
+    if draft.client_msg_id is None or draft.author_id is None:
+        return None
+    return draft.author_id, draft.client_msg_id
+
+
 def fts5_query(query: str) -> str:
     """User text as an FTS5 query that cannot be a syntax error: every word quoted, all required."""
     return " ".join(f'"{word}"' for word in _WORD.findall(query))
@@ -58,58 +66,81 @@ class SQLMessageStore:
     def _dialect(self, db: AsyncSession) -> str:
         return db.get_bind().dialect.name
 
-    async def _next_seq(self, db: AsyncSession, group_id: int) -> int:
-        # An upsert takes the row lock (PostgreSQL) or the write lock (SQLite) first, so concurrent
-        # senders queue here instead of deadlocking on a read-then-write upgrade.
+    async def _take_seqs(self, db: AsyncSession, group_id: int, count: int) -> int:
+        """Reserve `count` seqs; returns the last. An upsert takes the row lock (PostgreSQL) or the
+        write lock (SQLite) first, so concurrent writers queue here instead of deadlocking on a
+        read-then-write upgrade."""
         insert = postgresql.insert if self._dialect(db) == "postgresql" else sqlite.insert
         statement = (
             insert(GroupSequence)
-            .values(group_id=group_id, last_seq=1)
+            .values(group_id=group_id, last_seq=count)
             .on_conflict_do_update(
-                index_elements=[GroupSequence.group_id], set_={"last_seq": GroupSequence.last_seq + 1}
+                index_elements=[GroupSequence.group_id], set_={"last_seq": GroupSequence.last_seq + count}
             )
             .returning(GroupSequence.last_seq)
         )
         return int((await db.execute(statement)).scalar_one())
 
-    async def _by_client_id(self, db: AsyncSession, draft: Draft) -> MessageRow | None:
-        return await db.scalar(
+    async def _by_client_ids(
+        self, db: AsyncSession, group_id: int, keys: set[_ClientKey]
+    ) -> dict[_ClientKey, MessageRow]:
+        if not keys:
+            return {}
+        rows = await db.scalars(
             select(MessageRow).where(
-                MessageRow.group_id == draft.group_id,
-                MessageRow.author_id == draft.author_id,
-                MessageRow.client_msg_id == draft.client_msg_id,
+                MessageRow.group_id == group_id,
+                tuple_(MessageRow.author_id, MessageRow.client_msg_id).in_(list(keys)),
             )
         )
+        return {(row.author_id, row.client_msg_id): row for row in rows}  # type: ignore[misc]
 
-    async def append(self, draft: Draft) -> tuple[StoredMessage, bool]:
-        # Only an author's own client ids are deduplicated (a NULL author never matches, as in the index).
-        idempotent = draft.client_msg_id is not None and draft.author_id is not None
-        for _ in range(2):  # a concurrent duplicate of the same client_msg_id loses at the unique index
+    async def append(self, drafts: Sequence[Draft]) -> list[tuple[StoredMessage, bool]]:
+        group_id = drafts[0].group_id
+        if any(draft.group_id != group_id for draft in drafts):
+            raise ValueError("one append writes to one group")
+        for attempt in range(2):  # a concurrent duplicate of a client_msg_id loses at the unique index
             async with self._sessions() as db:
                 try:
-                    seq = await self._next_seq(db, draft.group_id)
-                    if idempotent and (existing := await self._by_client_id(db, draft)):
-                        stored = await self._with_reactions(db, existing)
-                        await db.rollback()  # gives the seq back
-                        return stored, False
-                    row = MessageRow(
-                        seq=seq,
-                        created_at=draft.created_at,
-                        attachments=msgspec.to_builtins(draft.attachments) or None,
-                        **{f: getattr(draft, f) for f in _FIELDS},
-                    )
-                    db.add(row)
-                    await db.commit()
-                    return _stored(row), True
+                    return await self._append(db, group_id, drafts)
                 except IntegrityError:
                     await db.rollback()
-                    if not idempotent:
+                    if attempt or not any(map(_client_key, drafts)):
                         raise
-        async with self._sessions() as db:
-            existing = await self._by_client_id(db, draft)
-            if existing is None:
-                raise RuntimeError("client_msg_id conflict without a stored message")
-            return await self._with_reactions(db, existing), False
+        raise AssertionError("unreachable")
+
+    async def _append(
+        self, db: AsyncSession, group_id: int, drafts: Sequence[Draft]
+    ) -> list[tuple[StoredMessage, bool]]:
+        """One transaction: reserve a seq per draft (the lock makes the client id check below race
+        free), store the new ones, give back the seqs of the ones already stored."""
+        last = await self._take_seqs(db, group_id, len(drafts))
+        known = await self._by_client_ids(db, group_id, {key for key in map(_client_key, drafts) if key})
+        seq = last - len(drafts)
+        rows: list[tuple[MessageRow, bool]] = []
+        for draft in drafts:
+            key = _client_key(draft)
+            if key and key in known:
+                rows.append((known[key], False))
+                continue
+            seq += 1
+            row = MessageRow(
+                seq=seq,
+                created_at=draft.created_at,
+                attachments=msgspec.to_builtins(draft.attachments) or None,
+                **{f: getattr(draft, f) for f in _FIELDS},
+            )
+            db.add(row)
+            rows.append((row, True))
+            if key:
+                known[key] = row  # a repeat within the batch is a retry of this one
+        if seq < last:
+            await db.execute(
+                update(GroupSequence).where(GroupSequence.group_id == group_id).values(last_seq=seq)
+            )
+        old = [row.seq for row, created in rows if not created]
+        reactions = await self._reactions(db, group_id, old)
+        await db.commit()
+        return [(_stored(row, reactions.get(row.seq)), created) for row, created in rows]
 
     async def _reactions(
         self, db: AsyncSession, group_id: int, seqs: Sequence[int]

@@ -61,9 +61,10 @@ class StoredMessage(Draft, frozen=True, kw_only=True):
 
 
 class MessageStore(Protocol):
-    async def append(self, draft: Draft) -> tuple[StoredMessage, bool]:
-        """Store a message with the group's next seq. With a client_msg_id already used by the same
-        author in the group, store nothing and return (the existing message, False)."""
+    async def append(self, drafts: Sequence[Draft]) -> list[tuple[StoredMessage, bool]]:
+        """Store drafts of one group, in order, each with the group's next seq; one result per draft.
+        A client_msg_id the same author already used in the group (or earlier in `drafts`) stores
+        nothing: its result is (the existing message, False)."""
         ...
 
     async def get(self, group_id: int, seq: int) -> StoredMessage | None: ...

@@ -18,7 +18,7 @@ from app.db.models.accounts import User
 from app.domain.accounts.services import Principal
 from app.domain.events import envelope
 from app.domain.media.signing import AttachmentSigner
-from app.domain.messages.services import to_frame
+from app.domain.messages.frames import to_frame
 from app.domain.messages.store import Draft, StoredMessage
 from app.runtime import Runtime
 from app.ws.broker import group_channel
@@ -52,7 +52,7 @@ class Following:
             text=text,
             created_at=dt.datetime.now(dt.UTC),
         )
-        stored, _ = await runtime.messages.append(draft)
+        ((stored, _),) = await runtime.messages.append([draft])
         return stored
 
     def publish(self, message: StoredMessage) -> None:

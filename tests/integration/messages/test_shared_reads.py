@@ -57,7 +57,7 @@ async def _seed(runtime: Runtime, group: int, count: int) -> None:
             text=f"m{index}",
             created_at=dt.datetime.now(dt.UTC),
         )
-        await runtime.messages.append(draft)
+        await runtime.messages.append([draft])
 
 
 async def test_identical_reads_in_flight_share_one_query(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.messages.store import AttachmentRef, Draft, MessageStore
+from app.domain.messages.store import AttachmentRef, Draft, MessageStore, StoredMessage
 
 pytestmark = pytest.mark.anyio
 
@@ -20,19 +20,24 @@ def draft(group_id: int, text: str = "hello", **extra: Any) -> Draft:
     return Draft(group_id=group_id, type="message", text=text, created_at=dt.datetime.now(dt.UTC), **fields)
 
 
+async def append_one(store: MessageStore, message: Draft) -> tuple[StoredMessage, bool]:
+    (result,) = await store.append([message])
+    return result
+
+
 async def test_seq_starts_at_one_and_is_gap_free(store: MessageStore, make_group: Callable[[], Any]) -> None:
     group = await make_group()
     other = await make_group()
-    seqs = [(await store.append(draft(group, f"m{i}")))[0].seq for i in range(5)]
+    seqs = [(await append_one(store, draft(group, f"m{i}")))[0].seq for i in range(5)]
     assert seqs == [1, 2, 3, 4, 5]
-    assert (await store.append(draft(other)))[0].seq == 1  # per group
+    assert (await append_one(store, draft(other)))[0].seq == 1  # per group
 
 
 async def test_concurrent_appends_leave_no_gap_or_duplicate(
     store: MessageStore, make_group: Callable[[], Any]
 ) -> None:
     group = await make_group()
-    results = await asyncio.gather(*(store.append(draft(group, f"c{i}")) for i in range(40)))
+    results = await asyncio.gather(*(append_one(store, draft(group, f"c{i}")) for i in range(40)))
     seqs = sorted(message.seq for message, _ in results)
     assert seqs == list(range(1, 41))
     window = await store.window(group, after_seq=0, limit=100)
@@ -44,10 +49,12 @@ async def test_client_msg_id_is_idempotent_per_author(
     store: MessageStore, make_group: Callable[[], Any]
 ) -> None:
     group = await make_group()
-    first, created = await store.append(draft(group, "once", client_msg_id="abc", author_id=None, user="x"))
+    first, created = await append_one(
+        store, draft(group, "once", client_msg_id="abc", author_id=None, user="x")
+    )
     assert created
-    again, created_again = await store.append(
-        draft(group, "once", client_msg_id="abc", author_id=None, user="x")
+    again, created_again = await append_one(
+        store, draft(group, "once", client_msg_id="abc", author_id=None, user="x")
     )
     # NULL authors never collide (system messages); a real author id does:
     assert created_again
@@ -60,18 +67,66 @@ async def test_concurrent_duplicates_store_one_message(
     group = await make_group()
     author = await make_user()
     results = await asyncio.gather(
-        *(store.append(draft(group, "same", client_msg_id="dup-1", author_id=author)) for _ in range(10))
+        *(append_one(store, draft(group, "same", client_msg_id="dup-1", author_id=author)) for _ in range(10))
     )
     assert sum(created for _, created in results) == 1
     assert {message.seq for message, _ in results} == {1}
-    nxt, _ = await store.append(draft(group, "next", author_id=author))
+    nxt, _ = await append_one(store, draft(group, "next", author_id=author))
     assert nxt.seq == 2  # the losers gave their seq back
+
+
+async def test_a_batch_is_stored_in_order_with_consecutive_seqs(
+    store: MessageStore, make_group: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    await append_one(store, draft(group, "before"))
+    results = await store.append([draft(group, f"b{i}") for i in range(5)])
+    assert [(m.seq, m.text, created) for m, created in results] == [(i + 2, f"b{i}", True) for i in range(5)]
+    window = await store.window(group, after_seq=0, limit=10)
+    assert [m.text for m in window] == ["before", "b0", "b1", "b2", "b3", "b4"]
+
+
+async def test_a_batch_with_retried_client_ids_stores_each_once_and_leaves_no_gap(
+    store: MessageStore, make_group: Callable[[], Any], make_user: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    author = await make_user()
+    stored, _ = await append_one(store, draft(group, "first", client_msg_id="c-1", author_id=author))
+    results = await store.append(
+        [
+            draft(group, "first", client_msg_id="c-1", author_id=author),  # a retry of a stored one
+            draft(group, "second", client_msg_id="c-2", author_id=author),
+            draft(group, "second", client_msg_id="c-2", author_id=author),  # a retry within the batch
+            draft(group, "third", author_id=author),
+        ]
+    )
+    assert [(m.seq, m.text, created) for m, created in results] == [
+        (stored.seq, "first", False),
+        (2, "second", True),
+        (2, "second", False),
+        (3, "third", True),
+    ]
+    after, _ = await append_one(store, draft(group, "fourth"))
+    assert after.seq == 4  # the seqs the retries reserved were given back
+    assert [m.seq for m in await store.window(group, after_seq=0, limit=10)] == [1, 2, 3, 4]
+
+
+async def test_concurrent_batches_interleave_without_gap_or_reordering(
+    store: MessageStore, make_group: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    batches = [[draft(group, f"{b}-{i}") for i in range(10)] for b in range(6)]
+    await asyncio.gather(*(store.append(batch) for batch in batches))
+    window = await store.window(group, after_seq=0, limit=100)
+    assert [m.seq for m in window] == list(range(1, 61))
+    for b in range(6):  # each batch keeps its own order
+        assert [m.text for m in window if m.text.startswith(f"{b}-")] == [f"{b}-{i}" for i in range(10)]
 
 
 async def test_window_and_newest_first(store: MessageStore, make_group: Callable[[], Any]) -> None:
     group = await make_group()
     for i in range(1, 11):
-        await store.append(draft(group, f"m{i}"))
+        await append_one(store, draft(group, f"m{i}"))
     assert [m.seq for m in await store.window(group, limit=3)] == [8, 9, 10]
     assert [m.seq for m in await store.window(group, before_seq=8, limit=3)] == [5, 6, 7]
     assert [m.seq for m in await store.window(group, before_seq=2, limit=3)] == [1]
@@ -87,7 +142,7 @@ async def test_window_and_newest_first(store: MessageStore, make_group: Callable
 
 async def test_edit_and_tombstone(store: MessageStore, make_group: Callable[[], Any]) -> None:
     group = await make_group()
-    message, _ = await store.append(draft(group, "original"))
+    message, _ = await append_one(store, draft(group, "original"))
     at = dt.datetime.now(dt.UTC)
     edited = await store.edit(group, message.seq, "changed", at)
     assert edited is not None
@@ -118,8 +173,8 @@ async def test_attachments_are_kept_in_order_through_edits_and_dropped_by_tombst
         ),
         AttachmentRef(id=3, name="a.pdf", kind="pdf", content_type="application/pdf", size=20),
     )
-    message, _ = await store.append(draft(group, "", attachments=refs))
-    plain, _ = await store.append(draft(group, "no files"))
+    message, _ = await append_one(store, draft(group, "", attachments=refs))
+    plain, _ = await append_one(store, draft(group, "no files"))
     assert (message.attachments, plain.attachments) == (refs, ())
     assert (await store.get(group, message.seq)).attachments == refs  # type: ignore[union-attr]
     edited = await store.edit(group, message.seq, "now with text", dt.datetime.now(dt.UTC))
@@ -137,7 +192,7 @@ async def test_reactions(
 ) -> None:
     group = await make_group()
     ann, bob = await make_user(), await make_user()
-    message, _ = await store.append(draft(group))
+    message, _ = await append_one(store, draft(group))
     assert await store.react(group, message.seq, ann, "👍", add=True) == {"👍": [ann]}
     assert await store.react(group, message.seq, ann, "👍", add=True) == {"👍": [ann]}  # idempotent
     assert await store.react(group, message.seq, bob, "👍", add=True) == {"👍": [ann, bob]}
@@ -154,9 +209,9 @@ async def test_reactions(
 
 async def test_latest_per_group(store: MessageStore, make_group: Callable[[], Any]) -> None:
     one, two, empty = await make_group(), await make_group(), await make_group()
-    await store.append(draft(one, "a"))
-    await store.append(draft(one, "b"))
-    await store.append(draft(two, "c"))
+    await append_one(store, draft(one, "a"))
+    await append_one(store, draft(one, "b"))
+    await append_one(store, draft(two, "c"))
     latest = await store.latest([one, two, empty])
     assert {g: (m.seq, m.text) for g, m in latest.items()} == {one: (2, "b"), two: (1, "c")}
     assert await store.latest([]) == {}
@@ -166,11 +221,11 @@ async def test_search_finds_words_in_given_groups_only(
     store: MessageStore, make_group: Callable[[], Any]
 ) -> None:
     mine, theirs = await make_group(), await make_group()
-    await store.append(draft(mine, "the quick brown fox"))
-    await store.append(draft(mine, "lazy dogs sleep"))
-    deleted, _ = await store.append(draft(mine, "a quick goodbye"))
+    await append_one(store, draft(mine, "the quick brown fox"))
+    await append_one(store, draft(mine, "lazy dogs sleep"))
+    deleted, _ = await append_one(store, draft(mine, "a quick goodbye"))
     await store.tombstone(mine, deleted.seq, dt.datetime.now(dt.UTC))
-    await store.append(draft(theirs, "quick but private"))
+    await append_one(store, draft(theirs, "quick but private"))
     found = await store.search([mine], "quick", limit=10, offset=0)
     assert [m.text for m in found] == ["the quick brown fox"]
     # Every word is required and operator syntax is plain text: never a query error.
@@ -187,7 +242,7 @@ async def test_search_finds_words_in_given_groups_only(
 
 async def test_drop_group(store: MessageStore, make_group: Callable[[], Any]) -> None:
     group = await make_group()
-    await store.append(draft(group))
+    await append_one(store, draft(group))
     await store.drop_group(group)
     assert await store.window(group, limit=10) == []
     assert await store.latest([group]) == {}

@@ -1,0 +1,141 @@
+"""Group commit for new messages: the one way a message is stored and announced.
+
+Messages for a group that arrive while the group's previous write is in flight are stored together
+by the next one: one membership query, one transaction (one seq range, one multi-row insert) and one
+pipelined publish for the lot, in the order they were submitted. A busy group then costs the
+database a write per batch instead of a write per message, and holds the group's seq lock for one
+transaction per batch; a quiet group pays nothing extra, as a lone message is written at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.models.groups import Membership
+from app.domain.events import Events
+from app.domain.groups.access import GROUP_NOT_FOUND
+from app.domain.media.signing import AttachmentSigner
+from app.domain.messages.frames import to_frame
+from app.domain.messages.store import Draft, MessageStore, StoredMessage
+from app.errors import DEPENDENCY_DOWN, NotFound
+
+log = logging.getLogger("huddle.messages")
+BATCH_MAX = 200  # messages per transaction
+Appended = tuple[StoredMessage, bool]  # (the message, whether this submission created it)
+
+
+@dataclass(slots=True)
+class _Submission:
+    draft: Draft
+    by_member: bool
+    done: asyncio.Future[Appended] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+async def advance_read(db: AsyncSession, group_id: int, user_id: int, seq: int) -> None:
+    """Move a member's read position forward to `seq` (never back); the caller commits."""
+    await db.execute(
+        update(Membership)
+        .where(Membership.group_id == group_id, Membership.user_id == user_id, Membership.last_read_seq < seq)
+        .values(last_read_seq=seq)
+        .execution_options(synchronize_session=False)
+    )
+
+
+class Appender:
+    def __init__(
+        self,
+        store: MessageStore,
+        sessions: async_sessionmaker[AsyncSession],
+        events: Events,
+        signer: AttachmentSigner,
+    ) -> None:
+        self._store = store
+        self._sessions = sessions
+        self._events = events
+        self._signer = signer
+        self._queues: dict[int, deque[_Submission]] = {}
+        self._writers: set[asyncio.Task[None]] = set()
+
+    def submit(self, draft: Draft, *, by_member: bool) -> asyncio.Future[Appended]:
+        """Queue a draft; its place in the group's order is taken now, before any await. The future
+        resolves once the message is committed and published. `by_member`: refuse it (404) unless
+        its author is a member of the group when it is written; the sender's read position then
+        moves to it."""
+        submission = _Submission(draft, by_member)
+        queue = self._queues.get(draft.group_id)
+        if queue is None:
+            queue = self._queues[draft.group_id] = deque()
+            writer = asyncio.get_running_loop().create_task(self._write_queue(draft.group_id, queue))
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        queue.append(submission)
+        return submission.done
+
+    async def append(self, draft: Draft, *, by_member: bool) -> Appended:
+        return await self.submit(draft, by_member=by_member)
+
+    async def _write_queue(self, group_id: int, queue: deque[_Submission]) -> None:
+        try:
+            while queue:
+                batch = [queue.popleft() for _ in range(min(len(queue), BATCH_MAX))]
+                try:
+                    await self._write(group_id, batch)
+                except Exception as error:  # noqa: BLE001 -- handed to every waiting submitter
+                    for submission in batch:
+                        if not submission.done.done():
+                            submission.done.set_exception(error)
+        finally:
+            del self._queues[group_id]
+
+    async def _write(self, group_id: int, batch: list[_Submission]) -> None:
+        members = await self._members(group_id, {s.draft.author_id for s in batch if s.by_member})
+        accepted = []
+        for submission in batch:
+            if submission.by_member and submission.draft.author_id not in members:
+                if not submission.done.done():  # not a cancelled waiter
+                    submission.done.set_exception(NotFound(GROUP_NOT_FOUND))
+            else:
+                accepted.append(submission)
+        if not accepted:
+            return
+        results = await self._store.append([s.draft for s in accepted])
+        frames = [to_frame(message, signer=self._signer) for message, created in results if created]
+        await self._events.to_group(group_id, *frames)
+        readers: dict[int, int] = {}
+        for submission, (message, created) in zip(accepted, results, strict=True):
+            if created and submission.by_member and message.author_id is not None:
+                readers[message.author_id] = max(message.seq, readers.get(message.author_id, 0))
+        if readers:
+            await self._mark_read(group_id, readers)
+        for submission, result in zip(accepted, results, strict=True):
+            if not submission.done.done():
+                submission.done.set_result(result)
+
+    async def _members(self, group_id: int, user_ids: set[int | None]) -> set[int]:
+        if not user_ids:
+            return set()
+        async with self._sessions() as db:
+            return set(
+                await db.scalars(
+                    select(Membership.user_id).where(
+                        Membership.group_id == group_id, Membership.user_id.in_(user_ids)
+                    )
+                )
+            )
+
+    async def _mark_read(self, group_id: int, positions: dict[int, int]) -> None:
+        """A member has read what they wrote: move their read position forward to it (never back).
+        Best effort: the messages are committed and published whatever happens here."""
+        try:
+            async with self._sessions() as db:
+                for user_id, seq in positions.items():
+                    await advance_read(db, group_id, user_id, seq)
+                await db.commit()
+        except DEPENDENCY_DOWN as error:
+            log.warning("read positions of group %s not moved: %s", group_id, type(error).__name__)

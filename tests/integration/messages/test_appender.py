@@ -1,0 +1,192 @@
+"""Group commit (app/domain/messages/appender.py): messages submitted while a write is in flight are
+written together, in submission order; non-members are refused one by one; each is published after
+its commit; a member has read what they wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from sqlalchemy import event, select
+
+from app.db.models.groups import Membership
+from app.domain.messages.store import Draft
+from app.errors import NotFound
+from app.runtime import Runtime
+from app.ws.broker import group_channel
+from app.ws.envelope import unpack
+
+pytestmark = pytest.mark.anyio
+
+
+def draft(group_id: int, author: int, text: str) -> Draft:
+    return Draft(
+        group_id=group_id,
+        type="message",
+        user=f"{author}@example.com",
+        author_id=author,
+        text=text,
+        created_at=dt.datetime.now(dt.UTC),
+    )
+
+
+@pytest.fixture
+def group_with(runtime: Runtime, make_group: Callable[[], Any]) -> Callable[..., Any]:
+    async def create(*members: int) -> int:
+        group: int = await make_group()
+        async with runtime.sessions() as db:
+            db.add_all(Membership(group_id=group, user_id=user) for user in members)
+            await db.commit()
+        return group
+
+    return create
+
+
+@pytest.fixture
+def writes(runtime: Runtime) -> Iterator[list[str]]:
+    """The seq reservations the real engine sends: one per write transaction of messages."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO GROUP_SEQUENCES"):
+            seen.append(statement)
+
+    engine = runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+async def published(runtime: Runtime) -> Callable[[int], Any]:
+    """Subscribe to a group's channel; returns the seqs published to it, in the order received."""
+    received: dict[str, list[int]] = {}
+
+    def handler(channel: str, payload: bytes) -> None:
+        received.setdefault(channel, []).append(unpack(payload)[0])
+
+    await runtime.broker.start(handler)
+
+    async def listen(group_id: int) -> list[int]:
+        channel = group_channel(group_id)
+        await runtime.broker.subscribe(channel)
+        return received.setdefault(channel, [])
+
+    return listen
+
+
+async def test_messages_submitted_together_are_written_in_one_transaction_in_order(
+    runtime: Runtime, group_with: Callable[..., Any], make_user: Callable[[], Any], writes: list[str]
+) -> None:
+    ann, bob = await make_user(), await make_user()
+    group = await group_with(ann, bob)
+    submitted = [
+        runtime.appender.submit(draft(group, ann if i % 2 else bob, f"m{i}"), by_member=True)
+        for i in range(40)
+    ]
+    results = await asyncio.gather(*submitted)
+    assert [(m.seq, m.text, created) for m, created in results] == [(i + 1, f"m{i}", True) for i in range(40)]
+    assert len(writes) == 1  # one transaction for the lot
+    stored = await runtime.messages.window(group, after_seq=0, limit=100)
+    assert [m.text for m in stored] == [f"m{i}" for i in range(40)]
+
+
+async def test_messages_arriving_during_a_write_go_together_into_the_next(
+    runtime: Runtime, group_with: Callable[..., Any], make_user: Callable[[], Any], writes: list[str]
+) -> None:
+    ann = await make_user()
+    group = await group_with(ann)
+    first = runtime.appender.submit(draft(group, ann, "first"), by_member=True)
+    await asyncio.sleep(0)  # the first write has started
+    later = [runtime.appender.submit(draft(group, ann, f"later {i}"), by_member=True) for i in range(10)]
+    results = await asyncio.gather(first, *later)
+    assert [m.seq for m, _ in results] == list(range(1, 12))
+    assert len(writes) == 2
+
+
+async def test_a_non_member_is_refused_and_the_rest_is_stored_without_a_gap(
+    runtime: Runtime, group_with: Callable[..., Any], make_user: Callable[[], Any]
+) -> None:
+    ann, mallory = await make_user(), await make_user()
+    group = await group_with(ann)
+    results = await asyncio.gather(
+        runtime.appender.submit(draft(group, ann, "one"), by_member=True),
+        runtime.appender.submit(draft(group, mallory, "intruder"), by_member=True),
+        runtime.appender.submit(draft(group, ann, "two"), by_member=True),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], NotFound)
+    assert [(m.seq, m.text) for m, _ in (results[0], results[2])] == [(1, "one"), (2, "two")]  # type: ignore[misc]
+    assert [m.text for m in await runtime.messages.window(group, after_seq=0, limit=10)] == ["one", "two"]
+
+
+async def test_system_messages_need_no_membership(
+    runtime: Runtime, group_with: Callable[..., Any], make_user: Callable[[], Any]
+) -> None:
+    gone = await make_user()
+    group = await group_with()
+    message, created = await runtime.appender.append(draft(group, gone, "gone left"), by_member=False)
+    assert (message.seq, created) == (1, True)
+
+
+async def test_each_message_is_published_after_its_commit_in_seq_order(
+    runtime: Runtime,
+    group_with: Callable[..., Any],
+    make_user: Callable[[], Any],
+    published: Callable[[int], Any],
+) -> None:
+    ann = await make_user()
+    group = await group_with(ann)
+    seqs: list[int] = await published(group)
+    first = runtime.appender.submit(draft(group, ann, "first"), by_member=True)
+    await asyncio.sleep(0)
+    rest = [runtime.appender.submit(draft(group, ann, f"m{i}"), by_member=True) for i in range(20)]
+    for done in [first, *rest]:
+        await done
+    async with asyncio.timeout(5):
+        while len(seqs) < 21:
+            await asyncio.sleep(0.01)
+    assert seqs == list(range(1, 22))
+
+
+async def test_a_retried_client_msg_id_is_not_published_again(
+    runtime: Runtime,
+    group_with: Callable[..., Any],
+    make_user: Callable[[], Any],
+    published: Callable[[int], Any],
+) -> None:
+    ann = await make_user()
+    group = await group_with(ann)
+    seqs: list[int] = await published(group)
+    once = msgspec.structs.replace(draft(group, ann, "once"), client_msg_id="c-1")
+    (first, created), (again, created_again) = await asyncio.gather(
+        runtime.appender.submit(once, by_member=True), runtime.appender.submit(once, by_member=True)
+    )
+    assert (created, created_again, again.seq) == (True, False, first.seq)
+    await runtime.appender.append(draft(group, ann, "next"), by_member=True)
+    async with asyncio.timeout(5):
+        while len(seqs) < 2:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert seqs == [1, 2]
+
+
+async def test_a_member_has_read_what_they_wrote(
+    runtime: Runtime, group_with: Callable[..., Any], make_user: Callable[[], Any]
+) -> None:
+    ann, bob = await make_user(), await make_user()
+    group = await group_with(ann, bob)
+    await asyncio.gather(
+        *(runtime.appender.submit(draft(group, ann, f"a{i}"), by_member=True) for i in range(3)),
+        runtime.appender.submit(draft(group, bob, "b"), by_member=True),
+    )
+    async with runtime.sessions() as db:
+        rows = await db.execute(
+            select(Membership.user_id, Membership.last_read_seq).where(Membership.group_id == group)
+        )
+        positions = dict(rows.all())
+    assert positions == {ann: 3, bob: 4}
