@@ -176,25 +176,22 @@ class Gateway:
             await socket.close(code=1008, reason="origin not allowed")  # before accept: a 403
             return
         subprotocol = SUBPROTOCOL if SUBPROTOCOL in _offered(socket) else None
-        # Refusals come after accept, with a close code a browser can read (a failed handshake
-        # only shows as 1006).
-        await socket.accept(subprotocols=subprotocol)
         try:
             # A thousand clients reconnecting at once queue here instead of all asking the database
             # at the same moment and timing out of its pool.
             async with self._admission:
                 principal, groups = await self.set_up(socket)
-                bind_user(principal.user_id)
         except AppError as error:
-            await socket.close(code=CloseCode.UNAUTHORIZED, reason=error.detail[:120])
+            await _refuse(socket, subprotocol, CloseCode.UNAUTHORIZED, error.detail[:120])
             return
         except DEPENDENCY_DOWN as error:
             log.warning("socket set-up failed (%s); the client is asked to retry", type(error).__name__)
-            await socket.close(code=CloseCode.UNAVAILABLE, reason="server busy: reconnect shortly")
+            await _refuse(socket, subprotocol, CloseCode.UNAVAILABLE, "server busy: reconnect shortly")
             return
         if group_id is not None and group_id not in groups:
-            await socket.close(code=CloseCode.NOT_FOUND, reason="group not found")
+            await _refuse(socket, subprotocol, CloseCode.NOT_FOUND, "group not found")
             return
+        bind_user(principal.user_id)
         settings = self.runtime.settings
         connection = Connection(
             socket.scope[FRAME_SEND],  # type: ignore[literal-required]
@@ -206,12 +203,15 @@ class Gateway:
             resume_limit=settings.ws_resume_limit,
             follows_all=group_id is None,
         )
-        connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
         await self.registry.add(connection)
         try:
             connection.push_frame(Ready(user_id=principal.user_id, groups=groups, server_time=server_ms()))
             if group_id is not None:
+                # Before the handshake completes: once the client sees the socket open, it is
+                # subscribed, so nothing sent from then on can pass it by as history.
                 await self._subscribe(connection, {group_id: last_seq}, groups)
+            await socket.accept(subprotocols=subprotocol)
+            connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
             await self._receive_loop(socket, connection, group_id, groups)
         except DEPENDENCY_DOWN as error:
             log.warning(
@@ -221,10 +221,12 @@ class Gateway:
         finally:
             await self.registry.remove(connection)
             connection.stop_feeds()
-            # A client that stopped reading cannot take the close frame either: bound the wait.
-            if await stop_writer(connection, CLOSE_TIMEOUT):
-                with contextlib.suppress(Exception):
-                    code = connection.close_code or CloseCode.NORMAL
+            code = connection.close_code or CloseCode.NORMAL
+            with contextlib.suppress(Exception):  # the client may be gone
+                if connection.writer is None:  # it failed before the handshake completed
+                    await _refuse(socket, subprotocol, code, connection.close_reason)
+                # A client that stopped reading cannot take the close frame either: bound the wait.
+                elif await stop_writer(connection, CLOSE_TIMEOUT):
                     await asyncio.wait_for(
                         socket.close(code=code, reason=connection.close_reason), CLOSE_TIMEOUT
                     )
@@ -417,6 +419,13 @@ class Gateway:
         )
         await self.playback.put(state)
         await self.runtime.events.to_group(group_id, state)
+
+
+async def _refuse(socket: WebSocket[Any, Any, Any], subprotocol: str | None, code: int, reason: str) -> None:
+    """Complete the handshake only to close with a code the client can read (a refused handshake
+    shows in a browser as 1006, whatever the reason)."""
+    await socket.accept(subprotocols=subprotocol)
+    await socket.close(code=code, reason=reason)
 
 
 @contextlib.contextmanager
