@@ -91,7 +91,7 @@ def build_runtime(settings: Settings) -> Runtime:
         tokens=tokens,
         passwords=PasswordHasher(settings.bcrypt_rounds),
         messages=messages,
-        appender=Appender(messages, sessions, events, signer),
+        appender=Appender(messages, engine, events, signer),
         broker=broker,
         events=events,
         blobs=create_blob_store(settings),

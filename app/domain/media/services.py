@@ -18,6 +18,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.engine import autocommit
 from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, Membership
 from app.db.models.media import JOB_DONE, Rendition, Video
@@ -377,9 +378,8 @@ class MediaService:
                 & (Rendition.state == JOB_DONE)
             )
             query = watchable.join(Rendition, done).with_only_columns(Rendition.blob_key, Video.name)
-        async with self.runtime.engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            row = (await autocommit.execute(query)).first()
+        async with autocommit(self.runtime.engine) as connection:
+            row = (await connection.execute(query)).first()
         if row is None:
             return None
         blob = row.blob_key, row.name if quality == ORIGINAL else rendition_name(row.name, quality)

@@ -14,9 +14,10 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Update, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.engine import autocommit
 from app.db.models.groups import Membership
 from app.domain.events import Events
 from app.domain.groups.access import GROUP_NOT_FOUND
@@ -37,9 +38,9 @@ class _Submission:
     done: asyncio.Future[Appended] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-async def advance_read(db: AsyncSession, group_id: int, user_id: int, seq: int) -> None:
-    """Move a member's read position forward to `seq` (never back); the caller commits."""
-    await db.execute(
+def read_forward(group_id: int, user_id: int, seq: int) -> Update:
+    """The statement that moves a member's read position forward to `seq` (never back)."""
+    return (
         update(Membership)
         .where(Membership.group_id == group_id, Membership.user_id == user_id, Membership.last_read_seq < seq)
         .values(last_read_seq=seq)
@@ -51,12 +52,12 @@ class Appender:
     def __init__(
         self,
         store: MessageStore,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         events: Events,
         signer: AttachmentSigner,
     ) -> None:
         self._store = store
-        self._sessions = sessions
+        self._engine = engine
         self._events = events
         self._signer = signer
         self._queues: dict[int, deque[_Submission]] = {}
@@ -120,22 +121,18 @@ class Appender:
     async def _members(self, group_id: int, user_ids: set[int | None]) -> set[int]:
         if not user_ids:
             return set()
-        async with self._sessions() as db:
-            return set(
-                await db.scalars(
-                    select(Membership.user_id).where(
-                        Membership.group_id == group_id, Membership.user_id.in_(user_ids)
-                    )
-                )
-            )
+        query = select(Membership.user_id).where(
+            Membership.group_id == group_id, Membership.user_id.in_(user_ids)
+        )
+        async with autocommit(self._engine) as connection:
+            return set(await connection.scalars(query))
 
     async def _mark_read(self, group_id: int, positions: dict[int, int]) -> None:
         """A member has read what they wrote: move their read position forward to it (never back).
         Best effort: the messages are committed and published whatever happens here."""
         try:
-            async with self._sessions() as db:
+            async with autocommit(self._engine) as connection:
                 for user_id, seq in positions.items():
-                    await advance_read(db, group_id, user_id, seq)
-                await db.commit()
+                    await connection.execute(read_forward(group_id, user_id, seq))
         except DEPENDENCY_DOWN as error:
             log.warning("read positions of group %s not moved: %s", group_id, type(error).__name__)
