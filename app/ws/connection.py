@@ -93,7 +93,7 @@ class Connection:
         self._reads = reads
         self._queue: deque[str] = deque()
         self._queue_size = queue_size
-        self._wake = asyncio.Event()
+        self._idle: asyncio.Future[None] | None = None  # the writer waits on it while the queue is empty
         self._drained = asyncio.Event()
         self._on_left = on_left
         self._initial = initial_messages
@@ -125,7 +125,7 @@ class Connection:
             metrics.slow_consumer_disconnected()
             return
         self._queue.append(text)
-        self._wake.set()
+        self._wake()
 
     def push_frame(self, frame: msgspec.Struct) -> None:
         self.push(encoder.encode(frame).decode())
@@ -136,15 +136,24 @@ class Connection:
             self.close_code, self.close_reason = code, reason
             self._queue.clear()
             self.closed.set()
-            self._wake.set()
+            self._wake()
             self._drained.set()
+
+    def _wake(self) -> None:
+        # A bare future, not an asyncio.Event: this runs once per frame sent on every socket.
+        if self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
 
     async def run_writer(self) -> None:
         send = self._send
         queue = self._queue
+        loop = asyncio.get_running_loop()
         while self.close_code is None:
-            await self._wake.wait()
-            self._wake.clear()
+            if not queue:
+                self._idle = loop.create_future()
+                await self._idle
+                self._idle = None
+                continue
             sent = 0
             while queue and self.close_code is None:
                 await send({"type": "websocket.send", "text": queue.popleft()})  # type: ignore[misc]
