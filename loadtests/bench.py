@@ -1,9 +1,9 @@
 """`make bench`: Huddle against the peer baselines in ../shared/bench, side by side in one run.
 
 Starts everything it measures on 127.0.0.1 (Huddle on PostgreSQL + Redis with 2 workers, then 1 worker,
-then the embedded mode; the peers via ../shared/bench/peers.sh; a bare Granian WebSocket app; the
-range app), seeds users and groups through the seed-000 contract (../shared/bench/setup_group.py), runs
-the fan-out driver (fanout.js) and the range driver (wrk + range.lua) with the same parameters for
+then the embedded mode; the peers via ../shared/bench/peers.sh; bare Granian apps for the fan-out and
+idle-memory floors), seeds users and groups through the seed-000 contract
+(../shared/bench/setup_group.py), runs the fan-out driver (fanout.js) and the range driver (wrk + range.lua) with the same parameters for
 every target, stops everything, and writes docs/bench/results.json, docs/bench/*.png and the generated
 part of docs/benchmarks.md. Every load is bounded: fanout.js by a message count and its own 120 s
 cap, wrk by `-d`, the idle-socket client by a hold time; every process here has a timeout.
@@ -267,6 +267,17 @@ def main() -> None:
                 "connections": top,
                 "runs": latency,
             }
+
+        log("fan-out floor: a bare Granian app that only relays frames through Redis")
+        floor_setup = RUN / "floor.json"
+        floor_setup.write_text(
+            json.dumps({"ws": f"ws://{HOST}:{PORTS['bare']}/ws?token={{token}}", "group": 0, "tokens": ["x"]})
+        )
+        floor_env = {"REDIS_URL": REDIS_URL, "BARE_CHANNEL": f"huddle-bench-floor:{uuid.uuid4().hex[:8]}"}
+        with granian_app("bare-fanout", "loadtests.bare_fanout:app", PORTS["bare"], 2, floor_env):
+            results["fanout_floor"] = [
+                fanout(floor_setup, "raw", top, args.messages) for _ in range(args.repeat)
+            ]
 
         log("range streaming: Huddle's stream endpoint (signed URL), the FastAPI peer, nginx")
         ranges: dict[str, list[dict[str, Any]]] = {"huddle": [], "fastapi": [], "nginx": []}

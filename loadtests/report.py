@@ -113,6 +113,12 @@ def tables(results: dict[str, Any]) -> str:
             f"{spread(runs, 'delivered_per_s')} | {med(runs, 'p50_ms'):g} | {med(runs, 'p99_ms'):g} | "
             f"{'' if target == 'huddle' else ratio(huddle_rate, rate)} |"
         )
+    if floor := results.get("fanout_floor"):
+        lines.append(
+            f"| floor: bare Granian relay (no auth, database, history or presence) | "
+            f"{med(floor, 'delivered_per_s'):,.0f}{spread(floor, 'delivered_per_s')} | {med(floor, 'p50_ms'):g} | "
+            f"{med(floor, 'p99_ms'):g} | {ratio(huddle_rate, med(floor, 'delivered_per_s'))} |"
+        )
     half = results["latency_half_rate"]
     lines += [
         "",

@@ -1,0 +1,88 @@
+"""The floor for fan-out on Granian: a plain ASGI app that relays every text frame it receives to every
+socket on every worker through Redis pub/sub, and does nothing else (no authentication, database,
+history, presence or ordering). Each socket has a queue drained by one writer task, as in Huddle.
+`make bench` serves it exactly like Huddle (`granian --interface asgi --workers 2`) and drives it with
+the same fan-out client, so Huddle's own cost shows as the distance to this app in the same run.
+
+Environment: REDIS_URL, BARE_CHANNEL (one per run, so runs never hear each other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from typing import Any
+
+from redis.asyncio import Redis
+
+CHANNEL = os.environ.get("BARE_CHANNEL", "bare-fanout")
+
+
+class Socket:
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.queue: deque[str] = deque()
+        self.idle: asyncio.Future[None] | None = None
+
+    def push(self, text: str) -> None:
+        self.queue.append(text)
+        if self.idle is not None and not self.idle.done():
+            self.idle.set_result(None)
+
+    async def write(self) -> None:
+        while True:
+            if not self.queue:
+                self.idle = asyncio.get_running_loop().create_future()
+                await self.idle
+            while self.queue:
+                await self.send({"type": "websocket.send", "text": self.queue.popleft()})
+
+
+sockets: set[Socket] = set()
+state: dict[str, Any] = {}
+
+
+async def relay(redis: Redis) -> None:
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(CHANNEL)
+        async for item in pubsub.listen():
+            if item["type"] == "message":
+                text = item["data"].decode()
+                for socket in sockets:
+                    socket.push(text)
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                state["redis"] = Redis.from_url(os.environ["REDIS_URL"])
+                state["relay"] = asyncio.get_running_loop().create_task(relay(state["redis"]))
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                state["relay"].cancel()
+                await state["redis"].aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] == "http":
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    socket = Socket(send)
+    writer = asyncio.get_running_loop().create_task(socket.write())
+    sockets.add(socket)
+    try:
+        while (message := await receive())["type"] != "websocket.disconnect":
+            if text := message.get("text"):
+                await state["redis"].publish(CHANNEL, text)
+    finally:
+        sockets.discard(socket)
+        writer.cancel()
