@@ -3,10 +3,11 @@
 Starts everything it measures on 127.0.0.1 (Huddle on PostgreSQL + Redis with 2 workers, then 1 worker,
 then the embedded mode; the peers via ../shared/bench/peers.sh; bare Granian apps for the fan-out and
 idle-memory floors), seeds users and groups through the seed-000 contract
-(../shared/bench/setup_group.py), runs the fan-out driver (fanout.js) and the range driver (wrk + range.lua) with the same parameters for
-every target, stops everything, and writes docs/bench/results.json, docs/bench/*.png and the generated
-part of docs/benchmarks.md. Every load is bounded: fanout.js by a message count and its own 120 s
-cap, wrk by `-d`, the idle-socket client by a hold time; every process here has a timeout.
+(../shared/bench/setup_group.py), runs the fan-out driver (fanout.js) and the range driver (wrk +
+range.lua) with the same parameters for every target, stops everything, and writes
+docs/bench/results.json, docs/bench/*.png and the generated part of docs/benchmarks.md. Every load
+is bounded: fanout.js by a message count and its own 120 s cap, wrk by `-d`, the idle-socket client
+by a hold time; every process here has a timeout.
 
     python -m loadtests.bench [--repeat 3] [--quick]
 """
