@@ -4,7 +4,9 @@ bad input, control events."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -254,6 +256,34 @@ async def test_pipelined_sends_are_stored_in_order_and_each_answered(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_client_gone_before_the_handshake_completes_leaves_nothing_behind(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    """The socket is set up (subscribed) before it is accepted: a client that hangs up meanwhile must
+    not leave a registered socket, a subscription or an error behind."""
+    ann = await sign_up(http, "Ann")
+    group = await group_with(http, ann)
+    host, port = server.url.removeprefix("http://").split(":")
+    for attempt in range(20):
+        _, writer = await asyncio.open_connection(host, int(port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /ws/group/{group}?token={ann.token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        await writer.drain()
+        if attempt % 2:
+            await asyncio.sleep(0.005)  # some hang up during the set-up, some at once
+        writer.close()
+    async with asyncio.timeout(10):
+        while (await http.get("/api/v1/ws/stats", headers=ann.headers)).json()["sockets"]:
+            await asyncio.sleep(0.1)
+    client = await seed_socket(server, ann, group)  # the worker still serves
+    await client.close()
+    assert "Traceback" not in server.output()
 
 
 async def test_oversized_frame_closes_with_1009(server: Server, http: httpx.AsyncClient) -> None:
