@@ -103,9 +103,15 @@ async def running_in(database: str, video_id: int, url: str, headers: dict[str, 
 async def finished(url: str, video_id: int, headers: dict[str, str]) -> dict[str, Any]:
     started = time.monotonic()
     while True:
-        video: dict[str, Any] = httpx.get(
-            f"{url}/api/v1/videos/{video_id}", headers=headers, timeout=10
-        ).json()
+        try:
+            video: dict[str, Any] = httpx.get(
+                f"{url}/api/v1/videos/{video_id}", headers=headers, timeout=10
+            ).json()
+        except httpx.TransportError:
+            # A connection the killed worker had accepted is reset: a client retries.
+            assert not deadline_passed(started), "the server never answered again"
+            await asyncio.sleep(0.2)
+            continue
         if video["processing"] == "done":
             return video
         assert video["processing"] in {"queued", "running"}, video
