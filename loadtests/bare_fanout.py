@@ -16,6 +16,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from loadtests.bare_ws import accepted
+
 CHANNEL = os.environ.get("BARE_CHANNEL", "bare-fanout")
 
 
@@ -66,16 +68,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await state["redis"].aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    if scope["type"] == "http":
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
-        )
-        await send({"type": "http.response.body", "body": b"ok"})
+    if not await accepted(scope, receive, send):
         return
-    if scope["type"] != "websocket":
-        return
-    await receive()  # websocket.connect
-    await send({"type": "websocket.accept"})
     socket = Socket(send)
     writer = asyncio.get_running_loop().create_task(socket.write())
     sockets.add(socket)

@@ -8,6 +8,21 @@ from __future__ import annotations
 from typing import Any
 
 
+async def accepted(scope: dict[str, Any], receive: Any, send: Any) -> bool:
+    """Answer an HTTP request (200, for health checks) or accept a WebSocket; True for an open socket."""
+    if scope["type"] == "http":
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+        return False
+    if scope["type"] != "websocket":
+        return False
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    return True
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
@@ -17,15 +32,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    if scope["type"] == "http":
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
-        )
-        await send({"type": "http.response.body", "body": b"ok"})
+    if not await accepted(scope, receive, send):
         return
-    if scope["type"] != "websocket":
-        return
-    await receive()  # websocket.connect
-    await send({"type": "websocket.accept"})
     while (await receive())["type"] != "websocket.disconnect":
         pass
