@@ -151,8 +151,7 @@ async def test_a_busy_group_is_published_in_seq_order(
     first = runtime.appender.submit(draft(group, ann, "first"), by_member=True)
     await asyncio.sleep(0)
     rest = [runtime.appender.submit(draft(group, ann, f"m{i}"), by_member=True) for i in range(20)]
-    for done in [first, *rest]:
-        await done
+    await asyncio.gather(first, *rest)
     await arrived(seqs, 21)
     assert seqs == list(range(1, 22))
 

@@ -202,13 +202,8 @@ async def test_a_message_arriving_while_a_new_socket_sets_up_is_sent_even_with_n
 
     store = CountingStore(runtime.messages)  # reads wait at the gate
     signer = runtime.attachment_signer
-    connection = connection_of(
-        runtime,
-        user_id,
-        SharedReads(store, 4, signer),
-        send,
-        initial_messages=0,  # type: ignore[arg-type]
-    )
+    reads = SharedReads(store, 4, signer)  # type: ignore[arg-type]
+    connection = connection_of(runtime, user_id, reads, send, initial_messages=0)
     connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
     registry = Registry(runtime.broker, MemoryPresence(), runtime.events)
     await registry.start()

@@ -232,14 +232,15 @@ class LocalBlobStore:
     async def stat(self, key: str) -> BlobInfo | None:
         check_key(key)
         cached = self._open.get(key)
-        if cached is not None:
-            return cached[1]
+        return cached[1] if cached is not None else await self._reopen(key)
+
+    async def _reopen(self, key: str) -> BlobInfo | None:
+        """Open the blob afresh and keep it open; its info, or None when there is no blob at `key`."""
         opened = await anyio.to_thread.run_sync(self._open_sync, key)
         if opened is None:
             return None
-        fd, info = opened
-        self._open.put(key, fd, info)
-        return info
+        self._open.put(key, *opened)
+        return opened[1]
 
     def _open_sync(self, key: str) -> tuple[int, BlobInfo] | None:
         """An open descriptor of the blob and its info; None when there is no blob at `key`."""
@@ -271,10 +272,8 @@ class LocalBlobStore:
             return
         fd = self._reader(key, etag)
         if fd is None:
-            opened = await anyio.to_thread.run_sync(self._open_sync, key)
-            if opened is None:
+            if await self._reopen(key) is None:
                 raise BlobNotFound(key)
-            self._open.put(key, *opened)
             fd = self._reader(key, etag)
             if fd is None:
                 raise BlobChanged(f"blob {key!r} is no longer {etag}")
