@@ -1,4 +1,4 @@
-"""One WebSocket: a bounded send queue drained by one writer, and one feed per followed group.
+"""One WebSocket: a bounded send queue written one frame at a time, and one feed per followed group.
 
 A feed keeps the last seq this socket was sent. Live sequenced frames are sent only when they are
 exactly the next seq; a duplicate is dropped; a gap holds newer frames in `pending` for GAP_GRACE
@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +73,7 @@ class Connection:
 
     def __init__(
         self,
-        send: Callable[..., object],
+        send: Callable[[dict[str, Any]], Awaitable[Any]],
         principal: Principal,
         reads: SharedReads,
         *,
@@ -93,15 +93,17 @@ class Connection:
         self._reads = reads
         self._queue: deque[str] = deque()
         self._queue_size = queue_size
-        self._idle: asyncio.Future[None] | None = None  # the writer waits on it while the queue is empty
-        self._drained = asyncio.Event()
+        self.started = False  # frames queue until the handshake completes
+        self._writing: asyncio.Future[Any] | None = None  # the frame the server is writing
+        self._failed = False  # a write failed: the client is gone
+        self._settled: asyncio.Future[None] | None = None  # `finish` waits for the write to end
+        self._drained: asyncio.Future[None] | None = None  # a replay waits for room in the queue
         self._on_left = on_left
         self._initial = initial_messages
         self._resume_limit = resume_limit
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = asyncio.Event()
-        self.writer: asyncio.Task[None] | None = None
         self.send_slots = asyncio.Semaphore(min(SENDS_IN_FLIGHT, max(1, queue_size // 8)))
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -113,22 +115,64 @@ class Connection:
         task.add_done_callback(self._tasks.discard)
 
     # -- sending -----------------------------------------------------------------------------------
+    #
+    # No writer task: the next frame is handed to the server from the previous write's done callback.
+    # One write at a time keeps the order (the server runs concurrent writes in any order), and a
+    # callback costs the loop far less than resuming a task, once per frame on every socket.
 
     def push(self, text: str, *, droppable: bool = False) -> None:
         if self.close_code is not None:
             return
-        queued = len(self._queue)
+        queue = self._queue
+        if self._writing is None and self.started and not queue:
+            self._write(text)
+            return
+        queued = len(queue)
         if droppable and queued >= self._queue_size // 2:
             return  # typing goes first under backpressure
         if queued >= self._queue_size:
             self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
             metrics.slow_consumer_disconnected()
             return
-        self._queue.append(text)
-        self._wake()
+        queue.append(text)
 
     def push_frame(self, frame: msgspec.Struct) -> None:
         self.push(encoder.encode(frame).decode())
+
+    def start(self) -> None:
+        """The handshake is complete: send what queued meanwhile, then every frame as it comes."""
+        self.started = True
+        if self._queue and self._writing is None and self.close_code is None:
+            self._write(self._queue.popleft())
+
+    def _write(self, text: str) -> None:
+        try:
+            # Granian returns a future; another server may return a coroutine.
+            writing = asyncio.ensure_future(self._send({"type": "websocket.send", "text": text}))
+        except Exception:  # noqa: BLE001 -- the server refused the frame: the client is gone
+            self._lost()
+            return
+        self._writing = writing
+        writing.add_done_callback(self._written)
+
+    def _written(self, writing: asyncio.Future[Any]) -> None:
+        self._writing = None
+        if writing.cancelled() or writing.exception() is not None:
+            self._lost()
+            return
+        metrics.frames_sent()
+        queue = self._queue
+        if queue and self.close_code is None:
+            self._write(queue.popleft())
+            if self._drained is not None and len(queue) <= self._queue_size // 2:
+                _resolve(self._drained)
+        else:
+            _resolve(self._settled)
+
+    def _lost(self) -> None:
+        self._failed = True
+        self.close(CloseCode.NORMAL)
+        _resolve(self._settled)
 
     def close(self, code: int, reason: str = "") -> None:
         """Ask the socket to close; the endpoint sends the close frame and cleans up."""
@@ -136,38 +180,26 @@ class Connection:
             self.close_code, self.close_reason = code, reason
             self._queue.clear()
             self.closed.set()
-            self._wake()
-            self._drained.set()
+            _resolve(self._drained)
 
-    def _wake(self) -> None:
-        # A bare future, not an asyncio.Event: this runs once per frame sent on every socket.
-        if self._idle is not None and not self._idle.done():
-            self._idle.set_result(None)
-
-    async def run_writer(self) -> None:
-        send = self._send
-        queue = self._queue
-        loop = asyncio.get_running_loop()
-        while self.close_code is None:
-            if not queue:
-                self._idle = loop.create_future()
-                await self._idle
-                self._idle = None
-                continue
-            sent = 0
-            while queue and self.close_code is None:
-                await send({"type": "websocket.send", "text": queue.popleft()})  # type: ignore[misc]
-                sent += 1
-                if len(queue) <= self._queue_size // 2:
-                    self._drained.set()
-            self._drained.set()
-            metrics.frames_sent(sent)
+    async def finish(self, wait: float) -> bool:
+        """Stop sending, letting the frame being written finish (cancelling a write mid-frame leaves
+        the socket unable to send a close frame); True when the socket can take a close frame."""
+        self.close(CloseCode.NORMAL)  # no-op when a close code is already set
+        if self._writing is not None:
+            self._settled = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._settled, wait)
+            except TimeoutError:
+                return False
+        return self.started and not self._failed
 
     async def _room(self) -> None:
         """Replays wait for the queue to drain instead of overflowing it."""
         while len(self._queue) > self._queue_size // 2 and self.close_code is None:
-            self._drained.clear()
-            await self._drained.wait()
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
+            self._drained = None
 
     # -- receiving from the broker -----------------------------------------------------------------
 
@@ -297,17 +329,6 @@ class Connection:
         return {"queued": len(self._queue), "groups": len(self.feeds)}
 
 
-async def stop_writer(connection: Connection, wait: float) -> bool:
-    """Let the writer finish the frame it is sending (cancelling a send mid-frame leaves the socket
-    unable to send a close frame); True when it stopped in time."""
-    connection.close(CloseCode.NORMAL)  # no-op when a close code is already set
-    if connection.writer is None:
-        return True
-    try:
-        await asyncio.wait_for(asyncio.shield(connection.writer), wait)
-    except TimeoutError:
-        connection.writer.cancel()
-        return False
-    except Exception:  # noqa: BLE001 -- the client is gone; nothing left to send
-        return False
-    return True
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

@@ -29,7 +29,7 @@ from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
 from app.runtime import Runtime
 from app.server.shutdown import before_worker_stops
-from app.ws.connection import CloseCode, Connection, stop_writer
+from app.ws.connection import CloseCode, Connection
 from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
 from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence
 from app.ws.protocol import (
@@ -211,7 +211,7 @@ class Gateway:
                 # subscribed, so nothing sent from then on can pass it by as history.
                 await self._subscribe(connection, {group_id: last_seq}, groups)
             await socket.accept(subprotocols=subprotocol)
-            connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
+            connection.start()
             await self._receive_loop(socket, connection, group_id, groups)
         except DEPENDENCY_DOWN as error:
             log.warning(
@@ -223,10 +223,10 @@ class Gateway:
             connection.stop_feeds()
             code = connection.close_code or CloseCode.NORMAL
             with contextlib.suppress(Exception):  # the client may be gone
-                if connection.writer is None:  # it failed before the handshake completed
+                if not connection.started:  # it failed before the handshake completed
                     await _refuse(socket, subprotocol, code, connection.close_reason)
                 # A client that stopped reading cannot take the close frame either: bound the wait.
-                elif await stop_writer(connection, CLOSE_TIMEOUT):
+                elif await connection.finish(CLOSE_TIMEOUT):
                     await asyncio.wait_for(
                         socket.close(code=code, reason=connection.close_reason), CLOSE_TIMEOUT
                     )

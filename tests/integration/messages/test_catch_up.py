@@ -90,7 +90,7 @@ async def following(
     store = CountingStore(runtime.messages)
     store.gate.set()
     connection = connection_of(runtime, user_id, SharedReads(store, 4, runtime.attachment_signer), send)  # type: ignore[arg-type]
-    connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
+    connection.start()
     registry = Registry(runtime.broker, MemoryPresence(), runtime.events)
     await registry.start()
     await registry.add(connection)
@@ -204,7 +204,7 @@ async def test_a_message_arriving_while_a_new_socket_sets_up_is_sent_even_with_n
     signer = runtime.attachment_signer
     reads = SharedReads(store, 4, signer)  # type: ignore[arg-type]
     connection = connection_of(runtime, user_id, reads, send, initial_messages=0)
-    connection.writer = asyncio.get_running_loop().create_task(connection.run_writer())
+    connection.start()
     registry = Registry(runtime.broker, MemoryPresence(), runtime.events)
     await registry.start()
     await registry.add(connection)
