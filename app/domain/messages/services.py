@@ -19,7 +19,7 @@ from app.db.models.media import Video
 from app.domain.accounts.services import Principal
 from app.domain.attachments.services import link, refs_for_send, unlink_message
 from app.domain.groups.access import require_member
-from app.domain.messages.appender import Appended, read_forward
+from app.domain.messages.appender import READ_FORWARD, Appended, read_position
 from app.domain.messages.frames import reaction_summary, to_frame
 from app.domain.messages.schemas import (
     ChatMessage,
@@ -279,7 +279,7 @@ class MessageService:
     # -- receipts ----------------------------------------------------------------------------------
 
     async def _mark_read(self, group_id: int, user_id: int, seq: int) -> None:
-        await self.db.execute(read_forward(group_id, user_id, seq))
+        await self.db.execute(READ_FORWARD, read_position(group_id, user_id, seq))
         await self.db.commit()
 
     async def _advance_read(self, group_id: int, user_id: int, seq: int) -> int:
