@@ -8,7 +8,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, delete, func, literal_column, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +31,24 @@ from app.domain.messages.store import AttachmentRef, Draft, StoredMessage
 
 _ClientKey = tuple[int, str]
 _FIELDS = [name for name in Draft.__struct_fields__ if name not in {"created_at", "attachments"}]
+_MESSAGES: Table = MessageRow.__table__  # type: ignore[assignment]
+# Core, not the ORM's unit of work: one multi-row INSERT whose ids come back in the rows' order.
+_INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+
+
+def _seq_upsert(upsert: Any) -> Any:
+    count = bindparam("seq_count", type_=BigInteger)
+    return (
+        upsert(GroupSequence)
+        .values(group_id=bindparam("seq_group"), last_seq=count)
+        .on_conflict_do_update(
+            index_elements=[GroupSequence.group_id], set_={"last_seq": GroupSequence.last_seq + count}
+        )
+        .returning(GroupSequence.last_seq)
+    )
+
+
+_SEQ_UPSERTS = {"postgresql": _seq_upsert(postgresql.insert), "sqlite": _seq_upsert(sqlite.insert)}
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -47,6 +77,18 @@ def _stored(row: MessageRow, reactions: dict[str, list[int]] | None = None) -> S
     )
 
 
+def _row(message: StoredMessage) -> dict[str, Any]:
+    row = {field: getattr(message, field) for field in _FIELDS}
+    row.update(seq=message.seq, created_at=message.created_at)
+    row["attachments"] = msgspec.to_builtins(message.attachments) or None
+    return row
+
+
+def _with(message: StoredMessage, reactions: dict[int, dict[str, list[int]]]) -> StoredMessage:
+    found = reactions.get(message.seq)
+    return message if found is None else msgspec.structs.replace(message, reactions=found)
+
+
 def _client_key(draft: Draft) -> _ClientKey | None:
     """Only an author's own client ids are deduplicated (a NULL author never matches, as in the index)."""
     if draft.client_msg_id is None or draft.author_id is None:
@@ -70,16 +112,8 @@ class SQLMessageStore:
         """Reserve `count` seqs; returns the last. An upsert takes the row lock (PostgreSQL) or the
         write lock (SQLite) first, so concurrent writers queue here instead of deadlocking on a
         read-then-write upgrade."""
-        insert = postgresql.insert if self._dialect(db) == "postgresql" else sqlite.insert
-        statement = (
-            insert(GroupSequence)
-            .values(group_id=group_id, last_seq=count)
-            .on_conflict_do_update(
-                index_elements=[GroupSequence.group_id], set_={"last_seq": GroupSequence.last_seq + count}
-            )
-            .returning(GroupSequence.last_seq)
-        )
-        return int((await db.execute(statement)).scalar_one())
+        statement = _SEQ_UPSERTS[self._dialect(db)]
+        return int((await db.execute(statement, {"seq_group": group_id, "seq_count": count})).scalar_one())
 
     async def _by_client_ids(
         self, db: AsyncSession, group_id: int, keys: set[_ClientKey]
@@ -112,35 +146,41 @@ class SQLMessageStore:
         self, db: AsyncSession, group_id: int, drafts: Sequence[Draft]
     ) -> list[tuple[StoredMessage, bool]]:
         """One transaction: reserve a seq per draft (the lock makes the client id check below race
-        free), store the new ones, give back the seqs of the ones already stored."""
+        free), store the new ones in one insert, give back the seqs of the ones already stored."""
         last = await self._take_seqs(db, group_id, len(drafts))
-        known = await self._by_client_ids(db, group_id, {key for key in map(_client_key, drafts) if key})
+        keys = {key for key in map(_client_key, drafts) if key}
+        known = {key: _stored(row) for key, row in (await self._by_client_ids(db, group_id, keys)).items()}
         seq = last - len(drafts)
-        rows: list[tuple[MessageRow, bool]] = []
+        new: list[StoredMessage] = []
+        slots: list[tuple[StoredMessage | int, bool]] = []  # a stored message, or an index into `new`
+        fresh: dict[_ClientKey, int] = {}
         for draft in drafts:
             key = _client_key(draft)
             if key and key in known:
-                rows.append((known[key], False))
-                continue
-            seq += 1
-            row = MessageRow(
-                seq=seq,
-                created_at=draft.created_at,
-                attachments=msgspec.to_builtins(draft.attachments) or None,
-                **{f: getattr(draft, f) for f in _FIELDS},
-            )
-            db.add(row)
-            rows.append((row, True))
-            if key:
-                known[key] = row  # a repeat within the batch is a retry of this one
+                slots.append((known[key], False))
+            elif key and key in fresh:
+                slots.append((fresh[key], False))  # a repeat within the batch is a retry of that one
+            else:
+                seq += 1
+                if key:
+                    fresh[key] = len(new)
+                slots.append((len(new), True))
+                new.append(StoredMessage(**msgspec.structs.asdict(draft), id="", seq=seq))
+        if new:
+            ids = (await db.execute(_INSERT, [_row(message) for message in new])).scalars().all()
+            new = [msgspec.structs.replace(message, id=str(i)) for message, i in zip(new, ids, strict=True)]
         if seq < last:
             await db.execute(
                 update(GroupSequence).where(GroupSequence.group_id == group_id).values(last_seq=seq)
             )
-        old = [row.seq for row, created in rows if not created]
-        reactions = await self._reactions(db, group_id, old)
+        reactions = await self._reactions(
+            db, group_id, [m.seq for m, _ in slots if isinstance(m, StoredMessage)]
+        )
         await db.commit()
-        return [(_stored(row, reactions.get(row.seq)), created) for row, created in rows]
+        return [
+            (new[slot] if isinstance(slot, int) else _with(slot, reactions), created)
+            for slot, created in slots
+        ]
 
     async def _reactions(
         self, db: AsyncSession, group_id: int, seqs: Sequence[int]
