@@ -7,7 +7,6 @@ clients catch up by seq when they resume, so the request that made the change st
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import msgspec
@@ -48,8 +47,7 @@ class Events:
         """Publish in the order given (the Redis broker sends them in one pipelined round trip)."""
         if any(isinstance(event, REVOKING) for event in events):
             await self.access_changed()
-        channel = group_channel(group_id)
-        await asyncio.gather(*(self._publish(channel, envelope(event)) for event in events))
+        await self._publish(group_channel(group_id), *(envelope(event) for event in events))
 
     async def access_changed(self) -> None:
         """Every worker forgets its stream grants: this one now, the others on the broadcast."""
@@ -60,8 +58,8 @@ class Events:
         """Control events for one user's sockets, wherever they are connected."""
         await self._publish(user_channel(user_id), pack(encoder.encode(event), kind=Kind.CONTROL))
 
-    async def _publish(self, channel: str, payload: bytes) -> None:
+    async def _publish(self, channel: str, *payloads: bytes) -> None:
         try:
-            await self._broker.publish(channel, payload)
+            await self._broker.publish(channel, *payloads)
         except Exception as error:  # noqa: BLE001 -- any broker failure: the state is already committed
             log.warning("publish to %s failed (%s); clients resume by seq", channel, type(error).__name__)

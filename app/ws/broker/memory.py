@@ -13,9 +13,10 @@ class MemoryBroker:
     async def start(self, handler: Handler) -> None:
         self._handler = handler
 
-    async def publish(self, channel: str, payload: bytes) -> None:
-        if self._handler is not None and channel in self._channels:
-            self._handler(channel, payload)
+    async def publish(self, channel: str, *payloads: bytes) -> None:
+        for payload in payloads:
+            if self._handler is not None and channel in self._channels:
+                self._handler(channel, payload)
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)

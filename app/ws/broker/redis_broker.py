@@ -36,8 +36,9 @@ class RedisBroker:
         self._confirm: dict[str, asyncio.Future[None]] = {}
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
-        self._outbox: list[tuple[str, bytes, asyncio.Future[None]]] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._outbox: list[tuple[str, tuple[bytes, ...], asyncio.Future[None]]] = []
+        self._flushing = False
+        self._flusher: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closing = False
         self._resync: asyncio.Task[None] | None = None
@@ -49,20 +50,37 @@ class RedisBroker:
 
     # -- publishing --------------------------------------------------------------------------------
 
-    async def publish(self, channel: str, payload: bytes) -> None:
+    async def publish(self, channel: str, *payloads: bytes) -> None:
+        """The first caller flushes, in its own coroutine (a flush task would cost two more turns
+        of a busy event loop); callers arriving meanwhile queue and go out in its next round trip."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((self._prefix + channel, payload, done))
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+        self._outbox.append((self._prefix + channel, payloads, done))
+        if not self._flushing:
+            self._flushing = True
+            try:
+                await self._flush()
+            finally:
+                self._flushing = False
+                if self._outbox:  # the flushing caller was cancelled: a task takes over
+                    self._flusher = asyncio.get_running_loop().create_task(self._flush_now())
         await done
+
+    async def _flush_now(self) -> None:
+        if not self._flushing:
+            self._flushing = True
+            try:
+                await self._flush()
+            finally:
+                self._flushing = False
 
     async def _flush(self) -> None:
         while self._outbox:
             batch, self._outbox = self._outbox[:PUBLISH_BATCH], self._outbox[PUBLISH_BATCH:]
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for channel, payload, _ in batch:
-                        pipe.publish(channel, payload)
+                    for channel, payloads, _ in batch:
+                        for payload in payloads:
+                            pipe.publish(channel, payload)
                     await pipe.execute()
             except Exception as error:  # noqa: BLE001 -- handed to every waiting publisher
                 for _, _, done in batch:
