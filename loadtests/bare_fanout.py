@@ -1,6 +1,6 @@
 """The floor for fan-out on Granian: a plain ASGI app that relays every text frame it receives to every
 socket on every worker through Redis pub/sub, and does nothing else (no authentication, database,
-history, presence or ordering). Each socket has a queue drained by one writer task, as in Huddle.
+history, presence or ordering). Each socket has a queue written one frame at a time, as in Huddle.
 `make bench` serves it exactly like Huddle (`granian --interface asgi --workers 2`) and drives it with
 the same fan-out client, so Huddle's own cost shows as the distance to this app in the same run.
 
@@ -22,23 +22,29 @@ CHANNEL = os.environ.get("BARE_CHANNEL", "bare-fanout")
 
 
 class Socket:
+    """One frame in flight at a time; the next one goes from the previous write's done callback."""
+
     def __init__(self, send: Any) -> None:
         self.send = send
         self.queue: deque[str] = deque()
-        self.idle: asyncio.Future[None] | None = None
+        self.writing = False
 
     def push(self, text: str) -> None:
-        self.queue.append(text)
-        if self.idle is not None and not self.idle.done():
-            self.idle.set_result(None)
+        if self.writing:
+            self.queue.append(text)
+        else:
+            self.write(text)
 
-    async def write(self) -> None:
-        while True:
-            if not self.queue:
-                self.idle = asyncio.get_running_loop().create_future()
-                await self.idle
-            while self.queue:
-                await self.send({"type": "websocket.send", "text": self.queue.popleft()})
+    def write(self, text: str) -> None:
+        self.writing = True
+        asyncio.ensure_future(self.send({"type": "websocket.send", "text": text})).add_done_callback(
+            self.written
+        )
+
+    def written(self, sent: asyncio.Future[None]) -> None:
+        self.writing = False
+        if self.queue and not sent.cancelled() and sent.exception() is None:
+            self.write(self.queue.popleft())
 
 
 sockets: set[Socket] = set()
@@ -71,7 +77,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if not await accepted(scope, receive, send):
         return
     socket = Socket(send)
-    writer = asyncio.get_running_loop().create_task(socket.write())
     sockets.add(socket)
     try:
         while (message := await receive())["type"] != "websocket.disconnect":
@@ -79,4 +84,4 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await state["redis"].publish(CHANNEL, text)
     finally:
         sockets.discard(socket)
-        writer.cancel()
+        socket.queue.clear()

@@ -55,23 +55,21 @@ class RedisBroker:
         of a busy event loop); callers arriving meanwhile queue and go out in its next round trip."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outbox.append((self._prefix + channel, payloads, done))
-        if not self._flushing:
-            self._flushing = True
-            try:
-                await self._flush()
-            finally:
-                self._flushing = False
-                if self._outbox:  # the flushing caller was cancelled: a task takes over
-                    self._flusher = asyncio.get_running_loop().create_task(self._flush_now())
+        try:
+            await self._flush_unless_flushing()
+        finally:
+            if self._outbox and not self._flushing:  # the flushing caller was cancelled: a task takes over
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_unless_flushing())
         await done
 
-    async def _flush_now(self) -> None:
-        if not self._flushing:
-            self._flushing = True
-            try:
-                await self._flush()
-            finally:
-                self._flushing = False
+    async def _flush_unless_flushing(self) -> None:
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            await self._flush()
+        finally:
+            self._flushing = False
 
     async def _flush(self) -> None:
         while self._outbox:
