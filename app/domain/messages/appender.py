@@ -5,6 +5,8 @@ by the next one: one membership query, one transaction (one seq range, one multi
 pipelined publish for the lot, in the order they were submitted. A busy group then costs the
 database a write per batch instead of a write per message, and holds the group's seq lock for one
 transaction per batch; a quiet group pays nothing extra, as a lone message is written at once.
+Its senders' read positions then move to what they wrote while the group's next batch is written:
+each is answered after its own update, which never holds the group's writes back.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -74,7 +78,7 @@ class Appender:
         self._events = events
         self._signer = signer
         self._queues: dict[int, deque[_Submission]] = {}
-        self._writers: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # the queues' writers, and answers after a read update
 
     def submit(self, draft: Draft, *, by_member: bool) -> asyncio.Future[Appended]:
         """Queue a draft; its place in the group's order is taken now, before any await. The future
@@ -85,11 +89,14 @@ class Appender:
         queue = self._queues.get(draft.group_id)
         if queue is None:
             queue = self._queues[draft.group_id] = deque()
-            writer = asyncio.get_running_loop().create_task(self._write_queue(draft.group_id, queue))
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+            self._spawn(self._write_queue(draft.group_id, queue))
         queue.append(submission)
         return submission.done
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def append(self, draft: Draft, *, by_member: bool) -> Appended:
         return await self.submit(draft, by_member=by_member)
@@ -125,11 +132,20 @@ class Appender:
         for submission, (message, created) in zip(accepted, results, strict=True):
             if created and submission.by_member and message.author_id is not None:
                 readers[message.author_id] = max(message.seq, readers.get(message.author_id, 0))
+        answers = list(zip(accepted, results, strict=True))
         if readers:
+            # The group's next batch need not wait for these read positions; these senders do.
+            self._spawn(self._answer_once_read(group_id, readers, answers))
+        else:
+            _answer(answers)
+
+    async def _answer_once_read(
+        self, group_id: int, readers: dict[int, int], answers: list[tuple[_Submission, Appended]]
+    ) -> None:
+        try:
             await self._mark_read(group_id, readers)
-        for submission, result in zip(accepted, results, strict=True):
-            if not submission.done.done():
-                submission.done.set_result(result)
+        finally:  # committed and published: answered even if the read update was cut short
+            _answer(answers)
 
     async def _members(self, group_id: int, user_ids: set[int | None]) -> set[int]:
         if not user_ids:
@@ -147,3 +163,9 @@ class Appender:
                 )
         except DEPENDENCY_DOWN as error:
             log.warning("read positions of group %s not moved: %s", group_id, type(error).__name__)
+
+
+def _answer(answers: list[tuple[_Submission, Appended]]) -> None:
+    for submission, result in answers:
+        if not submission.done.done():  # not a cancelled waiter
+            submission.done.set_result(result)

@@ -191,3 +191,37 @@ async def test_a_member_has_read_what_they_wrote(
         )
         positions = dict(rows.all())
     assert positions == {ann: 3, bob: 4}
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # a row lock held by another transaction
+async def test_a_slow_read_update_holds_back_only_its_own_sender(
+    runtime: Runtime,
+    group_with: Callable[..., Any],
+    make_user: Callable[[], Any],
+    published: Any,
+    backend: str,
+) -> None:
+    ann, bob = await make_user(), await make_user()
+    group = await group_with(ann, bob)
+    seqs = await published(group)
+    async with runtime.engine.connect() as locker:  # holds Ann's membership row until rolled back
+        await locker.execute(
+            select(Membership.user_id)
+            .where(Membership.group_id == group, Membership.user_id == ann)
+            .with_for_update()
+        )
+        held = runtime.appender.submit(draft(group, ann, "held"), by_member=True)
+        await arrived(seqs, 1)  # stored and published; her read update now waits for the lock
+        message, created = await asyncio.wait_for(
+            runtime.appender.append(draft(group, bob, "free"), by_member=True), 10
+        )
+        assert (message.seq, created) == (2, True)
+        assert not held.done()
+        await locker.rollback()
+    message, created = await asyncio.wait_for(held, 10)
+    assert (message.seq, created) == (1, True)
+    async with runtime.sessions() as db:
+        rows = await db.execute(
+            select(Membership.user_id, Membership.last_read_seq).where(Membership.group_id == group)
+        )
+        assert dict(rows.all()) == {ann: 1, bob: 2}
