@@ -58,3 +58,18 @@ async def test_a_publisher_cancelled_while_flushing_hands_the_queue_over(
     first.cancel()
     await asyncio.wait_for(queued, 5)
     await eventually(lambda: b"queued" in heard.payloads)
+
+
+async def test_a_publisher_is_not_held_to_flush_for_others(broker: tuple[RedisBroker, Heard]) -> None:
+    """Publishes that keep arriving must not keep the caller that happened to start flushing busy."""
+    publisher, heard = broker
+    first = asyncio.ensure_future(publisher.publish("g:1", b"first"))
+    await asyncio.sleep(0)  # `first` is flushing
+    others: list[asyncio.Future[None]] = []
+    while not first.done() and len(others) < 20_000:  # a new publish on every turn of the loop
+        others.append(asyncio.ensure_future(publisher.publish("g:1", b"other")))
+        await asyncio.sleep(0)
+    assert first.done()
+    await asyncio.wait_for(asyncio.gather(*others), 30)
+    await eventually(lambda: len(heard.payloads) == 1 + len(others))
+    assert heard.payloads[0] == b"first"

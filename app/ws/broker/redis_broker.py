@@ -51,43 +51,46 @@ class RedisBroker:
     # -- publishing --------------------------------------------------------------------------------
 
     async def publish(self, channel: str, *payloads: bytes) -> None:
-        """The first caller flushes, in its own coroutine (a flush task would cost two more turns
-        of a busy event loop); callers arriving meanwhile queue and go out in its next round trip."""
+        """A caller that finds no flush running flushes until its own payloads are out, in its own
+        coroutine (a flush task would cost two more turns of a busy event loop). Callers arriving
+        meanwhile queue; what is left when it returns (or is cancelled) a task flushes, so no caller
+        is held to flush for others."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outbox.append((self._prefix + channel, payloads, done))
         try:
-            await self._flush_unless_flushing()
+            await self._flush_unless_flushing(done)
         finally:
-            if self._outbox and not self._flushing:  # the flushing caller was cancelled: a task takes over
-                self._flusher = asyncio.get_running_loop().create_task(self._flush_unless_flushing())
+            if self._outbox and not self._flushing:
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_unless_flushing(None))
         await done
 
-    async def _flush_unless_flushing(self) -> None:
+    async def _flush_unless_flushing(self, until: asyncio.Future[None] | None) -> None:
         if self._flushing:
             return
         self._flushing = True
         try:
-            await self._flush()
+            while self._outbox and (until is None or not until.done()):
+                await self._flush_batch()
         finally:
             self._flushing = False
 
-    async def _flush(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox[:PUBLISH_BATCH], self._outbox[PUBLISH_BATCH:]
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for channel, payloads, _ in batch:
-                        for payload in payloads:
-                            pipe.publish(channel, payload)
-                    await pipe.execute()
-            except Exception as error:  # noqa: BLE001 -- handed to every waiting publisher
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(error)
-            else:
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+    async def _flush_batch(self) -> None:
+        """One pipelined round trip for the oldest queued publishes."""
+        batch, self._outbox = self._outbox[:PUBLISH_BATCH], self._outbox[PUBLISH_BATCH:]
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, payloads, _ in batch:
+                    for payload in payloads:
+                        pipe.publish(channel, payload)
+                await pipe.execute()
+        except Exception as error:  # noqa: BLE001 -- handed to every waiting publisher
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_exception(error)
+        else:
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     # -- subscribing -------------------------------------------------------------------------------
 
