@@ -38,7 +38,7 @@ class RedisBroker:
         self._listener: asyncio.Task[None] | None = None
         self._outbox: list[tuple[str, tuple[bytes, ...], asyncio.Future[None]]] = []
         self._flushing = False
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None  # held: the loop keeps tasks only weakly
         self._ready = asyncio.Event()
         self._closing = False
         self._resync: asyncio.Task[None] | None = None
