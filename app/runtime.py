@@ -56,12 +56,12 @@ class Runtime:
         await self.engine.dispose()
 
 
-def _message_store(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> MessageStore:
+def _message_store(settings: Settings, engine: AsyncEngine) -> MessageStore:
     if settings.mongodb_url:
         from app.domain.messages.mongo_store import MongoMessageStore  # noqa: PLC0415 -- only when configured
 
         return MongoMessageStore(settings.mongodb_url, settings.database_name)
-    return SQLMessageStore(sessions)
+    return SQLMessageStore(engine)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -79,7 +79,7 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     broker: Broker = RedisBroker(redis, settings.redis_key_prefix) if redis else MemoryBroker()
-    messages = _message_store(settings, sessions)
+    messages = _message_store(settings, engine)
     events = Events(broker, StreamGrants())
     signer = AttachmentSigner(settings.secret_key, settings.attachment_url_ttl_seconds)
     return Runtime(

@@ -1,4 +1,9 @@
-"""Message store on the SQL database (PostgreSQL or SQLite), each call its own short transaction."""
+"""Message store on the SQL database (PostgreSQL or SQLite), each call its own short transaction.
+
+SQLAlchemy Core on pooled connections, no ORM session: a message is written once and never loaded
+back into an identity map, and the session's unit of work cost more CPU than the statements. Reads
+run outside a transaction (`autocommit`), sparing PostgreSQL a BEGIN and a ROLLBACK round trip each.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +29,9 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db.engine import autocommit
 from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
 from app.domain.messages.store import AttachmentRef, Draft, StoredMessage
 
@@ -52,7 +58,7 @@ _SEQ_UPSERTS = {"postgresql": _seq_upsert(postgresql.insert), "sqlite": _seq_ups
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def _stored(row: MessageRow, reactions: dict[str, list[int]] | None = None) -> StoredMessage:
+def _stored(row: Any, reactions: dict[str, list[int]] | None = None) -> StoredMessage:
     return StoredMessage(
         id=str(row.id),
         group_id=row.group_id,
@@ -102,48 +108,44 @@ def fts5_query(query: str) -> str:
 
 
 class SQLMessageStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
 
-    def _dialect(self, db: AsyncSession) -> str:
-        return db.get_bind().dialect.name
-
-    async def _take_seqs(self, db: AsyncSession, group_id: int, count: int) -> int:
+    async def _take_seqs(self, db: AsyncConnection, group_id: int, count: int) -> int:
         """Reserve `count` seqs; returns the last. An upsert takes the row lock (PostgreSQL) or the
         write lock (SQLite) first, so concurrent writers queue here instead of deadlocking on a
         read-then-write upgrade."""
-        statement = _SEQ_UPSERTS[self._dialect(db)]
+        statement = _SEQ_UPSERTS[db.dialect.name]
         return int((await db.execute(statement, {"seq_group": group_id, "seq_count": count})).scalar_one())
 
     async def _by_client_ids(
-        self, db: AsyncSession, group_id: int, keys: set[_ClientKey]
-    ) -> dict[_ClientKey, MessageRow]:
+        self, db: AsyncConnection, group_id: int, keys: set[_ClientKey]
+    ) -> dict[_ClientKey, Any]:
         if not keys:
             return {}
-        rows = await db.scalars(
+        rows = await db.execute(
             select(MessageRow).where(
                 MessageRow.group_id == group_id,
                 tuple_(MessageRow.author_id, MessageRow.client_msg_id).in_(list(keys)),
             )
         )
-        return {(row.author_id, row.client_msg_id): row for row in rows}  # type: ignore[misc]
+        return {(row.author_id, row.client_msg_id): row for row in rows}
 
     async def append(self, drafts: Sequence[Draft]) -> list[tuple[StoredMessage, bool]]:
         group_id = drafts[0].group_id
         if any(draft.group_id != group_id for draft in drafts):
             raise ValueError("one append writes to one group")
         for attempt in range(2):  # a concurrent duplicate of a client_msg_id loses at the unique index
-            async with self._sessions() as db:
-                try:
+            try:
+                async with self._engine.begin() as db:
                     return await self._append(db, group_id, drafts)
-                except IntegrityError:
-                    await db.rollback()
-                    if attempt or not any(map(_client_key, drafts)):
-                        raise
+            except IntegrityError:
+                if attempt or not any(map(_client_key, drafts)):
+                    raise
         raise AssertionError("unreachable")
 
     async def _append(
-        self, db: AsyncSession, group_id: int, drafts: Sequence[Draft]
+        self, db: AsyncConnection, group_id: int, drafts: Sequence[Draft]
     ) -> list[tuple[StoredMessage, bool]]:
         """One transaction: reserve a seq per draft (the lock makes the client id check below race
         free), store the new ones in one insert, give back the seqs of the ones already stored."""
@@ -176,14 +178,13 @@ class SQLMessageStore:
         reactions = await self._reactions(
             db, group_id, [m.seq for m, _ in slots if isinstance(m, StoredMessage)]
         )
-        await db.commit()
         return [
             (new[slot] if isinstance(slot, int) else _with(slot, reactions), created)
             for slot, created in slots
         ]
 
     async def _reactions(
-        self, db: AsyncSession, group_id: int, seqs: Sequence[int]
+        self, db: AsyncConnection, group_id: int, seqs: Sequence[int]
     ) -> dict[int, dict[str, list[int]]]:
         if not seqs:
             return {}
@@ -197,27 +198,28 @@ class SQLMessageStore:
             result.setdefault(seq, {}).setdefault(emoji, []).append(user_id)
         return result
 
-    async def _with_reactions(self, db: AsyncSession, row: MessageRow) -> StoredMessage:
+    async def _with_reactions(self, db: AsyncConnection, row: Any) -> StoredMessage:
         reactions = await self._reactions(db, row.group_id, [row.seq])
         return _stored(row, reactions.get(row.seq))
 
-    async def _list(self, db: AsyncSession, group_id: int, query: Select[Any]) -> list[StoredMessage]:
-        rows: list[MessageRow] = list(await db.scalars(query))
+    async def _list(self, db: AsyncConnection, group_id: int, query: Select[Any]) -> list[StoredMessage]:
+        rows = list(await db.execute(query))
         reactions = await self._reactions(db, group_id, [row.seq for row in rows])
         return [_stored(row, reactions.get(row.seq)) for row in rows]
 
     async def get(self, group_id: int, seq: int) -> StoredMessage | None:
-        async with self._sessions() as db:
-            row = await db.scalar(
+        async with autocommit(self._engine) as db:
+            rows = await db.execute(
                 select(MessageRow).where(MessageRow.group_id == group_id, MessageRow.seq == seq)
             )
+            row = rows.first()
             return None if row is None else await self._with_reactions(db, row)
 
     async def window(
         self, group_id: int, *, before_seq: int | None = None, after_seq: int | None = None, limit: int
     ) -> list[StoredMessage]:
         query = select(MessageRow).where(MessageRow.group_id == group_id)
-        async with self._sessions() as db:
+        async with autocommit(self._engine) as db:
             if after_seq is not None:
                 query = query.where(MessageRow.seq > after_seq)
                 if before_seq is not None:
@@ -236,11 +238,11 @@ class SQLMessageStore:
             .offset(offset)
             .limit(limit)
         )
-        async with self._sessions() as db:
+        async with autocommit(self._engine) as db:
             return await self._list(db, group_id, query)
 
     async def _update(self, group_id: int, seq: int, values: dict[str, Any]) -> StoredMessage | None:
-        async with self._sessions() as db:
+        async with self._engine.begin() as db:
             result = await db.execute(
                 update(MessageRow)
                 .where(
@@ -252,16 +254,14 @@ class SQLMessageStore:
                 .values(**values)
                 .returning(MessageRow)
             )
-            row = result.scalar_one_or_none()
+            row = result.first()
             if row is None:
                 return None
             if "deleted_at" in values:
                 await db.execute(
                     delete(ReactionRow).where(ReactionRow.group_id == group_id, ReactionRow.seq == seq)
                 )
-            stored = await self._with_reactions(db, row)
-            await db.commit()
-            return stored
+            return await self._with_reactions(db, row)
 
     async def edit(self, group_id: int, seq: int, text: str, at: dt.datetime) -> StoredMessage | None:
         return await self._update(group_id, seq, {"text": text, "edited_at": at})
@@ -274,7 +274,7 @@ class SQLMessageStore:
     async def react(
         self, group_id: int, seq: int, user_id: int, emoji: str, add: bool
     ) -> dict[str, list[int]] | None:
-        async with self._sessions() as db:
+        async with self._engine.begin() as db:
             live = await db.scalar(
                 select(MessageRow.id).where(
                     MessageRow.group_id == group_id,
@@ -286,7 +286,7 @@ class SQLMessageStore:
             if live is None:
                 return None
             if add:
-                insert = postgresql.insert if self._dialect(db) == "postgresql" else sqlite.insert
+                insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
                 await db.execute(
                     insert(ReactionRow)
                     .values(
@@ -307,9 +307,7 @@ class SQLMessageStore:
                         ReactionRow.emoji == emoji,
                     )
                 )
-            reactions = (await self._reactions(db, group_id, [seq])).get(seq, {})
-            await db.commit()
-            return reactions
+            return (await self._reactions(db, group_id, [seq])).get(seq, {})
 
     async def latest(self, group_ids: Sequence[int]) -> dict[int, StoredMessage]:
         if not group_ids:
@@ -322,8 +320,8 @@ class SQLMessageStore:
             )
             .where(GroupSequence.group_id.in_(group_ids))
         )
-        async with self._sessions() as db:
-            return {row.group_id: _stored(row) for row in await db.scalars(query)}
+        async with autocommit(self._engine) as db:
+            return {row.group_id: _stored(row) for row in await db.execute(query)}
 
     async def search(
         self, group_ids: Sequence[int], query: str, *, limit: int, offset: int
@@ -333,8 +331,8 @@ class SQLMessageStore:
         statement = select(MessageRow).where(
             MessageRow.group_id.in_(group_ids), MessageRow.type == "message", MessageRow.deleted_at.is_(None)
         )
-        async with self._sessions() as db:
-            if self._dialect(db) == "postgresql":
+        async with autocommit(self._engine) as db:
+            if db.dialect.name == "postgresql":
                 vector = func.to_tsvector(literal_column("'simple'"), MessageRow.text)
                 statement = statement.where(
                     vector.op("@@")(func.plainto_tsquery(literal_column("'simple'"), query))
@@ -350,7 +348,7 @@ class SQLMessageStore:
                         )
                     )
                 )
-            rows = await db.scalars(
+            rows = await db.execute(
                 statement.order_by(MessageRow.created_at.desc(), MessageRow.id.desc())
                 .offset(offset)
                 .limit(limit)
@@ -358,17 +356,16 @@ class SQLMessageStore:
             return [_stored(row) for row in rows]
 
     async def drop_group(self, group_id: int) -> None:
-        async with self._sessions() as db:
+        async with self._engine.begin() as db:
             await db.execute(delete(ReactionRow).where(ReactionRow.group_id == group_id))
             await db.execute(delete(MessageRow).where(MessageRow.group_id == group_id))
             await db.execute(delete(GroupSequence).where(GroupSequence.group_id == group_id))
-            await db.commit()
 
     async def prepare(self) -> None:
         return None  # the schema, search index included, comes from the migrations
 
     async def ping(self) -> None:
-        async with self._sessions() as db:
+        async with autocommit(self._engine) as db:
             await db.execute(sql_text("SELECT 1"))
 
     async def close(self) -> None:
