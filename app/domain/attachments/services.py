@@ -257,14 +257,12 @@ async def unlink_message(
         delete(MessageAttachment).where(MessageAttachment.group_id == group_id, MessageAttachment.seq == seq)
     )
     orphans = list(
-        (
-            await db.execute(
-                select(Attachment.id, Attachment.blob_key, Attachment.thumb_blob_key).where(
-                    Attachment.id.in_(list(ids)),
-                    ~exists().where(MessageAttachment.attachment_id == Attachment.id),
-                )
+        await db.execute(
+            select(Attachment.id, Attachment.blob_key, Attachment.thumb_blob_key).where(
+                Attachment.id.in_(list(ids)),
+                ~exists().where(MessageAttachment.attachment_id == Attachment.id),
             )
-        ).tuples()
+        )
     )
     if orphans:
         await db.execute(delete(Attachment).where(Attachment.id.in_([row[0] for row in orphans])))
@@ -278,13 +276,11 @@ def _keys(rows: Sequence[tuple[int, str, str | None]]) -> list[str]:
 
 async def group_attachment_keys(db: AsyncSession, group_id: int) -> list[str]:
     """Before a group is deleted (its attachments cascade): the bytes that must go too."""
-    rows = (
-        await db.execute(
-            select(Attachment.id, Attachment.blob_key, Attachment.thumb_blob_key).where(
-                Attachment.group_id == group_id
-            )
+    rows = await db.execute(
+        select(Attachment.id, Attachment.blob_key, Attachment.thumb_blob_key).where(
+            Attachment.group_id == group_id
         )
-    ).tuples()
+    )
     return _keys(list(rows))
 
 
@@ -309,13 +305,11 @@ async def sweep_unsent(runtime: Runtime, at: dt.datetime | None = None) -> int:
                 ~exists().where(MessageAttachment.attachment_id == Attachment.id),
             )
             rows = list(
-                (
-                    await db.execute(
-                        select(Attachment.id, Attachment.blob_key, Attachment.thumb_blob_key)
-                        .where(*unsent)
-                        .limit(SWEEP_BATCH)
-                    )
-                ).tuples()
+                await db.execute(
+                    select(Attachment.id, Attachment.blob_key, Attachment.thumb_blob_key)
+                    .where(*unsent)
+                    .limit(SWEEP_BATCH)
+                )
             )
             if rows:
                 await db.execute(delete(Attachment).where(Attachment.id.in_([r[0] for r in rows]), *unsent))

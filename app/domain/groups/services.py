@@ -57,7 +57,7 @@ class GroupService:
             .where(Membership.group_id.in_(group_ids))
             .group_by(Membership.group_id)
         )
-        return dict(rows.tuples().all())
+        return dict(rows.all())
 
     async def _peers(self, group_ids: list[int], user_id: int) -> dict[int, User]:
         rows = await self.db.execute(
@@ -65,7 +65,7 @@ class GroupService:
             .join(User, User.id == Membership.user_id)
             .where(Membership.group_id.in_(group_ids), Membership.user_id != user_id)
         )
-        return dict(rows.tuples().all())
+        return dict(rows.all())
 
     async def _render(self, principal: Principal, pairs: list[tuple[Group, Membership]]) -> list[GroupOut]:
         ids = [group.id for group, _ in pairs]
@@ -109,7 +109,7 @@ class GroupService:
             .join(Membership, Membership.group_id == Group.id)
             .where(Membership.user_id == principal.user_id)
         )
-        groups = await self._render(principal, [(g, m) for g, m in rows.tuples()])
+        groups = await self._render(principal, [(g, m) for g, m in rows])
         groups.sort(key=lambda g: g.last_message.created_at if g.last_message else g.created_at, reverse=True)
         return groups
 
@@ -125,7 +125,7 @@ class GroupService:
             .where(Membership.group_id == group_id)
             .order_by(Membership.joined_at, User.id)
         )
-        return [self._member_out(user, membership) for user, membership in rows.tuples()]
+        return [self._member_out(user, membership) for user, membership in rows]
 
     @staticmethod
     def _member_out(user: User, membership: Membership) -> MemberOut:

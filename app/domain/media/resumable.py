@@ -118,13 +118,11 @@ class ResumableUploads:
         return max(chunk, -(-size // MAX_BLOCKS))  # never more chunks than a blob has blocks
 
     async def _out(self, session: UploadSession) -> UploadOut:
-        rows = (
-            await self.db.execute(
-                select(UploadChunk.chunk_index, UploadChunk.size)
-                .where(UploadChunk.session_id == session.id)
-                .order_by(UploadChunk.chunk_index)
-            )
-        ).tuples()
+        rows = await self.db.execute(
+            select(UploadChunk.chunk_index, UploadChunk.size)
+            .where(UploadChunk.session_id == session.id)
+            .order_by(UploadChunk.chunk_index)
+        )
         received = list(rows)
         return UploadOut(
             id=str(session.id),
