@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -38,6 +40,9 @@ def _settings(overrides: dict[str, str]) -> Settings:
 
 def run(args: argparse.Namespace) -> None:
     settings = _settings({"HOST": args.host, "PORT": args.port, "WORKERS": args.workers})
+    if problem := _listen_problem(settings.host, settings.port):
+        print(f"huddle: cannot serve on {settings.host}:{settings.port}: {problem}", file=sys.stderr)
+        raise SystemExit(1)
     if settings.is_sqlite:
         migrate.upgrade(settings.sqlalchemy_url)  # embedded mode keeps its schema current itself
     print(
@@ -49,6 +54,22 @@ def run(args: argparse.Namespace) -> None:
     # Workers share one metrics directory, made before any of them imports prometheus_client.
     with multiprocess_dir(os.environ):
         _serve(settings, reload=args.reload)
+
+
+def _listen_problem(host: str, port: int) -> str | None:
+    """Granian binds with SO_REUSEPORT, so a second server on a port in use would start and take half
+    the connections: in the embedded mode its sockets would never hear the first server's messages.
+    A plain bind tells first (SO_REUSEADDR only lets a stopped server's TIME_WAIT leftovers pass)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return "the port is in use; stop the server there, or choose another port (--port or PORT)"
+            return error.strerror or str(error)
+    return None
 
 
 def _serve(settings: Settings, *, reload: bool) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -10,7 +13,7 @@ import pytest
 from app.db import migrate
 from tests.conftest import SECRET
 from tests.helpers import PASSWORD, bearer, unique_email
-from tests.process import run_server
+from tests.process import APP_VARIABLES, run_server
 from tests.services import postgres_database, redis_namespace
 
 pytestmark = pytest.mark.slow
@@ -35,6 +38,28 @@ def test_embedded_default_serves_and_keeps_tokens_across_restarts(tmp_path: Path
     with run_server(tmp_path, BCRYPT_ROUNDS="4") as again:
         me = httpx.get(f"{again.url}/users/me", headers=bearer(token))
         assert me.status_code == 200
+
+
+def test_a_second_server_on_a_port_in_use_refuses_to_start(tmp_path: Path) -> None:
+    """Granian binds with SO_REUSEPORT: unchecked, a second `huddle run` would start beside the first
+    and take half its connections (in the embedded mode, never hearing its messages)."""
+    with run_server(tmp_path, BCRYPT_ROUNDS="4") as first:
+        env = {k: v for k, v in os.environ.items() if k not in APP_VARIABLES}
+        second = subprocess.run(
+            [sys.executable, "-m", "app", "run"],
+            env=env | {"PORT": str(first.port), "VAR_DIR": str(tmp_path / "second")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 1, second.stderr
+        assert second.stderr.strip() == (
+            f"huddle: cannot serve on 127.0.0.1:{first.port}: "
+            "the port is in use; stop the server there, or choose another port (--port or PORT)"
+        )
+        assert not (tmp_path / "second" / "huddle.db").exists()  # it stopped before doing anything
+        assert httpx.get(f"{first.url}/health").status_code == 200
 
 
 def test_two_workers_on_postgres_and_redis(tmp_path: Path) -> None:
