@@ -155,9 +155,9 @@ async def add_attachment(
     info: BlobInfo,
     on_insert: Callable[[Attachment], Awaitable[None]] | None = None,
 ) -> Attachment:
-    """Record a committed, sniffed blob as an attachment. Images get their dimensions and a thumbnail
-    (an unreadable image or a decompression bomb is a 422; the caller drops the bytes). `on_insert`
-    runs in the same transaction."""
+    """Record a committed, sniffed blob as an attachment. Images get their dimensions and a thumbnail,
+    and lose their metadata (an unreadable image or a decompression bomb is a 422; the caller drops the
+    bytes). `on_insert` runs in the same transaction."""
     settings, store = runtime.settings, runtime.blobs
     kind = KINDS[info.content_type]
     width = height = None
@@ -165,13 +165,18 @@ async def add_attachment(
     if kind == "image":
         try:
             facts = await inspect_image_off_loop(
-                await _read_all(store, key, info.size), settings.attachment_max_pixels
+                await _read_all(store, key, info.size), settings.attachment_max_pixels, info.content_type
             )
         except ImageRefused as error:
             raise Unprocessable(str(error)) from None
         width, height = facts.width, facts.height
         thumb_key = f"{key}-thumbnail"
         await store.put(thumb_key, _once(facts.thumbnail), THUMB_CONTENT_TYPE)
+        if facts.original is not None:
+            # In place, before the row makes it reachable; last, so that a failed thumbnail leaves the
+            # upload as sent for the client's retry of `complete` (after this, a retry is told to
+            # start again: the bytes no longer match the declared size).
+            info = await store.put(key, _once(facts.original), info.content_type)
     try:
         attachment = Attachment(
             group_id=group_id,

@@ -3,7 +3,8 @@
 The pixel count is checked from the header before anything is decoded, so a decompression bomb (a
 small file that inflates to gigapixels) is refused without allocating it. The thumbnail has the EXIF
 orientation applied and carries no metadata at all (no EXIF, GPS, ICC or comments): it is re-encoded
-from pixels only.
+from pixels only. The original loses its location and camera metadata too, losslessly
+(app/domain/attachments/scrub.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import warnings
 
 import anyio
 from PIL import Image, ImageOps
+
+from app.domain.attachments.scrub import UPRIGHT, scrubbed
 
 THUMB_WIDTH = 320
 THUMB_MAX_HEIGHT = 960  # very tall images are cut down to this height, aspect kept
@@ -25,16 +28,18 @@ class ImageRefused(Exception):
 
 
 class ImageFacts:
-    __slots__ = ("height", "thumbnail", "width")
+    __slots__ = ("height", "original", "thumbnail", "width")
 
-    def __init__(self, width: int, height: int, thumbnail: bytes) -> None:
+    def __init__(self, width: int, height: int, thumbnail: bytes, original: bytes | None) -> None:
         self.width = width  # as displayed: after the EXIF orientation
         self.height = height
         self.thumbnail = thumbnail
+        self.original = original  # the file without its metadata; None when it had none
 
 
-def inspect_image(data: bytes, max_pixels: int) -> ImageFacts:
-    """Dimensions and a WebP thumbnail of an image file; ImageRefused when it is unusable."""
+def inspect_image(data: bytes, max_pixels: int, content_type: str) -> ImageFacts:
+    """Dimensions, a WebP thumbnail and the scrubbed original of an image file; ImageRefused when it
+    is unusable."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -42,26 +47,28 @@ def inspect_image(data: bytes, max_pixels: int) -> ImageFacts:
                 width, height = image.size  # from the header: nothing decoded yet
                 if 0 < width * height <= max_pixels:
                     image.seek(0)  # the first frame of an animation
-                    return _facts(ImageOps.exif_transpose(image))
+                    orientation = image.getexif().get(0x0112, UPRIGHT)
+                    upright = ImageOps.exif_transpose(image)
+                    original = scrubbed(data, content_type, orientation)
+                    return ImageFacts(*upright.size, thumbnail=_thumbnail(upright), original=original)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, Warning) as error:
         raise ImageRefused(f"This image cannot be read: {type(error).__name__}") from None
     raise ImageRefused(f"The image has {width} x {height} pixels; at most {max_pixels} are accepted")
 
 
-def _facts(image: Image.Image) -> ImageFacts:
-    width, height = image.size
+def _thumbnail(image: Image.Image) -> bytes:
     thumb = image.convert("RGBA" if _has_alpha(image) else "RGB")
     thumb.thumbnail((THUMB_WIDTH, THUMB_MAX_HEIGHT), Image.Resampling.LANCZOS)
     clean = Image.new(thumb.mode, thumb.size)  # pixels only: nothing of `info` comes along
     clean.paste(thumb)
     out = io.BytesIO()
     clean.save(out, "WEBP", quality=THUMB_QUALITY, method=4)
-    return ImageFacts(width, height, out.getvalue())
+    return out.getvalue()
 
 
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info)
 
 
-async def inspect_image_off_loop(data: bytes, max_pixels: int) -> ImageFacts:
-    return await anyio.to_thread.run_sync(inspect_image, data, max_pixels)
+async def inspect_image_off_loop(data: bytes, max_pixels: int, content_type: str) -> ImageFacts:
+    return await anyio.to_thread.run_sync(inspect_image, data, max_pixels, content_type)

@@ -186,8 +186,24 @@ async def test_thumbnail_is_upright_320_wide_webp_without_exif(client: AppClient
         assert "icc_profile" not in image.info
         assert "xmp" not in image.info
     assert b"Test Camera Maker" not in thumb.content
+
+
+async def test_the_original_loses_location_and_camera_but_not_pixels_or_orientation(
+    client: AppClient, settings: Settings
+) -> None:
+    owner, gid = await group_with_owner(client)
+    data = jpeg_with_exif(600, 400)
+    made = (await attach(client, owner, gid, data, "photo.jpg")).json()
     original = await client.get(made["url"])
-    assert original.content == data  # the original itself is kept byte-exact
+    assert original.status_code == 200
+    assert made["size"] == len(original.content) < len(data)
+    with Image.open(io.BytesIO(original.content)) as clean, Image.open(io.BytesIO(data)) as uploaded:
+        assert dict(clean.getexif()) == {0x0112: 6}  # no GPS, no camera: only the orientation
+        assert clean.tobytes() == uploaded.tobytes()  # not re-encoded
+    assert b"Test Camera Maker" not in original.content
+    me = (await client.get("/api/v1/users/me", headers=owner.headers)).json()
+    assert me["storage"]["used"] == made["size"]
+    assert len(await blobs(settings)) == 2  # the original (replaced in place) and its thumbnail
 
 
 async def test_a_decompression_bomb_is_refused_and_its_bytes_removed(
