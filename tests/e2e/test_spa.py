@@ -464,6 +464,24 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
             expect(book).to_have_count(0)
             expect(bo.page.get_by_role("heading", name="Welcome, Bo")).to_be_visible()
 
+            # Ada adds Bo back, renames the group (Bo's list follows live), then deletes it for everyone.
+            ada.page.get_by_label("Add by email").fill(bo.email)
+            ada.page.get_by_role("button", name="Add", exact=True).click()
+            expect(book).to_be_visible()
+            ada.page.get_by_role("button", name="Rename group").click()
+            ada.page.get_by_role("dialog").get_by_label("New group name").fill("Reading circle")
+            ada.page.get_by_role("dialog").get_by_role("button", name="Rename").click()
+            expect(ada.page.get_by_role("heading", name="Reading circle")).to_be_visible()
+            circle = bo.page.get_by_role("link", name=re.compile("Reading circle"))
+            expect(circle).to_be_visible()
+            ada.check_accessibility("members as admin, after a rename")
+            ada.page.get_by_role("button", name="Delete group").click()
+            ada.page.get_by_role("dialog").get_by_role("button", name="Delete group").click()
+            expect(ada.page.get_by_role("heading", name="Welcome, Ada")).to_be_visible()
+            expect(ada.page.get_by_role("link", name=re.compile("Reading circle"))).to_have_count(0)
+            expect(bo.page.get_by_text("Reading circle was deleted.")).to_be_visible()
+            expect(circle).to_have_count(0)
+
             for person in (ada, bo):
                 assert not person.problems, person.problems
                 person.context.close()

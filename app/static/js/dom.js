@@ -83,6 +83,33 @@ export function confirmDialog(message, { confirm = "OK", danger = false } = {}) 
   });
 }
 
+/** A modal asking for one line of text: resolves to it (trimmed), or null when cancelled or empty. */
+export function promptDialog(message, { label, value = "", confirm = "Save", maxLength = 255 } = {}) {
+  return new Promise((resolve) => {
+    const input = h("input", { id: "prompt-input", name: "value", value, required: true, maxLength, autocomplete: "off" });
+    const ok = h("button", { type: "submit", value: "ok", class: "primary", text: confirm });
+    const cancel = h("button", { type: "submit", value: "cancel", formNoValidate: true, text: "Cancel" });
+    const dialog = h(
+      "dialog",
+      { class: "confirm", aria: { labelledby: "prompt-text" } },
+      h(
+        "form",
+        { method: "dialog" },
+        h("p", { id: "prompt-text", text: message }),
+        h("div", { class: "field" }, h("label", { for: "prompt-input", text: label }), input),
+        h("div", { class: "row end" }, cancel, ok),
+      ),
+    );
+    dialog.addEventListener("close", () => {
+      resolve(dialog.returnValue === "ok" ? input.value.trim() || null : null);
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    input.select();
+  });
+}
+
 export function debounce(fn, ms) {
   let timer = 0;
   return (...args) => {

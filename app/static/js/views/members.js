@@ -1,8 +1,8 @@
-// The members panel: who is in the group and online; admins add by email, remove and change roles;
-// anyone can leave (direct chats cannot be left).
+// The members panel: who is in the group and online; admins add by email, remove and change roles,
+// rename and delete the group; anyone can leave (direct chats cannot be left).
 
 import { describeError } from "../api.js";
-import { announce, confirmDialog, h, initials, replaceChildren } from "../dom.js";
+import { announce, confirmDialog, h, initials, promptDialog, replaceChildren } from "../dom.js";
 
 export class MembersPanel {
   constructor(app, chatView) {
@@ -15,6 +15,12 @@ export class MembersPanel {
     this.error = h("p", { class: "form-error", role: "alert" });
     this.addForm = this.#addForm();
     this.leaveButton = h("button", { type: "button", class: "danger", text: "Leave group", on: { click: () => this.leave() } });
+    this.adminActions = h(
+      "div",
+      { class: "row group-admin" },
+      h("button", { type: "button", class: "secondary", text: "Rename group", on: { click: () => this.rename() } }),
+      h("button", { type: "button", class: "danger", text: "Delete group", on: { click: () => this.deleteGroup() } }),
+    );
     this.closeButton = h("button", { type: "button", class: "icon", aria: { label: "Close members" }, text: "×", on: { click: () => this.toggle(false) } });
     this.el = h(
       "aside",
@@ -23,6 +29,7 @@ export class MembersPanel {
       this.list,
       this.addForm,
       this.error,
+      this.adminActions,
       this.leaveButton,
     );
     this.el.addEventListener("keydown", (event) => {
@@ -100,6 +107,7 @@ export class MembersPanel {
     const me = this.store.me?.id;
     const admin = group.role === "admin" && !group.is_direct;
     this.addForm.hidden = !admin;
+    this.adminActions.hidden = !admin;
     this.leaveButton.hidden = group.is_direct;
     const members = [...(chat.members || [])].sort((a, b) => {
       const online = Number(chat.online.has(b.user_id)) - Number(chat.online.has(a.user_id));
@@ -156,6 +164,33 @@ export class MembersPanel {
       announce(`${name} was removed`);
       await this.load();
       this.heading.focus();
+    } catch (failure) {
+      this.error.textContent = describeError(failure);
+    }
+  }
+
+  async rename() {
+    const group = this.group;
+    const name = await promptDialog(`Rename ${group.name}`, { label: "New group name", value: group.name, confirm: "Rename", maxLength: 100 });
+    if (!name || name === group.name) return;
+    this.error.textContent = "";
+    try {
+      const updated = await this.app.api.patch(`/api/v1/groups/${this.groupId}`, { name });
+      this.store.upsertGroup({ ...this.group, name: updated.name, description: updated.description });
+      announce(`The group is now called ${updated.name}`);
+    } catch (failure) {
+      this.error.textContent = describeError(failure);
+    }
+  }
+
+  async deleteGroup() {
+    const group = this.group;
+    const question = `Delete ${group.name} for everyone? Its messages, videos and attachments are deleted too; this cannot be undone.`;
+    if (!(await confirmDialog(question, { confirm: "Delete group", danger: true }))) return;
+    this.error.textContent = "";
+    try {
+      await this.app.api.delete(`/api/v1/groups/${this.groupId}`);
+      this.store.removeGroup(this.groupId, `${group.name} was deleted.`);
     } catch (failure) {
       this.error.textContent = describeError(failure);
     }
