@@ -28,6 +28,7 @@ from app.kv.redis_state import RedisState, connect_redis
 from app.ws.broker import Broker
 from app.ws.broker.memory import MemoryBroker
 from app.ws.broker.redis_broker import RedisBroker
+from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
 
 
 @dataclass(eq=False)
@@ -45,6 +46,7 @@ class Runtime:
     events: Events
     blobs: BlobStore
     attachment_signer: AttachmentSigner
+    playback: PlaybackStore  # each group's player: read by sockets, moved by controls and video changes
 
     async def close(self) -> None:
         await self.broker.close()
@@ -96,4 +98,5 @@ def build_runtime(settings: Settings) -> Runtime:
         events=events,
         blobs=create_blob_store(settings),
         attachment_signer=signer,
+        playback=RedisPlayback(redis, settings.redis_key_prefix) if redis else MemoryPlayback(),
     )

@@ -30,7 +30,6 @@ from app.observability.middleware import FRAME_SEND
 from app.runtime import Runtime
 from app.server.shutdown import before_worker_stops
 from app.ws.connection import CloseCode, Connection
-from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
 from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence
 from app.ws.protocol import (
     FRAME_MAX_BYTES,
@@ -89,13 +88,12 @@ class Gateway:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         settings = runtime.settings
-        self.presence: PresenceStore
-        self.playback: PlaybackStore
-        if runtime.redis is not None:
-            self.presence = RedisPresence(runtime.redis, settings.redis_key_prefix)
-            self.playback = RedisPlayback(runtime.redis, settings.redis_key_prefix)
-        else:
-            self.presence, self.playback = MemoryPresence(), MemoryPlayback()
+        self.presence: PresenceStore = (
+            RedisPresence(runtime.redis, settings.redis_key_prefix)
+            if runtime.redis is not None
+            else MemoryPresence()
+        )
+        self.playback = runtime.playback
         self.registry = Registry(runtime.broker, self.presence, runtime.events)
         self.reads = SharedReads(runtime.messages, SYNC_READ_SLOTS, runtime.attachment_signer)
         self._admission = asyncio.Semaphore(SETUP_SLOTS)

@@ -1,13 +1,20 @@
-"""Each group's playback state (video, position, playing, rate, server time): Redis or memory."""
+"""Each group's playback state (video, position, playing, rate, server time): Redis or memory.
+
+The state names its video (the seed's `video_control` does), so renaming or deleting that video moves
+the state with it (`follow_video`): members joining later would otherwise look for a name that is gone.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 from redis.asyncio import Redis
 
-from app.ws.protocol import PlaybackState
+from app.ws.protocol import PlaybackState, server_ms
+
+if TYPE_CHECKING:
+    from app.domain.events import Events
 
 STATE_TTL_SECONDS = 7 * 86400
 _decoder = msgspec.json.Decoder(PlaybackState)
@@ -43,3 +50,28 @@ class RedisPlayback:
         await self._redis.set(
             f"{self._prefix}playback:{state.group_id}", msgspec.json.encode(state), ex=STATE_TTL_SECONDS
         )
+
+
+async def follow_video(
+    store: PlaybackStore, events: Events, group_id: int, name: str, new_name: str | None
+) -> None:
+    """The group's video `name` was renamed to `new_name`, or deleted (None). A state naming it
+    follows, and the group is told: renamed, it plays on unchanged; deleted, it stops where it was."""
+    state = await store.get(group_id)
+    if state is None or state.video_name != name:
+        return
+    now = server_ms()
+    if new_name is not None:
+        state = msgspec.structs.replace(state, video_name=new_name, server_time=now)
+    else:
+        elapsed = max(0.0, now - state.updated_at) / 1000 * state.rate if state.playing else 0.0
+        state = msgspec.structs.replace(
+            state,
+            video_name=None,
+            playing=False,
+            position=state.position + elapsed,
+            updated_at=now,
+            server_time=now,
+        )
+    await store.put(state)
+    await events.to_group(group_id, state)

@@ -235,6 +235,24 @@ def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
     expect_following(bo, ada, paused=False, tolerance=0.5)
     assert playback(bo.page)["t"] > 6
 
+    # Ada renames the video while it plays: everyone's library shows the new name, the group keeps
+    # watching, and a late joiner finds it under that name. Then she deletes it: the players stop.
+    ada.page.get_by_role("button", name=f"Rename {video.name}").click()
+    ada.page.get_by_role("dialog").get_by_label("New video name").fill("Our film.mp4")
+    ada.page.get_by_role("dialog").get_by_role("button", name="Rename").click()
+    expect(bo.page.get_by_role("button", name="Play Our film.mp4 for everyone")).to_be_visible()
+    expect(bo.page.get_by_role("button", name="Rename Our film.mp4")).to_have_count(0)  # Ada's to manage
+    expect(ada.page.locator(".player-status")).to_contain_text("Playing for the group · Our film.mp4")
+    bo.page.reload()
+    expect(bo.page.locator("#player")).to_be_visible()
+    expect_following(bo, ada, paused=False, tolerance=0.5)
+    ada.page.get_by_role("button", name="Delete Our film.mp4").click()
+    ada.page.get_by_role("dialog").get_by_role("button", name="Delete video").click()
+    for person in (ada, bo):
+        expect(person.page.get_by_text("No videos yet. Upload one to watch it together.")).to_be_visible()
+        expect(person.page.locator("#shared-video")).not_to_have_attribute("src", re.compile("."))
+        assert playback(person.page)["paused"]
+
 
 def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tmp_path: Path) -> None:
     port = free_port()

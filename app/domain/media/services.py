@@ -50,6 +50,7 @@ from app.domain.messages.services import release
 from app.errors import Conflict, Forbidden, NotFound
 from app.runtime import Runtime
 from app.streaming.response import BlobResponse, stored_response
+from app.ws.playback import follow_video
 
 log = logging.getLogger("huddle.media")
 
@@ -243,7 +244,8 @@ class MediaService:
     async def rename(self, user_id: int, video_id: int, name: str) -> VideoOut:
         video = await self._manageable(user_id, video_id)
         new_name = display_name(name)
-        if new_name != video.name:
+        old_name = video.name
+        if new_name != old_name:
             clash = await self.db.scalar(
                 select(Video.id).where(Video.group_id == video.group_id, Video.name == new_name)
             )
@@ -258,11 +260,12 @@ class MediaService:
             await self.events.to_group(
                 video.group_id, VideoUpdated(group_id=video.group_id, video=video_info(video))
             )
+            await follow_video(self.runtime.playback, self.events, video.group_id, old_name, new_name)
         return (await self.present([video], user_id))[0]
 
     async def delete(self, user_id: int, video_id: int) -> None:
         video = await self._manageable(user_id, video_id)
-        group_id, key = video.group_id, video.blob_key
+        group_id, key, name = video.group_id, video.blob_key, video.name
         await cancel_video_jobs(self.db, video_id)  # a runner on it stops at its next heartbeat
         await self.db.delete(video)
         await self.db.commit()
@@ -273,6 +276,7 @@ class MediaService:
         # After the commit: a rendition a job uploads from now on is removed by the job itself.
         await remove_derived(self.store, [key])
         await self.events.to_group(group_id, VideoDeleted(group_id=group_id, video_id=video_id))
+        await follow_video(self.runtime.playback, self.events, group_id, name, None)
 
     # -- streaming ---------------------------------------------------------------------------------
 

@@ -93,10 +93,12 @@ export class Media {
       this.lists.set(frame.group_id, list.filter((v) => v.id !== frame.video_id));
     } else {
       const index = list.findIndex((v) => v.id === frame.video.id);
+      const before = index >= 0 ? list[index].name : null;
       const merged = normalize({ ...(index >= 0 ? list[index] : {}), ...frame.video });
       if (index >= 0) list[index] = merged;
       else list.unshift(merged);
       this.lists.set(frame.group_id, list);
+      if (before && before !== merged.name) this.store.emit("video-renamed", { groupId: frame.group_id, from: before, to: merged.name });
       if (!merged.stream_url) this.refresh(frame.group_id).catch(() => {});
     }
     this.store.emit("videos", { groupId: frame.group_id });

@@ -70,7 +70,8 @@ export class SyncedPlayer extends EventTarget {
     // (say, a pause's state arriving while the user already seeks): keep the user's intent.
     if (this.awaitingEcho()) return;
     this.state = { ...state };
-    if (state.video_name && state.video_name !== this.loadedName) await this.load(state.video_name);
+    if (!state.video_name) this.unload(); // the video was deleted: the group's player stopped
+    else if (state.video_name !== this.loadedName) await this.load(state.video_name);
     this.correct(true);
     this.status();
   }
@@ -93,6 +94,21 @@ export class SyncedPlayer extends EventTarget {
     }
     this.ownSeek = null;
     this.video.src = url;
+    this.video.load();
+  }
+
+  /** The group's video was renamed: the same video plays on under its new name. */
+  renamed(from, to) {
+    if (this.loadedName === from) this.loadedName = to;
+    if (this.state?.video_name === from) this.state = { ...this.state, video_name: to };
+    this.status();
+  }
+
+  unload() {
+    if (!this.loadedName) return;
+    this.loadedName = null; // first: the element's pause is then not sent to the group
+    this.video.pause();
+    this.video.removeAttribute("src");
     this.video.load();
   }
 

@@ -160,6 +160,35 @@ async def test_a_members_socket_hears_added_renamed_deleted(client: AppClient) -
     assert msgspec.convert(deleted, VideoDeleted).video_id == video["id"]
 
 
+async def test_the_groups_playback_follows_a_rename_and_stops_when_the_video_goes(client: AppClient) -> None:
+    """The playback state names its video: renamed, members joining later still find it; deleted, the
+    group's player stops instead of pointing at nothing."""
+    owner, gid = await group_with_owner(client)
+    video = await upload(client, owner, gid, mp4(KiB), "clip.mp4")
+    other = await upload(client, owner, gid, mp4(KiB), "other.mp4")
+    socket = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}")
+    async with socket:
+        await socket.until(lambda frame: frame["type"] == "subscribed")
+        play = {"type": "video_control", "video_action": "play", "video_name": "clip.mp4", "video_time": 3.0}
+        await socket.send(play)
+        playing = await socket.until(lambda frame: frame["type"] == "playback_state")
+        await client.patch(f"/api/v1/videos/{other['id']}", json={"name": "b.mp4"}, headers=owner.headers)
+        await client.patch(f"/api/v1/videos/{video['id']}", json={"name": "a.mp4"}, headers=owner.headers)
+        renamed = await socket.until(lambda frame: frame["type"] == "playback_state")
+        await client.delete(f"/api/v1/videos/{video['id']}", headers=owner.headers)
+        stopped = await socket.until(lambda frame: frame["type"] == "playback_state")
+    assert (playing["video_name"], playing["playing"]) == ("clip.mp4", True)
+    # Only the playing video's rename moved it: same timeline, new name.
+    assert renamed == playing | {"video_name": "a.mp4", "server_time": renamed["server_time"]}
+    assert stopped["video_name"] is None
+    assert stopped["playing"] is False
+    assert stopped["position"] >= 3.0  # where it had got to
+    late = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}")
+    async with late:
+        joined = await late.until(lambda frame: frame["type"] == "playback_state")
+    assert (joined["video_name"], joined["playing"]) == (None, False)
+
+
 async def test_messages_may_attach_only_their_groups_videos(client: AppClient) -> None:
     owner, gid = await group_with_owner(client)
     other = await new_group(client, owner, "Other")

@@ -2,7 +2,7 @@
 // synchronized player.
 
 import { describeError } from "../api.js";
-import { formatClock, h, replaceChildren, toast } from "../dom.js";
+import { confirmDialog, formatClock, h, promptDialog, replaceChildren, toast } from "../dom.js";
 import { SyncedPlayer } from "../sync.js";
 
 const STATE_TEXT = { queued: "waiting", running: "preparing", failed: "failed", cancelled: "cancelled" };
@@ -106,9 +106,10 @@ export class PlayerPanel {
       this.driftLine.dataset.drift = String(event.detail.drift);
     });
     this.onChange = (event) => {
-      const { kind, groupId, state, frame } = event.detail;
+      const { kind, groupId, state, frame, from, to } = event.detail;
       if (groupId !== this.groupId) return;
       if (kind === "playback") this.follow(state);
+      else if (kind === "video-renamed") this.sync.renamed(from, to);
       else if (kind === "message" && frame.type === "video_control") this.followControl(frame);
       else if (kind === "videos") this.renderLibrary();
     };
@@ -138,7 +139,11 @@ export class PlayerPanel {
   }
 
   follow(state) {
-    if (!state?.video_name) return;
+    if (!state) return;
+    if (!state.video_name) {
+      this.sync.apply(state); // the group's video was deleted: the player stops
+      return;
+    }
     if (!this.open) {
       this.el.hidden = false;
       this.chatView.watchButton.setAttribute("aria-expanded", "true");
@@ -236,16 +241,53 @@ export class PlayerPanel {
           h("span", { class: "video-name", text: video.title }),
           h("span", { class: "muted", text: [video.duration ? formatClock(video.duration) : "", formatSize(video.size)].filter(Boolean).join(" · ") }),
           ...this.processing(video),
-          h("button", {
-            type: "button",
-            class: "secondary",
-            aria: { label: `Play ${video.title} for everyone` },
-            text: "Play for everyone",
-            on: { click: () => this.sync.start(video.name) },
-          }),
+          h(
+            "span",
+            { class: "row" },
+            h("button", {
+              type: "button",
+              class: "secondary",
+              aria: { label: `Play ${video.title} for everyone` },
+              text: "Play for everyone",
+              on: { click: () => this.sync.start(video.name) },
+            }),
+            this.mayManage(video) && [
+              h("button", { type: "button", class: "link", aria: { label: `Rename ${video.title}` }, text: "Rename", on: { click: () => this.rename(video) } }),
+              h("button", { type: "button", class: "link danger-text", aria: { label: `Delete ${video.title}` }, text: "Delete", on: { click: () => this.remove(video) } }),
+            ],
+          ),
         ),
       ),
     );
+  }
+
+  /** The uploader and the group's admins rename and delete a video (the server checks it too). */
+  mayManage(video) {
+    const store = this.app.store;
+    return video.uploader_id === store.me?.id || store.groups.get(this.groupId)?.role === "admin";
+  }
+
+  async rename(video) {
+    const name = await promptDialog(`Rename ${video.title}`, { label: "New video name", value: video.name, confirm: "Rename" });
+    if (!name || name === video.name) return;
+    try {
+      await this.app.api.patch(`/api/v1/videos/${video.id}`, { name });
+      this.libraryNote.textContent = "";
+      await this.refreshLibrary();
+    } catch (failure) {
+      this.libraryNote.textContent = `Could not rename ${video.title}: ${describeError(failure)}`;
+    }
+  }
+
+  async remove(video) {
+    const question = `Delete ${video.title} for everyone? The file is deleted too; this cannot be undone.`;
+    if (!(await confirmDialog(question, { confirm: "Delete video", danger: true }))) return;
+    try {
+      await this.app.api.delete(`/api/v1/videos/${video.id}`);
+      await this.refreshLibrary();
+    } catch (failure) {
+      this.libraryNote.textContent = `Could not delete ${video.title}: ${describeError(failure)}`;
+    }
   }
 
   async upload() {
