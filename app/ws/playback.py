@@ -6,6 +6,7 @@ the state with it (`follow_video`): members joining later would otherwise look f
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
@@ -16,6 +17,7 @@ from app.ws.protocol import PlaybackState, server_ms
 if TYPE_CHECKING:
     from app.domain.events import Events
 
+log = logging.getLogger("huddle.ws")
 STATE_TTL_SECONDS = 7 * 86400
 _decoder = msgspec.json.Decoder(PlaybackState)
 
@@ -56,7 +58,17 @@ async def follow_video(
     store: PlaybackStore, events: Events, group_id: int, name: str, new_name: str | None
 ) -> None:
     """The group's video `name` was renamed to `new_name`, or deleted (None). A state naming it
-    follows, and the group is told: renamed, it plays on unchanged; deleted, it stops where it was."""
+    follows, and the group is told: renamed, it plays on unchanged; deleted, it stops where it was.
+    Best effort, like the event that announced the change: the video itself is already committed."""
+    try:
+        await _follow_video(store, events, group_id, name, new_name)
+    except Exception as error:  # noqa: BLE001 -- Redis down: the next control sets a fresh state
+        log.warning("playback state of group %s not moved: %s", group_id, type(error).__name__)
+
+
+async def _follow_video(
+    store: PlaybackStore, events: Events, group_id: int, name: str, new_name: str | None
+) -> None:
     state = await store.get(group_id)
     if state is None or state.video_name != name:
         return
