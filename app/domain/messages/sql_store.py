@@ -1,4 +1,4 @@
-"""Message store on the SQL database (PostgreSQL or SQLite), each call its own short transaction.
+"""Message store on the SQL database (PostgreSQL or SQLite), each write its own short transaction.
 
 SQLAlchemy Core on pooled connections, no ORM session: a message is written once and never loaded
 back into an identity map, and the session's unit of work cost more CPU than the statements. Reads
