@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from litestar import Litestar, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.testing import TestClient
 
 from app.server.dependencies import resolve_dependencies_in_order
@@ -27,11 +27,11 @@ def test_dependencies_of_one_depth_run_in_the_request_task_with_their_cleanups()
         tasks["settings"] = asyncio.current_task()
         return "settings"
 
-    def provide_service(session: str, settings: str) -> str:
+    def provide_service(session: NamedDependency[str], settings: NamedDependency[str]) -> str:
         return f"service({session}, {settings})"
 
     @get("/")
-    async def handler(service: str, settings: str) -> str:
+    async def handler(service: NamedDependency[str], settings: NamedDependency[str]) -> str:
         tasks["handler"] = asyncio.current_task()
         return service
 

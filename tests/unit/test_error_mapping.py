@@ -8,6 +8,7 @@ import socket
 import httpx
 import pytest
 from litestar import Litestar, get
+from litestar.params import FromPath
 
 from app.domain.media.blobstore import BlobNotFound, MissingBlocks
 from app.server.errors import exception_handlers
@@ -30,7 +31,7 @@ ERRORS: dict[str, BaseException] = {
 
 
 @get("/fail/{name:str}")
-async def fail(name: str) -> None:
+async def fail(name: FromPath[str]) -> None:
     raise ERRORS[name]
 
 

@@ -195,7 +195,7 @@ async def video_poster(
 )
 async def stream_video_by_name(
     request: Request[Any, Any, Any],
-    video_name: str,
+    video_name: Annotated[str, Parameter(description="The video's name (unique within its group)")],
     accounts: Accounts,
     media: Media,
     group_id: GroupFilter = None,

@@ -20,6 +20,7 @@ from app.server.errors import error_responses
 
 TAGS = ["uploads"]
 ChunkIndex = Annotated[int, Parameter(ge=0, le=MAX_BLOCKS - 1, description="0-based chunk index")]
+UploadId = Annotated[uuid.UUID, Parameter(description="The upload session's id")]
 
 
 @post(
@@ -44,7 +45,7 @@ async def create_upload(
     summary="An upload's progress: the chunks received so far (resend the others)",
     responses=error_responses(401, 404),
 )
-async def get_upload(upload_id: uuid.UUID, principal: Authenticated, uploads: Resumable) -> UploadOut:
+async def get_upload(upload_id: UploadId, principal: Authenticated, uploads: Resumable) -> UploadOut:
     return await uploads.status(principal.user_id, upload_id)
 
 
@@ -60,7 +61,7 @@ async def get_upload(upload_id: uuid.UUID, principal: Authenticated, uploads: Re
 )
 async def put_chunk(
     request: Request[Any, Any, Any],
-    upload_id: uuid.UUID,
+    upload_id: UploadId,
     index: ChunkIndex,
     principal: Authenticated,
     uploads: Resumable,
@@ -77,7 +78,7 @@ async def put_chunk(
     responses=error_responses(401, 404, 409, 413, 415, 422, 507),
 )
 async def complete_upload(
-    upload_id: uuid.UUID, principal: Authenticated, uploads: Resumable
+    upload_id: UploadId, principal: Authenticated, uploads: Resumable
 ) -> Response[VideoOut | UploadedAttachment]:
     video, created = await uploads.complete(principal.user_id, upload_id)
     return Response(video, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
@@ -91,7 +92,7 @@ async def complete_upload(
     summary="Abort an upload and drop its chunks",
     responses=error_responses(401, 404, 409),
 )
-async def abort_upload(upload_id: uuid.UUID, principal: Authenticated, uploads: Resumable) -> None:
+async def abort_upload(upload_id: UploadId, principal: Authenticated, uploads: Resumable) -> None:
     await uploads.abort(principal.user_id, upload_id)
 
 
