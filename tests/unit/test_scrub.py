@@ -158,6 +158,12 @@ def test_a_damaged_file_is_left_alone_without_an_error(cut: int) -> None:
     assert scrubbed(b"\x89PNG\r\n\x1a\n" + data[:cut], "image/png", 6) is None
 
 
+def test_a_webp_with_a_short_extended_header_is_left_alone() -> None:
+    exif = b"EXIF" + (4).to_bytes(4, "little") + b"GPS!"
+    body = b"WEBP" + b"VP8X" + (0).to_bytes(4, "little") + exif
+    assert scrubbed(b"RIFF" + len(body).to_bytes(4, "little") + body, "image/webp", 1) is None
+
+
 def test_an_orientation_tag_out_of_range_counts_as_upright() -> None:
     clean = scrubbed(_jpeg(), "image/jpeg", (6, 6))
     assert clean is not None

@@ -163,7 +163,7 @@ def _webp(data: bytes, orientation: int) -> bytes | None:
         else:
             chunks.append(data[pos:end])
         pos = end
-    if not changed:
+    if not changed or len(chunks[0]) < 18:  # VP8X: its header, then 10 bytes (flags first)
         return None
     has_exif = any(chunk.startswith(b"EXIF") for chunk in chunks)
     header = bytearray(chunks[0])

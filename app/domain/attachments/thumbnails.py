@@ -10,6 +10,7 @@ from pixels only. The original loses its location and camera metadata too, lossl
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 
 import anyio
@@ -51,7 +52,17 @@ def inspect_image(data: bytes, max_pixels: int, content_type: str) -> ImageFacts
                     upright = ImageOps.exif_transpose(image)
                     original = scrubbed(data, content_type, orientation)
                     return ImageFacts(*upright.size, thumbnail=_thumbnail(upright), original=original)
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, Warning) as error:
+    # IndexError and struct.error: a container the scrubber cannot walk is refused, never kept whole.
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        IndexError,
+        struct.error,
+        Image.DecompressionBombError,
+        Warning,
+    ) as error:
         raise ImageRefused(f"This image cannot be read: {type(error).__name__}") from None
     raise ImageRefused(f"The image has {width} x {height} pixels; at most {max_pixels} are accepted")
 
