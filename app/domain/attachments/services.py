@@ -174,8 +174,8 @@ async def add_attachment(
         await store.put(thumb_key, _once(facts.thumbnail), THUMB_CONTENT_TYPE)
         if facts.original is not None:
             # In place, before the row makes it reachable; last, so that a failed thumbnail leaves the
-            # upload as sent for the client's retry of `complete` (after this, a retry is told to
-            # start again: the bytes no longer match the declared size).
+            # upload as sent for the client's retry of `complete` (after this, a retry finds bytes
+            # that no longer match the declared size and must send the upload again).
             info = await store.put(key, _once(facts.original), info.content_type)
     try:
         attachment = Attachment(
