@@ -6,7 +6,8 @@ a worker for up to ~300 ms a few times a minute, which is most of the fan-out's 
 gc.callbacks; docs/benchmarks.md). So once the app is built, its objects are frozen (never scanned
 again; they live as long as the worker anyway), and collections are made rarer: they are triggered
 by net growth of tracked objects, which a busy socket server barely has (a frame's futures and
-tasks are freed as soon as it is sent).
+tasks are freed as soon as it is sent, and a closed socket's objects by reference counting alone:
+tests/integration/test_socket_garbage.py keeps it so).
 """
 
 from __future__ import annotations

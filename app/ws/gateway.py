@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import WebSocket
+from litestar.connection.base import empty_receive, empty_send
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -170,6 +171,14 @@ class Gateway:
     async def serve(
         self, socket: WebSocket[Any, Any, Any], group_id: int | None, last_seq: int | None
     ) -> None:
+        try:
+            await self._serve(socket, group_id, last_seq)
+        finally:
+            _unlink(socket)
+
+    async def _serve(
+        self, socket: WebSocket[Any, Any, Any], group_id: int | None, last_seq: int | None
+    ) -> None:
         if not self.origin_allowed(socket):
             await socket.close(code=1008, reason="origin not allowed")  # before accept: a 403
             return
@@ -224,10 +233,9 @@ class Gateway:
                 if not connection.started:  # it failed before the handshake completed
                     await _refuse(socket, subprotocol, code, connection.close_reason)
                 # A client that stopped reading cannot take the close frame either: bound the wait.
-                elif await connection.finish(CLOSE_TIMEOUT):
-                    await asyncio.wait_for(
-                        socket.close(code=code, reason=connection.close_reason), CLOSE_TIMEOUT
-                    )
+                elif await connection.finish(CLOSE_TIMEOUT) and socket.connection_state != "disconnect":
+                    async with asyncio.timeout(CLOSE_TIMEOUT):  # no task: see _unlink
+                        await socket.close(code=code, reason=connection.close_reason)
 
     async def _receive_loop(
         self,
@@ -465,6 +473,15 @@ async def _authenticate(socket: WebSocket[Any, Any, Any], accounts: AccountServi
 
 async def _member_groups(db: AsyncSession, user_id: int) -> list[int]:
     return list(await db.scalars(select(Membership.group_id).where(Membership.user_id == user_id)))
+
+
+def _unlink(socket: WebSocket[Any, Any, Any]) -> None:
+    """Let reference counting free a finished socket at once. Litestar's WebSocket keeps its receive
+    and send wrappers as closures over itself, and an exception kept by a task holds the frames that
+    raised it: cycles that wait for a full collection, which the workers make rare
+    (app/server/collector.py), so every closed socket's objects piled up until then
+    (tests/integration/test_socket_garbage.py)."""
+    socket.receive, socket.send = empty_receive, empty_send
 
 
 def _offered(socket: WebSocket[Any, Any, Any]) -> list[str]:
