@@ -1,4 +1,4 @@
-"""`huddle run | worker | migrate | makemigration` (also `python -m app ...`)."""
+"""`huddle run | worker | transcode | migrate | makemigration` (also `python -m app ...`)."""
 
 from __future__ import annotations
 
@@ -122,6 +122,35 @@ async def _work(settings: Settings, concurrency: int) -> None:
         await runtime.close()
 
 
+def transcode_command(args: argparse.Namespace) -> None:
+    """Queue transcode jobs again; the runners (`huddle run` workers, `huddle worker`) take them."""
+    settings = _settings({})
+    if settings.is_sqlite:
+        migrate.upgrade(settings.sqlalchemy_url)
+    which = "videos" if args.video else args.which
+    queued = asyncio.run(_queue_again(settings, which, args.video))
+    print(f"huddle: queued {len(queued)} transcode job(s)", file=sys.stderr)
+    if missing := sorted(set(args.video) - set(queued)):
+        print(
+            f"huddle: not queued (no such video, or its job is queued or running): {missing}",
+            file=sys.stderr,
+        )
+
+
+async def _queue_again(settings: Settings, which: str, video_ids: list[int]) -> list[int]:
+    from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: PLC0415 -- kept off `run`'s path
+
+    from app.db.engine import create_engine  # noqa: PLC0415
+    from app.domain.media.jobs import queue_again  # noqa: PLC0415
+
+    engine = create_engine(settings)
+    try:
+        async with async_sessionmaker(engine)() as db:
+            return await queue_again(db, which, video_ids)  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
+
+
 def migrate_command(args: argparse.Namespace) -> None:
     settings = _settings({})
     migrate.upgrade(settings.sqlalchemy_url, args.revision)
@@ -150,6 +179,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--concurrency", default="", help="jobs at once (env TRANSCODE_CONCURRENCY, at least 1)"
     )
     transcode.set_defaults(func=worker)
+
+    again = commands.add_parser(
+        "transcode",
+        help="queue transcode jobs again (videos with none, failed ones, all, or chosen ones)",
+        description="Queue a fresh transcode job for the chosen videos that have none queued or "
+        "running. A job makes only what is missing: the poster and the TRANSCODE_RENDITIONS heights "
+        "below the source's that are not done yet.",
+    )
+    chosen = again.add_mutually_exclusive_group(required=True)
+    chosen.add_argument(
+        "--untranscoded",
+        dest="which",
+        action="store_const",
+        const="untranscoded",
+        help="videos that never had a job (uploaded before renditions existed)",
+    )
+    chosen.add_argument(
+        "--failed", dest="which", action="store_const", const="failed", help="videos whose last job failed"
+    )
+    chosen.add_argument(
+        "--all",
+        dest="which",
+        action="store_const",
+        const="all",
+        help="every video (after adding a height to TRANSCODE_RENDITIONS)",
+    )
+    chosen.add_argument(
+        "--video", type=int, action="append", default=[], metavar="ID", help="this video (repeatable)"
+    )
+    again.set_defaults(func=transcode_command)
 
     upgrade = commands.add_parser("migrate", help="upgrade the database schema")
     upgrade.add_argument("--revision", default="head")

@@ -10,6 +10,10 @@
   video deleted, taken over) and must stop and drop what it wrote.
 - **Attempts** are counted when claimed, so a job that kills its worker every time still runs out.
   A failure is retried after TRANSCODE_RETRY_DELAY, doubling each time, up to TRANSCODE_ATTEMPTS.
+- **Again.** `huddle transcode` queues a fresh job for videos that have none (uploaded before
+  renditions existed), whose newest job failed, or all of them (after adding a height: a job makes
+  only what is missing). A finished job that a newer one of its video replaced, or whose video is
+  gone, is pruned by the sweeper a while later (a video's newest job is its processing state).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import datetime as dt
 import os
 import socket
 import uuid
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from app.config import Settings
 from app.db.models.media import (
@@ -237,6 +243,52 @@ async def _fail_renditions(db: AsyncSession, video_id: int) -> None:
         .where(Rendition.video_id == video_id, Rendition.state != JOB_DONE)
         .values(state=JOB_FAILED)
     )
+
+
+Again = Literal["untranscoded", "failed", "all", "videos"]
+FINISHED = (JOB_DONE, JOB_FAILED, JOB_CANCELLED)
+
+
+async def queue_again(db: AsyncSession, which: Again, video_ids: Sequence[int] = ()) -> list[int]:
+    """Queue a fresh job for the chosen videos (`videos`: those of `video_ids`) unless one is already
+    queued or running; the ids of the videos queued, committed."""
+    newest = (
+        select(VideoJob.state)
+        .where(VideoJob.video_id == Video.id)
+        .order_by(VideoJob.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(Video).where(or_(newest.is_(None), newest.in_(FINISHED))).order_by(Video.id)
+    if which == "untranscoded":
+        query = query.where(newest.is_(None))
+    elif which == "failed":
+        query = query.where(newest == JOB_FAILED)
+    elif which == "videos":
+        query = query.where(Video.id.in_(video_ids))
+    videos = list(await db.scalars(query))
+    db.add_all(new_job(video) for video in videos)
+    queued = [video.id for video in videos]
+    await db.commit()
+    return queued
+
+
+async def prune_jobs(db: AsyncSession, before: dt.datetime) -> int:
+    """Delete the jobs finished before `before` that no longer say anything: a newer job of the same
+    video replaced them, or the video is gone. Committed; how many."""
+    newer = aliased(VideoJob)
+    pruned = await db.execute(
+        delete(VideoJob).where(
+            VideoJob.state.in_(FINISHED),
+            VideoJob.updated_at < before,
+            or_(
+                exists(select(newer.id).where(newer.video_id == VideoJob.video_id, newer.id > VideoJob.id)),
+                ~exists(select(Video.id).where(Video.id == VideoJob.video_id)),
+            ),
+        )
+    )
+    await db.commit()
+    return int(pruned.rowcount)  # type: ignore[attr-defined]
 
 
 async def cancel_video_jobs(db: AsyncSession, video_id: int) -> None:

@@ -1,4 +1,5 @@
-"""Removing media nobody can reach any more: expired upload sessions, and a deleted group's blobs.
+"""Removing media nobody can reach any more: expired upload sessions, and a deleted group's blobs;
+and transcode jobs that no longer say anything (jobs.py).
 
 The sweeper runs in every worker (a periodic task of the app's lifespan). Workers may sweep the same
 session at once: discarding is idempotent and the row is deleted conditionally. An expired session
@@ -18,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models.media import UPLOAD_DONE, UploadSession, Video
 from app.domain.attachments.services import sweep_unsent
 from app.domain.media.blobstore import BlobStore
+from app.domain.media.jobs import prune_jobs
 from app.domain.media.renditions import remove_derived
 from app.domain.media.resumable import stale_claim
 from app.runtime import Runtime
 
 log = logging.getLogger("huddle.media")
 SWEEP_BATCH = 100
+FINISHED_JOBS_KEPT = dt.timedelta(hours=1)  # long past any runner still looking at its job
 STOP_GRACE_SECONDS = 5.0
 
 
@@ -75,11 +78,15 @@ class UploadSweeper:
             try:
                 swept = await sweep_expired_uploads(self._runtime)
                 swept += await sweep_unsent(self._runtime)  # attachments never sent in a message
+                async with self._runtime.sessions() as db:
+                    pruned = await prune_jobs(db, dt.datetime.now(dt.UTC) - FINISHED_JOBS_KEPT)
             except Exception as error:  # noqa: BLE001 -- a database or storage blip: next round retries
                 log.warning("upload sweep failed: %s", type(error).__name__)
             else:
                 if swept:
                     log.info("swept %d expired upload(s) and unsent attachment(s)", swept)
+                if pruned:
+                    log.info("pruned %d finished transcode job(s) replaced or orphaned", pruned)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), interval)
 
