@@ -1,5 +1,6 @@
 """Image metadata scrubbing (app/domain/attachments/scrub.py): location, camera, XMP and comments go,
-the pixels and the orientation stay, and files with nothing to take out are left alone."""
+the pixels and the orientation stay, and files with nothing to take out are left alone; a file laid
+out unusually is re-encoded from its pixels instead."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 from PIL import Image, PngImagePlugin
 
-from app.domain.attachments.scrub import scrubbed
+from app.domain.attachments.scrub import Unscrubbable, scrubbed
+from app.domain.attachments.thumbnails import ImageRefused, inspect_image
 
 ORIENTATION, GPS_IFD, MAKE = 0x0112, 0x8825, 0x010F
 XMP = (
@@ -151,17 +153,66 @@ def test_a_file_without_metadata_is_left_alone(fmt: str) -> None:
     assert scrubbed(out.getvalue(), Image.MIME[fmt], 1) is None
 
 
-@pytest.mark.parametrize("cut", [3, 30, 200])
-def test_a_damaged_file_is_left_alone_without_an_error(cut: int) -> None:
+def test_jpeg_bytes_that_belong_to_no_segment_are_skipped_like_libjpeg() -> None:
     data = _jpeg()
-    assert scrubbed(data[:cut], "image/jpeg", 6) is None
-    assert scrubbed(b"\x89PNG\r\n\x1a\n" + data[:cut], "image/png", 6) is None
+    tables = data.find(b"\xff\xdb")
+    padded = data[:tables] + b"\x00\x00\x00" + data[tables:]  # a broken writer's padding
+    clean = scrubbed(padded, "image/jpeg", 6)
+    assert clean is not None
+    assert b"Test Camera Maker" not in clean
+    assert b"shot at home" not in clean
+    assert _pixels(clean) == _pixels(padded)
 
 
-def test_a_webp_with_a_short_extended_header_is_left_alone() -> None:
+@pytest.mark.parametrize("cut", [3, 30, 200])
+def test_a_damaged_file_is_unscrubbable(cut: int) -> None:
+    data = _jpeg()
+    with pytest.raises(Unscrubbable):
+        scrubbed(data[:cut], "image/jpeg", 6)
+    with pytest.raises(Unscrubbable):
+        scrubbed(b"\x89PNG\r\n\x1a\n" + data[:cut], "image/png", 6)
+
+
+def test_a_webp_with_a_short_extended_header_is_unscrubbable() -> None:
     exif = b"EXIF" + (4).to_bytes(4, "little") + b"GPS!"
     body = b"WEBP" + b"VP8X" + (0).to_bytes(4, "little") + exif
-    assert scrubbed(b"RIFF" + len(body).to_bytes(4, "little") + body, "image/webp", 1) is None
+    with pytest.raises(Unscrubbable):
+        scrubbed(b"RIFF" + len(body).to_bytes(4, "little") + body, "image/webp", 1)
+
+
+def _png_without_end(mode: str) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "shot at home")
+    out = io.BytesIO()
+    _picture(mode).save(out, "PNG", pnginfo=info, icc_profile=ICC)
+    data = out.getvalue()
+    return data[: data.rindex(b"IEND") - 4]  # Pillow decodes it; the scrubber finds no end
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_an_image_the_scrubber_cannot_walk_is_re_encoded_from_its_pixels(mode: str) -> None:
+    data = _png_without_end(mode)
+    with pytest.raises(Unscrubbable):
+        scrubbed(data, "image/png", 1)
+    facts = inspect_image(data, 10**6, "image/png")
+    assert facts.original is not None
+    assert b"shot at home" not in facts.original
+    assert _pixels(facts.original) == _pixels(data)  # PNG: lossless
+    with Image.open(io.BytesIO(facts.original)) as image:
+        assert image.mode == mode
+        assert image.info.get("icc_profile") == ICC  # colour stays
+
+
+def test_an_animation_the_scrubber_cannot_walk_is_refused() -> None:
+    frames = [_picture("RGBA"), _picture("RGBA").rotate(90)]
+    out = io.BytesIO()
+    frames[0].save(out, "PNG", save_all=True, append_images=frames[1:])
+    data = out.getvalue()
+    broken = data[: data.rindex(b"IEND") - 4]
+    with pytest.raises(Unscrubbable):
+        scrubbed(broken, "image/png", 1)
+    with pytest.raises(ImageRefused, match="animation is laid out unusually"):
+        inspect_image(broken, 10**6, "image/png")
 
 
 def test_an_orientation_tag_out_of_range_counts_as_upright() -> None:

@@ -13,8 +13,11 @@ shows upright. ICC colour profiles and everything else that affects how the imag
 - WebP (extended format): the `EXIF` and `XMP ` chunks, and their flags in `VP8X`.
 - GIF carries no EXIF and is left as it is.
 
-`scrubbed` returns None when there is nothing to take out (or the container is not laid out as
-expected, which Pillow's successful decode makes unlikely): the original is then kept as uploaded.
+`scrubbed` returns None when there is nothing to take out: the original is then kept as uploaded.
+It raises Unscrubbable when the container is not laid out as expected (a segment overrunning the
+file, no end marker); a file Pillow still decodes is then re-encoded from its pixels instead
+(thumbnails.py), so no metadata ever survives by being hard to find. Bytes between JPEG segments
+that belong to none are skipped, as libjpeg skips them.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ _PNG_TEXT = {b"tEXt", b"zTXt", b"iTXt"}
 _JPEG_SOS, _JPEG_EOI, _JPEG_APP1, _JPEG_APP2, _JPEG_APP13, _JPEG_COM = 0xDA, 0xD9, 0xE1, 0xE2, 0xED, 0xFE
 _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # markers without a length field
 _WEBP_EXIF_FLAG, _WEBP_XMP_FLAG = 0x08, 0x04
+
+
+class Unscrubbable(Exception):
+    """The container is not laid out as expected: its metadata cannot be cut out safely."""
 
 
 def scrubbed(data: bytes, content_type: str, orientation: object) -> bytes | None:
@@ -53,15 +60,12 @@ def _tiff(orientation: int) -> bytes:
 
 def _jpeg(data: bytes, orientation: int) -> bytes | None:
     if not data.startswith(b"\xff\xd8"):
-        return None
+        raise Unscrubbable
     out, pos, changed = [data[:2]], 2, False
-    while pos + 2 <= len(data):
-        if data[pos] != 0xFF:
-            return None
+    while (found := _next_marker(data, pos)) is not None:
+        changed = changed or found > pos  # what lay between the segments is dropped
+        pos = found
         marker = data[pos + 1]
-        if marker == 0xFF:  # a fill byte before a marker
-            pos += 1
-            continue
         if marker == _JPEG_EOI:
             out.append(data[pos : pos + 2])
             changed = changed or pos + 2 < len(data)  # anything after the image goes
@@ -72,12 +76,12 @@ def _jpeg(data: bytes, orientation: int) -> bytes | None:
             continue
         end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
         if pos + 4 > len(data) or end > len(data) or end < pos + 4:
-            return None
+            raise Unscrubbable
         payload = data[pos + 4 : end]
         if marker == _JPEG_SOS:  # the scan header, then its image data, copied as they are
             scan_end = _scan_end(data, end)
             if scan_end is None:
-                return None
+                raise Unscrubbable
             out.append(data[pos:scan_end])
             end = scan_end
         elif _jpeg_metadata(marker, payload):
@@ -89,6 +93,16 @@ def _jpeg(data: bytes, orientation: int) -> bytes | None:
         else:
             out.append(data[pos:end])
         pos = end
+    raise Unscrubbable  # no end of image
+
+
+def _next_marker(data: bytes, pos: int) -> int | None:
+    """Where the next marker starts from `pos`: bytes that belong to no segment, and fill bytes
+    (0xFF before a marker), are skipped, as libjpeg skips them."""
+    while (pos := data.find(b"\xff", pos)) >= 0 and pos + 1 < len(data):
+        if data[pos + 1] != 0xFF:
+            return pos
+        pos += 1
     return None
 
 
@@ -119,14 +133,14 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 
 def _png(data: bytes, orientation: int) -> bytes | None:
     if not data.startswith(_PNG_SIGNATURE):
-        return None
+        raise Unscrubbable
     out, pos, changed = [_PNG_SIGNATURE], len(_PNG_SIGNATURE), False
     while pos + 12 <= len(data):
         length = int.from_bytes(data[pos : pos + 4], "big")
         kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
         if end > len(data):
-            return None
+            raise Unscrubbable
         if kind == b"eXIf":
             changed = True
             if orientation != UPRIGHT:
@@ -139,7 +153,7 @@ def _png(data: bytes, orientation: int) -> bytes | None:
         pos = end
         if kind == b"IEND":
             return b"".join(out) if changed else None
-    return None
+    raise Unscrubbable  # no IEND
 
 
 def _webp(data: bytes, orientation: int) -> bytes | None:
@@ -151,7 +165,7 @@ def _webp(data: bytes, orientation: int) -> bytes | None:
         size = int.from_bytes(data[pos + 4 : pos + 8], "little")
         end = pos + 8 + size + (size & 1)  # chunks are padded to an even size
         if end > len(data) + (size & 1):
-            return None
+            raise Unscrubbable
         if kind == b"EXIF":
             changed = True
             if orientation != UPRIGHT:
@@ -163,8 +177,10 @@ def _webp(data: bytes, orientation: int) -> bytes | None:
         else:
             chunks.append(data[pos:end])
         pos = end
-    if not changed or len(chunks[0]) < 18:  # VP8X: its header, then 10 bytes (flags first)
+    if not changed:
         return None
+    if len(chunks[0]) < 18:  # VP8X: its header, then 10 bytes (flags first)
+        raise Unscrubbable
     has_exif = any(chunk.startswith(b"EXIF") for chunk in chunks)
     header = bytearray(chunks[0])
     header[8] = (header[8] & ~(_WEBP_EXIF_FLAG | _WEBP_XMP_FLAG)) | (_WEBP_EXIF_FLAG if has_exif else 0)

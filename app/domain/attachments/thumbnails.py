@@ -4,7 +4,8 @@ The pixel count is checked from the header before anything is decoded, so a deco
 small file that inflates to gigapixels) is refused without allocating it. The thumbnail has the EXIF
 orientation applied and carries no metadata at all (no EXIF, GPS, ICC or comments): it is re-encoded
 from pixels only. The original loses its location and camera metadata too, losslessly
-(app/domain/attachments/scrub.py).
+(app/domain/attachments/scrub.py), or, when its container is laid out unusually, by being re-encoded
+from its pixels.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import warnings
 import anyio
 from PIL import Image, ImageOps
 
-from app.domain.attachments.scrub import UPRIGHT, scrubbed
+from app.domain.attachments.scrub import UPRIGHT, Unscrubbable, scrubbed
 
 THUMB_WIDTH = 320
 THUMB_MAX_HEIGHT = 960  # very tall images are cut down to this height, aspect kept
@@ -50,7 +51,10 @@ def inspect_image(data: bytes, max_pixels: int, content_type: str) -> ImageFacts
                     image.seek(0)  # the first frame of an animation
                     orientation = image.getexif().get(0x0112, UPRIGHT)
                     upright = ImageOps.exif_transpose(image)
-                    original = scrubbed(data, content_type, orientation)
+                    try:
+                        original = scrubbed(data, content_type, orientation)
+                    except Unscrubbable:
+                        original = _pixels_only(image, upright)
                     return ImageFacts(*upright.size, thumbnail=_thumbnail(upright), original=original)
     # IndexError and struct.error: a container the scrubber cannot walk is refused, never kept whole.
     except (
@@ -74,6 +78,25 @@ def _thumbnail(image: Image.Image) -> bytes:
     clean.paste(thumb)
     out = io.BytesIO()
     clean.save(out, "WEBP", quality=THUMB_QUALITY, method=4)
+    return out.getvalue()
+
+
+def _pixels_only(image: Image.Image, upright: Image.Image) -> bytes:
+    """The original re-encoded from its pixels, upright, in its own format, keeping only its colour
+    profile: for a file whose metadata could not be cut out (scrub.py). Lossless for PNG; JPEG and
+    WebP at a quality that hides the second generation."""
+    if getattr(image, "n_frames", 1) > 1:
+        raise ImageRefused("This animation is laid out unusually and its metadata cannot be removed")
+    clean = Image.new(upright.mode, upright.size)
+    clean.paste(upright)
+    if "transparency" in upright.info:  # a palette's transparent entry is pixels, not metadata
+        clean.info["transparency"] = upright.info["transparency"]
+    if upright.mode == "P":
+        clean.putpalette(upright.getpalette() or [])
+    kept = {"icc_profile": image.info["icc_profile"]} if image.info.get("icc_profile") else {}
+    out = io.BytesIO()
+    fmt = image.format or "PNG"
+    clean.save(out, fmt, **kept, **({"quality": 95} if fmt in {"JPEG", "WEBP"} else {}))
     return out.getvalue()
 
 
