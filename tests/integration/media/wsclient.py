@@ -51,7 +51,17 @@ class AsgiWebSocket:
             await asyncio.wait_for(self._task, 5)
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self._inbox.put({"type": "websocket.receive", "text": msgspec.json.encode(frame).decode()})
+        await self.send_text(msgspec.json.encode(frame).decode())
+
+    async def send_text(self, text: str) -> None:
+        await self._inbox.put({"type": "websocket.receive", "text": text})
+
+    async def close_code(self, timeout: float = 5) -> int:
+        """The code the server closed with, skipping the frames before it."""
+        async with asyncio.timeout(timeout):
+            while (message := await self._outbox.get())["type"] != "websocket.close":
+                pass
+        return int(message["code"])
 
     async def frame(self, timeout: float = 5) -> dict[str, Any]:
         message = await asyncio.wait_for(self._outbox.get(), timeout)
