@@ -184,12 +184,15 @@ def _png_without_end(mode: str) -> bytes:
     info = PngImagePlugin.PngInfo()
     info.add_text("Comment", "shot at home")
     out = io.BytesIO()
-    _picture(mode).save(out, "PNG", pnginfo=info, icc_profile=ICC)
+    if mode == "P":  # a palette with a transparent entry
+        _picture("RGB").convert("P").save(out, "PNG", pnginfo=info, icc_profile=ICC, transparency=0)
+    else:
+        _picture(mode).save(out, "PNG", pnginfo=info, icc_profile=ICC)
     data = out.getvalue()
     return data[: data.rindex(b"IEND") - 4]  # Pillow decodes it; the scrubber finds no end
 
 
-@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P"])
 def test_an_image_the_scrubber_cannot_walk_is_re_encoded_from_its_pixels(mode: str) -> None:
     data = _png_without_end(mode)
     with pytest.raises(Unscrubbable):
@@ -198,7 +201,8 @@ def test_an_image_the_scrubber_cannot_walk_is_re_encoded_from_its_pixels(mode: s
     assert facts.original is not None
     assert b"shot at home" not in facts.original
     assert _pixels(facts.original) == _pixels(data)  # PNG: lossless
-    with Image.open(io.BytesIO(facts.original)) as image:
+    with Image.open(io.BytesIO(facts.original)) as image, Image.open(io.BytesIO(data)) as uploaded:
+        assert image.convert("RGBA").tobytes() == uploaded.convert("RGBA").tobytes()  # palette too
         assert image.mode == mode
         assert image.info.get("icc_profile") == ICC  # colour stays
 

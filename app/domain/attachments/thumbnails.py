@@ -87,12 +87,8 @@ def _pixels_only(image: Image.Image, upright: Image.Image) -> bytes:
     WebP at a quality that hides the second generation."""
     if getattr(image, "n_frames", 1) > 1:
         raise ImageRefused("This animation is laid out unusually and its metadata cannot be removed")
-    clean = Image.new(upright.mode, upright.size)
-    clean.paste(upright)
-    if "transparency" in upright.info:  # a palette's transparent entry is pixels, not metadata
-        clean.info["transparency"] = upright.info["transparency"]
-    if upright.mode == "P":
-        clean.putpalette(upright.getpalette() or [])
+    clean = upright.copy()  # pixels and palette; of `info`, only what is part of the picture
+    clean.info = {"transparency": upright.info["transparency"]} if "transparency" in upright.info else {}
     kept = {"icc_profile": image.info["icc_profile"]} if image.info.get("icc_profile") else {}
     out = io.BytesIO()
     fmt = image.format or "PNG"
