@@ -52,8 +52,24 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def own_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated database for this test alone, for what acts on every row: a transcode runner
+    claims any queued job, `huddle transcode` queues any video."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    with postgres_database() as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture
 def make_settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Settings]:
-    """Settings for the current backend; each app gets its own Redis key prefix."""
+    """Settings for the current backend; each app gets its own Redis key prefix. The databases are
+    shared by the session's tests, so no transcode runner polls them: a test that wants one asks
+    for it, on `own_database`."""
 
     def build(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
@@ -63,6 +79,7 @@ def make_settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) 
             "media_dir": tmp_path / "media",
             "login_rate_limit": 1000,
             "search_rate_limit": 1000,
+            "transcode_concurrency": 0,
         }
         if backend == "postgres":
             redis_url, prefix = request.getfixturevalue("redis_env")

@@ -1,5 +1,5 @@
 """Transcode jobs queued again (`huddle transcode`) and pruned (the sweeper). No runner here
-(TRANSCODE_CONCURRENCY=0): the test sets each job's state itself. SQLite and PostgreSQL."""
+(the tests' default): the test sets each job's state itself. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -17,35 +16,20 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from app.config import Settings
-from app.db import migrate
 from app.db.models.media import VideoJob
 from app.domain.media.jobs import prune_jobs, queue_again
 from app.server.app import runtime_of
 from tests.conftest import SECRET, AppClient
 from tests.integration.media.videos import KiB, group_with_owner, mp4, upload
-from tests.services import postgres_database
 
 pytestmark = pytest.mark.anyio
 LATER = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)  # every finished job is old enough by then
 
 
 @pytest.fixture
-def own_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    """Queueing again and pruning act on every video of the database: here only this test's."""
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
-        migrate.upgrade(url)
-        yield url
-        return
-    with postgres_database() as url:
-        migrate.upgrade(url)
-        yield url
-
-
-@pytest.fixture
 def quiet(media_settings: Callable[..., Settings], settings: Settings, own_database: str) -> Settings:
     del settings  # sets up Redis and Azurite first (as in test_renditions.py)
-    return media_settings(transcode_concurrency=0, database_url=own_database)
+    return media_settings(database_url=own_database)
 
 
 @pytest.fixture

@@ -42,13 +42,17 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture
-def transcoding(media_settings: Callable[..., Settings], settings: Settings) -> Callable[..., Settings]:
-    """Settings with a runner; `settings` first sets up the session's database, Redis and Azurite
-    (they start synchronously, outside the test's event loop)."""
+def transcoding(
+    media_settings: Callable[..., Settings], settings: Settings, own_database: str
+) -> Callable[..., Settings]:
+    """Settings with a runner, on the test's own database (a runner claims any queued job);
+    `settings` first sets up Redis and Azurite (they start synchronously, outside the test's
+    event loop)."""
     del settings
 
     def build(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
+            "database_url": own_database,
             "transcode_concurrency": 1,
             "transcode_renditions": (360, 720),
             "transcode_poll_seconds": 0.2,
