@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from granian.constants import Interfaces
 from granian.server import Server
@@ -19,6 +20,9 @@ from app.db import migrate
 from app.observability.logs import granian_log_config
 from app.observability.multiproc import multiprocess_dir
 from app.server.shutdown import capture_worker_stop
+
+if TYPE_CHECKING:
+    from app.domain.media.jobs import Again
 
 # Many long-lived WebSockets per worker: a deep accept queue, and a per-worker concurrency cap high
 # enough that idle sockets never starve new HTTP requests.
@@ -127,7 +131,7 @@ def transcode_command(args: argparse.Namespace) -> None:
     settings = _settings({})
     if settings.is_sqlite:
         migrate.upgrade(settings.sqlalchemy_url)
-    which = "videos" if args.video else args.which
+    which: Again = "videos" if args.video else args.which
     queued = asyncio.run(_queue_again(settings, which, args.video))
     print(f"huddle: queued {len(queued)} transcode job(s)", file=sys.stderr)
     if missing := sorted(set(args.video) - set(queued)):
@@ -137,7 +141,7 @@ def transcode_command(args: argparse.Namespace) -> None:
         )
 
 
-async def _queue_again(settings: Settings, which: str, video_ids: list[int]) -> list[int]:
+async def _queue_again(settings: Settings, which: Again, video_ids: list[int]) -> list[int]:
     from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: PLC0415 -- kept off `run`'s path
 
     from app.db.engine import create_engine  # noqa: PLC0415
@@ -146,7 +150,7 @@ async def _queue_again(settings: Settings, which: str, video_ids: list[int]) -> 
     engine = create_engine(settings)
     try:
         async with async_sessionmaker(engine)() as db:
-            return await queue_again(db, which, video_ids)  # type: ignore[arg-type]
+            return await queue_again(db, which, video_ids)
     finally:
         await engine.dispose()
 

@@ -56,7 +56,9 @@ def inspect_image(data: bytes, max_pixels: int, content_type: str) -> ImageFacts
                     except Unscrubbable:
                         original = _pixels_only(image, upright)
                     return ImageFacts(*upright.size, thumbnail=_thumbnail(upright), original=original)
-    # IndexError and struct.error: a container the scrubber cannot walk is refused, never kept whole.
+    # IndexError and struct.error: a parser (Pillow's, or the scrubber's) that reads past a short header
+    # refuses the file as unreadable instead of failing the request. A container the scrubber finds
+    # laid out unusually is Unscrubbable, and re-encoded above.
     except (
         OSError,
         ValueError,

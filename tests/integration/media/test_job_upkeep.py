@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import msgspec
 import pytest
@@ -17,7 +16,7 @@ from sqlalchemy import delete, select, update
 
 from app.config import Settings
 from app.db.models.media import VideoJob
-from app.domain.media.jobs import prune_jobs, queue_again
+from app.domain.media.jobs import Again, prune_jobs, queue_again
 from app.server.app import runtime_of
 from tests.conftest import SECRET, AppClient
 from tests.integration.media.videos import KiB, group_with_owner, mp4, upload
@@ -62,7 +61,7 @@ async def settle(client: AppClient, video_id: int, state: str) -> None:
         await db.commit()
 
 
-async def again(client: AppClient, which: Any, video_ids: list[int] | None = None) -> list[int]:
+async def again(client: AppClient, which: Again, video_ids: list[int] | None = None) -> list[int]:
     async with runtime_of(client.app).sessions() as db:
         return await queue_again(db, which, video_ids or [])
 
