@@ -22,7 +22,8 @@ Frame = dict[str, Any]
 class WSClient:
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
-        self.frames: list[Frame] = []
+        self.frames: list[Frame] = []  # every event, in order (a huddle.v2 frame may carry several)
+        self.raw_frames: list[str] = []  # what came over the wire, frame by frame
         self._cursor = 0
         self._arrived = asyncio.Condition()
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -36,7 +37,8 @@ class WSClient:
         try:
             async for raw in self.connection:
                 async with self._arrived:
-                    self.frames.append(json.loads(raw))
+                    self.raw_frames.append(str(raw))
+                    self.frames.extend(json.loads(line) for line in str(raw).split("\n"))
                     self._arrived.notify_all()
         except websockets.ConnectionClosed:
             pass

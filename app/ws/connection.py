@@ -1,4 +1,4 @@
-"""One WebSocket: a bounded send queue written one frame at a time, and one feed per followed group.
+"""One WebSocket: its user, and one feed per followed group, over an Outbox (app/ws/fanout.py).
 
 A feed keeps the last seq this socket was sent. Live sequenced frames are sent only when they are
 exactly the next seq; a duplicate is dropped; a gap holds newer frames in `pending` for GAP_GRACE
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,13 +19,12 @@ from typing import Any
 import msgspec
 
 from app.domain.accounts.services import Principal
-from app.observability import metrics
 from app.ws.envelope import Kind
+from app.ws.fanout import CloseCode, Outbox
 from app.ws.protocol import Reset
 from app.ws.reads import SharedReads
 
 log = logging.getLogger("huddle.ws")
-encoder = msgspec.json.Encoder()
 _ids = itertools.count(1)
 
 SYNC_BATCH = 100
@@ -39,19 +37,6 @@ GAP_GRACE = 0.25
 # echo at once when its batch commits, so the bound stays well below the send queue: a client's own
 # pipelining must not make it a slow consumer.
 SENDS_IN_FLIGHT = 64
-
-
-class CloseCode:
-    NORMAL = 1000
-    TOO_BIG = 1009
-    INTERNAL = 1011
-    RESTART = 1012  # server shutting down: reconnect (elsewhere)
-    SLOW_CONSUMER = 1013  # could not keep up: reconnect and resume by seq
-    UNAVAILABLE = 1013  # Try Again Later: the database is down or saturated
-    UNAUTHORIZED = 4401  # bad credentials, or the session ended (logout, password change)
-    NOT_FOUND = 4404  # not a member of that group (or no such group)
-    IDLE = 4408
-    FLOOD = 4429
 
 
 @dataclass(slots=True)
@@ -68,8 +53,8 @@ class Feed:
             self.gap_timer = None
 
 
-class Connection:
-    """Everything here runs on the worker's event loop; `deliver` and `push` never await."""
+class Connection(Outbox):
+    """A socket's identity, the groups it follows and their order; sending is the Outbox's."""
 
     def __init__(
         self,
@@ -82,28 +67,22 @@ class Connection:
         initial_messages: int,
         resume_limit: int,
         follows_all: bool,
+        coalesce: bool = False,
+        seed_only: bool = False,
     ) -> None:
+        super().__init__(send, queue_size=queue_size, coalesce=coalesce)
         self.id = next(_ids)
         self.follows_all = follows_all  # /ws follows every group of the user; /ws/group/{id} one
+        # The seed's socket: only the seed's vocabulary (sequenced frames), no events, acks or hello.
+        self.seed_only = seed_only
         self.principal = principal
         self.user_id = principal.user_id
         self.session_id = str(principal.session_id)
         self.feeds: dict[int, Feed] = {}
-        self._send = send
         self._reads = reads
-        self._queue: deque[str] = deque()
-        self._queue_size = queue_size
-        self.started = False  # frames queue until the handshake completes
-        self._writing: asyncio.Future[Any] | None = None  # the frame the server is writing
-        self._failed = False  # a write failed: the client is gone
-        self._settled: asyncio.Future[None] | None = None  # `finish` waits for the write to end
-        self._drained: asyncio.Future[None] | None = None  # a replay waits for room in the queue
         self._on_left = on_left
         self._initial = initial_messages
         self._resume_limit = resume_limit
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self.closed = asyncio.Event()
         self.send_slots = asyncio.Semaphore(min(SENDS_IN_FLIGHT, max(1, queue_size // 8)))
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -114,92 +93,10 @@ class Connection:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- sending -----------------------------------------------------------------------------------
-    #
-    # No writer task: the next frame is handed to the server from the previous write's done callback.
-    # One write at a time keeps the order (the server runs concurrent writes in any order), and a
-    # callback costs the loop far less than resuming a task, once per frame on every socket.
-
-    def push(self, text: str, *, droppable: bool = False) -> None:
-        if self.close_code is not None:
-            return
-        queue = self._queue
-        if self._writing is None and self.started and not queue:
-            self._write(text)
-            return
-        queued = len(queue)
-        if droppable and queued >= self._queue_size // 2:
-            return  # typing goes first under backpressure
-        if queued >= self._queue_size:
-            self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
-            metrics.slow_consumer_disconnected()
-            return
-        queue.append(text)
-
-    def push_frame(self, frame: msgspec.Struct) -> None:
-        self.push(encoder.encode(frame).decode())
-
-    def start(self) -> None:
-        """The handshake is complete: send what queued meanwhile, then every frame as it comes."""
-        self.started = True
-        if self._queue and self._writing is None and self.close_code is None:
-            self._write(self._queue.popleft())
-
-    def _write(self, text: str) -> None:
-        try:
-            # Granian returns a future; another server may return a coroutine.
-            writing = asyncio.ensure_future(self._send({"type": "websocket.send", "text": text}))
-        except Exception:  # noqa: BLE001 -- the server refused the frame: the client is gone
-            self._lost()
-            return
-        self._writing = writing
-        writing.add_done_callback(self._written)
-
-    def _written(self, writing: asyncio.Future[Any]) -> None:
-        self._writing = None
-        if writing.cancelled() or writing.exception() is not None:
-            self._lost()
-            return
-        metrics.frames_sent()
-        queue = self._queue
-        if queue and self.close_code is None:
-            self._write(queue.popleft())
-            if self._drained is not None and len(queue) <= self._queue_size // 2:
-                _resolve(self._drained)
-        else:
-            _resolve(self._settled)
-
-    def _lost(self) -> None:
-        self._failed = True
-        self.close(CloseCode.NORMAL)
-        _resolve(self._settled)
-
-    def close(self, code: int, reason: str = "") -> None:
-        """Ask the socket to close; the endpoint sends the close frame and cleans up."""
-        if self.close_code is None:
-            self.close_code, self.close_reason = code, reason
-            self._queue.clear()
-            self.closed.set()
-            _resolve(self._drained)
-
-    async def finish(self, wait: float) -> bool:
-        """Stop sending, letting the frame being written finish (cancelling a write mid-frame leaves
-        the socket unable to send a close frame); True when the socket can take a close frame."""
-        self.close(CloseCode.NORMAL)  # no-op when a close code is already set
-        if self._writing is not None:
-            self._settled = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(self._settled, wait)
-            except TimeoutError:
-                return False
-        return self.started and not self._failed
-
-    async def _room(self) -> None:
-        """Replays wait for the queue to drain instead of overflowing it."""
-        while len(self._queue) > self._queue_size // 2 and self.close_code is None:
-            self._drained = asyncio.get_running_loop().create_future()
-            await self._drained
-            self._drained = None
+    def push_event(self, frame: msgspec.Struct) -> None:
+        """A frame beyond the seed's vocabulary (hello, acks, presence...): not on the seed socket."""
+        if not self.seed_only:
+            self.push_frame(frame)
 
     # -- receiving from the broker -----------------------------------------------------------------
 
@@ -207,8 +104,9 @@ class Connection:
         feed = self.feeds.get(group_id)
         if feed is None:
             return
-        if seq == 0:
-            self.push(text, droppable=kind is Kind.TYPING)
+        if seq == 0:  # an event, outside the group's sequence
+            if not self.seed_only:
+                self.push(text, droppable=kind is Kind.TYPING)
         elif feed.syncing:
             if len(feed.pending) < PENDING_MAX:
                 feed.pending.append((seq, kind, subject, text))
@@ -293,7 +191,7 @@ class Connection:
                         self._on_left(self, group_id)
                         return
                 if len(rows) == SYNC_BATCH:
-                    await self._room()
+                    await self.room()
                     continue
                 if self._release_pending(group_id, feed):
                     return
@@ -324,11 +222,3 @@ class Connection:
     def stop_feeds(self) -> None:
         for group_id in list(self.feeds):
             self.stop_following(group_id)
-
-    def stats(self) -> dict[str, int]:
-        return {"queued": len(self._queue), "groups": len(self.feeds)}
-
-
-def _resolve(waiter: asyncio.Future[None] | None) -> None:
-    if waiter is not None and not waiter.done():
-        waiter.set_result(None)

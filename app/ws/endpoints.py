@@ -83,7 +83,7 @@ async def online_members(
 )
 async def socket_stats(principal: Authenticated, gateway: GatewayDep) -> SocketStats:
     del principal  # any signed-in user; the numbers say nothing about anyone
-    return SocketStats(worker_pid=os.getpid(), **gateway.registry.stats())
+    return SocketStats(worker_pid=os.getpid(), **gateway.stats())
 
 
 route_handlers = [user_socket, group_socket, online_members, socket_stats]

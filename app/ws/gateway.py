@@ -30,7 +30,8 @@ from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
 from app.runtime import Runtime
 from app.server.shutdown import before_worker_stops
-from app.ws.connection import CloseCode, Connection
+from app.ws.connection import Connection
+from app.ws.fanout import CloseCode, Fanout
 from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence
 from app.ws.protocol import (
     FRAME_MAX_BYTES,
@@ -54,7 +55,9 @@ from app.ws.reads import SharedReads
 from app.ws.registry import Registry
 
 log = logging.getLogger("huddle.ws")
-SUBPROTOCOL = "huddle.v1"
+# In order of preference: huddle.v2 frames may carry several events, one JSON object per line.
+SUBPROTOCOLS = ("huddle.v2", "huddle.v1")
+COALESCING = "huddle.v2"
 BEARER_SUBPROTOCOL = "bearer."
 TYPING_INTERVAL = 2.0
 SHUTDOWN_CLOSE_GRACE = 0.5  # seconds for close frames to go out before the server stops
@@ -96,6 +99,7 @@ class Gateway:
         )
         self.playback = runtime.playback
         self.registry = Registry(runtime.broker, self.presence, runtime.events)
+        self.fanout = Fanout(self.registry, runtime.events.grants)
         self.reads = SharedReads(runtime.messages, SYNC_READ_SLOTS, runtime.attachment_signer)
         self._admission = asyncio.Semaphore(SETUP_SLOTS)
         self.limiter = FrameLimiter(settings.ws_frames_per_second, settings.ws_frames_per_second * 3)
@@ -106,6 +110,7 @@ class Gateway:
         reconnect = getattr(self.runtime.broker, "on_reconnect", "absent")
         if reconnect != "absent":
             self.runtime.broker.on_reconnect = self.registry.resync_all  # type: ignore[attr-defined]
+        await self.runtime.broker.start(self.fanout.on_payload)
         await self.registry.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
         before_worker_stops(
@@ -142,6 +147,9 @@ class Gateway:
                 break
             await asyncio.sleep(0.02)
         metrics.flush_frames_sent()
+
+    def stats(self) -> dict[str, int]:
+        return {**self.registry.stats(), "delivered_frames": self.fanout.delivered}
 
     # -- handshake ---------------------------------------------------------------------------------
 
@@ -182,7 +190,8 @@ class Gateway:
         if not self.origin_allowed(socket):
             await socket.close(code=1008, reason="origin not allowed")  # before accept: a 403
             return
-        subprotocol = SUBPROTOCOL if SUBPROTOCOL in _offered(socket) else None
+        offered = _offered(socket)
+        subprotocol = next((p for p in SUBPROTOCOLS if p in offered), None)
         try:
             # A thousand clients reconnecting at once queue here instead of all asking the database
             # at the same moment and timing out of its pool.
@@ -209,10 +218,15 @@ class Gateway:
             initial_messages=settings.ws_initial_messages,
             resume_limit=settings.ws_resume_limit,
             follows_all=group_id is None,
+            coalesce=subprotocol == COALESCING,
+            # The seed's socket speaks the seed's vocabulary unless the client asks for more.
+            seed_only=group_id is not None
+            and subprotocol is None
+            and socket.query_params.get("events") != "all",
         )
         await self.registry.add(connection)
         try:
-            connection.push_frame(Ready(user_id=principal.user_id, groups=groups, server_time=server_ms()))
+            connection.push_event(Ready(user_id=principal.user_id, groups=groups, server_time=server_ms()))
             if group_id is not None:
                 # Before the handshake completes: once the client sees the socket open, it is
                 # subscribed, so nothing sent from then on can pass it by as history.
@@ -346,7 +360,7 @@ class Gateway:
         try:
             with _errors_as_frames(connection, client_msg_id):
                 message, _ = await self._with_messages(lambda m: m.sent(sending))
-                connection.push_frame(
+                connection.push_event(
                     Ack(
                         client_msg_id=client_msg_id, id=message.id, seq=message.seq, group_id=message.group_id
                     )
@@ -376,11 +390,11 @@ class Gateway:
                 online = []
             if connection.user_id not in online:
                 online = sorted([*online, connection.user_id])
-            connection.push_frame(Subscribed(group_id=group_id, latest_seq=latest_seq, online=online))
+            connection.push_event(Subscribed(group_id=group_id, latest_seq=latest_seq, online=online))
             with contextlib.suppress(Exception):  # best effort while Redis is down
                 state = await self.playback.get(group_id)
             if state is not None:
-                connection.push_frame(msgspec.structs.replace(state, server_time=server_ms()))
+                connection.push_event(msgspec.structs.replace(state, server_time=server_ms()))
             await self.registry.follow(connection, group_id, last_seq)
 
     async def _typing_event(self, connection: Connection, group_id: int) -> None:

@@ -1,31 +1,25 @@
-"""The worker's registry of local sockets, and the broker handler that fans payloads out to them.
+"""The worker's registry of local sockets: who follows which group, and the subscriptions that follow.
 
 The worker subscribes a group's channel while it has at least one local socket following the group,
-and a user's channel while it has at least one socket of that user. Each payload's frame is decoded
-to text once per worker and the same string is queued on every socket.
+and a user's channel while it has at least one socket of that user. What arrives on those channels is
+delivered by app/ws/fanout.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Coroutine
 from typing import Any
 
-import msgspec
-
 from app.domain.events import Events
-from app.observability import metrics
 from app.ws.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
-from app.ws.connection import CloseCode, Connection
-from app.ws.envelope import Kind, unpack
+from app.ws.connection import Connection
 from app.ws.presence import PresenceStore
-from app.ws.protocol import GroupJoined, Presence, SessionEnded
+from app.ws.protocol import Presence
 
 log = logging.getLogger("huddle.ws")
-_control = msgspec.json.Decoder(SessionEnded | GroupJoined)
 
 
 class Registry:
@@ -37,10 +31,8 @@ class Registry:
         self.by_user: dict[int, set[Connection]] = defaultdict(set)
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscribing: dict[int, asyncio.Future[None]] = {}  # group -> its subscription is confirmed
-        self.delivered = 0
 
     async def start(self) -> None:
-        await self._broker.start(self.on_payload)
         # In the background: a worker must start even while Redis is down (it subscribes on connect).
         self._spawn(self._broker.subscribe(ACCESS_CHANNEL))
 
@@ -49,46 +41,6 @@ class Registry:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- broker -> sockets -------------------------------------------------------------------------
-
-    def on_payload(self, channel: str, payload: bytes) -> None:
-        if channel == ACCESS_CHANNEL:
-            self._events.grants.clear()
-            return
-        seq, kind, subject, published, frame = unpack(payload)
-        scope, _, key = channel.partition(":")
-        if scope == "u":
-            self._control(int(key), frame)
-            return
-        group_id = int(key)
-        connections = self.by_group.get(group_id)
-        if not connections:
-            return
-        text = frame.decode()
-        for connection in list(connections):
-            connection.deliver(group_id, seq, kind, subject, text)
-        self.delivered += len(connections)
-        metrics.observe_fanout_delay(time.time() - published)
-        if kind is Kind.GROUP_DELETED:
-            for connection in list(connections):
-                connection.stop_following(group_id)
-                self.left(connection, group_id)
-
-    def _control(self, user_id: int, frame: bytes) -> None:
-        try:
-            event = _control.decode(frame)
-        except msgspec.DecodeError:
-            log.warning("ignored a malformed control event for user %s", user_id)
-            return
-        for connection in list(self.by_user.get(user_id, ())):
-            if isinstance(event, SessionEnded):
-                if event.keep_session == connection.session_id:
-                    continue
-                if event.session_id in (None, connection.session_id):
-                    connection.close(CloseCode.UNAUTHORIZED, f"session ended: {event.reason}")
-            elif connection.follows_all:
-                self._spawn(self.follow(connection, event.group_id, event.from_seq))
-
     # -- membership of sockets ---------------------------------------------------------------------
 
     async def add(self, connection: Connection) -> None:
@@ -96,6 +48,9 @@ class Registry:
         sockets.add(connection)
         if len(sockets) == 1:
             await self._broker.subscribe(user_channel(connection.user_id))
+
+    def follow_later(self, connection: Connection, group_id: int, last_seq: int | None) -> None:
+        self._spawn(self.follow(connection, group_id, last_seq))
 
     async def follow(self, connection: Connection, group_id: int, last_seq: int | None) -> None:
         """Subscribe first, then replay: anything published after the store read is buffered."""
@@ -200,6 +155,5 @@ class Registry:
             "sockets": sockets,
             "users": len(self.by_user),
             "groups": len(self.by_group),
-            "queued_frames": sum(c.stats()["queued"] for s in self.by_user.values() for c in s),
-            "delivered_frames": self.delivered,
+            "queued_frames": sum(c.queued for s in self.by_user.values() for c in s),
         }

@@ -45,7 +45,7 @@ def ws_url(server: Server, path: str) -> str:
 
 
 async def seed_socket(server: Server, user: User, group_id: int, last_seq: int | None = None) -> WSClient:
-    query = f"?token={user.token}" + (f"&last_seq={last_seq}" if last_seq is not None else "")
+    query = f"?token={user.token}&events=all" + (f"&last_seq={last_seq}" if last_seq is not None else "")
     client = await WSClient.connect(ws_url(server, f"/ws/group/{group_id}{query}"))
     await client.expect("ready")
     await client.expect("subscribed")

@@ -196,14 +196,14 @@ async def test_messages_cross_workers(cluster: tuple[Server, httpx.AsyncClient])
     group = await group_with(http, ann, *members)
     clients = []
     for member in members:
-        client = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={member.token}"))
+        client = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={member.token}&events=all"))
         await client.expect("subscribed")
         clients.append(client)
     try:
         spread = await socket_spread(http, ann)
         assert len(spread) == 2, f"sockets did not land on both workers: {spread}"
         assert sum(spread.values()) == len(members)
-        sender = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={ann.token}"))
+        sender = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={ann.token}&events=all"))
         await sender.expect("subscribed")
         await sender.send({"type": "message", "text": "to every worker"})
         for client in clients:
@@ -349,10 +349,12 @@ async def test_slow_consumer_is_cut_off_without_slowing_others(database: str, tm
                     return closed.rcvd.code if closed.rcvd else None
 
             slow_reader = asyncio.get_running_loop().create_task(read_slowly())
-            fast = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={fast_user.token}"))
+            fast = await WSClient.connect(
+                ws_url(server, f"/ws/group/{group}?token={fast_user.token}&events=all")
+            )
             await fast.expect("subscribed")
             big = "😀" * 9990  # 40 KB of UTF-8 per frame: enough to fill every buffer on the way
-            sender = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={ann.token}"))
+            sender = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={ann.token}&events=all"))
             for i in range(400):
                 await sender.send(json.dumps({"type": "message", "text": f"{i} {big}"}, ensure_ascii=False))
             await fast.expect(lambda f: f.get("text", "").startswith("399 "), timeout=60)

@@ -74,7 +74,9 @@ def test_metrics_and_logs_across_two_workers(tmp_path: Path) -> None:
             ).json()
             token = signed_up["access_token"]
             group = httpx.post(f"{server.url}/groups", json={"name": "ops"}, headers=bearer(token)).json()
-            socket_url = server.url.replace("http", "ws") + f"/ws/group/{group['id']}?token={token}"
+            socket_url = (
+                server.url.replace("http", "ws") + f"/ws/group/{group['id']}?token={token}&events=all"
+            )
             with connect(socket_url) as socket:
                 assert json.loads(socket.recv(timeout=10))["type"] == "ready"
                 assert _open_sockets(server.url) == 1
@@ -88,7 +90,7 @@ def test_metrics_and_logs_across_two_workers(tmp_path: Path) -> None:
     assert any(line.get("logger") == "_granian" for line in lines)  # the server's own lines too
     [socket_line] = [line for line in lines if line.get("event") == "websocket"]
     assert socket_line["route"] == "/ws/group/{group_id}"
-    assert socket_line["query"] == "token=[redacted]"
+    assert socket_line["query"] == "token=[redacted]&events=all"
     assert socket_line["status"] == 101
     created = [line for line in lines if line.get("event") == "request" and line.get("path") == "/groups"]
     assert created[0]["user_id"] == signed_up["user"]["id"]

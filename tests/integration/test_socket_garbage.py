@@ -54,7 +54,9 @@ async def test_a_closed_socket_leaves_nothing_for_the_cycle_collector(
     owner = await register(client)
     created = await client.post("/groups", json={"name": "lab"}, headers=owner.headers)
     assert created.status_code == 201, created.text
-    socket = AsgiWebSocket(client.app, f"/ws/group/{created.json()['id']}", f"token={owner.access_token}")
+    socket = AsgiWebSocket(
+        client.app, f"/ws/group/{created.json()['id']}", f"token={owner.access_token}&events=all"
+    )
     async with socket:  # leaving the block is the client leaving
         await socket.send({"type": "message", "text": "hello", "client_msg_id": "m1"})
         await socket.until(lambda frame: frame["type"] == "ack")

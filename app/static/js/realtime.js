@@ -125,20 +125,28 @@ export class Realtime extends EventTarget {
     if (this.stopped) return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     // The ticket is single-use and expires in 60 s: unlike an access token, it is worthless once used.
-    const ws = new WebSocket(`${scheme}//${location.host}/ws?ticket=${encodeURIComponent(ticket)}`, ["huddle.v1"]);
+    // huddle.v2: a frame may carry several events, one JSON object per line (written while the
+    // previous frame was in flight); huddle.v1 is the fallback of a server that predates it.
+    const ws = new WebSocket(`${scheme}//${location.host}/ws?ticket=${encodeURIComponent(ticket)}`, ["huddle.v2", "huddle.v1"]);
     this.ws = ws;
     ws.addEventListener("message", (event) => this._receive(ws, event));
     ws.addEventListener("close", (event) => this._closed(ws, event));
   }
 
   _receive(ws, event) {
-    if (ws !== this.ws) return;
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      return;
+    for (const line of String(event.data).split("\n")) {
+      if (ws !== this.ws) return; // an event before this one may have ended the socket
+      let frame;
+      try {
+        frame = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      this._event(ws, frame);
     }
+  }
+
+  _event(ws, frame) {
     if (frame.type === "ready") {
       this.attempt = 0;
       this.userId = frame.user_id;

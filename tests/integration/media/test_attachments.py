@@ -319,8 +319,8 @@ async def test_a_websocket_send_carries_attachments_to_every_member(client: AppC
     member = await register(client, "Member")
     await add_member(client, owner, gid, member)
     image = (await attach(client, owner, gid, png(), "cat.png")).json()
-    sender = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}")
-    receiver = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={member.access_token}")
+    sender = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}&events=all")
+    receiver = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={member.access_token}&events=all")
     async with sender, receiver:
         await sender.until(lambda frame: frame["type"] == "subscribed")
         await receiver.until(lambda frame: frame["type"] == "subscribed")

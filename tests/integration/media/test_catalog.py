@@ -138,7 +138,7 @@ async def test_a_members_socket_hears_added_renamed_deleted(client: AppClient) -
     owner, gid = await group_with_owner(client)
     member = await register(client, "Member")
     await add_member(client, owner, gid, member)
-    socket = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={member.access_token}")
+    socket = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={member.access_token}&events=all")
     async with socket:
         await socket.until(lambda frame: frame["type"] == "subscribed")
         video = await upload(client, owner, gid, mp4(KiB), "clip.mp4")
@@ -166,7 +166,7 @@ async def test_the_groups_playback_follows_a_rename_and_stops_when_the_video_goe
     owner, gid = await group_with_owner(client)
     video = await upload(client, owner, gid, mp4(KiB), "clip.mp4")
     other = await upload(client, owner, gid, mp4(KiB), "other.mp4")
-    socket = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}")
+    socket = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}&events=all")
     async with socket:
         await socket.until(lambda frame: frame["type"] == "subscribed")
         play = {"type": "video_control", "video_action": "play", "video_name": "clip.mp4", "video_time": 3.0}
@@ -183,7 +183,7 @@ async def test_the_groups_playback_follows_a_rename_and_stops_when_the_video_goe
     assert stopped["video_name"] is None
     assert stopped["playing"] is False
     assert stopped["position"] >= 3.0  # where it had got to
-    late = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}")
+    late = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}&events=all")
     async with late:
         joined = await late.until(lambda frame: frame["type"] == "playback_state")
     assert (joined["video_name"], joined["playing"]) == (None, False)

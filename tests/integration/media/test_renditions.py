@@ -172,7 +172,9 @@ async def test_progress_is_pushed_to_the_group(
 ) -> None:
     client = await make_client(transcoding(transcode_renditions=(240, 360)))
     owner, gid = await group_with_owner(client)
-    async with AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}") as socket:
+    async with AsgiWebSocket(
+        client.app, f"/ws/group/{gid}", f"token={owner.access_token}&events=all"
+    ) as socket:
         uploaded = await upload(client, owner, gid, clip)
         seen: list[dict[str, Any]] = []
 

@@ -24,6 +24,7 @@ from app.runtime import Runtime
 from app.ws.broker import group_channel
 from app.ws.broker.memory import MemoryBroker
 from app.ws.connection import Connection
+from app.ws.fanout import Fanout
 from app.ws.presence import MemoryPresence
 from app.ws.reads import SharedReads
 from app.ws.registry import Registry
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.anyio
 class Following:
     group: int
     registry: Registry
+    fanout: Fanout
     store: CountingStore
     sent: list[dict[str, Any]]
     signer: AttachmentSigner
@@ -56,7 +58,7 @@ class Following:
         return stored
 
     def publish(self, message: StoredMessage) -> None:
-        self.registry.on_payload(group_channel(self.group), envelope(to_frame(message, signer=self.signer)))
+        self.fanout.on_payload(group_channel(self.group), envelope(to_frame(message, signer=self.signer)))
 
 
 def connection_of(
@@ -76,6 +78,15 @@ def connection_of(
     )
 
 
+async def started(broker: Any, runtime: Runtime) -> tuple[Registry, Fanout]:
+    """A registry with the broker delivering to its sockets, as the gateway wires them."""
+    registry = Registry(broker, MemoryPresence(), runtime.events)
+    fanout = Fanout(registry, runtime.events.grants)
+    await broker.start(fanout.on_payload)
+    await registry.start()
+    return registry, fanout
+
+
 @pytest.fixture
 async def following(
     runtime: Runtime, make_group: Callable[[], Any], make_user: Callable[[], Any]
@@ -91,12 +102,11 @@ async def following(
     store.gate.set()
     connection = connection_of(runtime, user_id, SharedReads(store, 4, runtime.attachment_signer), send)  # type: ignore[arg-type]
     connection.start()
-    registry = Registry(runtime.broker, MemoryPresence(), runtime.events)
-    await registry.start()
+    registry, fanout = await started(runtime.broker, runtime)
     await registry.add(connection)
     await registry.follow(connection, group, 0)
     await eventually(lambda: not connection.feeds[group].syncing)
-    yield Following(group, registry, store, sent, runtime.attachment_signer)
+    yield Following(group, registry, fanout, store, sent, runtime.attachment_signer)
     connection.close(1000)
     await registry.remove(connection)
     connection.stop_feeds()
@@ -165,8 +175,7 @@ async def test_no_socket_reads_the_store_before_the_group_subscription_is_confir
     broker = SlowToConfirm()
     store = CountingStore(runtime.messages)
     store.gate.set()
-    registry = Registry(broker, MemoryPresence(), runtime.events)
-    await registry.start()
+    registry, _ = await started(broker, runtime)
     reads = SharedReads(store, 4, runtime.attachment_signer)  # type: ignore[arg-type]
 
     async def send(_: dict[str, Any]) -> None:
@@ -205,10 +214,9 @@ async def test_a_message_arriving_while_a_new_socket_sets_up_is_sent_even_with_n
     reads = SharedReads(store, 4, signer)  # type: ignore[arg-type]
     connection = connection_of(runtime, user_id, reads, send, initial_messages=0)
     connection.start()
-    registry = Registry(runtime.broker, MemoryPresence(), runtime.events)
-    await registry.start()
+    registry, fanout = await started(runtime.broker, runtime)
     await registry.add(connection)
-    following = Following(group, registry, store, sent, signer)
+    following = Following(group, registry, fanout, store, sent, signer)
     await registry.follow(connection, group, None)  # subscribed; its first read waits at the gate
     await eventually(lambda: store.calls >= 1)
     arrived = await following.commit(runtime, "during set-up")

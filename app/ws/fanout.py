@@ -1,0 +1,234 @@
+"""How one published event reaches every local socket.
+
+1. A service commits a change, then publishes its event (app/domain/events.py): the frame is encoded
+   once and wrapped in a one-line routing header (app/ws/envelope.py), and the broker carries it to
+   every worker subscribed to the group's channel.
+2. `Fanout.on_payload` (here) reads the header only, decodes the frame to text once per worker, and
+   hands the same string to every local socket following the group.
+3. `Connection.deliver` (app/ws/connection.py) keeps the group's `seq` order per socket: the next seq
+   goes out, a duplicate is dropped, a gap waits briefly and is then filled from the store.
+4. `Outbox.push` (here) queues the text on the socket; one write is in flight per socket, and when it
+   completes the next write carries the queue: one event per frame on `huddle.v1` and the seed path,
+   every queued event joined by newlines (NDJSON) on `huddle.v2`. A lone event is written at once.
+   A socket whose queue reaches its bound is closed (1013) and resumes by seq; it never slows others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from app.domain.media.grants import StreamGrants
+from app.observability import metrics
+from app.ws.broker import ACCESS_CHANNEL
+from app.ws.envelope import Kind, unpack
+from app.ws.protocol import GroupJoined, SessionEnded
+
+if TYPE_CHECKING:
+    from app.ws.registry import Registry
+
+log = logging.getLogger("huddle.ws")
+encoder = msgspec.json.Encoder()
+_control = msgspec.json.Decoder(SessionEnded | GroupJoined)
+# A coalesced frame stops growing at this many characters (an event larger than that goes alone):
+# a reader's buffer and the latency of the events behind it stay bounded.
+FRAME_CHARS = 64 * 1024
+
+
+class CloseCode:
+    NORMAL = 1000
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    RESTART = 1012  # server shutting down: reconnect (elsewhere)
+    SLOW_CONSUMER = 1013  # could not keep up: reconnect and resume by seq
+    UNAVAILABLE = 1013  # Try Again Later: the database is down or saturated
+    UNAUTHORIZED = 4401  # bad credentials, or the session ended (logout, password change)
+    NOT_FOUND = 4404  # not a member of that group (or no such group)
+    IDLE = 4408
+    FLOOD = 4429
+
+
+class Fanout:
+    """The broker's handler on this worker: group payloads to the group's sockets, user payloads
+    (sessions ended, groups joined) to the user's sockets, access broadcasts to the grant cache."""
+
+    def __init__(self, registry: Registry, grants: StreamGrants) -> None:
+        self._registry = registry
+        self._grants = grants
+        self.delivered = 0
+
+    def on_payload(self, channel: str, payload: bytes) -> None:
+        if channel == ACCESS_CHANNEL:
+            self._grants.clear()
+            return
+        seq, kind, subject, published, frame = unpack(payload)
+        scope, _, key = channel.partition(":")
+        if scope == "u":
+            self._control(int(key), frame)
+            return
+        group_id = int(key)
+        connections = self._registry.by_group.get(group_id)
+        if not connections:
+            return
+        text = frame.decode()
+        # A copy: a `leave` delivered here makes its socket stop following, which edits the set.
+        for connection in list(connections):
+            connection.deliver(group_id, seq, kind, subject, text)
+        self.delivered += len(connections)
+        metrics.observe_fanout_delay(time.time() - published)
+        if kind is Kind.GROUP_DELETED:
+            for connection in list(connections):
+                connection.stop_following(group_id)
+                self._registry.left(connection, group_id)
+
+    def _control(self, user_id: int, frame: bytes) -> None:
+        try:
+            event = _control.decode(frame)
+        except msgspec.DecodeError:
+            log.warning("ignored a malformed control event for user %s", user_id)
+            return
+        for connection in list(self._registry.by_user.get(user_id, ())):
+            if isinstance(event, SessionEnded):
+                if event.keep_session == connection.session_id:
+                    continue
+                if event.session_id in (None, connection.session_id):
+                    connection.close(CloseCode.UNAUTHORIZED, f"session ended: {event.reason}")
+            elif connection.follows_all:
+                self._registry.follow_later(connection, event.group_id, event.from_seq)
+
+
+class Outbox:
+    """One socket's bounded send queue, counted in events, written one frame at a time.
+
+    No writer task: the next frame is handed to the server from the previous write's done callback.
+    One write at a time keeps the order (the server runs concurrent writes in any order), and a
+    callback costs the loop far less than resuming a task. Everything runs on the worker's event
+    loop; `push` never awaits.
+    """
+
+    def __init__(
+        self, send: Callable[[dict[str, Any]], Awaitable[Any]], *, queue_size: int, coalesce: bool
+    ) -> None:
+        self._send = send
+        self._queue: deque[str] = deque()
+        self._queue_size = queue_size
+        self._coalesce = coalesce  # huddle.v2: a frame carries every event queued behind a write
+        self.started = False  # events queue until the handshake completes
+        self._writing: asyncio.Future[Any] | None = None  # the frame the server is writing
+        self._failed = False  # a write failed: the client is gone
+        self._settled: asyncio.Future[None] | None = None  # `finish` waits for the write to end
+        self._drained: asyncio.Future[None] | None = None  # a replay waits for room in the queue
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closed = asyncio.Event()
+
+    def push(self, text: str, *, droppable: bool = False) -> None:
+        if self.close_code is not None:
+            return
+        queue = self._queue
+        if self._writing is None and self.started and not queue:
+            self._write(text)
+            return
+        queued = len(queue)
+        if droppable and queued >= self._queue_size // 2:
+            return  # typing goes first under backpressure
+        if queued >= self._queue_size:
+            self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
+            metrics.slow_consumer_disconnected()
+            return
+        queue.append(text)
+
+    def push_frame(self, frame: msgspec.Struct) -> None:
+        self.push(encoder.encode(frame).decode())
+
+    def start(self) -> None:
+        """The handshake is complete: send what queued meanwhile, then every event as it comes."""
+        self.started = True
+        if self._queue and self._writing is None and self.close_code is None:
+            self._write(self._next_frame())
+
+    def _next_frame(self) -> str:
+        """The queue's head, with every event behind it that fits when coalescing. Frames are JSON
+        objects encoded without raw newlines, so a newline always separates two of them."""
+        queue = self._queue
+        text = queue.popleft()
+        if not self._coalesce or not queue:
+            return text
+        parts = [text]
+        size = len(text)
+        while queue and size + len(queue[0]) < FRAME_CHARS:
+            text = queue.popleft()
+            parts.append(text)
+            size += len(text) + 1
+        return "\n".join(parts) if len(parts) > 1 else parts[0]
+
+    def _write(self, text: str) -> None:
+        try:
+            # Granian returns a future; another server may return a coroutine.
+            writing = asyncio.ensure_future(self._send({"type": "websocket.send", "text": text}))
+        except Exception:  # noqa: BLE001 -- the server refused the frame: the client is gone
+            self._lost()
+            return
+        self._writing = writing
+        writing.add_done_callback(self._written)
+
+    def _written(self, writing: asyncio.Future[Any]) -> None:
+        self._writing = None
+        if writing.cancelled() or writing.exception() is not None:
+            self._lost()
+            return
+        metrics.frames_sent()
+        queue = self._queue
+        if queue and self.close_code is None:
+            self._write(self._next_frame())
+            if self._drained is not None and len(queue) <= self._queue_size // 2:
+                _resolve(self._drained)
+        else:
+            _resolve(self._settled)
+
+    def _lost(self) -> None:
+        self._failed = True
+        self.close(CloseCode.NORMAL)
+        _resolve(self._settled)
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Ask the socket to close; the endpoint sends the close frame and cleans up."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self._queue.clear()
+            self.closed.set()
+            _resolve(self._drained)
+
+    async def finish(self, wait: float) -> bool:
+        """Stop sending, letting the frame being written finish (cancelling a write mid-frame leaves
+        the socket unable to send a close frame); True when the socket can take a close frame."""
+        self.close(CloseCode.NORMAL)  # no-op when a close code is already set
+        if self._writing is not None:
+            self._settled = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._settled, wait)
+            except TimeoutError:
+                return False
+        return self.started and not self._failed
+
+    async def room(self) -> None:
+        """Replays wait for the queue to drain instead of overflowing it."""
+        while len(self._queue) > self._queue_size // 2 and self.close_code is None:
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
+            self._drained = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
