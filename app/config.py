@@ -85,7 +85,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     search_rate_window_seconds: int = 60
     group_member_limit: int = 100
     ws_allowed_origins: tuple[str, ...] = ()  # empty: same origin only
-    ws_send_queue: int = 1024  # frames queued per socket before it counts as a slow consumer
+    ws_send_queue: int = 1024  # events queued per socket before it counts as a slow consumer
     ws_initial_messages: int = 100  # sent to a first connection that has seen nothing yet
     ws_resume_limit: int = 1000  # further behind than this, a resuming client gets `reset`
     ws_idle_timeout_seconds: int = 90

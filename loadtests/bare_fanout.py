@@ -4,7 +4,10 @@ history, presence or ordering). Each socket has a queue written one frame at a t
 `make bench` serves it exactly like Huddle (`granian --interface asgi --workers 2`) and drives it with
 the same fan-out client, so Huddle's own cost shows as the distance to this app in the same run.
 
-Environment: REDIS_URL, BARE_CHANNEL (one per run, so runs never hear each other).
+With BARE_COALESCE=1 a write carries every frame queued while the previous write was in flight, joined
+by newlines, as Huddle's `huddle.v2` does: the floor for Huddle's headline row.
+
+Environment: REDIS_URL, BARE_CHANNEL (one per run, so runs never hear each other), BARE_COALESCE.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from redis.asyncio import Redis
 from loadtests.bare_ws import accepted
 
 CHANNEL = os.environ.get("BARE_CHANNEL", "bare-fanout")
+COALESCE = os.environ.get("BARE_COALESCE") == "1"
 
 
 class Socket:
@@ -44,7 +48,12 @@ class Socket:
     def written(self, sent: asyncio.Future[None]) -> None:
         self.writing = False
         if self.queue and not sent.cancelled() and sent.exception() is None:
-            self.write(self.queue.popleft())
+            if COALESCE:
+                text = "\n".join(self.queue)
+                self.queue.clear()
+                self.write(text)
+            else:
+                self.write(self.queue.popleft())
 
 
 sockets: set[Socket] = set()

@@ -83,43 +83,51 @@ def granian_app(name: str, target: str, port: int, workers: int, env: dict[str, 
 
 # -- drivers -------------------------------------------------------------------------------------
 
+# What each fan-out target is: the driver's mode, and the command-line pattern of the server processes
+# whose CPU serverload.py counts over the send phase.
+HUDDLE_PROCESSES = f"{PY} -m app run"  # this checkout's interpreter: not another checkout's servers
+TARGETS = {
+    "huddle": ("huddle", HUDDLE_PROCESSES),  # /ws, huddle.v2: the headline
+    "huddle_seed": ("raw", HUDDLE_PROCESSES),  # the seed's /ws/group/{id}?token=
+    "fastapi": ("raw", "uvicorn app:app"),
+    "socketio": ("sio", "node server.js"),
+}
+RELAY_PROCESSES = "loadtests.bare_fanout:app"
+IDLE_WS_PATH = "/ws/group/{group}?token={token}&events=all"
 
-def setup_group(base: str, out: Path, users: int = USERS) -> dict[str, Any]:
-    run([PY, str(SHARED / "setup_group.py"), base, str(users), str(out)], timeout=900)
+
+def setup_group(base: str, out: Path, users: int = USERS, ws_path: str | None = None) -> dict[str, Any]:
+    path_args = ["--ws-path", ws_path] if ws_path else []
+    run([PY, str(SHARED / "setup_group.py"), base, str(users), str(out), *path_args], timeout=900)
     return json.loads(out.read_text())
 
 
 def fanout(
-    setup: Path, mode: str, connections: int, messages: int, window: str = str(WINDOW)
+    setup: Path, mode: str, processes: str, connections: int, messages: int, window: str = str(WINDOW)
 ) -> dict[str, Any]:
+    """One run of the shared driver under serverload.py: deliveries/s, latency and the servers' CPU
+    per delivery over the send phase."""
+    driver = ["node", str(SHARED / "fanout.js"), str(setup), mode, str(connections), str(messages)]
     out = run(
-        [
-            "node",
-            str(SHARED / "fanout.js"),
-            str(setup),
-            mode,
-            str(connections),
-            str(messages),
-            str(SENDERS),
-            window,
-        ],
+        [PY, str(SHARED / "serverload.py"), processes, "--", *driver, str(SENDERS), window],
         timeout=300,
     )
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     log(
         f"  fanout {setup.stem} n={connections} w={window}: {result['delivered_per_s']}/s "
-        f"p50={result['p50_ms']} p99={result['p99_ms']} complete={result['complete']}"
+        f"p50={result['p50_ms']} p99={result['p99_ms']} cpu={result.get('server_cpu_us_per_delivery')} us "
+        f"complete={result['complete']}"
     )
     return result
 
 
 def fresh_fanouts(name: str, repeat: int, connections: int, messages: int) -> list[dict[str, Any]]:
-    """`repeat` fan-out runs against the Huddle being served, each in a freshly seeded group."""
+    """`repeat` huddle.v2 fan-out runs against the Huddle being served, each in a freshly seeded group."""
     runs = []
     for index in range(repeat):
         path = RUN / f"{name}-{index}.json"
-        setup_group(f"http://{HOST}:{PORTS['huddle']}", path)
-        runs.append(fanout(path, "raw", connections, messages))
+        setup_group(f"http://{HOST}:{PORTS['huddle']}", path, ws_path="/ws")
+        runs.append(fanout(path, "huddle", HUDDLE_PROCESSES, connections, messages))
     return runs
 
 
@@ -171,13 +179,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each headline measurement (median)")
     parser.add_argument("--messages", type=int, default=100, help="messages per sender in a fan-out run")
     parser.add_argument("--sweep", default="100,250,500,1000", help="connection counts for the plot")
+    parser.add_argument("--wide", default="5000", help="larger connection counts, measured --repeat times")
     parser.add_argument("--idle", default="1000,5000", help="idle socket counts for memory")
     parser.add_argument("--quick", action="store_true", help="one repetition, a short sweep (smoke run)")
     parser.add_argument("--no-docs", action="store_true", help="write results.json only")
     args = parser.parse_args()
     if args.quick:
-        args.repeat, args.sweep, args.idle = 1, "1000", "1000"
+        args.repeat, args.sweep, args.idle, args.wide = 1, "1000", "1000", ""
     sweep = [int(x) for x in args.sweep.split(",")]
+    wide = [int(x) for x in args.wide.split(",") if x]
     idle_counts = [int(x) for x in args.idle.split(",")]
 
     for tool in ("node", "wrk", "nginx", "psql", "redis-cli"):
@@ -186,7 +196,7 @@ def main() -> None:
                 f"bench: `{tool}` not found (apt-get install -y nginx-light wrk; node, PostgreSQL, Redis)"
             )
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = max(idle_counts) * 2 + 4096
+    need = max([*idle_counts, *wide]) * 2 + 4096
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -230,25 +240,31 @@ def main() -> None:
                 {**setup, "ws": f"ws://{HOST}:{PORTS['socketio']}/socket.io/?EIO=4&transport=websocket"}
             )
         )
-        peers = {"fastapi": (fastapi_setup, "raw"), "socketio": (sio_setup, "sio")}
+        peer_setups = {"fastapi": fastapi_setup, "socketio": sio_setup}
 
-        with bench_huddle("huddle-2w", 2, database_url, redis=True) as server:
+        with bench_huddle("huddle-2w", 2, database_url, redis=True):
             base = f"http://{HOST}:{PORTS['huddle']}"
             counter = iter(range(10_000))
 
-            def huddle_setup() -> Path:  # a fresh group per run: history never leaks between runs
-                path = RUN / f"huddle-{next(counter)}.json"
-                setup_group(base, path)
+            def setup_of(target: str) -> Path:
+                """A fresh group for every Huddle run (history never leaks between runs)."""
+                if target in peer_setups:
+                    return peer_setups[target]
+                path = RUN / f"{target}-{next(counter)}.json"
+                setup_group(base, path, ws_path="/ws" if target == "huddle" else None)
                 return path
 
-            log("fan-out sweep (deliveries/s against connection count)")
-            sweep_results: dict[str, dict[int, list[dict[str, Any]]]] = {t: {} for t in ("huddle", *peers)}
-            for connections in sweep:
-                reps = args.repeat if connections == max(sweep) else 1
+            def measure(target: str, connections: int, messages: int, window: str = str(WINDOW)) -> Any:
+                mode, processes = TARGETS[target]
+                return fanout(setup_of(target), mode, processes, connections, messages, window)
+
+            log("fan-out sweep (deliveries/s against connection count), every target in turn")
+            sweep_results: dict[str, dict[int, list[dict[str, Any]]]] = {t: {} for t in TARGETS}
+            for connections in [*sweep, *wide]:
+                reps = args.repeat if connections in (max(sweep), *wide) else 1
                 for _ in range(reps):
-                    for target in ("huddle", *peers):
-                        path, mode = (huddle_setup(), "raw") if target == "huddle" else peers[target]
-                        result = fanout(path, mode, connections, args.messages)
+                    for target in TARGETS:
+                        result = measure(target, connections, args.messages)
                         sweep_results[target].setdefault(connections, []).append(result)
             results["fanout"] = {
                 target: {str(n): runs for n, runs in by_n.items()} for target, by_n in sweep_results.items()
@@ -257,28 +273,36 @@ def main() -> None:
             huddle_max = median_of(sweep_results["huddle"][top], "delivered_per_s")
             per_sender = max(1, round(huddle_max / top / 2 / SENDERS))  # half our max, split over the senders
             log(f"latency at half of Huddle's max rate: {per_sender} msg/s per sender")
-            latency: dict[str, list[dict[str, Any]]] = {t: [] for t in ("huddle", *peers)}
+            latency: dict[str, list[dict[str, Any]]] = {t: [] for t in TARGETS}
             for _ in range(args.repeat):
-                for target in ("huddle", *peers):
-                    path, mode = (huddle_setup(), "raw") if target == "huddle" else peers[target]
+                for target in TARGETS:
                     messages = max(20, per_sender * 8)  # about 8 s of open-loop load
-                    latency[target].append(fanout(path, mode, top, messages, f"r{per_sender}"))
+                    latency[target].append(measure(target, top, messages, f"r{per_sender}"))
             results["latency_half_rate"] = {
                 "rate_per_sender": per_sender,
                 "connections": top,
                 "runs": latency,
             }
 
-        log("fan-out floor: a bare Granian app that only relays frames through Redis")
+        log(
+            "fan-out floors: a bare Granian app that only relays frames through Redis, then the same coalescing"
+        )
         floor_setup = RUN / "floor.json"
         floor_setup.write_text(
             json.dumps({"ws": f"ws://{HOST}:{PORTS['bare']}/ws?token={{token}}", "group": 0, "tokens": ["x"]})
         )
-        floor_env = {"REDIS_URL": REDIS_URL, "BARE_CHANNEL": f"huddle-bench-floor:{uuid.uuid4().hex[:8]}"}
-        with granian_app("bare-fanout", "loadtests.bare_fanout:app", PORTS["bare"], 2, floor_env):
-            results["fanout_floor"] = [
-                fanout(floor_setup, "raw", top, args.messages) for _ in range(args.repeat)
-            ]
+        results["fanout_floor"] = {}
+        for floor, coalesce in (("relay", "0"), ("relay_coalescing", "1")):
+            floor_env = {
+                "REDIS_URL": REDIS_URL,
+                "BARE_CHANNEL": f"huddle-bench-floor:{uuid.uuid4().hex[:8]}",
+                "BARE_COALESCE": coalesce,
+            }
+            with granian_app(floor, "loadtests.bare_fanout:app", PORTS["bare"], 2, floor_env):
+                results["fanout_floor"][floor] = [
+                    fanout(floor_setup, "raw", RELAY_PROCESSES, top, args.messages)
+                    for _ in range(args.repeat)
+                ]
 
         log("range streaming: Huddle's stream endpoint (signed URL), the FastAPI peer, nginx")
         ranges: dict[str, list[dict[str, Any]]] = {"huddle": [], "fastapi": [], "nginx": []}
@@ -308,7 +332,8 @@ def main() -> None:
             log(f"idle-socket memory at {count} sockets: Huddle, then bare Granian (2 workers each, fresh)")
             with bench_huddle(f"huddle-idle-{count}", 2, database_url, redis=True) as server:
                 path = RUN / f"huddle-idle-{count}.json"
-                setup_group(f"http://{HOST}:{PORTS['huddle']}", path)
+                # The seed path asking for every event: ready once subscribed, as a client holds it.
+                setup_group(f"http://{HOST}:{PORTS['huddle']}", path, ws_path=IDLE_WS_PATH)
                 time.sleep(2)
                 results["idle"]["huddle"][str(count)] = idle(path, count, server.workers(), "subscribed")
             with granian_app(f"bare-{count}", "loadtests.bare_ws:app", PORTS["bare"], 2, {}) as bare:

@@ -18,7 +18,17 @@ import matplotlib.pyplot as plt
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-NAMES = {"huddle": "Huddle", "fastapi": "FastAPI peer", "socketio": "Socket.IO peer", "nginx": "nginx"}
+NAMES = {
+    "huddle": "Huddle `/ws`, huddle.v2",
+    "huddle_seed": "Huddle seed path `/ws/group/{id}`",
+    "fastapi": "FastAPI peer",
+    "socketio": "Socket.IO peer",
+    "nginx": "nginx",
+    "relay": "floor: bare Granian relay (no auth, database, history or presence)",
+    "relay_coalescing": "floor: the same relay, coalescing as huddle.v2 does",
+}
+SHORT = {"huddle": "Huddle v2", "huddle_seed": "Huddle seed", "fastapi": "FastAPI", "socketio": "Socket.IO"}
+CPU = "server_cpu_us_per_delivery"
 
 
 def med(runs: list[dict[str, Any]], key: str) -> float:
@@ -39,7 +49,7 @@ def plots(results: dict[str, Any], out: Path) -> None:
     for target, by_n in results["fanout"].items():
         counts = sorted(int(n) for n in by_n)
         ax.plot(
-            counts, [med(by_n[str(n)], "delivered_per_s") for n in counts], marker="o", label=NAMES[target]
+            counts, [med(by_n[str(n)], "delivered_per_s") for n in counts], marker="o", label=SHORT[target]
         )
     ax.set_xlabel("WebSocket connections in one group")
     ax.set_ylabel("deliveries / s (median)")
@@ -51,7 +61,7 @@ def plots(results: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    top = str(max(int(n) for n in results["fanout"]["huddle"]))
+    top = top_of(results)
     targets = list(results["fanout"])
     x = range(len(targets))
     for ax, (title, source) in zip(
@@ -69,7 +79,7 @@ def plots(results: dict[str, Any], out: Path) -> None:
         p99 = [med(source[t], "p99_ms") for t in targets]
         ax.bar([i - 0.2 for i in x], p50, width=0.4, label="p50")
         ax.bar([i + 0.2 for i in x], p99, width=0.4, label="p99")
-        ax.set_xticks(list(x), [NAMES[t] for t in targets])
+        ax.set_xticks(list(x), [SHORT[t] for t in targets])
         ax.set_ylabel("delivery latency, ms (median of runs)")
         ax.set_yscale("log")
         ax.set_title(title)
@@ -84,10 +94,68 @@ def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "n/a"
 
 
+def fanout_table(results: dict[str, Any], count: str) -> list[str]:
+    p = results["parameters"]
+    lines = [
+        "",
+        f"### Fan-out: {count} sockets in one group, {p['senders']} senders, window {p['window']}, "
+        f"{p['messages_per_sender']} messages per sender",
+        "",
+        "| target | deliveries/s | server CPU µs/delivery | p50 ms | p99 ms | Huddle v2 ÷ target: rate | "
+        "CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    ours = results["fanout"]["huddle"][count]
+    rows = {target: by_n[count] for target, by_n in results["fanout"].items() if count in by_n}
+    if count == top_of(results):
+        rows |= results.get("fanout_floor", {})
+    for target, runs in rows.items():
+        complete = all(r["complete"] for r in runs)
+        mine = target == "huddle"
+        lines.append(
+            f"| {NAMES[target]}{'' if complete else ' (incomplete run)'} | "
+            f"{med(runs, 'delivered_per_s'):,.0f}{spread(runs, 'delivered_per_s')} | "
+            f"{med(runs, CPU):.2f}{spread(runs, CPU)} | {med(runs, 'p50_ms'):g} | {med(runs, 'p99_ms'):g} | "
+            f"{'' if mine else ratio(med(ours, 'delivered_per_s'), med(runs, 'delivered_per_s'))} | "
+            f"{'' if mine else ratio(med(ours, CPU), med(runs, CPU))} |"
+        )
+    return lines
+
+
+def top_of(results: dict[str, Any]) -> str:
+    return str(results["latency_half_rate"]["connections"])
+
+
+def targets_met(results: dict[str, Any]) -> list[str]:
+    """Issue 21's targets, checked against this run (1,000 sockets, medians)."""
+    top = top_of(results)
+    fan = {target: by_n[top] for target, by_n in results["fanout"].items()}
+    rate = {target: med(runs, "delivered_per_s") for target, runs in fan.items()}
+    cpu = {target: med(runs, CPU) for target, runs in fan.items()}
+    half = results["latency_half_rate"]["runs"]["huddle"]
+    checks = [
+        ("huddle.v2 ≥ 2.0x the FastAPI peer (deliveries/s)", rate["huddle"] / rate["fastapi"], 2.0, "x"),
+        ("huddle.v2 ≥ 1.2x the Socket.IO peer (deliveries/s)", rate["huddle"] / rate["socketio"], 1.2, "x"),
+        ("huddle.v2 server CPU per delivery ≤ 0.8x Socket.IO's", cpu["huddle"] / cpu["socketio"], -0.8, "x"),
+        ("p99 ≤ 50 ms at half of Huddle's maximum rate (huddle.v2)", med(half, "p99_ms"), -50, " ms"),
+        (
+            "the seed path ≥ 1.0x the FastAPI peer (deliveries/s)",
+            rate["huddle_seed"] / rate["fastapi"],
+            1.0,
+            "x",
+        ),
+    ]
+    lines = ["| target (issue 21) | this run | |", "|---|---:|---|"]
+    for name, value, bound, unit in checks:
+        met = value >= bound if bound > 0 else value <= -bound
+        lines.append(f"| {name} | {value:.2f}{unit} | {'met' if met else 'missed'} |")
+    return lines
+
+
 def tables(results: dict[str, Any]) -> str:
     p = results["parameters"]
     m = results["machine"]
-    top = str(max(int(n) for n in results["fanout"]["huddle"]))
+    top = top_of(results)
     lines = [
         BEGIN,
         "",
@@ -95,30 +163,14 @@ def tables(results: dict[str, Any]) -> str:
         f"{results['started']} – {results['finished']} UTC on {m['cpus']} cores shared with other work: "
         f"load average {m['loadavg_start']} at the start, {m['loadavg_end']} at the end (1, 5, 15 min). "
         f"Every figure is the median of {p['repeat']} run(s) (range in brackets); the load clients "
-        "run on the same machine.",
+        "run on the same machine. Server CPU is the servers' processes' CPU over the send phase only "
+        "(`../shared/bench/serverload.py`), per delivered message: it does not count the load client.",
         "",
-        f"### Fan-out: {top} sockets in one group, {p['senders']} senders, window {p['window']}, "
-        f"{p['messages_per_sender']} messages per sender",
-        "",
-        "| target | deliveries/s | p50 ms | p99 ms | Huddle ÷ target |",
-        "|---|---:|---:|---:|---:|",
+        *targets_met(results),
     ]
-    huddle_rate = med(results["fanout"]["huddle"][top], "delivered_per_s")
-    for target, by_n in results["fanout"].items():
-        runs = by_n[top]
-        rate = med(runs, "delivered_per_s")
-        complete = all(r["complete"] for r in runs)
-        lines.append(
-            f"| {NAMES[target]}{'' if complete else ' (incomplete run)'} | {rate:,.0f}"
-            f"{spread(runs, 'delivered_per_s')} | {med(runs, 'p50_ms'):g} | {med(runs, 'p99_ms'):g} | "
-            f"{'' if target == 'huddle' else ratio(huddle_rate, rate)} |"
-        )
-    if floor := results.get("fanout_floor"):
-        lines.append(
-            f"| floor: bare Granian relay (no auth, database, history or presence) | "
-            f"{med(floor, 'delivered_per_s'):,.0f}{spread(floor, 'delivered_per_s')} | {med(floor, 'p50_ms'):g} | "
-            f"{med(floor, 'p99_ms'):g} | {ratio(huddle_rate, med(floor, 'delivered_per_s'))} |"
-        )
+    wide = sorted(int(n) for n in results["fanout"]["huddle"] if int(n) > int(top))
+    for count in [top, *map(str, wide)]:
+        lines += fanout_table(results, count)
     half = results["latency_half_rate"]
     lines += [
         "",
@@ -142,7 +194,7 @@ def tables(results: dict[str, Any]) -> str:
         "",
         "### Sweep: deliveries/s by connection count (median)",
         "",
-        "| connections | " + " | ".join(NAMES[t] for t in results["fanout"]) + " |",
+        "| connections | " + " | ".join(SHORT[t] for t in results["fanout"]) + " |",
         "|---:|" + "---:|" * len(results["fanout"]),
     ]
     for n in sorted(int(k) for k in results["fanout"]["huddle"]):
@@ -161,7 +213,7 @@ def tables(results: dict[str, Any]) -> str:
     for target, runs in ranges.items():
         rate = med(runs, "MiB_per_s")
         lines.append(
-            f"| {NAMES[target]} | {rate:,.1f}{spread(runs, 'MiB_per_s')} | {med(runs, 'req_per_s'):,.0f} | "
+            f"| {'Huddle' if target == 'huddle' else NAMES[target]} | {rate:,.1f}{spread(runs, 'MiB_per_s')} | {med(runs, 'req_per_s'):,.0f} | "
             f"{med(runs, 'p50_ms'):g} | {med(runs, 'p99_ms'):g} | {sum(r['errors'] for r in runs)} | "
             f"{'' if target == 'huddle' else ratio(ours, rate)} |"
         )

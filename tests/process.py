@@ -42,6 +42,9 @@ class Server:
         self.log = log
         self.url = f"http://127.0.0.1:{port}"
 
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 

@@ -101,10 +101,15 @@ class Connection(Outbox):
     # -- receiving from the broker -----------------------------------------------------------------
 
     def deliver(self, group_id: int, seq: int, kind: Kind, subject: int, text: str) -> None:
+        """Called once per socket for every event of a followed group: the common case (the next
+        message, nothing held back) is two comparisons and a push."""
         feed = self.feeds.get(group_id)
         if feed is None:
             return
-        if seq == 0:  # an event, outside the group's sequence
+        if seq == feed.last_seq + 1 and kind is Kind.SEQUENCED and not feed.syncing and not feed.pending:
+            feed.last_seq = seq
+            self.push(text)
+        elif seq == 0:  # an event, outside the group's sequence
             if not self.seed_only:
                 self.push(text, droppable=kind is Kind.TYPING)
         elif feed.syncing:

@@ -45,14 +45,10 @@ async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def ws_url(server: Server, path: str) -> str:
-    return server.url.replace("http://", "ws://") + path
-
-
 async def user_socket(
     server: Server, user: User, protocol: str, group: int, last_seq: int | None
 ) -> WSClient:
-    client = await WSClient.connect(ws_url(server, "/ws"), subprotocols=[protocol, f"bearer.{user.token}"])
+    client = await WSClient.connect(server.ws_url("/ws"), subprotocols=[protocol, f"bearer.{user.token}"])
     assert client.connection.subprotocol == protocol
     await client.send({"type": "resume", "groups": {str(group): last_seq}})
     await client.expect("subscribed")
@@ -124,7 +120,7 @@ async def test_the_seeds_websocket_test(server: Server, http: httpx.AsyncClient)
     is that message, with the seed's fields."""
     ann = await sign_up(http, "Ann")
     group = await group_with(http, ann)
-    async with websockets.connect(ws_url(server, f"/ws/group/{group}?token={ann.token}")) as websocket:
+    async with websockets.connect(server.ws_url(f"/ws/group/{group}?token={ann.token}")) as websocket:
         await websocket.send(json.dumps({"text": "Hello World!"}))
         data = json.loads(await asyncio.wait_for(websocket.recv(), 10))
     assert data["text"] == "Hello World!"
@@ -137,8 +133,8 @@ async def test_the_seed_socket_gets_the_seeds_vocabulary_only(
 ) -> None:
     ann, bob = await sign_up(http, "Ann"), await sign_up(http, "Bob")
     group = await group_with(http, ann)
-    seed = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={ann.token}"))
-    asked = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={ann.token}&events=all"))
+    seed = await WSClient.connect(server.ws_url(f"/ws/group/{group}?token={ann.token}"))
+    asked = await WSClient.connect(server.ws_url(f"/ws/group/{group}?token={ann.token}&events=all"))
     try:
         await asked.expect("subscribed")
         await seed.send({"type": "typing"})  # presence, typing, acks and edits: not the seed's
@@ -171,7 +167,7 @@ async def test_the_seed_socket_offering_a_huddle_subprotocol_gets_everything(
     ann = await sign_up(http, "Ann")
     group = await group_with(http, ann)
     client = await WSClient.connect(
-        ws_url(server, f"/ws/group/{group}?token={ann.token}"), subprotocols=["huddle.v1"]
+        server.ws_url(f"/ws/group/{group}?token={ann.token}"), subprotocols=["huddle.v1"]
     )
     try:
         assert client.connection.subprotocol == "huddle.v1"

@@ -40,13 +40,9 @@ async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def ws_url(server: Server, path: str) -> str:
-    return server.url.replace("http://", "ws://") + path
-
-
 async def seed_socket(server: Server, user: User, group_id: int, last_seq: int | None = None) -> WSClient:
     query = f"?token={user.token}&events=all" + (f"&last_seq={last_seq}" if last_seq is not None else "")
-    client = await WSClient.connect(ws_url(server, f"/ws/group/{group_id}{query}"))
+    client = await WSClient.connect(server.ws_url(f"/ws/group/{group_id}{query}"))
     await client.expect("ready")
     await client.expect("subscribed")
     return client
@@ -94,7 +90,7 @@ async def test_user_socket_with_ticket_and_resume(server: Server, http: httpx.As
     for i in range(3):
         await send_rest(http, ann, group, f"before {i}")  # seqs 2..4
     one_time = await ticket(http, bob)
-    b = await WSClient.connect(ws_url(server, f"/ws?ticket={one_time}"))
+    b = await WSClient.connect(server.ws_url(f"/ws?ticket={one_time}"))
     try:
         ready = await b.expect("ready")
         assert (ready["user_id"], ready["groups"]) == (bob.user_id, [group])
@@ -107,13 +103,13 @@ async def test_user_socket_with_ticket_and_resume(server: Server, http: httpx.As
         assert b.sequenced(group) == [3, 4, 5]
     finally:
         await b.close()
-    reused = await WSClient.connect(ws_url(server, f"/ws?ticket={one_time}"))
+    reused = await WSClient.connect(server.ws_url(f"/ws?ticket={one_time}"))
     assert await reused.close_code() == (4401, "Ticket has already been used")
 
 
 async def test_bearer_subprotocol(server: Server, http: httpx.AsyncClient) -> None:
     ann = await sign_up(http, "Ann")
-    client = await WSClient.connect(ws_url(server, "/ws"), subprotocols=["huddle.v1", f"bearer.{ann.token}"])
+    client = await WSClient.connect(server.ws_url("/ws"), subprotocols=["huddle.v1", f"bearer.{ann.token}"])
     try:
         assert client.connection.subprotocol == "huddle.v1"
         assert (await client.expect("ready"))["user_id"] == ann.user_id
@@ -175,7 +171,7 @@ async def test_refusals(server: Server, http: httpx.AsyncClient) -> None:
         (f"/ws/group/999999?token={ann.token}", (4404, "group not found")),
         (f"/ws?token={ann.token}", None),
     ]:
-        client = await WSClient.connect(ws_url(server, url))
+        client = await WSClient.connect(server.ws_url(url))
         if expected is None:
             await client.expect("ready")
             await client.close()
@@ -183,11 +179,11 @@ async def test_refusals(server: Server, http: httpx.AsyncClient) -> None:
             assert await client.close_code() == expected, url
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(
-            ws_url(server, f"/ws/group/{group}?token={ann.token}"), origin="https://evil.example"
+            server.ws_url(f"/ws/group/{group}?token={ann.token}"), origin="https://evil.example"
         )
     assert refused.value.response.status_code == 403
     same_origin = await WSClient.connect(
-        ws_url(server, f"/ws?token={ann.token}"), origin=f"http://127.0.0.1:{server.port}"
+        server.ws_url(f"/ws?token={ann.token}"), origin=f"http://127.0.0.1:{server.port}"
     )
     await same_origin.expect("ready")
     await same_origin.close()
@@ -352,7 +348,7 @@ async def test_logout_and_password_change_close_sockets(server: Server, http: ht
 
 async def test_added_member_socket_follows_the_new_group(server: Server, http: httpx.AsyncClient) -> None:
     ann, bob = await sign_up(http, "Ann"), await sign_up(http, "Bob")
-    b = await WSClient.connect(ws_url(server, f"/ws?ticket={await ticket(http, bob)}"))
+    b = await WSClient.connect(server.ws_url(f"/ws?ticket={await ticket(http, bob)}"))
     try:
         await b.expect("ready")
         group = await group_with(http, ann, bob)

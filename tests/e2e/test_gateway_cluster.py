@@ -109,10 +109,6 @@ async def socket_spread(http: httpx.AsyncClient, user: User) -> dict[int, int]:
     return seen
 
 
-def ws_url(server: Server, path: str) -> str:
-    return server.url.replace("http://", "ws://") + path
-
-
 class ResumingReader:
     """Follows one group like a real client: on any disconnect it reconnects with the last seq it saw."""
 
@@ -130,7 +126,7 @@ class ResumingReader:
     async def _run(self) -> None:
         while True:
             last = self.seqs[-1] if self.seqs else 0
-            url = ws_url(self.server, f"/ws/group/{self.group_id}?token={self.user.token}&last_seq={last}")
+            url = self.server.ws_url(f"/ws/group/{self.group_id}?token={self.user.token}&last_seq={last}")
             try:
                 async with websockets.connect(url, open_timeout=5) as connection:
                     self.connected.set()
@@ -196,14 +192,14 @@ async def test_messages_cross_workers(cluster: tuple[Server, httpx.AsyncClient])
     group = await group_with(http, ann, *members)
     clients = []
     for member in members:
-        client = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={member.token}&events=all"))
+        client = await WSClient.connect(server.ws_url(f"/ws/group/{group}?token={member.token}&events=all"))
         await client.expect("subscribed")
         clients.append(client)
     try:
         spread = await socket_spread(http, ann)
         assert len(spread) == 2, f"sockets did not land on both workers: {spread}"
         assert sum(spread.values()) == len(members)
-        sender = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={ann.token}&events=all"))
+        sender = await WSClient.connect(server.ws_url(f"/ws/group/{group}?token={ann.token}&events=all"))
         await sender.expect("subscribed")
         await sender.send({"type": "message", "text": "to every worker"})
         for client in clients:
@@ -337,7 +333,7 @@ async def test_slow_consumer_is_cut_off_without_slowing_others(database: str, tm
             raw = socket.create_connection(("127.0.0.1", server.port))
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             slow = await websockets.connect(
-                ws_url(server, f"/ws/group/{group}?token={slow_user.token}"), sock=raw, max_queue=1
+                server.ws_url(f"/ws/group/{group}?token={slow_user.token}"), sock=raw, max_queue=1
             )
 
             async def read_slowly() -> int | None:
@@ -350,11 +346,11 @@ async def test_slow_consumer_is_cut_off_without_slowing_others(database: str, tm
 
             slow_reader = asyncio.get_running_loop().create_task(read_slowly())
             fast = await WSClient.connect(
-                ws_url(server, f"/ws/group/{group}?token={fast_user.token}&events=all")
+                server.ws_url(f"/ws/group/{group}?token={fast_user.token}&events=all")
             )
             await fast.expect("subscribed")
             big = "😀" * 9990  # 40 KB of UTF-8 per frame: enough to fill every buffer on the way
-            sender = await WSClient.connect(ws_url(server, f"/ws/group/{group}?token={ann.token}&events=all"))
+            sender = await WSClient.connect(server.ws_url(f"/ws/group/{group}?token={ann.token}&events=all"))
             for i in range(400):
                 await sender.send(json.dumps({"type": "message", "text": f"{i} {big}"}, ensure_ascii=False))
             await fast.expect(lambda f: f.get("text", "").startswith("399 "), timeout=60)
