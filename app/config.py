@@ -90,6 +90,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_resume_limit: int = 1000  # further behind than this, a resuming client gets `reset`
     ws_idle_timeout_seconds: int = 90
     ws_frames_per_second: int = 20
+    ws_sockets_per_user: int = 32  # open sockets of one user across every worker and replica
     trusted_proxies: tuple[str, ...] = ()  # IPs/CIDRs whose X-Forwarded-For is believed
     cors_allow_origins: tuple[str, ...] = ()  # empty: no cross-origin browser access
     metrics_token: str | None = None  # bearer for /metrics; without it, loopback only
@@ -300,6 +301,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         ws_resume_limit=r.number("WS_RESUME_LIMIT", 1000, 1, 1_000_000),
         ws_idle_timeout_seconds=r.number("WS_IDLE_TIMEOUT", 90, 5, 3600),
         ws_frames_per_second=r.number("WS_FRAMES_PER_SECOND", 20, 1, 10_000),
+        ws_sockets_per_user=r.number("WS_SOCKETS_PER_USER", 32, 1, 100_000),
         trusted_proxies=_networks(r, "TRUSTED_PROXIES"),
         cors_allow_origins=_origins(r, "CORS_ALLOW_ORIGINS"),
         metrics_token=metrics_token,

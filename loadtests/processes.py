@@ -30,6 +30,7 @@ HUDDLE_ENV = {
     "LOGIN_RATE_LIMIT": "100000",
     "SEARCH_RATE_LIMIT": "100000",
     "WS_FRAMES_PER_SECOND": "10000",
+    "WS_SOCKETS_PER_USER": "100000",  # the drivers open up to 50 sockets per seeded user
     "GROUP_MEMBER_LIMIT": "100000",
     "ACCESS_TOKEN_EXPIRE_MINUTES": "600",
     "LOG_LEVEL": "WARNING",

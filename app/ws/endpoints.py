@@ -6,12 +6,12 @@ import os
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, WebSocket, get, websocket
+from litestar import Litestar, Request, WebSocket, get, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from app.domain.accounts.deps import Authenticated
+from app.domain.accounts.deps import Authenticated, require_operator
 from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
 from app.domain.params import BEARER, DbSession, Id
@@ -79,10 +79,12 @@ async def online_members(
     tags=["realtime"],
     security=BEARER,
     summary="This worker's socket registry: sockets, users, followed groups, queued and delivered frames",
-    responses=error_responses(401),
+    description="For operators: the `METRICS_TOKEN` bearer, or from the machine itself when none is set.",
+    responses=error_responses(401, 403),
+    cache=False,
 )
-async def socket_stats(principal: Authenticated, gateway: GatewayDep) -> SocketStats:
-    del principal  # any signed-in user; the numbers say nothing about anyone
+async def socket_stats(request: Request[Any, Any, Any], gateway: GatewayDep) -> SocketStats:
+    require_operator(request, gateway.runtime.settings.metrics_token)
     return SocketStats(worker_pid=os.getpid(), **gateway.stats())
 
 

@@ -51,6 +51,7 @@ class CloseCode:
     UNAUTHORIZED = 4401  # bad credentials, or the session ended (logout, password change)
     NOT_FOUND = 4404  # not a member of that group (or no such group)
     IDLE = 4408
+    TOO_MANY_SOCKETS = 4409  # the user holds WS_SOCKETS_PER_USER sockets already
     FLOOD = 4429
 
 

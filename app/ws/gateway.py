@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -53,6 +54,7 @@ from app.ws.protocol import (
 )
 from app.ws.reads import SharedReads
 from app.ws.registry import Registry
+from app.ws.socket_quota import MemorySocketQuota, RedisSocketQuota, SocketQuota
 
 log = logging.getLogger("huddle.ws")
 # In order of preference: huddle.v2 frames may carry several events, one JSON object per line.
@@ -97,6 +99,11 @@ class Gateway:
             if runtime.redis is not None
             else MemoryPresence()
         )
+        self.quota: SocketQuota = (
+            RedisSocketQuota(runtime.redis, settings.redis_key_prefix, settings.ws_sockets_per_user)
+            if runtime.redis is not None
+            else MemorySocketQuota(settings.ws_sockets_per_user)
+        )
         self.playback = runtime.playback
         self.registry = Registry(runtime.broker, self.presence, runtime.events)
         self.fanout = Fanout(self.registry, runtime.events.grants)
@@ -118,14 +125,21 @@ class Gateway:
         )
 
     async def _beat(self) -> None:
-        """Upkeep every few seconds: renew presence, and catch up sockets a lost publish left behind."""
+        """Upkeep every few seconds: renew presence and the socket counts, close the sockets of
+        sessions that ended, and catch up sockets a lost publish left behind."""
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             metrics.flush_frames_sent()
             try:
                 await self.presence.heartbeat(self.registry.local_presence())
+                sockets = self.registry.by_user.values()
+                await self.quota.heartbeat((c.user_id, c.id) for each in sockets for c in each)
             except Exception as error:  # noqa: BLE001 -- retried on the next beat
                 log.warning("presence heartbeat failed: %s", type(error).__name__)
+            try:
+                await self.end_finished_sessions()
+            except Exception as error:  # noqa: BLE001 -- retried on the next beat
+                log.warning("session check failed: %s", type(error).__name__)
             try:
                 groups = list(self.registry.by_group)
                 latest: dict[int, int] = {}
@@ -136,6 +150,23 @@ class Gateway:
                     log.warning("caught up %d socket feed(s) that missed a publish", behind)
             except Exception as error:  # noqa: BLE001 -- retried on the next beat
                 log.warning("catch-up check failed: %s", type(error).__name__)
+
+    async def end_finished_sessions(self) -> None:
+        """Close every socket whose session is over (revoked, expired, its account gone), in case
+        the broadcast that should have closed it was lost or never sent (an expiry sends none)."""
+        by_session: dict[uuid.UUID, list[Connection]] = {}
+        for sockets in self.registry.by_user.values():
+            for connection in sockets:
+                by_session.setdefault(connection.principal.session_id, []).append(connection)
+        sessions = list(by_session)
+        for start in range(0, len(sessions), CATCH_UP_BATCH):
+            async with self.runtime.sessions() as db:
+                ended = await AccountService(db, self.runtime).ended_sessions(
+                    sessions[start : start + CATCH_UP_BATCH]
+                )
+            for session_id in ended:
+                for connection in by_session[session_id]:
+                    connection.close(CloseCode.UNAUTHORIZED, "session ended: sign in again")
 
     async def stop(self) -> None:
         """Shutdown: every socket closes with 1012 so clients reconnect (to another worker)."""
@@ -224,6 +255,11 @@ class Gateway:
             and subprotocol is None
             and socket.query_params.get("events") != "all",
         )
+        if not await self._take_quota(connection):
+            await _refuse(
+                socket, subprotocol, CloseCode.TOO_MANY_SOCKETS, "too many open sockets for this user"
+            )
+            return
         await self.registry.add(connection)
         try:
             connection.push_event(Ready(user_id=principal.user_id, groups=groups, server_time=server_ms()))
@@ -242,6 +278,8 @@ class Gateway:
         finally:
             await self.registry.remove(connection)
             connection.stop_feeds()
+            with contextlib.suppress(Exception):  # best effort: the entry expires on its own
+                await self.quota.give_back(connection.user_id, connection.id)
             code = connection.close_code or CloseCode.NORMAL
             with contextlib.suppress(Exception):  # the client may be gone
                 if not connection.started:  # it failed before the handshake completed
@@ -250,6 +288,13 @@ class Gateway:
                 elif await connection.finish(CLOSE_TIMEOUT) and socket.connection_state != "disconnect":
                     async with asyncio.timeout(CLOSE_TIMEOUT):  # no task: see _unlink
                         await socket.close(code=code, reason=connection.close_reason)
+
+    async def _take_quota(self, connection: Connection) -> bool:
+        try:
+            return await self.quota.take(connection.user_id, connection.id)
+        except Exception as error:  # noqa: BLE001 -- Redis down: a limit must not lock everyone out
+            log.warning("socket quota unavailable (%s); admitting the socket", type(error).__name__)
+            return True
 
     async def _receive_loop(
         self,

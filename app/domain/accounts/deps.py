@@ -1,7 +1,10 @@
-"""Dependency providers: the runtime, the account service and the authenticated principal."""
+"""Dependency providers: the runtime, the account service and the authenticated principal; the
+operators' guard."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from typing import Any
 
 from litestar import Request
@@ -10,7 +13,7 @@ from litestar.di import NamedDependency
 
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.params import DbSession, RuntimeDep
-from app.errors import Unauthorized
+from app.errors import Forbidden, Unauthorized
 from app.observability.context import bind_user
 from app.runtime import Runtime
 
@@ -48,3 +51,26 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     """The client's address for rate limits and logs: `app.server.proxies` has already replaced the
     peer with the `X-Forwarded-For` client when the peer is a trusted proxy."""
     return request.client.host if request.client else "unknown"
+
+
+_FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def require_operator(request: Request[Any, Any, Any], metrics_token: str | None) -> None:
+    """Operators' views (metrics, worker internals): with `METRICS_TOKEN` set, that bearer token from
+    anywhere; without it, only the machine itself (a loopback client and no forwarding header, so a
+    reverse proxy on the same host does not open it to the world). A user's token is not enough."""
+    if metrics_token is not None:
+        presented = bearer_token(request.headers.get("authorization"))  # 401 when absent
+        if not hmac.compare_digest(presented.encode(), metrics_token.encode()):
+            raise Forbidden("Invalid metrics token")
+    elif not _loopback(request):
+        raise Forbidden("Served to loopback clients only; set METRICS_TOKEN to read it remotely")
+
+
+def _loopback(request: Request[Any, Any, Any]) -> bool:
+    try:
+        local = ipaddress.ip_address(client_address(request)).is_loopback
+    except ValueError:
+        return False
+    return local and not any(name in request.headers for name in _FORWARDING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import msgspec
@@ -184,6 +185,8 @@ class AccountService:
         if rotated.rowcount != 1:  # type: ignore[attr-defined]
             await self._revoke(AuthSession.id == session_id, reason="refresh_reuse")
             await self.db.commit()
+            # The token leaked: whoever holds the session's sockets must lose them too.
+            await self._end_sockets(claims.user_id, "refresh token reused", session_id=str(session_id))
             raise Unauthorized("Refresh token is no longer valid; sign in again")
         user = await self.db.get(User, claims.user_id)
         if user is None or not user.is_active:
@@ -213,6 +216,18 @@ class AccountService:
             user_id,
             SessionEnded(user_id=user_id, reason=reason, session_id=session_id, keep_session=keep_session),
         )
+
+    async def ended_sessions(self, session_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these sessions are over (revoked, expired or gone): their sockets must close even
+        when the broadcast that should have closed them was lost."""
+        live = await self.db.scalars(
+            select(AuthSession.id).where(
+                AuthSession.id.in_(session_ids),
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > _now(),
+            )
+        )
+        return set(session_ids) - set(live)
 
     async def issue_ticket(self, principal: Principal) -> TicketOut:
         ticket = self.runtime.tokens.issue("ticket", principal.user_id, principal.session_id)
