@@ -2,14 +2,18 @@
 
     python -m loadtests.loadtest [--host http://127.0.0.1:8000] [--users 50] [--ramp 10] [--duration 60s]
 
-Uploads a 16 MiB video through the API (a fresh user and group) and gives the range users its signed
-stream URL, unless RANGE_URL is set. Reports go to var/loadtest/: `huddle_stats.csv`, `huddle_stats_history.csv`,
-`huddle_failures.csv`, `report.html`. Loopback only; the duration caps the run.
+Makes the accounts first with `huddle users create` (USERS + 1 of them, `loadtest-N@loadtest.example.com`,
+in the database the server uses: run this with the server's environment), so a default server's
+registration and sign-in limits are never in the way. Uploads a 16 MiB video through the API (a new
+group of the first account) and gives the range users its signed stream URL, unless RANGE_URL is set.
+Reports go to var/loadtest/: `huddle_stats.csv`, `huddle_stats_history.csv`, `huddle_failures.csv`,
+`report.html`, and the accounts to `accounts.json` (mode 600). Loopback only; the duration caps the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -36,11 +40,17 @@ def main() -> None:
     if urlsplit(args.host).hostname not in {"127.0.0.1", "localhost"}:
         sys.exit("loadtest: loopback hosts only")
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    accounts = out / "accounts.json"
+    create = [sys.executable, "-m", "app", "users", "create", "--count", str(int(args.users) + 1)]
+    subprocess.run([*create, "--out", str(accounts)], cwd=ROOT, check=True)
+    owner = json.loads(accounts.read_text())["accounts"][0]
+    env = dict(os.environ, LOADTEST_ACCOUNTS=str(accounts))
     if not env.get("RANGE_URL"):
         video = out / "loadtest.mp4"
         fake_video(video, 16 << 20)
-        env["RANGE_URL"] = args.host + upload_video(args.host, video)
+        env["RANGE_URL"] = args.host + upload_video(
+            args.host, video, {"Authorization": f"Bearer {owner['access_token']}"}
+        )
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",
         "--host", args.host, "-u", args.users, "-r", args.ramp, "-t", args.duration, "--stop-timeout", "5",

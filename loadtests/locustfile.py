@@ -6,10 +6,13 @@
   the send-to-receive latency as a Locust request event (`WS` / `send->receive`).
 - `RangeUser`: random 1 MiB ranges of a seeded video at `RANGE_URL` (HEAD first to learn the size).
 
-Every user is added to one shared group, created at test start by an owner account. Run it headless
-with `make loadtest` (see loadtests/loadtest.py), or by hand:
+Every user takes one of the accounts `huddle users create` made (LOADTEST_ACCOUNTS) and joins one
+shared group, created at test start by the first account. Run it headless with `make loadtest` (see
+loadtests/loadtest.py), or by hand:
 
-    locust -f loadtests/locustfile.py --headless -u 50 -r 10 -t 60s --host http://127.0.0.1:8000
+    huddle users create --count 51 --out var/loadtest/accounts.json
+    LOADTEST_ACCOUNTS=var/loadtest/accounts.json \
+        locust -f loadtests/locustfile.py --headless -u 50 -r 10 -t 60s --host http://127.0.0.1:8000
 """
 
 from __future__ import annotations
@@ -25,67 +28,95 @@ import gevent
 import gevent.lock
 import websocket
 from locust import HttpUser, between, events, task
-from locust.clients import HttpSession
 
-PASSWORD = "loadtest-password-1"
 WORDS = ["video", "tonight", "pizza", "release", "meeting", "popcorn", "deploy", "weekend", "music"]
 MARK = "lt:"
+TOKEN_LIFETIME = 10 * 60  # refresh well inside ACCESS_TOKEN_EXPIRE_MINUTES (15 by default)
 _shared: dict[str, Any] = {}
+_setup_lock = gevent.lock.Semaphore()
 
 
-def _register(client: Any, label: str) -> dict[str, Any]:
-    email = f"{label}-{uuid.uuid4().hex[:10]}@loadtest.example.com"
-    body = {"email": email, "name": label.title(), "password": PASSWORD}
-    extra = {"name": "/api/v1/auth/register"} if isinstance(client, HttpSession) else {}
-    response = client.post("/api/v1/auth/register", json=body, **extra)
-    response.raise_for_status()
-    return {"email": email, "token": response.json()["access_token"]}
+def _accounts() -> list[dict[str, str]]:
+    """The accounts `huddle users create` made for this run (LOADTEST_ACCOUNTS): the first owns the
+    shared group, the others are taken one per Locust user. Nobody registers or signs in over HTTP,
+    so no rate limit of a default server is in the way."""
+    with _setup_lock:
+        if "accounts" not in _shared:
+            path = os.environ.get("LOADTEST_ACCOUNTS")
+            if not path:
+                raise SystemExit("loadtests: set LOADTEST_ACCOUNTS (make loadtest does: huddle users create)")
+            with open(path) as handle:  # noqa: PTH123 -- gevent-friendly plain open
+                _shared["accounts"] = json.load(handle)["accounts"]
+            _shared["next"] = 1
+        return list(_shared["accounts"])
 
 
 def _headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-_setup_lock = gevent.lock.Semaphore()
-
-
 def shared_group(host: str) -> int:
-    """One owner and one group for everybody, created by the first user that starts."""
+    """One group for everybody, created by the owner account when the first user starts."""
     import httpx  # noqa: PLC0415 -- plain client for the set-up, outside the statistics
 
+    owner = _accounts()[0]
     with _setup_lock:
         if "group" not in _shared:
             if not host.startswith(("http://127.0.0.1", "http://localhost")):
                 raise SystemExit("loadtests: loopback hosts only (http://127.0.0.1:PORT)")
             with httpx.Client(base_url=host, timeout=30) as client:
-                owner = _register(client, "owner")
                 group = client.post(
                     "/api/v1/groups",
                     json={"name": "load test", "description": "locust"},
-                    headers=_headers(owner["token"]),
+                    headers=_headers(owner["access_token"]),
                 )
                 group.raise_for_status()
                 _shared.update(owner=owner, group=group.json()["id"])
     return int(_shared["group"])
 
 
+def _take_account() -> dict[str, str]:
+    accounts = _accounts()
+    with _setup_lock:
+        index = _shared["next"]
+        if index >= len(accounts):
+            raise SystemExit(f"loadtests: more users than the {len(accounts) - 1} accounts made for them")
+        _shared["next"] = index + 1
+    return accounts[index]
+
+
 class Member(HttpUser):
     abstract = True
     token = ""
+    refresh_token = ""
+    signed_in_at = 0.0
 
     def on_start(self) -> None:
         group = shared_group(self.host)
-        me = _register(self.client, self.__class__.__name__.lower())
-        self.token = me["token"]
+        me = _take_account()
+        self.refresh_token = me["refresh_token"]
+        self._refresh()
         self.client.post(
             f"/groups/{group}/members",
             json={"email": me["email"]},
-            headers=_headers(_shared["owner"]["token"]),
+            headers=_headers(_shared["owner"]["access_token"]),
             name="/groups/{id}/members",
         ).raise_for_status()
 
+    def _refresh(self) -> None:
+        """A fresh access token from the account's refresh token (rotated each time)."""
+        response = self.client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": self.refresh_token}, name="/api/v1/auth/refresh"
+        )
+        response.raise_for_status()
+        body = response.json()
+        self.token, self.refresh_token = body["access_token"], body["refresh_token"]
+        self.signed_in_at = time.monotonic()
+
     @property
     def auth(self) -> dict[str, str]:
+        if time.monotonic() - self.signed_in_at > TOKEN_LIFETIME:
+            self._refresh()
         return _headers(self.token)
 
 
@@ -135,6 +166,7 @@ class SocketUser(Member):
     wait_time = between(1.0, 3.0)
     socket: websocket.WebSocket | None = None
     reader: gevent.Greenlet | None = None
+    connected_at = 0.0
 
     def on_start(self) -> None:
         super().on_start()
@@ -143,6 +175,9 @@ class SocketUser(Member):
     def _connect(self) -> None:
         url = self.host.replace("http://", "ws://") + f"/ws/group/{_shared['group']}?token={self.token}"
         started = time.perf_counter()
+        # A new socket first gets the group's latest messages as history: those were sent before it
+        # existed, and counting them as deliveries made a multi-second "latency" tail of replays.
+        self.connected_at = time.time()
         try:
             self.socket = websocket.create_connection(url, timeout=10, enable_multithread=True)
         except Exception as error:  # noqa: BLE001 -- reported to Locust, the user idles
@@ -178,6 +213,8 @@ class SocketUser(Member):
             text = frame.get("text") or ""
             if frame.get("type") == "message" and text.startswith(MARK):
                 sent_at = float(text[len(MARK) :].split(" ", 1)[0])
+                if sent_at < self.connected_at:
+                    continue  # history replayed to this new socket, not a live delivery
                 events.request.fire(
                     request_type="WS",
                     name="send->receive",

@@ -36,10 +36,11 @@ def sign_up(http: httpx.Client, label: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def upload_video(base: str, path: Path) -> str:
-    """Register a user with a group, upload `path` through the API; its signed stream URL (a path)."""
+def upload_video(base: str, path: Path, auth: dict[str, str] | None = None) -> str:
+    """Upload `path` to a new group of the user with these headers (a newly registered one by
+    default) through the API; its signed stream URL (a path)."""
     with httpx.Client(base_url=base, timeout=600) as http:
-        auth = sign_up(http, "range")
+        auth = auth or sign_up(http, "range")
         group = http.post("/groups", json={"name": f"range-{uuid.uuid4().hex[:8]}"}, headers=auth)
         with path.open("rb") as handle:
             video = http.post(

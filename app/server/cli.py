@@ -1,4 +1,4 @@
-"""`huddle run | worker | transcode | migrate | makemigration` (also `python -m app ...`)."""
+"""`huddle run | worker | transcode | users create | migrate | makemigration` (also `python -m app ...`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from app.config import ConfigError, Settings, load_settings
 from app.db import migrate
 from app.observability.logs import granian_log_config
 from app.observability.multiproc import multiprocess_dir
+from app.server import accounts_cli
 from app.server.shutdown import capture_worker_stop
 
 if TYPE_CHECKING:
@@ -155,6 +156,13 @@ async def _queue_again(settings: Settings, which: Again, video_ids: list[int]) -
         await engine.dispose()
 
 
+def users_create(args: argparse.Namespace) -> None:
+    settings = _settings({})
+    if settings.is_sqlite:
+        migrate.upgrade(settings.sqlalchemy_url)
+    accounts_cli.create(args, settings)
+
+
 def migrate_command(args: argparse.Namespace) -> None:
     settings = _settings({})
     migrate.upgrade(settings.sqlalchemy_url, args.revision)
@@ -213,6 +221,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--video", type=int, action="append", default=[], metavar="ID", help="this video (repeatable)"
     )
     again.set_defaults(func=transcode_command)
+
+    users = commands.add_parser("users", help="manage accounts from the server side").add_subparsers(
+        dest="action", required=True
+    )
+    create = users.add_parser(
+        "create",
+        help="create (or reset) N accounts and sign them in; writes a credentials file",
+        description="Accounts <prefix>-0@<prefix>.example.com ... for load tests and demos, made in the "
+        "database (no registration or sign-in limit applies), each signed in: the file (mode 600) lists "
+        "email, password, access and refresh token. Run again to reset their password and sign in anew.",
+    )
+    create.add_argument("--count", type=accounts_cli.count, required=True, metavar="N", help="1 to 10,000")
+    create.add_argument("--prefix", default="loadtest", help="email prefix and domain (default loadtest)")
+    create.add_argument("--out", required=True, help="the credentials file to write (JSON)")
+    create.add_argument("--password-file", help="read the password from this file (default: a random one)")
+    create.set_defaults(func=users_create)
 
     upgrade = commands.add_parser("migrate", help="upgrade the database schema")
     upgrade.add_argument("--revision", default="head")

@@ -310,3 +310,16 @@ class AccountService:
             .offset(offset)
         )
         return list(rows)
+
+    async def provision(self, email: str, name: str, password_hash: str, user_agent: str) -> TokenResponse:
+        """An operator's account (`huddle users create`): created, or its password reset when it
+        exists, and signed in, with no HTTP request, so no registration or sign-in limit applies."""
+        email = normalize_email(email)
+        user = await self.db.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+        if user is None:
+            user = User(email=email, name=name, password_hash=password_hash)
+            self.db.add(user)
+            await self.db.flush()
+        else:
+            user.password_hash = password_hash
+        return await self._start_session(user, user_agent)
