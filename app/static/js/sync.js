@@ -17,14 +17,18 @@
 //   realtime.js). Joining only applies the group's state: it never sends anything.
 // - Autoplay: a browser that refuses to start sound without a click gets the group's video muted
 //   (with an Unmute button); one that refuses even that shows "Press play to join" (event "blocked").
-// - Drift: checked every second while playing. A small drift is absorbed by nudging playbackRate a
-//   few percent (no visible jump); a large one (> SEEK_DRIFT s) is fixed by seeking.
+// - Drift: checked twice a second while playing. A small drift is absorbed by nudging playbackRate
+//   (up to 8 %, in proportion: half of it is gone by the next check; no visible jump); a large one
+//   (> SEEK_DRIFT s) is fixed by seeking. Within 15 ms the player plays at the group's rate.
 // - Own controls: until the server echoes our latest control back, states it sends are older than
 //   the user's intent and are not applied (a pause's state must not undo the seek that followed it).
 
 export const SEEK_DRIFT = 0.75; // seconds: beyond this, seek instead of nudging the rate
-const SETTLED_DRIFT = 0.04; // seconds: close enough, play at the group's rate
+const SETTLED_DRIFT = 0.015; // seconds: close enough, play at the group's rate
+const PAUSED_DRIFT = 0.02; // seconds: a paused player further than this from the group's frame seeks
 const MAX_NUDGE = 0.08; // at most 8 % faster or slower while catching up
+const CHECK_MS = 500; // how often a playing player measures its drift
+const NUDGE_GAIN = 1; // rate change per second of drift: half of it is gone by the next check
 const ECHO_TIMEOUT_MS = 3_000; // a control the server never echoes (refused, lost) stops counting
 const END_MARGIN = 0.3; // seconds: a pause this close to the end is the video ending, not a person
 const DIFFERS_DRIFT = 1.5; // seconds: this far from the group, the player says where the group is
@@ -65,7 +69,7 @@ export class SyncedPlayer extends EventTarget {
     this.blocked = false; // the browser refused to play even muted: "Press play to join"
     this.unconfirmed = []; // when each of our controls left, until the server echoes it back
     this.switching = false; // changing quality (switchSource): the element's events are not sent
-    this.timer = setInterval(() => this.correct(false), 1000);
+    this.timer = setInterval(() => this.correct(false), CHECK_MS);
     this.listeners = {
       play: () => this.local("play"),
       pause: () => this.local("pause"),
@@ -232,12 +236,12 @@ export class SyncedPlayer extends EventTarget {
       if (Math.abs(drift) > SEEK_DRIFT || (hard && Math.abs(drift) > 0.25)) {
         this.seekTo(target);
         this.setRate(s.rate);
-      } else if (Math.abs(drift) > SETTLED_DRIFT) this.setRate(s.rate * (1 - Math.max(-MAX_NUDGE, Math.min(MAX_NUDGE, drift * 0.25))));
+      } else if (Math.abs(drift) > SETTLED_DRIFT) this.setRate(s.rate * (1 - Math.max(-MAX_NUDGE, Math.min(MAX_NUDGE, drift * NUDGE_GAIN))));
       else this.setRate(s.rate);
       if (v.paused && !this.blocked && !(v.ended && target >= v.duration)) this.play();
     } else {
       this.pauseQuietly();
-      if (Math.abs(drift) > 0.05) this.seekTo(target);
+      if (Math.abs(drift) > PAUSED_DRIFT) this.seekTo(target);
       this.setRate(s.rate);
     }
     this.lastDrift = drift;
