@@ -99,5 +99,36 @@ async () => {
     video.dispatchEvent(new Event("seeked"));
     results.reopened = { time: video.currentTime, paused: video.paused, sent: sent.length };
     player.destroy();
+
+    // Autoplay refused, even muted: "Press play to join"; the player says where the group is; the
+    // member's press joins it. Nothing is sent at any point.
+    class RefusingVideo extends FakeVideo {
+        allowed = false;
+        play() { return this.allowed ? super.play() : Promise.reject(new DOMException("no", "NotAllowedError")); }
+    }
+    const refusing = new RefusingVideo();
+    const joiner = new SyncedPlayer(refusing, {
+        clock: { serverNow: () => serverNow },
+        send: (frame) => { sent.push(frame); return true; },
+        resolve: async (name) => `/media/${name}`,
+        intent: () => person,
+    });
+    const seen = [];
+    joiner.addEventListener("muted", () => seen.push("muted"));
+    joiner.addEventListener("blocked", () => seen.push("blocked"));
+    let lastStatus = null;
+    joiner.addEventListener("status", (event) => { lastStatus = event.detail; });
+    sent.length = 0;
+    await joiner.apply({ video_name: "clip.webm", position: 10, playing: true, rate: 1, updated_at: serverNow });
+    refusing.dispatchEvent(new Event("loadeddata"));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    results.refused = { events: seen, muted: refusing.muted, paused: refusing.paused, differs: lastStatus.differs, blocked: lastStatus.blocked };
+    refusing.allowed = true;  // the member's click allows playing
+    person = true;
+    joiner.joinNow();
+    person = false;
+    results.joined = { paused: refusing.paused, time: refusing.currentTime, differs: joiner.differs(), sent: sent.length };
+    joiner.destroy();
     return results;
 }

@@ -215,7 +215,7 @@ def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
     ada.page.get_by_role("button", name=f"Play {video.name} for everyone").click()
 
     # Bo's player stays his to open: the header says the group is playing; opening joins it.
-    expect(bo.page.locator("#watch-hint")).to_have_text(f"Playing now: {video.name}")
+    expect(bo.page.locator("#watch-hint")).to_have_text(f"Playing now: {video.name} · Ada watching")
     bo.page.get_by_role("button", name="Watch together").click()
     expect(bo.page.locator("#player")).to_be_visible()
     expect(bo.page.get_by_role("button", name=f"Play {video.name} for everyone")).to_be_visible()
@@ -626,6 +626,14 @@ def test_sync_engine_late_join_drift_and_no_echo(static_page: Any) -> None:
     assert results["atTheEnd"] == 0
     assert results["closed"] == {"paused": True, "sent": 0}
     assert results["reopened"] == {"time": 52, "paused": False, "sent": 0}
+    assert results["refused"] == {
+        "events": ["muted", "blocked"],
+        "muted": True,
+        "paused": True,
+        "differs": True,
+        "blocked": True,
+    }
+    assert results["joined"] == {"paused": False, "time": 10, "differs": False, "sent": 0}
 
 
 def test_store_keeps_each_seq_once_and_counts_unread(static_page: Any) -> None:

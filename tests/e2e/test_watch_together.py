@@ -87,10 +87,13 @@ def test_a_late_joiner_reload_or_reconnect_never_pauses_the_group(browser: Any, 
         expect(ada.page.locator("#shared-video")).to_have_js_property("paused", False)
         time.sleep(4)  # the report's four seconds: not a measurement, the moment Bo arrives
 
+        expect(bo.page.locator("#watch-hint")).to_have_text(f"Playing now: {video.name} · Ada watching")
         bo.page.get_by_role("button", name="Watch together").click()
         expect(bo.page.locator("#player")).to_be_visible()
         expect_following(bo, ada, paused=False, tolerance=0.5)
         assert playback(bo.page)["t"] > 3  # joined where the group is, not at the start
+        expect(ada.page.locator("#player-watchers")).to_have_text("Watching: you, Bo")
+        expect(bo.page.locator("#player-watchers")).to_have_text("Watching: Ada, you")
         barrier(bo, ada, "Movie night", "Bo is here")
         assert controls_in_chat(ada) == [f"You played at 0:00 · {video.name}"]
         assert not playback(ada.page)["paused"]
@@ -117,6 +120,16 @@ def test_a_late_joiner_reload_or_reconnect_never_pauses_the_group(browser: Any, 
         barrier(bo, ada, "Movie night", "Bo left the film")
         assert controls_in_chat(ada) == [f"You played at 0:00 · {video.name}"]
         assert not playback(ada.page)["paused"]
+        expect(ada.page.locator("#player-watchers")).to_have_text("Watching: you")
+
+        # Bo comes back; Ada pauses: Bo's player says who paused the group, and where.
+        bo.page.get_by_role("button", name="Watch together").click()
+        expect_following(bo, ada, paused=False, tolerance=0.5)
+        ada.page.locator("#shared-video").evaluate("v => v.pause()")  # a person's pause (a gesture)
+        expect_following(bo, ada, paused=True, tolerance=0.15)
+        at = ada.page.locator("#shared-video").evaluate("v => Math.floor(v.currentTime)")
+        expect(bo.page.locator(".player-status")).to_have_text(f"Paused by Ada at 0:{at:02d} · {video.name}")
+        expect(ada.page.locator(".player-status")).to_have_text(f"Paused by you at 0:{at:02d} · {video.name}")
 
         for person in (ada, bo):
             assert not person.problems, person.problems

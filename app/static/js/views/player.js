@@ -12,6 +12,17 @@ import { SyncedPlayer } from "../sync.js";
 
 const STATE_TEXT = { queued: "waiting", running: "preparing", failed: "failed", cancelled: "cancelled" };
 const WATCHING_KEY = "huddle.watching"; // sessionStorage: the groups whose player this tab has open
+const TAB_KEY = "huddle.tab"; // sessionStorage: this tab's id for "who is watching" (a reload keeps it)
+const RENEW_MS = 20_000; // the server keeps a tab's "watching" for 60 s after its last renewal
+
+function tabId() {
+  let id = sessionStorage.getItem(TAB_KEY);
+  if (!id) {
+    id = crypto.randomUUID();
+    sessionStorage.setItem(TAB_KEY, id);
+  }
+  return id;
+}
 
 function watchingGroups() {
   try {
@@ -47,6 +58,7 @@ export class PlayerPanel {
     this.video = h("video", { id: "shared-video", controls: true, playsInline: true, preload: "auto", aria: { label: "Shared video" } });
     this.statusLine = h("p", { class: "player-status", role: "status" });
     this.groupLine = h("p", { class: "player-group", id: "player-group", hidden: true });
+    this.watchersLine = h("p", { class: "player-watchers muted", id: "player-watchers" });
     this.joinButton = h("button", { type: "button", class: "primary", hidden: true, text: "Press play to join", on: { click: () => this.sync.joinNow() } });
     this.speed = h(
       "select",
@@ -105,6 +117,7 @@ export class PlayerPanel {
             this.quality,
           ),
           h("div", { class: "row" }, this.groupLine, this.joinButton),
+          this.watchersLine,
           this.driftLine,
         ),
         h("div", { class: "library" }, h("h3", { text: "Library" }), this.libraryNote, this.videos, this.uploadForm),
@@ -148,6 +161,7 @@ export class PlayerPanel {
       else if (kind === "video-renamed") this.sync.renamed(from, to);
       else if (kind === "message" && frame.type === "video_control") this.followControl(frame);
       else if (kind === "videos") this.renderLibrary();
+      else if (kind === "watching" || kind === "members") this.renderWatchers();
       else if (kind === "history") {
         const latest = this.latestControl();
         if (latest && !(this.lastControl?.seq >= latest.seq)) {
@@ -172,6 +186,7 @@ export class PlayerPanel {
     this.chatView.watchButton.setAttribute("aria-expanded", String(open));
     rememberWatching(this.groupId, open);
     this.sync.watch(open);
+    this.announce(open);
     this.renderHint();
     if (open) {
       this.refreshLibrary();
@@ -179,8 +194,57 @@ export class PlayerPanel {
     } else if (focus) this.chatView.watchButton.focus();
   }
 
+  /** Tell the server (and through it the group) whether this tab has the player open; renewed. */
+  announce(open) {
+    clearInterval(this.renewTimer);
+    const path = `/api/v1/groups/${this.groupId}/watching`;
+    const tab = tabId();
+    const told = (request) =>
+      request.then(
+        (answer) => this.app.store.setWatching(this.groupId, answer.user_ids),
+        () => {}, // best effort: the next renewal tries again, and entries expire on their own
+      );
+    if (!open) {
+      told(this.app.api.request("DELETE", path, { query: { tab } }));
+      return;
+    }
+    const renew = () => told(this.app.api.put(path, { tab }));
+    renew();
+    this.renewTimer = setInterval(renew, RENEW_MS);
+  }
+
+  /** The tab is going away (closed, reloaded, navigated off): its "watching" ends now, not in 60 s. */
+  leaving() {
+    if (!this.open) return;
+    const url = `/api/v1/groups/${this.groupId}/watching?tab=${encodeURIComponent(tabId())}`;
+    this.app.api.session.accessToken().then(
+      (token) => fetch(url, { method: "DELETE", keepalive: true, credentials: "omit", headers: { Authorization: `Bearer ${token}` } }).catch(() => {}),
+      () => {},
+    );
+  }
+
+  /** "Watching: Ada, Bo and you" under the player. */
+  renderWatchers() {
+    const ids = this.app.store.watching.get(this.groupId) || [];
+    const names = this.watcherNames(ids);
+    this.watchersLine.textContent = names.length ? `Watching: ${names.join(", ")}` : "";
+    this.renderHint();
+  }
+
+  watcherNames(ids) {
+    const store = this.app.store;
+    const chat = store.chats.get(this.groupId);
+    return ids.map((id) => (id === store.me?.id ? "you" : chat?.memberName(id) || "a member"));
+  }
+
   /** Opening the chat: a player this tab had open (before a reload) opens again, where the group is. */
   restore() {
+    this.onPageHide = () => this.leaving();
+    window.addEventListener("pagehide", this.onPageHide);
+    this.app.api
+      .get(`/api/v1/groups/${this.groupId}/watching`)
+      .then((answer) => this.app.store.setWatching(this.groupId, answer.user_ids))
+      .catch(() => {});
     const state = this.app.store.playback.get(this.groupId);
     if (state) this.follow(state);
     this.lastControl = this.latestControl();
@@ -207,9 +271,12 @@ export class PlayerPanel {
     const hint = this.chatView.watchHint;
     if (!hint) return;
     const state = this.sync.state;
-    const show = !this.open && Boolean(state?.video_name) && state.playing;
-    hint.hidden = !show;
-    hint.textContent = show ? `Playing now: ${state.video_name}` : "";
+    const others = (this.app.store.watching.get(this.groupId) || []).filter((id) => id !== this.app.store.me?.id);
+    const parts = [];
+    if (state?.video_name && state.playing) parts.push(`Playing now: ${state.video_name}`);
+    if (others.length) parts.push(`${this.watcherNames(others).join(", ")} watching`);
+    hint.hidden = this.open || !parts.length;
+    hint.textContent = hint.hidden ? "" : parts.join(" · ");
   }
 
   /** The status line: a message, else the group's state; and the group's state again, prominently,
@@ -404,6 +471,9 @@ export class PlayerPanel {
   }
 
   destroy() {
+    if (this.open) this.announce(false); // leaving the chat closes this player
+    clearInterval(this.renewTimer);
+    window.removeEventListener("pagehide", this.onPageHide);
     this.app.store.removeEventListener("change", this.onChange);
     this.sync.destroy();
     this.video.pause();
