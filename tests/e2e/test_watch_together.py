@@ -177,26 +177,41 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else 0.0
 
 
+def _stats(values: list[float]) -> dict[str, float]:
+    return {
+        "samples": len(values),
+        "p50_ms": round(percentile(values, 50), 1),
+        "p95_ms": round(percentile(values, 95), 1),
+        "max_ms": round(max(values, default=0.0), 1),
+    }
+
+
 def divergence_report(people: list[Person], duration: float) -> dict[str, Any]:
+    """Each sample of an open player against the group's expected position, in three buckets:
+    `steady` (at least SETTLE_MS after the last control and after joining), `after_control` (the
+    first SETTLE_MS after a control: the followers catching up), and per person `join_ms` for a
+    player opened while the group was watching: from the first sample with it open to the first
+    within 100 ms of the group (samples are 250 ms apart)."""
     logs = {person.name: person.page.evaluate("() => window.__sync") for person in people}
     states = sorted(
         {state["updated_at"]: state for log in logs.values() for state in log["states"]}.values(),
         key=lambda state: state["updated_at"],
     )
     steady: list[float] = []
-    transitions: list[float] = []
+    after_control: list[float] = []
     per_person: dict[str, dict[str, Any]] = {}
     trace: list[tuple[str, float, float, bool]] = []
     for name, log in logs.items():
-        joined_at = None
+        opened_at = joined_at = None
+        joins: list[float] = []
         mine: list[float] = []
         for sample in log["samples"]:
-            if not (sample["open"] and sample["ready"] >= 2):
-                joined_at = None
+            if not sample["open"]:
+                opened_at = joined_at = None
                 continue
-            joined_at = joined_at or sample["at"]
+            opened_at = opened_at or sample["at"]
             expected = expected_position(states, sample["at"], duration)
-            if expected is None:
+            if sample["ready"] < 2 or expected is None:
                 continue
             position, since = expected
             gap_ms = abs(sample["t"] - position) * 1000
@@ -206,29 +221,23 @@ def divergence_report(people: list[Person], duration: float) -> dict[str, Any]:
                 if ahead is not None:
                     gap_ms = min(gap_ms, abs(sample["t"] - ahead[0]) * 1000)
             trace.append((name, sample["at"], round((sample["t"] - position) * 1000, 1), sample["paused"]))
-            settled = (
-                sample["at"] - max(since, joined_at) >= SETTLE_MS and not upcoming and not sample["seeking"]
-            )
-            (steady if settled else transitions).append(gap_ms)
-            if settled:
+            if joined_at is None:
+                if gap_ms > 100 or sample["seeking"]:
+                    continue  # still joining
+                joined_at = sample["at"]
+                if states and opened_at >= states[0]["updated_at"]:  # opened while the group watched
+                    joins.append(joined_at - opened_at)
+            if sample["at"] - joined_at < SETTLE_MS:
+                continue  # just joined
+            if sample["at"] - since < SETTLE_MS or upcoming or sample["seeking"]:
+                after_control.append(gap_ms)
+            else:
+                steady.append(gap_ms)
                 mine.append(gap_ms)
-        per_person[name] = {
-            "samples": len(mine),
-            "p95_ms": round(percentile(mine, 95), 1),
-            "max_ms": round(max(mine, default=0.0), 1),
-        }
+        per_person[name] = _stats(mine) | {"join_ms": [round(join) for join in joins]}
     return {
-        "steady": {
-            "samples": len(steady),
-            "p50_ms": round(percentile(steady, 50), 1),
-            "p95_ms": round(percentile(steady, 95), 1),
-            "max_ms": round(max(steady, default=0.0), 1),
-        },
-        "transitions": {
-            "samples": len(transitions),
-            "p95_ms": round(percentile(transitions, 95), 1),
-            "max_ms": round(max(transitions, default=0.0), 1),
-        },
+        "steady": _stats(steady),
+        "after_control": _stats(after_control),
         "people": per_person,
         "states": len(states),
         "trace": trace,  # (person, wall clock ms, signed gap ms, paused): for a look at the details
@@ -321,7 +330,7 @@ def test_measured_sync_three_people_play_seek_rate_pause_and_a_late_joiner(
         folder = Path(os.environ.get("HUDDLE_SYNC_REPORT", ROOT / "test-results" / "sync"))
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{backend}.json").write_text(json.dumps(report, indent=2) + "\n")
-        summary = {key: report[key] for key in ("steady", "transitions", "people")}
+        summary = {key: report[key] for key in ("steady", "after_control", "people")}
         print(f"\nsync {backend}: {json.dumps(summary)}")
 
         # Only the five things people did reached the group: no late joiner, load or seek paused it.
