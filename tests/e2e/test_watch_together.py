@@ -74,11 +74,15 @@ def barrier(sender: Person, receiver: Person, group: str, text: str) -> None:
     expect(receiver.messages()).to_contain_text(text)
 
 
-def test_a_late_joiner_reload_or_reconnect_never_pauses_the_group(browser: Any, tmp_path: Path) -> None:
-    """Issue 31, as reported: Ada plays for everyone, Bo opens Watch together four seconds later.
-    Bo joins at the group's position and sends nothing; so do Bo's reload and reconnect."""
+@pytest.mark.parametrize("backend", ["embedded", "postgres-redis-2-workers"])
+def test_a_late_joiner_reload_or_reconnect_never_pauses_the_group(
+    browser: Any, tmp_path: Path, backend: str
+) -> None:
+    """Issue 31, as reported (on both backends): Ada plays for everyone, Bo opens Watch together
+    four seconds later. Bo joins at the group's position and sends nothing; so do Bo's reload and
+    reconnect, and closing his player."""
     video = make_test_video(tmp_path, seconds=40)
-    with run_server(tmp_path, **SERVER_ENV) as server:
+    with backend_server(tmp_path, backend) as server:
         ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
         ada.sign_up()
         bo.sign_up()

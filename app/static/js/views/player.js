@@ -234,6 +234,13 @@ export class PlayerPanel {
   watcherNames(ids) {
     const store = this.app.store;
     const chat = store.chats.get(this.groupId);
+    const unknown = ids.filter((id) => id !== store.me?.id && !chat?.memberName(id));
+    // A member this tab has not heard of yet (added while the list loaded): ask once for the list.
+    this.askedFor ??= new Set();
+    if (unknown.some((id) => !this.askedFor.has(id))) {
+      for (const id of unknown) this.askedFor.add(id);
+      this.app.reloadMembers(this.groupId);
+    }
     return ids.map((id) => (id === store.me?.id ? "you" : chat?.memberName(id) || "a member"));
   }
 
