@@ -92,6 +92,7 @@ def test_a_late_joiner_reload_or_reconnect_never_pauses_the_group(
         time.sleep(4)  # the report's four seconds: not a measurement, the moment Bo arrives
 
         expect(bo.page.locator("#watch-hint")).to_have_text(f"Playing now: {video.name} · Ada watching")
+        bo.shot(f"watch-together-invited-{backend}")
         bo.page.get_by_role("button", name="Watch together").click()
         expect(bo.page.locator("#player")).to_be_visible()
         expect_following(bo, ada, paused=False, tolerance=0.5)
@@ -134,6 +135,8 @@ def test_a_late_joiner_reload_or_reconnect_never_pauses_the_group(
         at = ada.page.locator("#shared-video").evaluate("v => Math.floor(v.currentTime)")
         expect(bo.page.locator(".player-status")).to_have_text(f"Paused by Ada at 0:{at:02d} · {video.name}")
         expect(ada.page.locator(".player-status")).to_have_text(f"Paused by you at 0:{at:02d} · {video.name}")
+        bo.shot(f"watch-together-paused-by-{backend}")
+        bo.check_accessibility("watch together, paused by another member")
 
         for person in (ada, bo):
             assert not person.problems, person.problems
