@@ -109,6 +109,10 @@ export class SyncedPlayer extends EventTarget {
       this.status();
       return;
     }
+    if (this.blocked) {
+      this.blocked = false; // opening the player is a click: the browser may let it play now
+      this.dispatchEvent(new CustomEvent("unblocked"));
+    }
     const s = this.state;
     if (s?.video_name && s.video_name !== this.loadedName) await this.load(s.video_name);
     this.correct(true);
