@@ -29,6 +29,7 @@ from app.ws.broker import Broker
 from app.ws.broker.memory import MemoryBroker
 from app.ws.broker.redis_broker import RedisBroker
 from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
+from app.ws.watching import MemoryWatching, RedisWatching, WatchingStore
 
 
 @dataclass(eq=False)
@@ -47,6 +48,7 @@ class Runtime:
     blobs: BlobStore
     attachment_signer: AttachmentSigner
     playback: PlaybackStore  # each group's player: read by sockets, moved by controls and video changes
+    watching: WatchingStore  # who has each group's player open (app/ws/watching.py)
 
     async def close(self) -> None:
         await self.broker.close()
@@ -99,4 +101,5 @@ def build_runtime(settings: Settings) -> Runtime:
         blobs=create_blob_store(settings),
         attachment_signer=signer,
         playback=RedisPlayback(redis, settings.redis_key_prefix) if redis else MemoryPlayback(),
+        watching=RedisWatching(redis, settings.redis_key_prefix) if redis else MemoryWatching(),
     )

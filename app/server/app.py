@@ -44,6 +44,7 @@ from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, with_security_headers
 from app.ws import endpoints as realtime
+from app.ws import watching_routes
 from app.ws.endpoints import provide_gateway
 from app.ws.gateway import Gateway
 
@@ -95,6 +96,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *uploads.route_handlers,
         *attachments.route_handlers,
         *realtime.route_handlers,
+        *watching_routes.route_handlers,
         *spa.route_handlers,
     ]
 

@@ -204,8 +204,8 @@ def expect_following(
 
 
 def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
-    """Ada uploads a short video and plays it for everyone; Bo's player follows her play, pause and
-    seek, and after a reload (a late joiner) starts where the group is."""
+    """Ada uploads a short video and plays it for everyone; Bo opens his player and it follows her
+    play, pause and seek, and after a reload (a late joiner) reopens where the group is."""
     video = make_test_video(folder)
     ada.page.get_by_role("button", name="Watch together").click()
     ada.page.get_by_label("Video file to upload").set_input_files(video)
@@ -214,7 +214,10 @@ def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
     expect(ada.page.locator("#upload-progress")).to_have_attribute("value", "100")
     ada.page.get_by_role("button", name=f"Play {video.name} for everyone").click()
 
-    expect(bo.page.locator("#player")).to_be_visible()  # opened by the group's playback state
+    # Bo's player stays his to open: the header says the group is playing; opening joins it.
+    expect(bo.page.locator("#watch-hint")).to_have_text(f"Playing now: {video.name} · Ada watching")
+    bo.page.get_by_role("button", name="Watch together").click()
+    expect(bo.page.locator("#player")).to_be_visible()
     expect(bo.page.get_by_role("button", name=f"Play {video.name} for everyone")).to_be_visible()
     expect_following(bo, ada, paused=False, tolerance=0.5)
     ada.page.locator("#shared-video").evaluate("v => v.pause()")
@@ -601,7 +604,8 @@ def static_page(browser: Any) -> Iterator[Any]:
 
 
 def test_sync_engine_late_join_drift_and_no_echo(static_page: Any) -> None:
-    """The player's clock sync and drift rules, on a stand-in video element (no server needed)."""
+    """The player's clock sync and drift rules, on a stand-in video element (no server needed); only
+    a person's controls reach the group, never the element's side effects."""
     results = static_page.evaluate(SYNC_SCENARIOS)
     assert results["offset"] == 5003
     assert results["rtt"] == 20
@@ -618,6 +622,18 @@ def test_sync_engine_late_join_drift_and_no_echo(static_page: Any) -> None:
     assert results["beforeEcho"] == 42
     assert results["afterEcho"] == 50
     assert results["stale"] == 50
+    assert results["sideEffects"] == {"sent": 0, "paused": False}
+    assert results["atTheEnd"] == 0
+    assert results["closed"] == {"paused": True, "sent": 0}
+    assert results["reopened"] == {"time": 52, "paused": False, "sent": 0}
+    assert results["refused"] == {
+        "events": ["muted", "blocked"],
+        "muted": True,
+        "paused": True,
+        "differs": True,
+        "blocked": True,
+    }
+    assert results["joined"] == {"paused": False, "time": 10, "differs": False, "sent": 0}
 
 
 def test_store_keeps_each_seq_once_and_counts_unread(static_page: Any) -> None:

@@ -362,6 +362,9 @@ class App {
       case "playback_state":
         store.setPlayback(frame);
         break;
+      case "watching":
+        store.setWatching(groupId, frame.user_ids);
+        break;
       case "video_added":
       case "video_updated":
       case "video_deleted":

@@ -48,6 +48,7 @@ export class Store extends EventTarget {
     this.groups = new Map();
     this.chats = new Map();
     this.playback = new Map(); // group id -> playback_state
+    this.watching = new Map(); // group id -> user ids with the player open
     this.openGroupId = null;
   }
 
@@ -56,6 +57,7 @@ export class Store extends EventTarget {
     this.groups.clear();
     this.chats.clear();
     this.playback.clear();
+    this.watching.clear();
     this.openGroupId = null;
   }
 
@@ -298,6 +300,12 @@ export class Store extends EventTarget {
     const group = this.groups.get(groupId);
     if (me && group && group.role !== me.role) group.role = me.role;
     this.emit("members", { groupId });
+  }
+
+  /** Who has the group's player open (a `watching` frame, or the answer to our own PUT/GET). */
+  setWatching(groupId, userIds) {
+    this.watching.set(groupId, [...userIds]);
+    this.emit("watching", { groupId });
   }
 
   setPlayback(state) {

@@ -56,6 +56,7 @@ export class ChatView {
       text: "Watch together",
       on: { click: () => this.player.toggle() },
     });
+    this.watchHint = h("span", { class: "watch-hint", id: "watch-hint", hidden: true });
     this.olderButton = h("button", { type: "button", class: "link", text: "Load older messages", on: { click: () => this.loadOlder() } });
     this.historyTop = h("div", { class: "history-top" }, this.olderButton);
     this.list = h("ol", { class: "message-list", aria: { label: "Messages" } });
@@ -124,7 +125,7 @@ export class ChatView {
       h(
         "div",
         { class: "chat-main" },
-        h("header", { class: "chat-header" }, back, h("div", { class: "chat-heading" }, this.title, this.subtitle), h("div", { class: "chat-tools" }, this.watchButton, this.membersButton)),
+        h("header", { class: "chat-header" }, back, h("div", { class: "chat-heading" }, this.title, this.subtitle), h("div", { class: "chat-tools" }, this.watchHint, this.watchButton, this.membersButton)),
         this.player.el,
         h("div", { class: "conversation" }, this.scroller, this.jump),
         this.typingLine,

@@ -1,11 +1,43 @@
 // "Watch together": the group's video library (upload with progress, list, play for everyone) and the
 // synchronized player.
+//
+// The player is each member's own: it opens when they open it (or when they press Play for everyone),
+// and a reload reopens it (sessionStorage remembers it per tab). Opening joins the group where it is;
+// closing stops this player only. Neither tells the group anything. While the group plays and the
+// panel is closed, the header says so next to the Watch together button.
 
 import { describeError } from "../api.js";
 import { confirmDialog, formatClock, h, promptDialog, replaceChildren, toast } from "../dom.js";
 import { SyncedPlayer } from "../sync.js";
 
 const STATE_TEXT = { queued: "waiting", running: "preparing", failed: "failed", cancelled: "cancelled" };
+const WATCHING_KEY = "huddle.watching"; // sessionStorage: the groups whose player this tab has open
+const TAB_KEY = "huddle.tab"; // sessionStorage: this tab's id for "who is watching" (a reload keeps it)
+const RENEW_MS = 20_000; // the server keeps a tab's "watching" for 60 s after its last renewal
+
+function tabId() {
+  let id = sessionStorage.getItem(TAB_KEY);
+  if (!id) {
+    id = crypto.randomUUID();
+    sessionStorage.setItem(TAB_KEY, id);
+  }
+  return id;
+}
+
+function watchingGroups() {
+  try {
+    return new Set(JSON.parse(sessionStorage.getItem(WATCHING_KEY) || "[]"));
+  } catch {
+    return new Set();
+  }
+}
+
+function rememberWatching(groupId, on) {
+  const groups = watchingGroups();
+  if (on) groups.add(groupId);
+  else groups.delete(groupId);
+  sessionStorage.setItem(WATCHING_KEY, JSON.stringify([...groups]));
+}
 
 function qualityLabel(quality) {
   return quality.quality === "original" ? `Original${quality.height ? ` (${quality.height}p)` : ""}` : quality.quality;
@@ -25,6 +57,9 @@ export class PlayerPanel {
     this.groupId = chatView.groupId;
     this.video = h("video", { id: "shared-video", controls: true, playsInline: true, preload: "auto", aria: { label: "Shared video" } });
     this.statusLine = h("p", { class: "player-status", role: "status" });
+    this.groupLine = h("p", { class: "player-group", id: "player-group", hidden: true });
+    this.watchersLine = h("p", { class: "player-watchers muted", id: "player-watchers" });
+    this.joinButton = h("button", { type: "button", class: "primary", hidden: true, text: "Press play to join", on: { click: () => this.sync.joinNow() } });
     this.speed = h(
       "select",
       { id: "player-speed", on: { change: () => this.sync.control("rate", this.video.currentTime, { rate: Number(this.speed.value) }) } },
@@ -81,6 +116,8 @@ export class PlayerPanel {
             this.qualityLabel,
             this.quality,
           ),
+          h("div", { class: "row" }, this.groupLine, this.joinButton),
+          this.watchersLine,
           this.driftLine,
         ),
         h("div", { class: "library" }, h("h3", { text: "Library" }), this.libraryNote, this.videos, this.uploadForm),
@@ -91,8 +128,20 @@ export class PlayerPanel {
       send: (frame) => app.realtime.send({ ...frame, group_id: this.groupId }),
       resolve: (name, options) => app.media.sourceFor(this.groupId, name, options),
     });
+    this.sync.watching = false; // until the member opens the player
+    this.lastControl = null; // {user_id, user, video_action, video_time}: who moved the group last
+    this.sync.addEventListener("control", (event) => {
+      const me = this.app.store.me;
+      this.lastControl = { user_id: me?.id, user: me?.display_name || me?.name, video_action: event.detail.action, video_time: event.detail.position };
+    });
+    this.sync.addEventListener("blocked", () => {
+      this.joinButton.hidden = false;
+    });
+    this.sync.addEventListener("unblocked", () => {
+      this.joinButton.hidden = true;
+    });
     this.sync.addEventListener("status", (event) => {
-      this.statusLine.textContent = event.detail.text;
+      this.renderStatus(event.detail);
       this.renderQualities();
       const rate = String(this.sync.state?.rate || 1);
       if ([...this.speed.options].some((o) => o.value === rate)) this.speed.value = rate;
@@ -112,6 +161,14 @@ export class PlayerPanel {
       else if (kind === "video-renamed") this.sync.renamed(from, to);
       else if (kind === "message" && frame.type === "video_control") this.followControl(frame);
       else if (kind === "videos") this.renderLibrary();
+      else if (kind === "watching" || kind === "members") this.renderWatchers();
+      else if (kind === "history") {
+        const latest = this.latestControl();
+        if (latest && !(this.lastControl?.seq >= latest.seq)) {
+          this.lastControl = latest;
+          this.sync.status();
+        }
+      }
     };
     app.store.addEventListener("change", this.onChange);
   }
@@ -120,40 +177,142 @@ export class PlayerPanel {
     return !this.el.hidden;
   }
 
-  toggle(open = !this.open) {
+  /**
+   * Open or close this member's player. Opening joins the group at its current position and play
+   * state; closing stops this player. The group is told neither (see sync.js).
+   */
+  toggle(open = !this.open, { focus = true } = {}) {
     this.el.hidden = !open;
     this.chatView.watchButton.setAttribute("aria-expanded", String(open));
+    rememberWatching(this.groupId, open);
+    this.sync.watch(open);
+    this.announce(open);
+    this.renderHint();
     if (open) {
       this.refreshLibrary();
-      this.el.querySelector("#player-title").focus();
-    } else {
-      this.video.pause();
-      this.chatView.watchButton.focus();
-    }
+      if (focus) this.el.querySelector("#player-title").focus();
+    } else if (focus) this.chatView.watchButton.focus();
   }
 
-  /** Opening the chat: a group that is watching something shows the player at the right position. */
+  /** Tell the server (and through it the group) whether this tab has the player open; renewed. */
+  announce(open) {
+    clearInterval(this.renewTimer);
+    const path = `/api/v1/groups/${this.groupId}/watching`;
+    const tab = tabId();
+    const told = (request) =>
+      request.then(
+        (answer) => this.app.store.setWatching(this.groupId, answer.user_ids),
+        () => {}, // best effort: the next renewal tries again, and entries expire on their own
+      );
+    if (!open) {
+      told(this.app.api.request("DELETE", path, { query: { tab } }));
+      return;
+    }
+    const renew = () => told(this.app.api.put(path, { tab }));
+    renew();
+    this.renewTimer = setInterval(renew, RENEW_MS);
+  }
+
+  /** The tab is going away (closed, reloaded, navigated off): its "watching" ends now, not in 60 s. */
+  leaving() {
+    if (!this.open) return;
+    const url = `/api/v1/groups/${this.groupId}/watching?tab=${encodeURIComponent(tabId())}`;
+    this.app.api.session.accessToken().then(
+      (token) => fetch(url, { method: "DELETE", keepalive: true, credentials: "omit", headers: { Authorization: `Bearer ${token}` } }).catch(() => {}),
+      () => {},
+    );
+  }
+
+  /** "Watching: Ada, Bo and you" under the player. */
+  renderWatchers() {
+    const ids = this.app.store.watching.get(this.groupId) || [];
+    const names = this.watcherNames(ids);
+    this.watchersLine.textContent = names.length ? `Watching: ${names.join(", ")}` : "";
+    this.renderHint();
+  }
+
+  watcherNames(ids) {
+    const store = this.app.store;
+    const chat = store.chats.get(this.groupId);
+    const unknown = ids.filter((id) => id !== store.me?.id && !chat?.memberName(id));
+    // A member this tab has not heard of yet (added while the list loaded): ask once for the list.
+    this.askedFor ??= new Set();
+    if (unknown.some((id) => !this.askedFor.has(id))) {
+      for (const id of unknown) this.askedFor.add(id);
+      this.app.reloadMembers(this.groupId);
+    }
+    return ids.map((id) => (id === store.me?.id ? "you" : chat?.memberName(id) || "a member"));
+  }
+
+  /** Opening the chat: a player this tab had open (before a reload) opens again, where the group is. */
   restore() {
+    this.onPageHide = () => this.leaving();
+    window.addEventListener("pagehide", this.onPageHide);
+    this.app.api
+      .get(`/api/v1/groups/${this.groupId}/watching`)
+      .then((answer) => this.app.store.setWatching(this.groupId, answer.user_ids))
+      .catch(() => {});
     const state = this.app.store.playback.get(this.groupId);
-    if (state?.video_name) this.follow(state);
+    if (state) this.follow(state);
+    this.lastControl = this.latestControl();
+    if (watchingGroups().has(this.groupId)) this.toggle(true, { focus: false });
+    this.renderHint();
   }
 
   follow(state) {
     if (!state) return;
-    if (!state.video_name) {
-      this.sync.apply(state); // the group's video was deleted: the player stops
-      return;
-    }
-    if (!this.open) {
-      this.el.hidden = false;
-      this.chatView.watchButton.setAttribute("aria-expanded", "true");
-      this.refreshLibrary();
-    }
     this.sync.apply(state);
+    this.renderHint();
+  }
+
+  /** The newest video_control the chat has loaded: who moved the group's player last. */
+  latestControl() {
+    const messages = this.app.store.chats.get(this.groupId)?.messages;
+    let latest = null;
+    for (const frame of messages?.values() || []) if (frame.type === "video_control" && (!latest || frame.seq > latest.seq)) latest = frame;
+    return latest;
+  }
+
+  /** The header's note while the group watches and this player is closed. */
+  renderHint() {
+    const hint = this.chatView.watchHint;
+    if (!hint) return;
+    const state = this.sync.state;
+    const others = (this.app.store.watching.get(this.groupId) || []).filter((id) => id !== this.app.store.me?.id);
+    const parts = [];
+    if (state?.video_name && state.playing) parts.push(`Playing now: ${state.video_name}`);
+    if (others.length) parts.push(`${this.watcherNames(others).join(", ")} watching`);
+    hint.hidden = this.open || !parts.length;
+    hint.textContent = hint.hidden ? "" : parts.join(" · ");
+  }
+
+  /** The status line: a message, else the group's state; and the group's state again, prominently,
+   * when this player shows something else ("Paused by Ada at 12:04"). */
+  renderStatus({ message, state, differs, blocked }) {
+    const group = this.describeGroup(state);
+    this.statusLine.textContent = message || group;
+    this.groupLine.hidden = !(differs && state?.video_name);
+    this.groupLine.textContent = this.groupLine.hidden ? "" : `The group: ${group}`;
+    this.joinButton.hidden = !blocked;
+    this.renderHint();
+  }
+
+  describeGroup(state) {
+    if (!state?.video_name) return "";
+    const last = this.lastControl;
+    const store = this.app.store;
+    const who = last ? (last.user_id === store.me?.id ? "you" : store.chats.get(this.groupId)?.memberName(last.user_id) || last.user) : null;
+    const at = formatClock(state.playing ? this.sync.expected() : state.position);
+    if (state.playing) {
+      const since = last && who && last.video_action === "play" ? ` (started by ${who})` : "";
+      return `Playing for the group · ${state.video_name}${since}`;
+    }
+    return `Paused${who && last.video_action === "pause" ? ` by ${who}` : ""} at ${at} · ${state.video_name}`;
   }
 
   /** The seed's video_control message: a state stamped by its created_at (older ones are ignored). */
   followControl(frame) {
+    this.lastControl = frame;
     if (frame.user_id === this.app.store.me?.id) {
       this.sync.confirmOwn(); // ours, already applied when it was sent
       return;
@@ -319,6 +478,9 @@ export class PlayerPanel {
   }
 
   destroy() {
+    if (this.open) this.announce(false); // leaving the chat closes this player
+    clearInterval(this.renewTimer);
+    window.removeEventListener("pagehide", this.onPageHide);
     this.app.store.removeEventListener("change", this.onChange);
     this.sync.destroy();
     this.video.pause();
