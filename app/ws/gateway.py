@@ -481,6 +481,7 @@ class Gateway:
             rate=frame.rate if frame.video_action == "rate" else (previous.rate if previous else 1.0),
             updated_at=now,
             server_time=now,
+            updated_by=principal.user_id,
         )
         await self.playback.put(state)
         await self.runtime.events.to_group(group_id, state)

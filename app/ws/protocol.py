@@ -124,6 +124,7 @@ class PlaybackState(msgspec.Struct, kw_only=True, tag_field="type", tag="playbac
     rate: float
     updated_at: float
     server_time: float
+    updated_by: int | None = None  # the member whose control set this state (None: not known)
 
 
 class Subscribed(msgspec.Struct, kw_only=True, tag_field="type", tag="subscribed"):

@@ -289,6 +289,7 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
             rate=1.0,
             updated_at=100.0,
             server_time=150.0,
+            updated_by=5,
         ),
         {
             "type": "playback_state",
@@ -299,6 +300,7 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
             "rate": 1.0,
             "updated_at": 100.0,
             "server_time": 150.0,
+            "updated_by": 5,
         },
     ),
     (

@@ -299,15 +299,18 @@ export class PlayerPanel {
 
   describeGroup(state) {
     if (!state?.video_name) return "";
-    const last = this.lastControl;
     const store = this.app.store;
-    const who = last ? (last.user_id === store.me?.id ? "you" : store.chats.get(this.groupId)?.memberName(last.user_id) || last.user) : null;
+    // The state names who set it; the newest control in the loaded chat says what they did.
+    const by = state.updated_by ?? this.lastControl?.user_id ?? null;
+    const last = this.lastControl?.user_id === by ? this.lastControl : null;
+    const action = last ? last.video_action : state.playing ? "play" : "pause";
+    const who = by == null ? null : by === store.me?.id ? "you" : store.chats.get(this.groupId)?.memberName(by) || last?.user || null;
     const at = formatClock(state.playing ? this.sync.expected() : state.position);
     if (state.playing) {
-      const since = last && who && last.video_action === "play" ? ` (started by ${who})` : "";
+      const since = who && action === "play" ? ` (started by ${who})` : "";
       return `Playing for the group · ${state.video_name}${since}`;
     }
-    return `Paused${who && last.video_action === "pause" ? ` by ${who}` : ""} at ${at} · ${state.video_name}`;
+    return `Paused${who && action === "pause" ? ` by ${who}` : ""} at ${at} · ${state.video_name}`;
   }
 
   /** The seed's video_control message: a state stamped by its created_at (older ones are ignored). */
