@@ -1,0 +1,97 @@
+"""Client JSON, decoded in one place: request bodies (`HuddleRequest`) and socket frames share the
+checks. Whatever the bytes, a client gets a 400 (or an `invalid_frame`), never a 500.
+
+msgspec recurses once per nesting level: 3,000 levels raise RecursionError, so depth is counted
+before decoding. NUL is refused in every string (PostgreSQL cannot store it in text) except
+passwords, which are only hashed and may hold any character.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import accumulate
+from typing import Any
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import ClientException
+from litestar.types import Empty
+
+MAX_DEPTH = 32  # the deepest body Huddle accepts nests 3 levels; generous for clients
+NUL_REFUSED = "text must not contain NUL (U+0000)"
+NUL_ALLOWED = frozenset({"password", "current_password", "new_password"})
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_decoder = msgspec.json.Decoder()
+_FORM = "application/x-www-form-urlencoded"
+
+
+class BadJson(ValueError):
+    """Bytes a client sent that are not JSON Huddle accepts; the message is safe to show."""
+
+
+def depth(data: bytes) -> int:
+    """How deeply `data` nests, brackets inside strings not counted."""
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return 0  # cannot be too deep: skip the scan for ordinary bodies
+    skeleton = _STRINGS.sub(b"", data)
+    return max(accumulate(_STEP.get(byte, 0) for byte in skeleton), default=0)
+
+
+def check(data: bytes | str) -> None:
+    """Refuse what msgspec cannot decode safely or Huddle cannot store, before any typed decoding."""
+    raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
+    if depth(raw) > MAX_DEPTH:
+        raise BadJson(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if b"\\u0000" in raw and has_nul(_decode(raw)):
+        raise BadJson(NUL_REFUSED)
+
+
+def decode(data: bytes) -> Any:
+    check(data)
+    return _decode(data)
+
+
+def _decode(data: bytes) -> Any:
+    try:
+        return _decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise BadJson(f"Invalid JSON: {str(error)[:200]}") from None
+
+
+def has_nul(value: Any, key: str | None = None) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value and key not in NUL_ALLOWED
+    if isinstance(value, dict):
+        return any("\x00" in k or has_nul(v, k) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
+
+
+class HuddleRequest(Request[Any, Any, Any]):
+    """Litestar's request with the JSON body decoded by `decode`."""
+
+    async def json(self) -> Any:
+        if self._json is Empty:
+            if (cached := self._connection_state.json) is not Empty:
+                self._json = cached
+            else:
+                try:
+                    value = decode(await self.body() or b"null")
+                except BadJson as error:
+                    raise ClientException(str(error)) from None
+                self._json = self._connection_state.json = value
+        return self._json
+
+
+async def refuse_nul(request: Request[Any, Any, Any]) -> None:
+    """`before_request`: NUL in the path, the query or a form field (passwords aside) is a 400."""
+    scope = request.scope
+    if "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+        raise ClientException(NUL_REFUSED)
+    if request.content_type[0] == _FORM:
+        fields = parse_qsl((await request.body()).decode(errors="replace"))
+        if any("\x00" in value and name not in NUL_ALLOWED for name, value in fields):
+            raise ClientException(NUL_REFUSED)
