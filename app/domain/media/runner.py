@@ -157,11 +157,14 @@ class TranscodeRunner:
         if isinstance(failure, LeaseLost):
             await self._lost(lease)
             return
-        permanent = isinstance(failure, ffmpeg.MediaToolError) and failure.permanent
-        message = str(failure) or type(failure).__name__
-        if not isinstance(failure, ffmpeg.MediaToolError):
+        # Members see the job's error: a plain reason. The tool's output (server paths) is logged.
+        if isinstance(failure, ffmpeg.MediaToolError):
+            permanent, reason = failure.permanent, failure.reason
+        else:
+            permanent, reason = False, ffmpeg.CONVERSION_FAILED
             log.error("transcode job %d failed", lease.job_id, exc_info=failure)
-        await self.queue.fail(lease, message, permanent=permanent)
+        message = str(failure) or type(failure).__name__
+        await self.queue.fail(lease, reason, permanent=permanent)
         log.warning("transcode job %d (video %d) failed: %s", lease.job_id, lease.video_id, message)
 
     async def _lost(self, lease: Lease) -> None:
