@@ -78,7 +78,7 @@ async def test_expired_and_tampered_signatures_are_403(
         "20-digit expiry": good | {"exp": "12345678901234567890"},
         "5000-digit uid": good | {"uid": "9" * 5000},
         "non-ascii digits": good | {"exp": "١٢٣"},
-        "weird signature": good | {"sig": "ü💥\x00"},
+        "weird signature": good | {"sig": "ü💥"},  # with a NUL: 400, as NUL anywhere in a query
     }
     for label, params in cases.items():
         for method in ("GET", "HEAD"):
