@@ -7,6 +7,7 @@ deleted, so no event or missing file ever refers to something that could still r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -328,23 +329,30 @@ class MediaService:
             uid = as_id(link.uid)
             if uid is None:
                 raise Forbidden(INVALID_LINK)
-            # Unverified until the signature is checked, so every failure here is the same 403.
-            try:
-                video = await self._by_name(uid, name, group_id)
-            except (NotFound, Conflict):
-                raise Forbidden(INVALID_LINK) from None
-            self.signer.verify(video.id, link, quality=quality)
-        else:
-            video = await self._by_name(await self._viewer(request, accounts), name, group_id)
+            # The signature names one video: among this user's videos of that name it picks the one
+            # it was issued for, so another group's video of the same name leaves the link working.
+            # Unverified until a signature checks, so every failure here is the same 403.
+            candidates = await self._named(uid, name, group_id, limit=None)
+            if not candidates:
+                with contextlib.suppress(NotFound):  # a name of digits may be an id
+                    candidates = [await self._by_name(uid, name, group_id)]
+            for video in candidates:
+                if self.signer.signs(video.id, link, quality):
+                    return await self._respond(request, video, quality)
+            raise Forbidden(INVALID_LINK)
+        video = await self._by_name(await self._viewer(request, accounts), name, group_id)
         return await self._respond(request, video, quality)
+
+    async def _named(self, user_id: int, name: str, group_id: int | None, limit: int | None) -> list[Video]:
+        query = _watchable(user_id).where(Video.name == name)
+        if group_id is not None:
+            query = query.where(Video.group_id == group_id)
+        return list(await self.db.scalars(query.order_by(Video.id).limit(limit)))
 
     async def _by_name(self, user_id: int, name: str, group_id: int | None) -> Video:
         """Names are unique per group. Across groups the same name is ambiguous: 409 listing the ids
         (narrow it with `group_id`). A name of digits that matches no name is tried as a video id."""
-        query = _watchable(user_id).where(Video.name == name)
-        if group_id is not None:
-            query = query.where(Video.group_id == group_id)
-        matches = list(await self.db.scalars(query.order_by(Video.id).limit(AMBIGUOUS_SHOWN)))
+        matches = await self._named(user_id, name, group_id, AMBIGUOUS_SHOWN)
         if len(matches) == 1:
             return matches[0]
         if matches:

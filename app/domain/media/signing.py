@@ -98,6 +98,14 @@ class StreamSigner(_Signer):
         return user_id
 
 
+    def signs(self, video_id: int, link: Link, quality: str = "original") -> bool:
+        try:
+            self.verify(video_id, link, quality=quality)
+        except Forbidden:
+            return False
+        return True
+
+
 class AttachmentSigner(_Signer):
     """Signed, short-lived URLs of message attachments: `?exp=<unix seconds>&sig=<HMAC-SHA256>` over
     the attachment id, the variant (`file` or `thumbnail`) and the expiry.
