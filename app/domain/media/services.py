@@ -29,7 +29,7 @@ from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
 from app.domain.media.blobstore import BlobInfo
 from app.domain.media.jobs import cancel_video_jobs, new_job
-from app.domain.media.names import display_name, numbered
+from app.domain.media.names import cleaned_name, numbered
 from app.domain.media.renditions import (
     FRESH,
     Processing,
@@ -48,7 +48,7 @@ from app.domain.media.schemas import (
 )
 from app.domain.media.signing import INVALID_LINK, ORIGINAL, Link, StreamSigner
 from app.domain.messages.services import release
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.runtime import Runtime
 from app.streaming.response import BlobResponse, stored_response
 from app.ws.playback import follow_video
@@ -244,7 +244,9 @@ class MediaService:
 
     async def rename(self, user_id: int, video_id: int, name: str) -> VideoOut:
         video = await self._manageable(user_id, video_id)
-        new_name = display_name(name)
+        new_name = cleaned_name(name)
+        if not new_name:  # an upload's file name may be junk ("video" then); a rename is chosen
+            raise BadRequest("The name has nothing visible left once cleaned")
         old_name = video.name
         if new_name != old_name:
             clash = await self.db.scalar(
