@@ -25,7 +25,13 @@ DEEP = 1000
 def base_frames(group: int) -> dict[str, dict[str, Any]]:
     """One valid frame of every type the server reads, each field present."""
     return {
-        "message": {"type": "message", "text": "hi", "group_id": group, "client_msg_id": "c-1", "reply_to": 1},
+        "message": {
+            "type": "message",
+            "text": "hi",
+            "group_id": group,
+            "client_msg_id": "c-1",
+            "reply_to": 1,
+        },
         "untyped": {"text": "hi"},
         "typing": {"type": "typing", "group_id": group},
         "seen": {"type": "seen", "seq": 1, "group_id": group},

@@ -116,7 +116,9 @@ async def probe(ffprobe: str, path: Path) -> Probe:
     try:
         found = msgspec.json.decode(out, type=_Probe)
     except msgspec.DecodeError as error:
-        raise MediaToolError(f"unreadable ffprobe output: {error}", permanent=True, reason=UNREADABLE) from None
+        raise MediaToolError(
+            f"unreadable ffprobe output: {error}", permanent=True, reason=UNREADABLE
+        ) from None
     video = next((s for s in found.streams if s.codec_type == "video" and s.height > 0), None)
     if video is None:
         raise MediaToolError("no video stream found", permanent=True, reason="no video stream found")

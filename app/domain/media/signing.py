@@ -97,7 +97,6 @@ class StreamSigner(_Signer):
         self._check(self._message(video_id, user_id, expires or 0, quality), expires, link.sig, now)
         return user_id
 
-
     def signs(self, video_id: int, link: Link, quality: str = "original") -> bool:
         try:
             self.verify(video_id, link, quality=quality)

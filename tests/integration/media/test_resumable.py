@@ -369,7 +369,9 @@ async def test_a_refused_chunk_never_changes_the_stored_video(client: AppClient)
             put(client, owner, session["id"], 3, other),
         )
         assert done.status_code == 201, done.text
-        stored = (await client.get(f"/api/v1/videos/{done.json()['id']}/stream", headers=owner.headers)).content
+        stored = (
+            await client.get(f"/api/v1/videos/{done.json()['id']}/stream", headers=owner.headers)
+        ).content
         replaced = stored[3 * CHUNK : 4 * CHUNK] == other
         outcomes.append((chunk.status_code, replaced))
     assert all(replaced == (status == 200) for status, replaced in outcomes), outcomes
