@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from itertools import accumulate
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import ClientException
+from litestar.exceptions import ClientException, InternalServerException
 from litestar.types import Empty
+
+from app.errors import ClientGone
 
 MAX_DEPTH = 32  # the deepest body Huddle accepts nests 3 levels; generous for clients
 NUL_REFUSED = "text must not contain NUL (U+0000)"
@@ -25,6 +28,7 @@ _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _decoder = msgspec.json.Decoder()
 _FORM = "application/x-www-form-urlencoded"
+_DISCONNECTED = "client disconnected prematurely"  # Litestar's detail, its only sign of a disconnect
 
 
 class BadJson(ValueError):
@@ -71,7 +75,17 @@ def has_nul(value: Any, key: str | None = None) -> bool:
 
 
 class HuddleRequest(Request[Any, Any, Any]):
-    """Litestar's request with the JSON body decoded by `decode`."""
+    """Litestar's request with the JSON body decoded by `decode`, and a client that disconnects
+    mid-body reported as ClientGone (Litestar raises a 500 for it)."""
+
+    async def stream(self) -> AsyncGenerator[bytes, None]:
+        try:
+            async for chunk in super().stream():
+                yield chunk
+        except InternalServerException as error:
+            if error.detail != _DISCONNECTED:
+                raise
+            raise ClientGone from None
 
     async def json(self) -> Any:
         if self._json is Empty:
