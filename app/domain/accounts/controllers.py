@@ -29,6 +29,7 @@ from app.domain.accounts.schemas import (
 )
 from app.domain.accounts.services import public_user, user_out
 from app.domain.attachments.deps import Attachments
+from app.domain.groups.deps import Groups
 from app.domain.params import BEARER, Id, Offset
 from app.server.errors import error_responses
 
@@ -202,8 +203,10 @@ async def delete_me(
     data: JSONBody[AccountDeleteBody],
     principal: Authenticated,
     accounts: Accounts,
+    groups: Groups,
 ) -> None:
     await accounts.delete_account(principal, data.password, client_address(request))
+    await groups.depart(principal.user)
 
 
 @get(

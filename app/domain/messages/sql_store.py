@@ -361,6 +361,14 @@ class SQLMessageStore:
             await db.execute(delete(MessageRow).where(MessageRow.group_id == group_id))
             await db.execute(delete(GroupSequence).where(GroupSequence.group_id == group_id))
 
+    async def forget_email(self, user_id: int, email: str, replacement: str) -> None:
+        async with self._engine.begin() as db:
+            mine = MessageRow.author_id == user_id
+            await db.execute(update(MessageRow).where(mine, MessageRow.user == email).values(user=replacement))
+            await db.execute(
+                update(MessageRow).where(mine, MessageRow.user_email == email).values(user_email=replacement)
+            )
+
     async def prepare(self) -> None:
         return None  # the schema, search index included, comes from the migrations
 
