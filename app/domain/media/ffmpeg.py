@@ -82,6 +82,9 @@ async def _spawn(args: list[str]) -> asyncio.subprocess.Process:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # Out of the server's process group: a SIGTERM to the group (Ctrl-C, systemd) would make
+        # ffmpeg fail the job before the runner hands it back. The runner kills it when it stops.
+        start_new_session=True,
     )
 
 
