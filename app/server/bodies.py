@@ -9,8 +9,8 @@ passwords, which are only hashed and may hold any character.
 from __future__ import annotations
 
 import re
-from itertools import accumulate
 from collections.abc import AsyncGenerator
+from itertools import accumulate
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
