@@ -271,7 +271,7 @@ class Gateway:
                 if closing in done:
                     return
                 if not done:
-                    connection.close(CloseCode.IDLE, "idle: send a ping at least every 30 s")
+                    connection.close(CloseCode.IDLE, f"idle: nothing received for {idle} s")
                     return
                 message = receive.result()
                 if message["type"] == "websocket.disconnect":

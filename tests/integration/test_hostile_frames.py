@@ -155,3 +155,13 @@ async def test_an_empty_last_seq_is_no_last_seq(client: AppClient) -> None:
     socket = AsgiWebSocket(client.app, f"/ws/group/{group}", f"token={owner.access_token}&last_seq=")
     async with socket:
         await socket.until(lambda frame: frame["type"] == "subscribed")
+
+
+async def test_the_idle_close_names_the_real_limit(
+    make_client: Callable[[Settings], Any], settings: Settings
+) -> None:
+    """The reason once said 30 s while the limit was 90 s."""
+    client = await make_client(msgspec.structs.replace(settings, ws_idle_timeout_seconds=1))
+    _, _, socket = await seed_socket(client)
+    async with socket:
+        assert await socket.closed(timeout=10) == (4408, "idle: nothing received for 1 s")
