@@ -42,6 +42,7 @@ from app.server import health, metrics, spa
 from app.server.bodies import HuddleRequest, refuse_nul
 from app.server.dependencies import resolve_dependencies_in_order
 from app.server.errors import azure_exception_handlers, exception_handlers
+from app.server.openapi_text import forbid_nul
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, with_security_headers
 from app.ws import endpoints as realtime
@@ -169,6 +170,7 @@ def create_app(settings: Settings) -> Litestar:
         observe(with_security_headers(app.asgi_handler)), TrustedProxies(settings.trusted_proxies)
     )
     refine_openapi(app)
+    forbid_nul(app.openapi_schema)
     return app
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncGenerator
 from itertools import accumulate
 from typing import Any
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Request
@@ -29,6 +29,7 @@ _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _decoder = msgspec.json.Decoder()
 _FORM = "application/x-www-form-urlencoded"
 _DISCONNECTED = "client disconnected prematurely"  # Litestar's detail, its only sign of a disconnect
+Fields = frozenset[str] | None
 
 
 class BadJson(ValueError):
@@ -43,17 +44,17 @@ def depth(data: bytes) -> int:
     return max(accumulate(_STEP.get(byte, 0) for byte in skeleton), default=0)
 
 
-def check(data: bytes | str) -> None:
+def check(data: bytes | str, fields: Fields = None) -> None:
     """Refuse what msgspec cannot decode safely or Huddle cannot store, before any typed decoding."""
     raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
     if depth(raw) > MAX_DEPTH:
         raise BadJson(f"JSON nested deeper than {MAX_DEPTH} levels")
-    if b"\\u0000" in raw and has_nul(_decode(raw)):
+    if b"\\u0000" in raw and has_nul(_decode(raw), fields):
         raise BadJson(NUL_REFUSED)
 
 
-def decode(data: bytes) -> Any:
-    check(data)
+def decode(data: bytes, fields: Fields = None) -> Any:
+    check(data, fields)
     return _decode(data)
 
 
@@ -64,14 +65,27 @@ def _decode(data: bytes) -> Any:
         raise BadJson(f"Invalid JSON: {str(error)[:200]}") from None
 
 
-def has_nul(value: Any, key: str | None = None) -> bool:
+def has_nul(value: Any, fields: Fields = None) -> bool:
+    """NUL in a string Huddle reads: an object's declared `fields` (all when None: keys and unknown
+    fields are ignored by the decoder), any item of a list; passwords aside."""
     if isinstance(value, str):
-        return "\x00" in value and key not in NUL_ALLOWED
+        return "\x00" in value
     if isinstance(value, dict):
-        return any("\x00" in k or has_nul(v, k) for k, v in value.items())
+        return any(
+            has_nul(item)
+            for key, item in value.items()
+            if key not in NUL_ALLOWED and (fields is None or key in fields)
+        )
     if isinstance(value, list):
         return any(has_nul(item) for item in value)
     return False
+
+
+def body_fields(handler: Any) -> Fields:
+    """The fields of a handler's `data` Struct; None when it takes something else."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    fields = getattr(data.annotation, "__struct_fields__", None) if data is not None else None
+    return None if fields is None else frozenset(fields)
 
 
 class HuddleRequest(Request[Any, Any, Any]):
@@ -93,7 +107,7 @@ class HuddleRequest(Request[Any, Any, Any]):
                 self._json = cached
             else:
                 try:
-                    value = decode(await self.body() or b"null")
+                    value = decode(await self.body() or b"null", body_fields(self.route_handler))
                 except BadJson as error:
                     raise ClientException(str(error)) from None
                 self._json = self._connection_state.json = value
@@ -101,11 +115,17 @@ class HuddleRequest(Request[Any, Any, Any]):
 
 
 async def refuse_nul(request: Request[Any, Any, Any]) -> None:
-    """`before_request`: NUL in the path, the query or a form field (passwords aside) is a 400."""
-    scope = request.scope
-    if "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+    """`before_request`: NUL in the path, a query parameter or a form field the handler reads
+    (passwords aside) is a 400. Parameters it does not declare are ignored, NUL or not."""
+    scope, handler = request.scope, request.route_handler
+    if "\x00" in scope["path"]:
+        raise ClientException(NUL_REFUSED)
+    declared = handler.parsed_fn_signature.parameters
+    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), encoding="utf-8", errors="replace")
+    if any("\x00" in value for name, value in query if name in declared):
         raise ClientException(NUL_REFUSED)
     if request.content_type[0] == _FORM:
-        fields = parse_qsl((await request.body()).decode(errors="replace"))
-        if any("\x00" in value and name not in NUL_ALLOWED for name, value in fields):
+        fields = body_fields(handler)
+        form = parse_qsl((await request.body()).decode(errors="replace"))
+        if has_nul(dict(form), fields):
             raise ClientException(NUL_REFUSED)
