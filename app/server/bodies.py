@@ -124,8 +124,8 @@ async def refuse_nul(request: Request[Any, Any, Any]) -> None:
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), encoding="utf-8", errors="replace")
     if any("\x00" in value for name, value in query if name in declared):
         raise ClientException(NUL_REFUSED)
-    if request.content_type[0] == _FORM:
-        fields = body_fields(handler)
+    # Only a form decoded into a Struct (the sign-in forms, small): an upload route's body is not read.
+    if request.content_type[0] == _FORM and (fields := body_fields(handler)) is not None:
         form = parse_qsl((await request.body()).decode(errors="replace"))
         if has_nul(dict(form), fields):
             raise ClientException(NUL_REFUSED)
