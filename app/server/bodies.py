@@ -2,8 +2,8 @@
 checks. Whatever the bytes, a client gets a 400 (or an `invalid_frame`), never a 500.
 
 msgspec recurses once per nesting level: 3,000 levels raise RecursionError, so depth is counted
-before decoding. NUL is refused in every string (PostgreSQL cannot store it in text) except
-passwords, which are only hashed and may hold any character.
+before decoding. NUL is refused in every string an operation reads (PostgreSQL cannot store it in
+text) except passwords, which are only hashed and may hold any character.
 """
 
 from __future__ import annotations
