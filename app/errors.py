@@ -102,3 +102,14 @@ class QuotaExceeded(AppError):
 
     status_code = 409
     code = "quota_exceeded"
+
+
+class ClientGone(AppError):
+    """The client disconnected before its request body arrived: nobody reads the answer, and it is
+    not the server's fault (nginx's 499, so logs and metrics do not count it as a 500)."""
+
+    status_code = 499
+    code = "client_closed_request"
+
+    def __init__(self) -> None:
+        super().__init__("The client disconnected before sending its whole request")

@@ -74,7 +74,9 @@ class Server:
 
 
 @contextmanager
-def run_server(tmp_path: Path, **env: str) -> Iterator[Server]:
+def run_server(tmp_path: Path, *, own_group: bool = False, **env: str) -> Iterator[Server]:
+    """`own_group`: the server and its children (workers, ffmpeg) in a process group of their own,
+    for a test to signal as a whole."""
     port = int(env.pop("PORT", "0")) or free_port()
     base = {k: v for k, v in os.environ.items() if k not in APP_VARIABLES}
     log = tmp_path / f"server-{port}.log"
@@ -85,6 +87,7 @@ def run_server(tmp_path: Path, **env: str) -> Iterator[Server]:
             stdout=sink,
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[1],
+            start_new_session=own_group,
         )
     server = Server(process, port, log)
     try:

@@ -39,8 +39,10 @@ from app.observability.logs import configure_logging
 from app.observability.middleware import FRAME_SEND, observe
 from app.runtime import Runtime, build_runtime
 from app.server import health, metrics, spa
+from app.server.bodies import HuddleRequest, refuse_nul
 from app.server.dependencies import resolve_dependencies_in_order
 from app.server.errors import azure_exception_handlers, exception_handlers
+from app.server.openapi_text import forbid_nul
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, with_security_headers
 from app.ws import endpoints as realtime
@@ -160,6 +162,8 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,  # app.observability.logs owns logging: JSON lines
         cors_config=cors_config(settings),
         request_max_body_size=DEFAULT_BODY_LIMIT,
+        request_class=HuddleRequest,  # JSON bodies: one decoder with a depth limit
+        before_request=refuse_nul,
         debug=settings.debug,
     )
     # Outermost, around Litestar's whole handler: every request, matched or not, is seen with its
@@ -168,6 +172,7 @@ def create_app(settings: Settings) -> Litestar:
         observe(with_security_headers(app.asgi_handler)), TrustedProxies(settings.trusted_proxies)
     )
     refine_openapi(app)
+    forbid_nul(app.openapi_schema)
     return app
 
 

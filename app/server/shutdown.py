@@ -18,6 +18,7 @@ from typing import Any
 import granian._signals as granian_signals
 
 _worker_stop: list[Any] = []  # the event that stops this Granian worker, once Granian created it
+_steps: list[tuple[Callable[[], None], float]] = []  # what runs first, and how long it may take
 
 
 def capture_worker_stop() -> None:
@@ -37,14 +38,17 @@ def capture_worker_stop() -> None:
 
 def before_worker_stops(first: Callable[[], None], grace: float) -> bool:
     """On SIGTERM/SIGINT run `first`, then stop the worker `grace` seconds later. False when this
-    process is no worker of `huddle run`."""
+    process is no worker of `huddle run`. Each caller's step runs (the gateway's, the transcode
+    runner's); the worker stops after the longest grace."""
     if not _worker_stop:
         return False
     stop, loop = _worker_stop[-1], asyncio.get_running_loop()
+    _steps.append((first, grace))
 
     def on_signal() -> None:
-        first()
-        loop.call_later(grace, stop.set)
+        for step, _ in _steps:
+            step()
+        loop.call_later(max(wait for _, wait in _steps), stop.set)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal)

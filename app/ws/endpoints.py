@@ -16,9 +16,10 @@ from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
 from app.domain.params import BEARER, DbSession, Id
 from app.server.errors import error_responses
+from app.ws.connection import CloseCode
 from app.ws.gateway import Gateway
 
-LastSeq = Annotated[int | None, Parameter(ge=0, le=MAX_ID)]
+BAD_URL = 4400  # a seed URL no request could satisfy (a malformed last_seq)
 
 
 def gateway_of(app: Litestar) -> Gateway:
@@ -32,10 +33,32 @@ async def user_socket(socket: WebSocket[Any, Any, Any]) -> None:
     await gateway_of(socket.app).serve(socket, None, None)
 
 
-@websocket("/ws/group/{group_id:int}")
-async def group_socket(socket: WebSocket[Any, Any, Any], group_id: Id, last_seq: LastSeq = None) -> None:
-    """The seed's one-group socket (`?token=<jwt>`), resuming after `last_seq` when given."""
-    await gateway_of(socket.app).serve(socket, group_id, last_seq)
+@websocket("/ws/group/{group_id:str}")
+async def group_socket(
+    socket: WebSocket[Any, Any, Any],
+    group_id: Annotated[str, Parameter()],
+    last_seq: Annotated[str | None, Parameter()] = None,
+) -> None:
+    """The seed's one-group socket (`?token=<jwt>`), resuming after `last_seq` when given.
+
+    Both are read here, not by Litestar: its refusal fails the handshake, which a browser shows as 1006
+    whatever the reason, so a malformed URL completes it and closes with a code (docs/protocol.md)."""
+    gateway = gateway_of(socket.app)
+    group = _whole_number(group_id)
+    seq = _whole_number(last_seq) if last_seq else None  # `last_seq=` is no last_seq
+    if group is None or group == 0:
+        await gateway.refuse(socket, CloseCode.NOT_FOUND, "group not found")
+    elif last_seq and seq is None:
+        await gateway.refuse(socket, BAD_URL, "last_seq must be a whole number from 0")
+    else:
+        await gateway.serve(socket, group, seq)
+
+
+def _whole_number(text: str) -> int | None:
+    """A whole number up to MAX_ID (a group id or a seq), else None."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        return None
+    return number if (number := int(text)) <= MAX_ID else None
 
 
 class OnlineOut(msgspec.Struct):

@@ -30,6 +30,7 @@ from app.observability import metrics
 from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
 from app.runtime import Runtime
+from app.server import bodies
 from app.server.shutdown import before_worker_stops
 from app.ws.connection import Connection
 from app.ws.fanout import CloseCode, Fanout
@@ -75,12 +76,12 @@ _untyped_send = msgspec.json.Decoder(SendFrame)  # the seed's tests send {"text"
 class FrameLimiter:
     """Token bucket per user and worker: `rate` frames a second, bursts up to `burst`."""
 
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
         self._buckets: dict[int, tuple[float, float]] = {}
 
     def allow(self, user_id: int) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         tokens, stamp = self._buckets.get(user_id, (self.burst, now))
         tokens = min(self.burst, tokens + (now - stamp) * self.rate)
         allowed = tokens >= 1
@@ -88,6 +89,10 @@ class FrameLimiter:
         if len(self._buckets) > 100_000:
             self._buckets.clear()  # bounded memory; a refill is the worst that happens
         return allowed
+
+    def calm(self, user_id: int) -> bool:
+        """Half the burst is back: the client slowed down. One frame let in by the refill is not."""
+        return self._buckets.get(user_id, (self.burst, 0.0))[0] >= self.burst / 2
 
 
 class Gateway:
@@ -215,6 +220,16 @@ class Gateway:
         finally:
             _unlink(socket)
 
+    async def refuse(self, socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+        """Close a socket whose URL no request could satisfy, with a code the client can read."""
+        try:
+            if not self.origin_allowed(socket):
+                await socket.close(code=1008, reason="origin not allowed")
+                return
+            await _refuse(socket, SUBPROTOCOL if SUBPROTOCOL in _offered(socket) else None, code, reason)
+        finally:
+            _unlink(socket)
+
     async def _serve(
         self, socket: WebSocket[Any, Any, Any], group_id: int | None, last_seq: int | None
     ) -> None:
@@ -315,7 +330,7 @@ class Gateway:
                 if closing in done:
                     return
                 if not done:
-                    connection.close(CloseCode.IDLE, "idle: send a ping at least every 30 s")
+                    connection.close(CloseCode.IDLE, f"idle: nothing received for {idle} s")
                     return
                 message = receive.result()
                 if message["type"] == "websocket.disconnect":
@@ -337,7 +352,8 @@ class Gateway:
                         connection.close(CloseCode.FLOOD, "frame flood")
                         return
                     continue
-                strikes = 0
+                if self.limiter.calm(connection.user_id):
+                    strikes = 0
                 metrics.frames_received()
                 await self._handle(connection, text, group_id, groups)
         finally:
@@ -508,6 +524,10 @@ def _errors_as_frames(connection: Connection, client_msg_id: str | None) -> Iter
 
 
 def decode_frame(text: str) -> ClientFrame:
+    try:
+        bodies.check(text)  # nesting msgspec would recurse on, NUL the database refuses
+    except bodies.BadJson as error:
+        raise msgspec.ValidationError(str(error)) from None  # answered as invalid_frame
     try:
         decoded: ClientFrame = _decoder.decode(text)
     except msgspec.ValidationError as error:

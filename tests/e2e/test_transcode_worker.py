@@ -179,7 +179,43 @@ async def test_a_job_whose_dedicated_worker_is_killed_completes_after_a_restart(
             stop(first)
 
 
-def start_worker(env: dict[str, str], tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+async def test_a_graceful_stop_hands_the_job_back_unchanged(
+    database: str, redis_env: tuple[str, str], long_clip: Path, tmp_path: Path
+) -> None:
+    """SIGTERM to the worker's whole process group, as a terminal's Ctrl-C or systemd's default
+    KillMode do: ffmpeg must not fail the job with its statistics first, nor count the attempt."""
+    env = environment(database, redis_env, tmp_path, WORKERS="1", TRANSCODE_CONCURRENCY="0")
+    with run_server(tmp_path, **env) as server:
+        headers, video_id = sign_up_and_upload(server.url, long_clip)
+        worker = start_worker(env, tmp_path, "stopped", own_group=True)
+        try:
+            assert await running_in(database, video_id, server.url, headers) == worker.pid
+            os.killpg(worker.pid, signal.SIGTERM)
+            assert worker.wait(60) == 0
+        finally:
+            stop(worker)
+        job = await job_of(database, video_id)
+        assert (job.state, job.attempts, job.error, job.locked_by) == ("queued", 0, None, None)
+
+
+async def test_stopping_the_server_hands_the_job_back_unchanged(
+    database: str, redis_env: tuple[str, str], long_clip: Path, tmp_path: Path
+) -> None:
+    """SIGTERM to `huddle run`'s process group (Ctrl-C in a terminal, systemd's default KillMode):
+    ffmpeg gets it too, and must not fail the job with its statistics before the runner stops."""
+    env = environment(database, redis_env, tmp_path, WORKERS="2")
+    with run_server(tmp_path, own_group=True, **env) as server:
+        headers, video_id = sign_up_and_upload(server.url, long_clip)
+        await running_in(database, video_id, server.url, headers)
+        os.killpg(server.process.pid, signal.SIGTERM)
+        assert server.process.wait(60) == 0
+    job = await job_of(database, video_id)
+    assert (job.state, job.attempts, job.error, job.locked_by) == ("queued", 0, None, None)
+
+
+def start_worker(
+    env: dict[str, str], tmp_path: Path, name: str, *, own_group: bool = False
+) -> subprocess.Popen[bytes]:
     base = {k: v for k, v in os.environ.items() if k not in APP_VARIABLES}
     with (tmp_path / f"worker-{name}.log").open("wb") as sink:
         return subprocess.Popen(
@@ -188,6 +224,7 @@ def start_worker(env: dict[str, str], tmp_path: Path, name: str) -> subprocess.P
             stdout=sink,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
+            start_new_session=own_group,  # a process group of its own, to signal as a whole
         )
 
 

@@ -264,12 +264,16 @@ class AccountService:
         its tokens stops working."""
         await self._check_password(principal, password, client)
         user = principal.user
+        email = user.email
         user.is_active = False
         user.deleted_at = _now()
         user.email = f"deleted+{user.id}@deleted.invalid"
         user.avatar_url = user.status_message = None
         await self._revoke(AuthSession.user_id == user.id, reason="account_deleted")
         await self.db.commit()
+        # The email is free to register again: seed frames name authors by email, so the old
+        # messages must not seem to be the newcomer's.
+        await self.runtime.messages.forget_email(user.id, email, user.email)
         await self._end_sockets(user.id, "account deleted")
         await self.runtime.events.access_changed()
 

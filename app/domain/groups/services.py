@@ -7,7 +7,7 @@ event ever announces something that could still roll back.
 from __future__ import annotations
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -247,6 +247,40 @@ class GroupService:
         await self.messages.system(
             group, "leave", principal.user, f"{_label(principal.user)} left {group.name}"
         )
+
+    async def depart(self, user: User) -> None:
+        """A deleted account leaves its groups (direct chats keep their history for the other person).
+        A group it was alone in is deleted; one it was the last admin of gets its oldest member as admin.
+        """
+        groups = await self.db.scalars(
+            select(Group)
+            .join(Membership, Membership.group_id == Group.id)
+            .where(Membership.user_id == user.id, Group.is_direct.is_(False))
+        )
+        for group in list(groups):
+            others = list(
+                await self.db.scalars(
+                    select(Membership)
+                    .where(Membership.group_id == group.id, Membership.user_id != user.id)
+                    .order_by(Membership.joined_at, Membership.user_id)
+                    .with_for_update()
+                )
+            )
+            if not others:
+                await self._delete(group)
+                continue
+            heir = None if any(m.role == ROLE_ADMIN for m in others) else others[0]
+            if heir is not None:
+                heir.role = ROLE_ADMIN
+            await self.db.execute(
+                delete(Membership).where(Membership.group_id == group.id, Membership.user_id == user.id)
+            )
+            await self.db.commit()
+            if heir is not None:
+                await self.events.to_group(
+                    group.id, RoleChanged(group_id=group.id, user_id=heir.user_id, role=as_role(ROLE_ADMIN))
+                )
+            await self.messages.system(group, "leave", user, f"{_label(user)} left {group.name}")
 
     async def change_role(self, principal: Principal, group_id: int, user_id: int, role: str) -> MemberOut:
         await require_admin(self.db, group_id, principal.user_id)

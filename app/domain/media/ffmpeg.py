@@ -18,12 +18,20 @@ ERROR_TAIL = 400  # characters of ffmpeg's stderr kept in a job's error
 POSTER_AT = 0.1  # a poster frame from 10 % into the video
 
 
-class MediaToolError(Exception):
-    """ffmpeg or ffprobe failed. `permanent`: trying again cannot help (not a video, no ffmpeg)."""
+CANNOT_CONVERT = "this server cannot convert videos"
+UNREADABLE = "not a video this server can read"
+CONVERSION_FAILED = "the conversion failed"
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+
+class MediaToolError(Exception):
+    """ffmpeg or ffprobe failed. `permanent`: trying again cannot help (not a video, no ffmpeg).
+
+    The message is for the operator's log (tool output, server paths); `reason` is what members see."""
+
+    def __init__(self, message: str, *, permanent: bool = False, reason: str = CONVERSION_FAILED) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.reason = reason
 
 
 class _Stream(msgspec.Struct):
@@ -68,12 +76,15 @@ def tool_missing(path: str) -> str | None:
 async def _spawn(args: list[str]) -> asyncio.subprocess.Process:
     missing = tool_missing(args[0])
     if missing:
-        raise MediaToolError(missing, permanent=True)
+        raise MediaToolError(missing, permanent=True, reason=CANNOT_CONVERT)
     return await asyncio.create_subprocess_exec(
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # Out of the server's process group: a SIGTERM to the group (Ctrl-C, systemd) would make
+        # ffmpeg fail the job before the runner hands it back. The runner kills it when it stops.
+        start_new_session=True,
     )
 
 
@@ -84,7 +95,7 @@ async def _run(args: list[str]) -> tuple[bytes, bytes]:
     finally:
         await _kill(process)
     if process.returncode != 0:
-        raise MediaToolError(_tail(err), permanent=True)
+        raise MediaToolError(_tail(err), permanent=True, reason=UNREADABLE)
     return out, err
 
 
@@ -108,10 +119,12 @@ async def probe(ffprobe: str, path: Path) -> Probe:
     try:
         found = msgspec.json.decode(out, type=_Probe)
     except msgspec.DecodeError as error:
-        raise MediaToolError(f"unreadable ffprobe output: {error}", permanent=True) from None
+        raise MediaToolError(
+            f"unreadable ffprobe output: {error}", permanent=True, reason=UNREADABLE
+        ) from None
     video = next((s for s in found.streams if s.codec_type == "video" and s.height > 0), None)
     if video is None:
-        raise MediaToolError("no video stream found", permanent=True)
+        raise MediaToolError("no video stream found", permanent=True, reason="no video stream found")
     audio = next((s for s in found.streams if s.codec_type == "audio"), None)
     bitrate = _number(found.format.bit_rate)
     return Probe(

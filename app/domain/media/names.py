@@ -19,12 +19,17 @@ _SEPARATORS = re.compile(r"[/\\]")
 
 def display_name(filename: str | None) -> str:
     """The last path segment of `filename` (either separator), cleaned; "video" when nothing is left."""
+    return cleaned_name(filename) or DEFAULT_NAME
+
+
+def cleaned_name(filename: str | None) -> str:
+    """The last path segment of `filename` (either separator), cleaned; empty when nothing is left."""
     name = unicodedata.normalize("NFC", filename or "")
     name = _SEPARATORS.split(name)[-1]
     # Category C: control, format (bidi overrides, zero-width), surrogate, private use, unassigned.
     name = "".join(char for char in name if not unicodedata.category(char).startswith("C"))
     name = " ".join(name.split()).strip(" .")
-    return _fit(*_split(name)) if name else DEFAULT_NAME
+    return _fit(*_split(name)) if name else ""
 
 
 def numbered(name: str, number: int) -> str:

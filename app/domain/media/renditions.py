@@ -193,7 +193,8 @@ class TranscodeJob:
         if video is None or video.blob_key != self.lease.source_key:
             return False
         if await self.store.stat(video.blob_key) is None:
-            raise ffmpeg.MediaToolError("the original is missing from storage", permanent=True)
+            missing = "the original is missing from storage"
+            raise ffmpeg.MediaToolError(missing, permanent=True, reason=missing)
         try:
             async with self._source(video.blob_key) as source:
                 await self._process(video, source)

@@ -205,10 +205,11 @@ class ResumableUploads:
                 attachments.check_size(self.settings, size, content_type)
             else:
                 content_type = check_type(data)
-        await self.store.stage(key, index, data)
         values: dict[str, Any] = {"expires_at": self._expiry()}
         if content_type is not None:
             values["content_type"] = content_type
+        # The session's row stays locked until the commit: a `complete` claiming it waits for the
+        # bytes to be staged, and one that claimed first refuses them before any are staged.
         touched = await self.db.execute(
             update(UploadSession)
             .where(UploadSession.id == upload_id, UploadSession.state == UPLOAD_OPEN)
@@ -217,9 +218,9 @@ class ResumableUploads:
         if touched.rowcount == 0:  # type: ignore[attr-defined]
             await self.db.rollback()
             if await self.db.get(UploadSession, upload_id) is None:  # aborted or swept meanwhile
-                await remove_blob(self.store, key)
                 raise NotFound(UPLOAD_NOT_FOUND)
             raise Conflict("This upload is being completed or is complete; it takes no more chunks")
+        await self.store.stage(key, index, data)
         # A retried index is already recorded (same size: sizes are fixed by index), so keep that row.
         await self.db.execute(
             _insert_ignoring_duplicates(self.db).values(

@@ -19,6 +19,7 @@ from app.domain.media import ffmpeg
 from app.domain.media.jobs import Lease, LeaseLost, Queue, worker_name
 from app.domain.media.renditions import TranscodeJob, announce, remove_derived
 from app.runtime import Runtime
+from app.server.shutdown import before_worker_stops
 
 log = logging.getLogger("huddle.transcode")
 STOP_GRACE_SECONDS = 10.0
@@ -47,6 +48,9 @@ class TranscodeRunner:
                 log.warning("%s: transcode jobs will fail; videos play in their original quality", missing)
         loop = asyncio.get_running_loop()
         self._slots = [loop.create_task(self._slot()) for _ in range(self.concurrency)]
+        # In a worker of `huddle run`: stop at the signal, not at the lifespan's end up to 30 s later
+        # (requests drain first), so nothing new is claimed and running jobs go back at once.
+        before_worker_stops(self._stopping.set, 0.0)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop claiming; running jobs are stopped (ffmpeg killed) and handed back to the queue.
@@ -157,11 +161,14 @@ class TranscodeRunner:
         if isinstance(failure, LeaseLost):
             await self._lost(lease)
             return
-        permanent = isinstance(failure, ffmpeg.MediaToolError) and failure.permanent
-        message = str(failure) or type(failure).__name__
-        if not isinstance(failure, ffmpeg.MediaToolError):
+        # Members see the job's error: a plain reason. The tool's output (server paths) is logged.
+        if isinstance(failure, ffmpeg.MediaToolError):
+            permanent, reason = failure.permanent, failure.reason
+        else:
+            permanent, reason = False, ffmpeg.CONVERSION_FAILED
             log.error("transcode job %d failed", lease.job_id, exc_info=failure)
-        await self.queue.fail(lease, message, permanent=permanent)
+        message = str(failure) or type(failure).__name__
+        await self.queue.fail(lease, reason, permanent=permanent)
         log.warning("transcode job %d (video %d) failed: %s", lease.job_id, lease.video_id, message)
 
     async def _lost(self, lease: Lease) -> None:

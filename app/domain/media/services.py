@@ -7,6 +7,7 @@ deleted, so no event or missing file ever refers to something that could still r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
 from app.domain.media.blobstore import BlobInfo
 from app.domain.media.jobs import cancel_video_jobs, new_job
-from app.domain.media.names import display_name, numbered
+from app.domain.media.names import cleaned_name, numbered
 from app.domain.media.renditions import (
     FRESH,
     Processing,
@@ -47,7 +48,7 @@ from app.domain.media.schemas import (
 )
 from app.domain.media.signing import INVALID_LINK, ORIGINAL, Link, StreamSigner
 from app.domain.messages.services import release
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.runtime import Runtime
 from app.streaming.response import BlobResponse, stored_response
 from app.ws.playback import follow_video
@@ -243,7 +244,9 @@ class MediaService:
 
     async def rename(self, user_id: int, video_id: int, name: str) -> VideoOut:
         video = await self._manageable(user_id, video_id)
-        new_name = display_name(name)
+        new_name = cleaned_name(name)
+        if not new_name:  # an upload's file name may be junk ("video" then); a rename is chosen
+            raise BadRequest("The name has nothing visible left once cleaned")
         old_name = video.name
         if new_name != old_name:
             clash = await self.db.scalar(
@@ -328,23 +331,30 @@ class MediaService:
             uid = as_id(link.uid)
             if uid is None:
                 raise Forbidden(INVALID_LINK)
-            # Unverified until the signature is checked, so every failure here is the same 403.
-            try:
-                video = await self._by_name(uid, name, group_id)
-            except (NotFound, Conflict):
-                raise Forbidden(INVALID_LINK) from None
-            self.signer.verify(video.id, link, quality=quality)
-        else:
-            video = await self._by_name(await self._viewer(request, accounts), name, group_id)
+            # The signature names one video: among this user's videos of that name it picks the one
+            # it was issued for, so another group's video of the same name leaves the link working.
+            # Unverified until a signature checks, so every failure here is the same 403.
+            candidates = await self._named(uid, name, group_id, limit=None)
+            if not candidates:
+                with contextlib.suppress(NotFound):  # a name of digits may be an id
+                    candidates = [await self._by_name(uid, name, group_id)]
+            for video in candidates:
+                if self.signer.signs(video.id, link, quality):
+                    return await self._respond(request, video, quality)
+            raise Forbidden(INVALID_LINK)
+        video = await self._by_name(await self._viewer(request, accounts), name, group_id)
         return await self._respond(request, video, quality)
+
+    async def _named(self, user_id: int, name: str, group_id: int | None, limit: int | None) -> list[Video]:
+        query = _watchable(user_id).where(Video.name == name)
+        if group_id is not None:
+            query = query.where(Video.group_id == group_id)
+        return list(await self.db.scalars(query.order_by(Video.id).limit(limit)))
 
     async def _by_name(self, user_id: int, name: str, group_id: int | None) -> Video:
         """Names are unique per group. Across groups the same name is ambiguous: 409 listing the ids
         (narrow it with `group_id`). A name of digits that matches no name is tried as a video id."""
-        query = _watchable(user_id).where(Video.name == name)
-        if group_id is not None:
-            query = query.where(Video.group_id == group_id)
-        matches = list(await self.db.scalars(query.order_by(Video.id).limit(AMBIGUOUS_SHOWN)))
+        matches = await self._named(user_id, name, group_id, AMBIGUOUS_SHOWN)
         if len(matches) == 1:
             return matches[0]
         if matches:

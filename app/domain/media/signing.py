@@ -97,6 +97,13 @@ class StreamSigner(_Signer):
         self._check(self._message(video_id, user_id, expires or 0, quality), expires, link.sig, now)
         return user_id
 
+    def signs(self, video_id: int, link: Link, quality: str = "original") -> bool:
+        try:
+            self.verify(video_id, link, quality=quality)
+        except Forbidden:
+            return False
+        return True
+
 
 class AttachmentSigner(_Signer):
     """Signed, short-lived URLs of message attachments: `?exp=<unix seconds>&sig=<HMAC-SHA256>` over

@@ -312,6 +312,12 @@ class MongoMessageStore:
     async def drop_group(self, group_id: int) -> None:
         await self._messages.delete_many({"group_id": group_id})
 
+    async def forget_email(self, user_id: int, email: str, replacement: str) -> None:
+        for field in ("user", "user_email"):
+            await self._messages.update_many(
+                {"author_id": user_id, field: email}, {"$set": {field: replacement}}
+            )
+
     async def ping(self) -> None:
         await self._client.admin.command("ping")
 

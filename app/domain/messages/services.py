@@ -263,6 +263,9 @@ class MessageService:
         reactions = await self.store.react(group_id, seq, principal.user_id, emoji, add)
         if reactions is None:
             raise NotFound(MESSAGE_NOT_FOUND)
+        had = principal.user_id in message.reactions.get(emoji, [])
+        if had == add:  # a retried PUT, or removing what was never there: nothing changed to announce
+            return reaction_summary(reactions, principal.user_id)
         await self.events.to_group(
             group_id,
             ReactionChanged(

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import autocommit
 from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
+from app.domain.messages.search_terms import split_query
 from app.domain.messages.store import AttachmentRef, Draft, StoredMessage
 
 _ClientKey = tuple[int, str]
@@ -331,23 +332,27 @@ class SQLMessageStore:
         statement = select(MessageRow).where(
             MessageRow.group_id.in_(group_ids), MessageRow.type == "message", MessageRow.deleted_at.is_(None)
         )
+        words, fragments = split_query(query)
+        if not words and not fragments:
+            return []
         async with autocommit(self._engine) as db:
-            if db.dialect.name == "postgresql":
+            postgres = db.dialect.name == "postgresql"
+            if words and postgres:
                 vector = func.to_tsvector(literal_column("'simple'"), MessageRow.text)
                 statement = statement.where(
-                    vector.op("@@")(func.plainto_tsquery(literal_column("'simple'"), query))
+                    vector.op("@@")(func.plainto_tsquery(literal_column("'simple'"), " ".join(words)))
                 )
-            else:
-                match = fts5_query(query)
-                if not match:
-                    return []
+            elif words:
                 statement = statement.where(
                     MessageRow.id.in_(
                         sql_text("SELECT rowid FROM messages_fts WHERE messages_fts MATCH :q").bindparams(
-                            q=match
+                            q=fts5_query(" ".join(words))
                         )
                     )
                 )
+            position = func.strpos if postgres else func.instr
+            for fragment in fragments:  # what no tokenizer keeps: a scan of the groups' messages
+                statement = statement.where(position(func.lower(MessageRow.text), fragment) > 0)
             rows = await db.execute(
                 statement.order_by(MessageRow.created_at.desc(), MessageRow.id.desc())
                 .offset(offset)
@@ -360,6 +365,16 @@ class SQLMessageStore:
             await db.execute(delete(ReactionRow).where(ReactionRow.group_id == group_id))
             await db.execute(delete(MessageRow).where(MessageRow.group_id == group_id))
             await db.execute(delete(GroupSequence).where(GroupSequence.group_id == group_id))
+
+    async def forget_email(self, user_id: int, email: str, replacement: str) -> None:
+        async with self._engine.begin() as db:
+            mine = MessageRow.author_id == user_id
+            await db.execute(
+                update(MessageRow).where(mine, MessageRow.user == email).values(user=replacement)
+            )
+            await db.execute(
+                update(MessageRow).where(mine, MessageRow.user_email == email).values(user_email=replacement)
+            )
 
     async def prepare(self) -> None:
         return None  # the schema, search index included, comes from the migrations

@@ -109,6 +109,11 @@ class MessageStore(Protocol):
         """Remove every message of a deleted group."""
         ...
 
+    async def forget_email(self, user_id: int, email: str, replacement: str) -> None:
+        """A deleted account's email may be registered again: its messages (`user`) and the add/leave
+        notices about it (`user_email`) name it by `replacement` from now on."""
+        ...
+
     async def prepare(self) -> None:
         """Ready the backend at start-up (MongoDB: create indexes; SQL: migrations already did)."""
         ...

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings
+from app.server.app import runtime_of
 from tests.conftest import AppClient
 from tests.helpers import Account, register
 
@@ -270,3 +271,49 @@ async def test_create_group_rejects_bad_bodies(client: AppClient, body: dict[str
     response = await client.post("/groups", json=body, headers=owner.headers)
     assert response.status_code == 400
     assert (await client.get("/groups", headers=owner.headers)).json() == []
+
+
+async def delete_account(client: AppClient, account: Account) -> None:
+    response = await client.request(
+        "DELETE", "/api/v1/users/me", headers=account.headers, json={"password": account.password}
+    )
+    assert response.status_code == 204, response.text
+
+
+async def test_the_last_admin_deleting_their_account_hands_the_group_on(client: AppClient) -> None:
+    """The oldest remaining member becomes admin; the deleted account is no member anywhere; a group
+    it was alone in is deleted."""
+    owner, older, newer = (
+        await register(client, "Owner"),
+        await register(client, "Older"),
+        await register(client),
+    )
+    group = (await make_group(client, owner))["id"]
+    await add(client, owner, group, older)
+    await add(client, owner, group, newer)
+    alone = (await make_group(client, owner, "Alone"))["id"]
+    await delete_account(client, owner)
+    members = (await client.get(f"/api/v1/groups/{group}/members", headers=older.headers)).json()
+    roles = {member["user_id"]: member["role"] for member in members}
+    assert roles == {older.user["id"]: "admin", newer.user["id"]: "member"}
+    assert (await client.get(f"/api/v1/groups/{alone}", headers=older.headers)).status_code == 404
+    assert await runtime_of(client.app).messages.latest([alone]) == {}
+
+
+async def test_a_new_account_with_a_deleted_accounts_email_does_not_inherit_its_messages(
+    client: AppClient,
+) -> None:
+    """Seed-format frames name authors by email: old messages must not show the newcomer."""
+    gone, reader = await register(client, "Gone"), await register(client, "Reader")
+    group = (await make_group(client, reader))["id"]
+    await add(client, reader, group, gone)
+    sent = await client.post(f"/api/v1/groups/{group}/messages", json={"text": "hi"}, headers=gone.headers)
+    assert sent.status_code == 201, sent.text
+    await delete_account(client, gone)
+    again = await client.post(
+        "/register", json={"email": gone.email, "name": "New", "password": gone.password}
+    )
+    assert again.status_code == 200, again.text
+    history = (await client.get(f"/messages?group_id={group}&limit=10", headers=reader.headers)).json()
+    assert gone.email not in {message["user"] for message in history}
+    assert gone.email not in {message.get("user_email") for message in history}

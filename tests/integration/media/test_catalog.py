@@ -90,9 +90,21 @@ async def test_rename(client: AppClient) -> None:
         f"/api/v1/videos/{mine['id']}", json={"name": "Admin's.mp4"}, headers=owner.headers
     )
     assert by_admin.status_code == 200
-    for bad in ({}, {"name": ""}, {"name": 5}):
+    # Nothing left once cleaned (blanks, dots, a folder, invisible characters): 400, not "video".
+    for bad in (
+        {},
+        {"name": ""},
+        {"name": 5},
+        {"name": "   "},
+        {"name": " . "},
+        {"name": "a/"},
+        {"name": "\u202e"},
+    ):
         response = await client.patch(f"/api/v1/videos/{mine['id']}", json=bad, headers=owner.headers)
         assert response.status_code == 400, bad
+    assert (await client.get(f"/api/v1/videos/{mine['id']}", headers=owner.headers)).json()[
+        "name"
+    ] == "Admin's.mp4"
 
 
 async def test_delete_permissions_and_the_blob_goes_too(client: AppClient, settings: Settings) -> None:

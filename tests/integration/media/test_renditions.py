@@ -232,11 +232,27 @@ async def test_without_ffmpeg_the_job_fails_and_the_original_plays(
         return video if video["processing"] == "failed" else None
 
     video = await until(failed, "the job to fail")
-    assert "/nonexistent/ffprobe is not installed" in video["processing_error"]
+    assert video["processing_error"] == "this server cannot convert videos"  # the path is in the log
     assert [q["quality"] for q in video["qualities"]] == ["original"]
     assert (await client.get(video["stream_url"])).status_code == 200
     [job] = await jobs_of(client, uploaded["id"])
     assert job.attempts == 1  # permanent: not retried
+
+
+async def test_a_failed_job_tells_members_a_plain_reason_not_server_paths(
+    make_client: Callable[[Settings], Awaitable[AppClient]], transcoding: Callable[..., Settings]
+) -> None:
+    """ffprobe's complaint names the file on the server; members see only what went wrong."""
+    client = await make_client(transcoding())
+    owner, gid = await group_with_owner(client)
+    uploaded = await upload(client, owner, gid, mp4(4 * KiB))  # MP4 magic, then noise
+
+    async def failed() -> dict[str, Any] | None:
+        video = await video_of(client, owner.headers, uploaded["id"])
+        return video if video["processing"] == "failed" else None
+
+    video = await until(failed, "the job to fail")
+    assert video["processing_error"] == "not a video this server can read"
 
 
 async def test_deleting_a_video_cancels_its_job_and_removes_every_rendition(

@@ -351,3 +351,27 @@ async def test_a_completion_that_died_after_committing_is_taken_over(client: App
     assert done.status_code == 201, done.text
     streamed = await client.get(f"/api/v1/videos/{done.json()['id']}/stream", headers=owner.headers)
     assert streamed.content == data
+
+
+async def test_a_refused_chunk_never_changes_the_stored_video(client: AppClient) -> None:
+    """Chunk 3 sent again with other bytes while the upload completes: whichever wins, a chunk
+    answered 4xx is not in the video, and one answered 200 made it in before completion."""
+    owner, gid = await group_with_owner(client)
+    data = mp4(8 * CHUNK, seed=9)
+    other = b"\xee" * CHUNK
+    outcomes = []
+    for _ in range(8):
+        session = await start(client, owner, gid, len(data))
+        for index, part in enumerate(pieces(data)):
+            await put(client, owner, session["id"], index, part)
+        done, chunk = await asyncio.gather(
+            client.post(f"/api/v1/uploads/{session['id']}/complete", headers=owner.headers),
+            put(client, owner, session["id"], 3, other),
+        )
+        assert done.status_code == 201, done.text
+        stored = (
+            await client.get(f"/api/v1/videos/{done.json()['id']}/stream", headers=owner.headers)
+        ).content
+        replaced = stored[3 * CHUNK : 4 * CHUNK] == other
+        outcomes.append((chunk.status_code, replaced))
+    assert all(replaced == (status == 200) for status, replaced in outcomes), outcomes

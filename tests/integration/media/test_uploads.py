@@ -252,3 +252,43 @@ async def test_members_can_upload_too(client: AppClient) -> None:
     await add_member(client, owner, gid, member)
     video = await upload(client, member, gid, mp4(KiB))
     assert video["uploader_id"] == member.user["id"]
+
+
+async def test_a_client_gone_mid_upload_is_not_a_server_error(client: AppClient) -> None:
+    """The client disconnects after the first part of the body: not a 500 in the log or metrics,
+    but 499 (client closed the request), and nothing is stored."""
+    owner, gid = await group_with_owner(client)
+    head = b'--x\r\ncontent-disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n' + mp4(4 * KiB)
+    events = iter([{"type": "http.request", "body": head, "more_body": True}, {"type": "http.disconnect"}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(events, {"type": "http.disconnect"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"/api/v1/groups/{gid}/videos",
+        "raw_path": f"/api/v1/groups/{gid}/videos".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", f"Bearer {owner.access_token}".encode()),
+            (b"content-type", b"multipart/form-data; boundary=x"),
+            (b"content-length", b"1000000"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await client.app(scope, receive, send)  # type: ignore[arg-type]
+    [start] = [message for message in sent if message["type"] == "http.response.start"]
+    assert start["status"] == 499
+    listed = await client.get(f"/api/v1/groups/{gid}/videos", headers=owner.headers)
+    assert listed.json() == []

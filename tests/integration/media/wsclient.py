@@ -58,10 +58,14 @@ class AsgiWebSocket:
 
     async def close_code(self, timeout: float = 5) -> int:
         """The code the server closed with, skipping the frames before it."""
+        return (await self.closed(timeout))[0]
+
+    async def closed(self, timeout: float = 5) -> tuple[int, str]:
+        """The code and reason the server closed with, skipping the frames before it."""
         async with asyncio.timeout(timeout):
             while (message := await self._outbox.get())["type"] != "websocket.close":
                 pass
-        return int(message["code"])
+        return int(message["code"]), str(message.get("reason") or "")
 
     async def frame(self, timeout: float = 5) -> dict[str, Any]:
         message = await asyncio.wait_for(self._outbox.get(), timeout)

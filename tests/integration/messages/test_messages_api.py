@@ -14,6 +14,7 @@ from app.ws.broker.redis_broker import RedisBroker
 from app.ws.envelope import Kind, unpack
 from tests.conftest import AppClient
 from tests.helpers import Account, register
+from tests.integration.media.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 
@@ -254,6 +255,24 @@ async def test_reactions_counts_and_me(client: AppClient) -> None:
     assert (
         await client.put(f"/api/v1/groups/{gid}/messages/999/reactions/👍", headers=owner.headers)
     ).status_code == 404
+
+
+async def test_only_a_reaction_that_changes_something_is_announced(client: AppClient) -> None:
+    """The same reaction twice is one `add`; removing one never made announces nothing."""
+    owner, _, gid = await setup_pair(client)
+    message = await send(client, owner, gid, "react to me")
+    base = f"/api/v1/groups/{gid}/messages/{message['seq']}/reactions"
+    socket = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}")
+    async with socket:
+        await socket.until(lambda frame: frame["type"] == "subscribed")
+        assert (await client.put(f"{base}/👍", headers=owner.headers)).status_code == 200
+        assert (await client.put(f"{base}/👍", headers=owner.headers)).status_code == 200
+        assert (await client.delete(f"{base}/🎉", headers=owner.headers)).status_code == 200
+        await send(client, owner, gid, "after")  # everything published before it arrives first
+        seen: list[dict[str, Any]] = []
+        while (frame := await socket.frame())["type"] != "message" or frame["text"] != "after":
+            seen.append(frame)
+    assert [(f["action"], f["emoji"]) for f in seen if f["type"] == "reaction"] == [("add", "👍")]
 
 
 async def test_reaction_kinds_are_capped(client: AppClient) -> None:

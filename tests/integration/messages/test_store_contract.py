@@ -240,6 +240,27 @@ async def test_search_finds_words_in_given_groups_only(
     assert await store.search([], "quick", limit=10, offset=0) == []
 
 
+async def test_search_finds_unspaced_scripts_emoji_and_symbols(
+    store: MessageStore, store_kind: str, make_group: Callable[[], Any]
+) -> None:
+    """Tokenizers split on spaces and drop symbols: Japanese written without spaces, an emoji or
+    `C++` are matched as text instead, and `C++` does not match a lone `c`."""
+    if store_kind == "mongodb":
+        pytest.skip("the MongoDB adapter still searches its text index only")
+    group = await make_group()
+    for text in ["日本語のテキストです", "party 🎉 time", "I write C++ daily", "see section c"]:
+        await append_one(store, draft(group, text))
+
+    async def texts(query: str) -> list[str]:
+        return [m.text for m in await store.search([group], query, limit=10, offset=0)]
+
+    assert await texts("テキスト") == ["日本語のテキストです"]
+    assert await texts("🎉") == ["party 🎉 time"]
+    assert await texts("c++") == ["I write C++ daily"]
+    assert await texts("C++ daily") == ["I write C++ daily"]
+    assert await texts("section") == ["see section c"]
+
+
 async def test_drop_group(store: MessageStore, make_group: Callable[[], Any]) -> None:
     group = await make_group()
     await append_one(store, draft(group))
