@@ -126,6 +126,7 @@ def ref_of(attachment: Attachment) -> AttachmentRef:
         width=attachment.width,
         height=attachment.height,
         thumbnail=attachment.thumb_blob_key is not None,
+        key=attachment.blob_key,
     )
 
 
@@ -366,10 +367,10 @@ class AttachmentService:
         """GET/HEAD of an attachment's bytes: a signed URL (judged by its signature alone), else a bearer
         token of a member of its group (anyone else: 404). Nothing is read before."""
         if exp is not None or sig is not None:
-            self.signer.verify(attachment_id, variant, exp, sig)
             attachment = await self.db.get(Attachment, attachment_id)
             if attachment is None:
                 raise NotFound(ATTACHMENT_NOT_FOUND)
+            self.signer.verify(attachment_id, variant, exp, sig, key=attachment.blob_key)
         else:
             principal = await accounts.authenticate(bearer_token(request.headers.get("authorization")))
             attachment = await self._visible(principal.user_id, attachment_id)

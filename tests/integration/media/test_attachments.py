@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from app.config import Settings
+from app.db.models.media import Attachment
 from app.domain.attachments.services import sweep_unsent
 from app.server.app import runtime_of
 from tests.conftest import AppClient
@@ -31,7 +32,13 @@ from tests.integration.media.attachments import (
     start,
     text,
 )
-from tests.integration.media.videos import add_member, group_with_owner, leftover_blobs, new_group
+from tests.integration.media.videos import (
+    add_member,
+    blob_key_of,
+    group_with_owner,
+    leftover_blobs,
+    new_group,
+)
 from tests.integration.media.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
@@ -162,7 +169,8 @@ async def test_non_members_get_404_and_bad_or_expired_signatures_403(client: App
     assert (await client.get(f"{path}?exp={int(exp) + 300}&sig={sig}")).status_code == 403
     assert (await client.get(f"{path}/thumbnail?exp={exp}&sig={sig}")).status_code == 403  # other variant
     signer = runtime_of(client.app).attachment_signer
-    expired_query, _ = signer.sign(made["id"], "file", now=time.time() - 2 * signer.ttl)
+    key = await blob_key_of(client, Attachment, made["id"])
+    expired_query, _ = signer.sign(made["id"], "file", key=key, now=time.time() - 2 * signer.ttl)
     expired = await client.get(f"{path}?{expired_query}", headers=owner.headers)
     assert expired.status_code == 403  # judged by the signature alone, even next to a good token
     assert (await client.get(f"{path}?exp=99999999999999999999999&sig=x")).status_code == 403
