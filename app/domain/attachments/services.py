@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Request
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -337,11 +337,19 @@ class AttachmentService:
         self.signer = runtime.attachment_signer
 
     async def _visible(self, user_id: int, attachment_id: int) -> Attachment:
+        """An attachment of a group the user is in: sent in a message, or uploaded by the user (one
+        never sent is the uploader's draft, not the group's)."""
+        sent = exists().where(MessageAttachment.attachment_id == Attachment.id)
         attachment = await self.db.scalar(
             select(Attachment)
             .join(Membership, Membership.group_id == Attachment.group_id)
             .join(User, User.id == Membership.user_id)
-            .where(Attachment.id == attachment_id, Membership.user_id == user_id, User.is_active)
+            .where(
+                Attachment.id == attachment_id,
+                Membership.user_id == user_id,
+                User.is_active,
+                or_(Attachment.uploader_id == user_id, sent),
+            )
         )
         if attachment is None:
             raise NotFound(ATTACHMENT_NOT_FOUND)

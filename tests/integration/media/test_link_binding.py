@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import AppClient
+from tests.helpers import register
 from tests.integration.media.attachments import attach, text
-from tests.integration.media.videos import KiB, group_with_owner, mp4, upload
+from tests.integration.media.videos import KiB, add_member, group_with_owner, mp4, upload
 
 pytestmark = pytest.mark.anyio
 
@@ -49,3 +50,21 @@ async def test_a_deleted_videos_link_never_serves_the_next_upload(client: AppCli
     assert old_link.status_code in {403, 404}, old_link.status_code
     assert second["id"] != first["id"]  # and ids are never handed out again
 
+
+async def test_an_unsent_attachment_is_the_uploaders_alone(client: AppClient) -> None:
+    owner, gid = await group_with_owner(client)
+    member = await register(client, "Member")
+    await add_member(client, owner, gid, member)
+    draft = (await attach(client, owner, gid, text(), "draft.txt")).json()
+    path = f"/api/v1/attachments/{draft['id']}"
+    for route in (f"{path}/info", path):
+        peek = await client.get(route, headers=member.headers)
+        assert peek.status_code == 404, (route, peek.status_code)
+        assert peek.json()["code"] == "not_found"
+        assert (await client.get(route, headers=owner.headers)).status_code == 200
+    sent = await client.post(
+        f"/api/v1/groups/{gid}/messages", json={"attachment_ids": [draft["id"]]}, headers=owner.headers
+    )
+    assert sent.status_code == 201
+    assert (await client.get(f"{path}/info", headers=member.headers)).status_code == 200
+    assert (await client.get(path, headers=member.headers)).status_code == 200
