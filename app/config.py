@@ -8,6 +8,7 @@ secret key kept in `var/secret_key` so restarts and workers agree.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -195,6 +196,37 @@ def _heights(r: _Reader, name: str) -> tuple[int, ...]:
     return tuple(sorted(heights))
 
 
+# Words of the templates people copy a key from (deploy/kubernetes/secret.example.yaml says
+# "change-me"); six letters or more, so a random key holds one by chance about once in 10^7.
+PLACEHOLDER_WORDS = (
+    "change",
+    "replace",
+    "placeholder",
+    "example",
+    "secret",
+    "password",
+    "default",
+    "insecure",
+)
+MIN_SECRET_BITS_PER_CHAR = 3.0  # hex keys have about 3.6 by letter frequency, base64 keys 5 and more
+MIN_DISTINCT_QUADS = 0.9  # of a key's 4-character windows; a repeated pattern has far fewer
+KEY_RECIPE = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def weak_secret(key: str) -> str | None:
+    """Why a production SECRET_KEY cannot be trusted (a known placeholder, too little entropy), or None."""
+    letters = "".join(ch for ch in key.lower() if ch.isalnum())
+    word = next((word for word in PLACEHOLDER_WORDS if word in letters), None)
+    if word is not None:
+        return f"looks like a placeholder (it contains {word!r}); generate one: {KEY_RECIPE}"
+    counts = [key.count(ch) for ch in set(key)]
+    bits = -sum(n / len(key) * math.log2(n / len(key)) for n in counts)
+    quads = [key[i : i + 4] for i in range(len(key) - 3)]
+    if bits < MIN_SECRET_BITS_PER_CHAR or len(set(quads)) < MIN_DISTINCT_QUADS * len(quads):
+        return f"has too little entropy (repeated or few distinct characters); generate one: {KEY_RECIPE}"
+    return None
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate settings; raise ConfigError listing every problem."""
     env = os.environ if env is None else env
@@ -209,6 +241,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     secret_key = r.text("SECRET_KEY", "")
     if environment == "production":
         r.check(bool(secret_key), "SECRET_KEY: required when ENVIRONMENT=production")
+        r.check(not secret_key or not weak_secret(secret_key), f"SECRET_KEY: {weak_secret(secret_key)}")
     r.check(
         not secret_key or len(secret_key) >= MIN_SECRET_LENGTH,
         f"SECRET_KEY: must be at least {MIN_SECRET_LENGTH} characters",
