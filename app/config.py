@@ -82,6 +82,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: int = 1
     login_rate_limit: int = 10
     login_rate_window_seconds: int = 60
+    login_email_failure_limit: int = 100  # failed sign-ins per window per email, from all addresses
     search_rate_limit: int = 30
     search_rate_window_seconds: int = 60
     group_member_limit: int = 100
@@ -321,6 +322,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         port=r.number("PORT", 8000, 1, 65535),
         workers=workers,
         login_rate_limit=r.number("LOGIN_RATE_LIMIT", 10, 1, 100_000),
+        login_email_failure_limit=r.number("LOGIN_EMAIL_FAILURE_LIMIT", 100, 1, 1_000_000),
         search_rate_limit=r.number("SEARCH_RATE_LIMIT", 30, 1, 100_000),
         group_member_limit=r.number("GROUP_MEMBER_LIMIT", 100, 2, 100_000),
         ws_allowed_origins=tuple(
