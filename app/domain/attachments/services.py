@@ -1,4 +1,4 @@
-"""Attachments: kinds and their limits, the storage quota, recording an upload, sending, serving, and
+"""Attachments: kinds and their limits, recording an upload, sending, serving, and
 removing what no message uses any more.
 
 A message keeps a snapshot of its attachments (`AttachmentRef`, in whichever message store runs),
@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Request
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,13 +33,14 @@ from app.domain.accounts.schemas import StorageUsage
 from app.domain.accounts.services import AccountService
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.attachments.thumbnails import THUMB_CONTENT_TYPE, ImageRefused, inspect_image_off_loop
+from app.domain.media import quota
 from app.domain.media.blobstore import BlobInfo, BlobStore
 from app.domain.media.signing import AttachmentSigner
 from app.domain.media.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
 from app.domain.messages.frames import render_attachment
 from app.domain.messages.schemas import AttachmentOut
 from app.domain.messages.store import AttachmentRef
-from app.errors import NotFound, PayloadTooLarge, QuotaExceeded, Unprocessable, UnsupportedMediaType
+from app.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from app.runtime import Runtime
 from app.streaming.response import BlobResponse, stored_response
 
@@ -55,7 +56,7 @@ def new_attachment_key() -> str:
     return f"attachments/{uuid.uuid4()}"
 
 
-# -- kinds, limits, quota ---------------------------------------------------------------------------
+# -- kinds and limits ---------------------------------------------------------------------------------
 
 
 def kind_limit(settings: Settings, kind: str) -> int:
@@ -92,24 +93,6 @@ def check_size(settings: Settings, size: int, content_type: str | None = None) -
         raise PayloadTooLarge(
             f"Attachments of kind {kind} are limited to {limit} bytes (ATTACHMENT_{kind.upper()}_MAX_BYTES)",
             extra={"kind": kind, "limit": limit, "size": size},
-        )
-
-
-async def storage_used(db: AsyncSession, user_id: int) -> int:
-    """The bytes of every attachment the user uploaded (videos are the group's library: not counted)."""
-    used = await db.scalar(
-        select(func.coalesce(func.sum(Attachment.size), 0)).where(Attachment.uploader_id == user_id)
-    )
-    return int(used or 0)
-
-
-async def check_quota(db: AsyncSession, settings: Settings, user_id: int, size: int) -> None:
-    used, quota = await storage_used(db, user_id), settings.storage_quota_bytes
-    if used + size > quota:
-        raise QuotaExceeded(
-            f"This upload of {size} bytes would exceed your storage quota ({used} of {quota} bytes used); "
-            "delete messages with attachments to free space",
-            extra={"used": used, "quota": quota, "size": size},
         )
 
 
@@ -356,9 +339,7 @@ class AttachmentService:
         return attachment
 
     async def usage(self, user_id: int) -> StorageUsage:
-        return StorageUsage(
-            used=await storage_used(self.db, user_id), quota=self.runtime.settings.storage_quota_bytes
-        )
+        return await quota.usage(self.db, self.runtime.settings, user_id)
 
     async def get(self, user_id: int, attachment_id: int) -> AttachmentOut:
         return render_attachment(ref_of(await self._visible(user_id, attachment_id)), self.signer)

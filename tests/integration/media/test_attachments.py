@@ -140,17 +140,17 @@ async def test_quota_is_checked_and_usage_is_on_users_me(
     client = await make_client(media_settings(storage_quota_bytes=30_000))
     owner, gid = await group_with_owner(client)
     me = (await client.get("/api/v1/users/me", headers=owner.headers)).json()
-    assert me["storage"] == {"used": 0, "quota": 30_000}
+    assert me["storage"] == {"used": 0, "reserved": 0, "quota": 30_000}
     data = text()  # about 10 KB
     await attach(client, owner, gid, data, "a.txt")
     await attach(client, owner, gid, data, "b.txt")
     me = (await client.get("/users/me", headers=owner.headers)).json()
-    assert me["storage"] == {"used": 2 * len(data), "quota": 30_000}
+    assert me["storage"] == {"used": 2 * len(data), "reserved": 0, "quota": 30_000}
     refused = await start(client, owner, gid, len(data), "c.txt")
     assert refused.status_code == 409
     body = refused.json()
     assert body["code"] == "quota_exceeded"
-    assert body["extra"] == {"used": 2 * len(data), "quota": 30_000, "size": len(data)}
+    assert body["extra"] == {"scope": "user", "used": 2 * len(data), "quota": 30_000, "size": len(data)}
 
 
 async def test_non_members_get_404_and_bad_or_expired_signatures_403(client: AppClient) -> None:
