@@ -65,6 +65,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     attachment_text_max_bytes: int = 5 * MiB
     attachment_zip_max_bytes: int = 100 * MiB
     attachment_max_pixels: int = 50_000_000  # larger images are refused as decompression bombs
+    image_concurrency: int = 2  # images decoded at once per worker (each may take a full-size bitmap)
     attachment_url_ttl_seconds: int = 3600
     storage_quota_bytes: int = 10 * GiB  # per user: videos, attachments and unfinished uploads
     group_storage_quota_bytes: int = 50 * GiB  # per group: the same, whoever uploaded them
@@ -308,6 +309,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         attachment_text_max_bytes=r.number("ATTACHMENT_TEXT_MAX_BYTES", 5 * MiB, 1, 1024 * GiB),
         attachment_zip_max_bytes=r.number("ATTACHMENT_ZIP_MAX_BYTES", 100 * MiB, 1, 1024 * GiB),
         attachment_max_pixels=r.number("ATTACHMENT_MAX_PIXELS", 50_000_000, 1, 1_000_000_000),
+        image_concurrency=r.number("IMAGE_CONCURRENCY", 2, 1, 64),
         attachment_url_ttl_seconds=r.number("ATTACHMENT_URL_TTL", 3600, 60, 7 * 24 * 3600),
         storage_quota_bytes=r.number("STORAGE_QUOTA_BYTES", 10 * GiB, 0, 1024 * 1024 * GiB),
         group_storage_quota_bytes=r.number("GROUP_STORAGE_QUOTA_BYTES", 50 * GiB, 0, 1024 * 1024 * GiB),

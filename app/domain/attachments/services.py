@@ -148,9 +148,10 @@ async def add_attachment(
     thumb_key: str | None = None
     if kind == "image":
         try:
-            facts = await inspect_image_off_loop(
-                await _read_all(store, key, info.size), settings.attachment_max_pixels, info.content_type
-            )
+            async with runtime.image_slots:  # the file and its bitmap are held only inside a slot
+                facts = await inspect_image_off_loop(
+                    await _read_all(store, key, info.size), settings.attachment_max_pixels, info.content_type
+                )
         except ImageRefused as error:
             raise Unprocessable(str(error)) from None
         width, height = facts.width, facts.height
