@@ -35,12 +35,12 @@ from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.attachments.thumbnails import THUMB_CONTENT_TYPE, ImageRefused, inspect_image_off_loop
 from app.domain.media import quota
 from app.domain.media.blobstore import BlobInfo, BlobStore
-from app.domain.media.signing import AttachmentSigner
+from app.domain.media.signing import INVALID_LINK, AttachmentSigner
 from app.domain.media.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
 from app.domain.messages.frames import render_attachment
 from app.domain.messages.schemas import AttachmentOut
 from app.domain.messages.store import AttachmentRef
-from app.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from app.errors import Forbidden, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from app.runtime import Runtime
 from app.streaming.response import BlobResponse, stored_response
 
@@ -354,12 +354,15 @@ class AttachmentService:
         exp: str | None,
         sig: str | None,
     ) -> BlobResponse:
-        """GET/HEAD of an attachment's bytes: a signed URL (judged by its signature alone), else a bearer
-        token of a member of its group (anyone else: 404). Nothing is read before."""
+        """GET/HEAD of an attachment's bytes: a signed URL (judged by its signature alone, which is bound
+        to the file's blob key), else a bearer token of a member of its group who may see it (anyone
+        else: 404). No byte is read before."""
         if exp is not None or sig is not None:
+            # The link is bound to the file's key: without the row it cannot be verified, so it is as
+            # invalid as a forged one (403), and which ids exist is not told either.
             attachment = await self.db.get(Attachment, attachment_id)
             if attachment is None:
-                raise NotFound(ATTACHMENT_NOT_FOUND)
+                raise Forbidden(INVALID_LINK)
             self.signer.verify(attachment_id, variant, exp, sig, key=attachment.blob_key)
         else:
             principal = await accounts.authenticate(bearer_token(request.headers.get("authorization")))

@@ -291,7 +291,7 @@ async def test_deleting_messages_removes_attachments_no_other_message_uses(
     tombstone = next(m for m in history["items"] if m["seq"] == first["seq"])
     assert (tombstone["deleted"], tombstone["attachments"]) == (True, [])
     await client.delete(f"/api/v1/groups/{gid}/messages/{second['seq']}", headers=owner.headers)
-    assert (await client.get(image["url"])).status_code == 404
+    assert (await client.get(image["url"])).status_code == 403  # the link names no file any more
     assert await leftover_blobs(settings) == []
     me = (await client.get("/api/v1/users/me", headers=owner.headers)).json()
     assert me["storage"]["used"] == 0
@@ -317,7 +317,7 @@ async def test_unsent_attachments_are_swept_after_the_upload_ttl(
     runtime = runtime_of(client.app)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.upload_session_ttl_seconds + 60)
     assert await sweep_unsent(runtime, later) >= 1
-    assert (await client.get(unsent["url"])).status_code == 404
+    assert (await client.get(unsent["url"])).status_code == 403  # the link names no file any more
     assert (await client.get(sent["url"])).status_code == 200
     assert len(await blobs(settings)) == 2
 
