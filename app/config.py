@@ -8,6 +8,7 @@ secret key kept in `var/secret_key` so restarts and workers agree.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -64,8 +65,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     attachment_text_max_bytes: int = 5 * MiB
     attachment_zip_max_bytes: int = 100 * MiB
     attachment_max_pixels: int = 50_000_000  # larger images are refused as decompression bombs
+    image_concurrency: int = 2  # images decoded at once per worker (each may take a full-size bitmap)
     attachment_url_ttl_seconds: int = 3600
-    storage_quota_bytes: int = 1 * GiB  # per user: the attachments they uploaded
+    storage_quota_bytes: int = 10 * GiB  # per user: videos, attachments and unfinished uploads
+    group_storage_quota_bytes: int = 50 * GiB  # per group: the same, whoever uploaded them
+    upload_sessions_per_user: int = 20  # unfinished resumable uploads at once
     transcode_concurrency: int = 1  # transcode jobs run at once per process; 0: none (API-only replicas)
     transcode_renditions: tuple[int, ...] = (360, 720)  # heights, each made when below the source's
     transcode_timeout_seconds: int = 3600  # one job, every rendition included; ffmpeg is killed past it
@@ -81,6 +85,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: int = 1
     login_rate_limit: int = 10
     login_rate_window_seconds: int = 60
+    login_email_failure_limit: int = 100  # failed sign-ins per window per email, from all addresses
     search_rate_limit: int = 30
     search_rate_window_seconds: int = 60
     group_member_limit: int = 100
@@ -196,6 +201,37 @@ def _heights(r: _Reader, name: str) -> tuple[int, ...]:
     return tuple(sorted(heights))
 
 
+# Words of the templates people copy a key from (deploy/kubernetes/secret.example.yaml says
+# "change-me"); six letters or more, so a random key holds one by chance about once in 10^7.
+PLACEHOLDER_WORDS = (
+    "change",
+    "replace",
+    "placeholder",
+    "example",
+    "secret",
+    "password",
+    "default",
+    "insecure",
+)
+MIN_SECRET_BITS_PER_CHAR = 3.0  # hex keys have about 3.6 by letter frequency, base64 keys 5 and more
+MIN_DISTINCT_QUADS = 0.9  # of a key's 4-character windows; a repeated pattern has far fewer
+KEY_RECIPE = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def weak_secret(key: str) -> str | None:
+    """Why a production SECRET_KEY cannot be trusted (a known placeholder, too little entropy), or None."""
+    letters = "".join(ch for ch in key.lower() if ch.isalnum())
+    word = next((word for word in PLACEHOLDER_WORDS if word in letters), None)
+    if word is not None:
+        return f"looks like a placeholder (it contains {word!r}); generate one: {KEY_RECIPE}"
+    counts = [key.count(ch) for ch in set(key)]
+    bits = -sum(n / len(key) * math.log2(n / len(key)) for n in counts)
+    quads = [key[i : i + 4] for i in range(len(key) - 3)]
+    if bits < MIN_SECRET_BITS_PER_CHAR or len(set(quads)) < MIN_DISTINCT_QUADS * len(quads):
+        return f"has too little entropy (repeated or few distinct characters); generate one: {KEY_RECIPE}"
+    return None
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate settings; raise ConfigError listing every problem."""
     env = os.environ if env is None else env
@@ -210,6 +246,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     secret_key = r.text("SECRET_KEY", "")
     if environment == "production":
         r.check(bool(secret_key), "SECRET_KEY: required when ENVIRONMENT=production")
+        r.check(not secret_key or not weak_secret(secret_key), f"SECRET_KEY: {weak_secret(secret_key)}")
     r.check(
         not secret_key or len(secret_key) >= MIN_SECRET_LENGTH,
         f"SECRET_KEY: must be at least {MIN_SECRET_LENGTH} characters",
@@ -273,8 +310,11 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         attachment_text_max_bytes=r.number("ATTACHMENT_TEXT_MAX_BYTES", 5 * MiB, 1, 1024 * GiB),
         attachment_zip_max_bytes=r.number("ATTACHMENT_ZIP_MAX_BYTES", 100 * MiB, 1, 1024 * GiB),
         attachment_max_pixels=r.number("ATTACHMENT_MAX_PIXELS", 50_000_000, 1, 1_000_000_000),
+        image_concurrency=r.number("IMAGE_CONCURRENCY", 2, 1, 64),
         attachment_url_ttl_seconds=r.number("ATTACHMENT_URL_TTL", 3600, 60, 7 * 24 * 3600),
-        storage_quota_bytes=r.number("STORAGE_QUOTA_BYTES", 1 * GiB, 0, 1024 * 1024 * GiB),
+        storage_quota_bytes=r.number("STORAGE_QUOTA_BYTES", 10 * GiB, 0, 1024 * 1024 * GiB),
+        group_storage_quota_bytes=r.number("GROUP_STORAGE_QUOTA_BYTES", 50 * GiB, 0, 1024 * 1024 * GiB),
+        upload_sessions_per_user=r.number("UPLOAD_SESSIONS_PER_USER", 20, 1, 10_000),
         transcode_concurrency=r.number("TRANSCODE_CONCURRENCY", 1, 0, 64),
         transcode_renditions=_heights(r, "TRANSCODE_RENDITIONS"),
         transcode_timeout_seconds=r.number("TRANSCODE_TIMEOUT", 3600, 10, 7 * 24 * 3600),
@@ -289,6 +329,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         port=r.number("PORT", 8000, 1, 65535),
         workers=workers,
         login_rate_limit=r.number("LOGIN_RATE_LIMIT", 10, 1, 100_000),
+        login_email_failure_limit=r.number("LOGIN_EMAIL_FAILURE_LIMIT", 100, 1, 1_000_000),
         search_rate_limit=r.number("SEARCH_RATE_LIMIT", 30, 1, 100_000),
         group_member_limit=r.number("GROUP_MEMBER_LIMIT", 100, 2, 100_000),
         ws_allowed_origins=tuple(

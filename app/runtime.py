@@ -6,6 +6,7 @@ Built once per worker by `create_app`, closed by its lifespan. Handlers reach it
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -49,6 +50,8 @@ class Runtime:
     attachment_signer: AttachmentSigner
     playback: PlaybackStore  # each group's player: read by sockets, moved by controls and video changes
     watching: WatchingStore  # who has each group's player open (app/ws/watching.py)
+    # Images decoded at once by this worker (IMAGE_CONCURRENCY): a few KB of PNG can decode to 150 MB.
+    image_slots: asyncio.Semaphore
 
     async def close(self) -> None:
         await self.broker.close()
@@ -102,4 +105,5 @@ def build_runtime(settings: Settings) -> Runtime:
         attachment_signer=signer,
         playback=RedisPlayback(redis, settings.redis_key_prefix) if redis else MemoryPlayback(),
         watching=RedisWatching(redis, settings.redis_key_prefix) if redis else MemoryWatching(),
+        image_slots=asyncio.Semaphore(settings.image_concurrency),
     )

@@ -14,6 +14,11 @@ class SharedState(Protocol):
         """Count one event in a fixed window; return 0 when allowed, else the seconds until it is."""
         ...
 
+    async def peek(self, key: str) -> tuple[int, int]:
+        """The events `hit` counted in the key's current window, and the seconds until it ends (0, 0
+        when none): to refuse before doing work that is counted only when it fails."""
+        ...
+
     async def claim(self, key: str, ttl_seconds: int) -> bool:
         """True for the first caller only until the key expires (single-use tokens)."""
         ...

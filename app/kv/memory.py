@@ -32,6 +32,13 @@ class MemoryState:
         self._counters[key] = (count, reset_at)
         return 0 if count <= limit else max(1, math.ceil(reset_at - now))
 
+    async def peek(self, key: str) -> tuple[int, int]:
+        now = time.monotonic()
+        count, reset_at = self._counters.get(key, (0, 0.0))
+        if reset_at <= now:
+            return 0, 0
+        return count, max(1, math.ceil(reset_at - now))
+
     async def claim(self, key: str, ttl_seconds: int) -> bool:
         now = time.monotonic()
         self._sweep(now)

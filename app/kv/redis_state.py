@@ -21,6 +21,15 @@ end
 return 0
 """
 
+# GET and TTL in one script, so the count and the window it belongs to agree.
+_PEEK = """
+local n = redis.call('GET', KEYS[1])
+if not n then return {0, 0} end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 1 then ttl = 1 end
+return {tonumber(n), ttl}
+"""
+
 REDIS_POOL_SIZE = 100  # connections per worker
 
 
@@ -50,10 +59,15 @@ class RedisState:
         self._redis = client
         self._prefix = prefix
         self._hit: Any = client.register_script(_HIT)
+        self._peek: Any = client.register_script(_PEEK)
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> int:
         wait = await self._hit(keys=[f"{self._prefix}rl:{key}"], args=[window_seconds, limit])
         return int(wait)
+
+    async def peek(self, key: str) -> tuple[int, int]:
+        count, wait = await self._peek(keys=[f"{self._prefix}rl:{key}"])
+        return int(count), int(wait)
 
     async def claim(self, key: str, ttl_seconds: int) -> bool:
         return bool(await self._redis.set(f"{self._prefix}claim:{key}", b"1", nx=True, ex=ttl_seconds))

@@ -16,7 +16,7 @@ from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
 from app.domain.params import BEARER, DbSession, Id
 from app.server.errors import error_responses
-from app.ws.connection import CloseCode
+from app.ws.fanout import CloseCode
 from app.ws.gateway import Gateway
 
 BAD_URL = 4400  # a seed URL no request could satisfy (a malformed last_seq)

@@ -226,7 +226,7 @@ class Gateway:
             if not self.origin_allowed(socket):
                 await socket.close(code=1008, reason="origin not allowed")
                 return
-            await _refuse(socket, SUBPROTOCOL if SUBPROTOCOL in _offered(socket) else None, code, reason)
+            await _refuse(socket, _subprotocol(socket), code, reason)
         finally:
             _unlink(socket)
 
@@ -236,8 +236,7 @@ class Gateway:
         if not self.origin_allowed(socket):
             await socket.close(code=1008, reason="origin not allowed")  # before accept: a 403
             return
-        offered = _offered(socket)
-        subprotocol = next((p for p in SUBPROTOCOLS if p in offered), None)
+        subprotocol = _subprotocol(socket)
         try:
             # A thousand clients reconnecting at once queue here instead of all asking the database
             # at the same moment and timing out of its pool.
@@ -562,6 +561,12 @@ def _unlink(socket: WebSocket[Any, Any, Any]) -> None:
     (app/server/collector.py), so every closed socket's objects piled up until then
     (tests/integration/test_socket_garbage.py)."""
     socket.receive, socket.send = empty_receive, empty_send
+
+
+def _subprotocol(socket: WebSocket[Any, Any, Any]) -> str | None:
+    """The best huddle subprotocol the client offered, if any."""
+    offered = _offered(socket)
+    return next((protocol for protocol in SUBPROTOCOLS if protocol in offered), None)
 
 
 def _offered(socket: WebSocket[Any, Any, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import subprocess
 import sys
@@ -149,3 +150,35 @@ def test_media_limits_must_fit_together() -> None:
     assert _problems({"MAX_UPLOAD_BYTES": "0"}) == [
         "MAX_UPLOAD_BYTES: must be between 1 and 4398046511104, got 0"
     ]
+
+
+KUBERNETES_EXAMPLE_SECRET = "change-me-to-48-random-url-safe-characters-000000"  # deploy/kubernetes
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        KUBERNETES_EXAMPLE_SECRET,
+        "changeme-changeme-changeme-changeme",
+        "your-secret-key-goes-here-please-0123",
+        "s" * 40,  # long enough, but one character
+        "abcd" * 10,  # a short pattern repeated
+        "0123456789abcdef0123456789abcdef",
+    ],
+)
+def test_production_refuses_placeholder_and_low_entropy_secrets(secret: str) -> None:
+    """Security review (issue 22), item 8b: the Kubernetes example passed the length check."""
+    problems = _problems({"ENVIRONMENT": "production", "SECRET_KEY": secret})
+    assert len(problems) == 1
+    assert problems[0].startswith("SECRET_KEY: ")
+    assert "token_urlsafe" in problems[0]  # the line says how to make a good one
+
+
+@pytest.mark.parametrize("nbytes", [16, 32, 48])
+def test_production_takes_generated_secrets(nbytes: int) -> None:
+    for make in (secrets.token_urlsafe, secrets.token_hex):
+        for _ in range(200):
+            key = make(nbytes)
+            if len(key) >= 32:
+                settings = settings_from_env({"ENVIRONMENT": "production", "SECRET_KEY": key})
+                assert settings.secret_key == key

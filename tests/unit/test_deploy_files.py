@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.config import Settings, settings_from_env
+from app.config import ConfigError, Settings, settings_from_env
 from app.observability.multiproc import ENV as PROMETHEUS_ENV
 from app.server.app import DEFAULT_BODY_LIMIT, create_app
 from app.server.cli import SHUTDOWN_GRACE_SECONDS, main
@@ -195,9 +196,13 @@ def compose() -> dict[str, Any]:
     return document
 
 
+GENERATED_KEY = secrets.token_urlsafe(48)
+
+
 def _interpolated(value: str) -> str:
-    """The value compose would use with SECRET_KEY set and MONGODB_URL unset."""
-    given = {"SECRET_KEY": "k" * 48}
+    """The value compose would use with SECRET_KEY set (as compose.yaml says: generated) and
+    MONGODB_URL unset."""
+    given = {"SECRET_KEY": GENERATED_KEY}
     return re.sub(r"\$\{(\w+)(?::[?-][^}]*)?\}", lambda m: given.get(m.group(1), ""), value)
 
 
@@ -462,6 +467,12 @@ def test_configuration_is_read_by_the_app_and_valid(manifests: dict[tuple[str, s
                 ref = source.get("configMapRef") or source.get("secretRef")
                 ref_kind = "ConfigMap" if "configMapRef" in source else "Secret"
                 assert (ref_kind, ref["name"]) in manifests
-    settings = settings_from_env({k: str(v) for k, v in (config | secret).items()})
+    env = {k: str(v) for k, v in (config | secret).items()}
+    # The example's placeholder key is refused in production (security review, issue 22, item 8b)...
+    with pytest.raises(ConfigError) as refused:
+        settings_from_env(env)
+    assert [problem.split(":")[0] for problem in refused.value.problems] == ["SECRET_KEY"]
+    # ...and the rest is valid once the key is generated as the example's comment says.
+    settings = settings_from_env(env | {"SECRET_KEY": secrets.token_urlsafe(48)})
     assert settings.workers >= 1
     assert settings.environment == "production"

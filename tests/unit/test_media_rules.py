@@ -8,7 +8,7 @@ from app.config import MAX_UPLOAD_BLOCKS
 from app.db.models.media import VIDEO_NAME_MAX
 from app.domain.media.blobstore import MAX_BLOCKS
 from app.domain.media.names import display_name, numbered
-from app.domain.media.signing import EXPIRY_STEP, Link, StreamSigner
+from app.domain.media.signing import EXPIRY_STEP, AttachmentSigner, Link, StreamSigner
 from app.domain.media.sniff import AVI, MATROSKA, MP4, OGG, QUICKTIME, WEBM, sniff
 from app.errors import Forbidden
 
@@ -86,13 +86,16 @@ def _link(query: str) -> Link:
     return Link(params["uid"], params["exp"], params["sig"])
 
 
+KEY = "videos/2d7c1f0e-8a43-4f8e-9a59-0c3cf1a3b6de"
+
+
 def test_signed_links_bind_video_user_and_expiry() -> None:
     signer = StreamSigner(SECRET, 3600)
-    query, expires = signer.sign(7, 42, now=1_000_000)
+    query, expires = signer.sign(7, 42, key=KEY, now=1_000_000)
     assert expires % EXPIRY_STEP == 0
     assert 1_000_000 + 3600 <= expires < 1_000_000 + 3600 + EXPIRY_STEP
     link = _link(query)
-    assert signer.verify(7, link, now=1_000_000) == 42
+    assert signer.verify(7, link, key=KEY, now=1_000_000) == 42
     for video_id, candidate, moment in [
         (8, link, 1_000_000),  # another video
         (7, link._replace(uid="43"), 1_000_000),  # another user
@@ -103,7 +106,22 @@ def test_signed_links_bind_video_user_and_expiry() -> None:
         (7, link._replace(exp="1" * 25), 1_000_000),
     ]:
         with pytest.raises(Forbidden):
-            signer.verify(video_id, candidate, now=moment)
+            signer.verify(video_id, candidate, key=KEY, now=moment)
     # Another secret, another signature.
     with pytest.raises(Forbidden):
-        StreamSigner("t" * 40, 3600).verify(7, link, now=1_000_000)
+        StreamSigner("t" * 40, 3600).verify(7, link, key=KEY, now=1_000_000)
+
+
+def test_signed_links_bind_the_file_not_only_its_id() -> None:
+    """A link made for video 7 stored under one key does not serve a later video 7 under another
+    (an id a database handed out again after a delete)."""
+    stream = StreamSigner(SECRET, 3600)
+    link = _link(stream.sign(7, 42, key=KEY, now=1_000_000)[0])
+    with pytest.raises(Forbidden):
+        stream.verify(7, link, key="videos/another-file", now=1_000_000)
+    files = AttachmentSigner(SECRET, 3600)
+    query, _ = files.sign(7, "file", key="attachments/first", now=1_000_000)
+    exp, sig = (part.split("=", 1)[1] for part in query.split("&"))
+    files.verify(7, "file", exp, sig, key="attachments/first", now=1_000_000)
+    with pytest.raises(Forbidden):
+        files.verify(7, "file", exp, sig, key="attachments/second", now=1_000_000)

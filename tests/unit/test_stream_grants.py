@@ -8,7 +8,7 @@ import pytest
 from app.domain.media import grants as grants_module
 from app.domain.media.grants import StreamGrants
 
-BLOB = ("videos/abc", "film.mp4")
+BLOB = ("videos/abc", "film.mp4", "videos/abc")
 
 
 def test_a_grant_is_remembered_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,14 +76,16 @@ def test_rendition_keys_sit_beside_the_original_and_are_valid_keys() -> None:
 
 def test_signed_urls_bind_the_quality() -> None:
     signer = StreamSigner("k" * 40, 3600)
-    query, _ = signer.sign(7, 3, now=1000.0, quality="360p")
+    query, _ = signer.sign(7, 3, key="videos/k", now=1000.0, quality="360p")
     params = dict(part.split("=", 1) for part in query.split("&"))
     link = Link(params["uid"], params["exp"], params["sig"])
-    assert signer.verify(7, link, now=1000.0, quality="360p") == 3
+    assert signer.verify(7, link, key="videos/k", now=1000.0, quality="360p") == 3
     for other in ("original", "720p", "poster"):
         with pytest.raises(Forbidden):
-            signer.verify(7, link, now=1000.0, quality=other)
-    original, _ = signer.sign(7, 3, now=1000.0)
-    assert original != query  # and links made before renditions existed keep working:
+            signer.verify(7, link, key="videos/k", now=1000.0, quality=other)
+    original, _ = signer.sign(7, 3, key="videos/k", now=1000.0)
+    assert original != query
     params = dict(part.split("=", 1) for part in original.split("&"))
-    assert signer.verify(7, Link(params["uid"], params["exp"], params["sig"]), now=1000.0) == 3
+    assert (
+        signer.verify(7, Link(params["uid"], params["exp"], params["sig"]), key="videos/k", now=1000.0) == 3
+    )

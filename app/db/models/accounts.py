@@ -15,6 +15,8 @@ NAME_MAX = 100
 
 class User(IdentityAuditBase):
     __tablename__ = "users"
+    # SQLite: never hand a deleted row's id to a new row (signed links and caches name rows by id).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)  # stored lower-cased
     name: Mapped[str] = mapped_column(String(NAME_MAX))

@@ -18,6 +18,8 @@ ROLE_MEMBER = "member"
 
 class Group(IdentityAuditBase):
     __tablename__ = "groups"
+    # SQLite: never hand a deleted row's id to a new row (signed links and caches name rows by id).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     description: Mapped[str | None] = mapped_column(Text, default=None)

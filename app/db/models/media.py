@@ -35,7 +35,10 @@ class Video(IdentityAuditBase):
     __tablename__ = "videos"
     # Names are unique within a group, so the seed's `/api/stream/{video_name}` and the `video_name`
     # of playback controls name one video there; a clashing upload gets "name (2).mp4".
-    __table_args__ = (UniqueConstraint("group_id", "name", name="uq_videos_group_name"),)
+    __table_args__ = (
+        UniqueConstraint("group_id", "name", name="uq_videos_group_name"),
+        {"sqlite_autoincrement": True},  # never reuse a deleted video's id (SQLite)
+    )
 
     group_id: Mapped[int] = mapped_column(BigIntIdentity, ForeignKey("groups.id", ondelete="CASCADE"))
     uploader_id: Mapped[int | None] = mapped_column(
@@ -65,7 +68,10 @@ class VideoJob(IdentityAuditBase):
     """
 
     __tablename__ = "video_jobs"
-    __table_args__ = (Index("ix_video_jobs_state_run_after", "state", "run_after"),)
+    __table_args__ = (
+        Index("ix_video_jobs_state_run_after", "state", "run_after"),
+        {"sqlite_autoincrement": True},  # never reuse a deleted job's id (SQLite)
+    )
 
     video_id: Mapped[int] = mapped_column(BigInteger, index=True)
     source_key: Mapped[str] = mapped_column(String(BLOB_KEY_MAX))
@@ -135,6 +141,8 @@ class Attachment(IdentityAuditBase):
     blob store under a generated key. Sent in messages through `message_attachments`."""
 
     __tablename__ = "attachments"
+    # SQLite: never hand a deleted row's id to a new row (signed links and caches name rows by id).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     group_id: Mapped[int] = mapped_column(
         BigIntIdentity, ForeignKey("groups.id", ondelete="CASCADE"), index=True

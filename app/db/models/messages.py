@@ -23,6 +23,7 @@ class MessageRow(IdentityBase):
         UniqueConstraint("group_id", "seq", name="uq_messages_group_seq"),
         # Idempotent sends: one message per (group, author, client id). NULL ids never collide.
         Index("uq_messages_client_msg_id", "group_id", "author_id", "client_msg_id", unique=True),
+        {"sqlite_autoincrement": True},  # never reuse a deleted message's id (SQLite; FTS rowids too)
     )
 
     group_id: Mapped[int] = mapped_column(BigIntIdentity, ForeignKey("groups.id", ondelete="CASCADE"))

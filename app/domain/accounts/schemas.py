@@ -72,9 +72,11 @@ class UserOut(msgspec.Struct):
 
 
 class StorageUsage(msgspec.Struct):
-    """Bytes of the attachments a user uploaded (videos are not counted), against STORAGE_QUOTA_BYTES."""
+    """Bytes of the videos and attachments a user uploaded, and those reserved by their unfinished
+    uploads, against STORAGE_QUOTA_BYTES."""
 
     used: int
+    reserved: int
     quota: int
 
 

@@ -78,13 +78,25 @@ class AccountService:
             raise RateLimited(max(waits))
 
     async def limit_login(self, email: str, client: str) -> None:
-        s = self.settings
+        """Before a password check. Attempts count per client address; failures (`login_failed`) per
+        email and address, so wrong passwords from elsewhere never lock the owner out. Past the
+        email's looser ceiling, only an address with no recent failure of its own may try."""
+        s, state = self.settings, self.runtime.state
         await self._limit(
-            f"login:email:{email}",
-            f"login:client:{client}",
-            limit=s.login_rate_limit,
-            window=s.login_rate_window_seconds,
+            f"login:client:{client}", limit=s.login_rate_limit, window=s.login_rate_window_seconds
         )
+        mine, mine_wait = await state.peek(f"login:failed:{email}:{client}")
+        if mine >= s.login_rate_limit:
+            raise RateLimited(mine_wait)
+        if mine:
+            everyone, everyone_wait = await state.peek(f"login:failed:{email}")
+            if everyone >= s.login_email_failure_limit:
+                raise RateLimited(min(mine_wait, everyone_wait))
+
+    async def login_failed(self, email: str, client: str) -> None:
+        window = self.settings.login_rate_window_seconds
+        for key in (f"login:failed:{email}:{client}", f"login:failed:{email}"):
+            await self.runtime.state.hit(key, 0, window)  # counted only: the next limit_login judges
 
     # -- sessions and tokens -----------------------------------------------------------------------
 
@@ -158,6 +170,7 @@ class AccountService:
         user = await self.db.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
         ok = await self.runtime.passwords.verify(password, user.password_hash if user else None)
         if user is None or not ok:
+            await self.login_failed(email, client)
             raise Unauthorized(BAD_CREDENTIALS)
         return await self._start_session(user, user_agent)
 
@@ -245,6 +258,7 @@ class AccountService:
     async def _check_password(self, principal: Principal, password: str, client: str) -> None:
         await self.limit_login(principal.user.email, client)
         if not await self.runtime.passwords.verify(password, principal.user.password_hash):
+            await self.login_failed(principal.user.email, client)
             raise Unauthorized("Current password is incorrect")
 
     async def change_password(self, principal: Principal, body: PasswordChangeBody, client: str) -> None:

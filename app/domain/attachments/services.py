@@ -1,4 +1,4 @@
-"""Attachments: kinds and their limits, the storage quota, recording an upload, sending, serving, and
+"""Attachments: kinds and their limits, recording an upload, sending, serving, and
 removing what no message uses any more.
 
 A message keeps a snapshot of its attachments (`AttachmentRef`, in whichever message store runs),
@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Request
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,13 +33,14 @@ from app.domain.accounts.schemas import StorageUsage
 from app.domain.accounts.services import AccountService
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.attachments.thumbnails import THUMB_CONTENT_TYPE, ImageRefused, inspect_image_off_loop
+from app.domain.media import quota
 from app.domain.media.blobstore import BlobInfo, BlobStore
-from app.domain.media.signing import AttachmentSigner
+from app.domain.media.signing import INVALID_LINK, AttachmentSigner
 from app.domain.media.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
 from app.domain.messages.frames import render_attachment
 from app.domain.messages.schemas import AttachmentOut
 from app.domain.messages.store import AttachmentRef
-from app.errors import NotFound, PayloadTooLarge, QuotaExceeded, Unprocessable, UnsupportedMediaType
+from app.errors import Forbidden, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from app.runtime import Runtime
 from app.streaming.response import BlobResponse, stored_response
 
@@ -55,7 +56,7 @@ def new_attachment_key() -> str:
     return f"attachments/{uuid.uuid4()}"
 
 
-# -- kinds, limits, quota ---------------------------------------------------------------------------
+# -- kinds and limits ---------------------------------------------------------------------------------
 
 
 def kind_limit(settings: Settings, kind: str) -> int:
@@ -95,24 +96,6 @@ def check_size(settings: Settings, size: int, content_type: str | None = None) -
         )
 
 
-async def storage_used(db: AsyncSession, user_id: int) -> int:
-    """The bytes of every attachment the user uploaded (videos are the group's library: not counted)."""
-    used = await db.scalar(
-        select(func.coalesce(func.sum(Attachment.size), 0)).where(Attachment.uploader_id == user_id)
-    )
-    return int(used or 0)
-
-
-async def check_quota(db: AsyncSession, settings: Settings, user_id: int, size: int) -> None:
-    used, quota = await storage_used(db, user_id), settings.storage_quota_bytes
-    if used + size > quota:
-        raise QuotaExceeded(
-            f"This upload of {size} bytes would exceed your storage quota ({used} of {quota} bytes used); "
-            "delete messages with attachments to free space",
-            extra={"used": used, "quota": quota, "size": size},
-        )
-
-
 # -- recording an upload ----------------------------------------------------------------------------
 
 
@@ -126,6 +109,7 @@ def ref_of(attachment: Attachment) -> AttachmentRef:
         width=attachment.width,
         height=attachment.height,
         thumbnail=attachment.thumb_blob_key is not None,
+        key=attachment.blob_key,
     )
 
 
@@ -164,9 +148,10 @@ async def add_attachment(
     thumb_key: str | None = None
     if kind == "image":
         try:
-            facts = await inspect_image_off_loop(
-                await _read_all(store, key, info.size), settings.attachment_max_pixels, info.content_type
-            )
+            async with runtime.image_slots:  # the file and its bitmap are held only inside a slot
+                facts = await inspect_image_off_loop(
+                    await _read_all(store, key, info.size), settings.attachment_max_pixels, info.content_type
+                )
         except ImageRefused as error:
             raise Unprocessable(str(error)) from None
         width, height = facts.width, facts.height
@@ -336,20 +321,26 @@ class AttachmentService:
         self.signer = runtime.attachment_signer
 
     async def _visible(self, user_id: int, attachment_id: int) -> Attachment:
+        """An attachment of a group the user is in: sent in a message, or uploaded by the user (one
+        never sent is the uploader's draft, not the group's)."""
+        sent = exists().where(MessageAttachment.attachment_id == Attachment.id)
         attachment = await self.db.scalar(
             select(Attachment)
             .join(Membership, Membership.group_id == Attachment.group_id)
             .join(User, User.id == Membership.user_id)
-            .where(Attachment.id == attachment_id, Membership.user_id == user_id, User.is_active)
+            .where(
+                Attachment.id == attachment_id,
+                Membership.user_id == user_id,
+                User.is_active,
+                or_(Attachment.uploader_id == user_id, sent),
+            )
         )
         if attachment is None:
             raise NotFound(ATTACHMENT_NOT_FOUND)
         return attachment
 
     async def usage(self, user_id: int) -> StorageUsage:
-        return StorageUsage(
-            used=await storage_used(self.db, user_id), quota=self.runtime.settings.storage_quota_bytes
-        )
+        return await quota.usage(self.db, self.runtime.settings, user_id)
 
     async def get(self, user_id: int, attachment_id: int) -> AttachmentOut:
         return render_attachment(ref_of(await self._visible(user_id, attachment_id)), self.signer)
@@ -363,13 +354,16 @@ class AttachmentService:
         exp: str | None,
         sig: str | None,
     ) -> BlobResponse:
-        """GET/HEAD of an attachment's bytes: a signed URL (judged by its signature alone), else a bearer
-        token of a member of its group (anyone else: 404). Nothing is read before."""
+        """GET/HEAD of an attachment's bytes: a signed URL (judged by its signature alone, which is bound
+        to the file's blob key), else a bearer token of a member of its group who may see it (anyone
+        else: 404). No byte is read before."""
         if exp is not None or sig is not None:
-            self.signer.verify(attachment_id, variant, exp, sig)
+            # The link is bound to the file's key: without the row it cannot be verified, so it is as
+            # invalid as a forged one (403), and which ids exist is not told either.
             attachment = await self.db.get(Attachment, attachment_id)
             if attachment is None:
-                raise NotFound(ATTACHMENT_NOT_FOUND)
+                raise Forbidden(INVALID_LINK)
+            self.signer.verify(attachment_id, variant, exp, sig, key=attachment.blob_key)
         else:
             principal = await accounts.authenticate(bearer_token(request.headers.get("authorization")))
             attachment = await self._visible(principal.user_id, attachment_id)

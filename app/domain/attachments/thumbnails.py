@@ -6,6 +6,11 @@ orientation applied and carries no metadata at all (no EXIF, GPS, ICC or comment
 from pixels only. The original loses its location and camera metadata too, losslessly
 (app/domain/attachments/scrub.py), or, when its container is laid out unusually, by being re-encoded
 from its pixels.
+
+Memory: the thumbnail is made from the image as decoded, with no full-size copy (a JPEG is decoded
+at 1/2 to 1/8 of its size through Pillow's `draft`, other formats are `reduce`d right after
+decoding); only the rare re-encoded original needs the full picture twice. Callers bound how many
+images a worker decodes at once (`Runtime.image_slots`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ THUMB_WIDTH = 320
 THUMB_MAX_HEIGHT = 960  # very tall images are cut down to this height, aspect kept
 THUMB_CONTENT_TYPE = "image/webp"
 THUMB_QUALITY = 80
+SIDEWAYS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+SHRINKABLE_MODES = {"RGB", "RGBA", "L", "CMYK"}  # resized smoothly as they are
 
 
 class ImageRefused(Exception):
@@ -50,12 +57,12 @@ def inspect_image(data: bytes, max_pixels: int, content_type: str) -> ImageFacts
                 if 0 < width * height <= max_pixels:
                     image.seek(0)  # the first frame of an animation
                     orientation = image.getexif().get(0x0112, UPRIGHT)
-                    upright = ImageOps.exif_transpose(image)
                     try:
                         original = scrubbed(data, content_type, orientation)
                     except Unscrubbable:
-                        original = _pixels_only(image, upright)
-                    return ImageFacts(*upright.size, thumbnail=_thumbnail(upright), original=original)
+                        original = _pixels_only(image, ImageOps.exif_transpose(image))
+                    shown = (height, width) if orientation in SIDEWAYS else (width, height)
+                    return ImageFacts(*shown, thumbnail=_thumbnail(image, orientation), original=original)
     # IndexError and struct.error: a parser (Pillow's, or the scrubber's) that reads past a short header
     # refuses the file as unreadable instead of failing the request. A container the scrubber finds
     # laid out unusually is Unscrubbable, and re-encoded above.
@@ -73,9 +80,15 @@ def inspect_image(data: bytes, max_pixels: int, content_type: str) -> ImageFacts
     raise ImageRefused(f"The image has {width} x {height} pixels; at most {max_pixels} are accepted")
 
 
-def _thumbnail(image: Image.Image) -> bytes:
-    thumb = image.convert("RGBA" if _has_alpha(image) else "RGB")
-    thumb.thumbnail((THUMB_WIDTH, THUMB_MAX_HEIGHT), Image.Resampling.LANCZOS)
+def _thumbnail(image: Image.Image, orientation: int) -> bytes:
+    """The WebP thumbnail, upright. Shrunk before anything else (in place: `image` is spent), so no
+    full-size copy is made; palette and other exotic modes are converted first, to shrink smoothly."""
+    alpha = _has_alpha(image)
+    if image.mode not in SHRINKABLE_MODES:
+        image = image.convert("RGBA" if alpha else "RGB")
+    box = (THUMB_MAX_HEIGHT, THUMB_WIDTH) if orientation in SIDEWAYS else (THUMB_WIDTH, THUMB_MAX_HEIGHT)
+    image.thumbnail(box, Image.Resampling.LANCZOS)  # a JPEG is decoded at reduced size (draft)
+    thumb = ImageOps.exif_transpose(image).convert("RGBA" if alpha else "RGB")
     clean = Image.new(thumb.mode, thumb.size)  # pixels only: nothing of `info` comes along
     clean.paste(thumb)
     out = io.BytesIO()

@@ -17,6 +17,7 @@ from app.domain.accounts.services import Principal, normalize_email, public_user
 from app.domain.attachments.services import group_attachment_keys
 from app.domain.attachments.services import remove_blobs as remove_attachment_blobs
 from app.domain.groups.access import require_admin, require_member
+from app.domain.groups.playback import forget_playback
 from app.domain.groups.schemas import (
     GroupCreate,
     GroupDeleted,
@@ -174,6 +175,7 @@ class GroupService:
         await self.db.delete(group)
         await self.db.commit()
         await self.runtime.messages.drop_group(group.id)
+        await forget_playback(self.runtime.playback, group.id)
         await remove_group_blobs(self.runtime.blobs, blobs)
         await remove_attachment_blobs(self.runtime.blobs, attachments)
         await self.events.to_group(group.id, GroupDeleted(group_id=group.id))

@@ -49,7 +49,7 @@ STREAM_RESPONSES = {
     security=BEARER,
     status_code=HTTP_201_CREATED,
     summary="Upload a video to a group (multipart field `file`, streamed; MAX_UPLOAD_BYTES)",
-    responses=error_responses(400, 401, 404, 413, 415, 507),
+    responses=error_responses(400, 401, 404, 409, 413, 415, 507),
     request_max_body_size=None,  # the upload enforces MAX_UPLOAD_BYTES itself, while streaming
     operation_class=GroupUploadOperation,
 )
@@ -66,7 +66,7 @@ async def upload_video(
     status_code=HTTP_201_CREATED,
     summary="Upload a video (the seed's form): group_id as query parameter or form field before the file; "
     "without one, the caller's only group",
-    responses=error_responses(400, 401, 404, 413, 415, 507),
+    responses=error_responses(400, 401, 404, 409, 413, 415, 507),
     request_max_body_size=None,
     operation_class=FormUploadOperation,
 )

@@ -16,7 +16,7 @@ import time
 GRANT_SECONDS = 5.0
 GRANTS_LIMIT = 50_000  # past it the worker starts over: memory stays bounded whatever the traffic
 
-Blob = tuple[str, str]  # blob key, download name
+Blob = tuple[str, str, str]  # blob key, download name, the original's key (signed links are bound to it)
 
 
 class StreamGrants:

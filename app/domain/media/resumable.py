@@ -8,9 +8,9 @@ blob, and records the video and the session's outcome in one transaction, so rep
 same video. Sessions expire after UPLOAD_SESSION_TTL without activity; the sweeper drops their blocks.
 
 One protocol for two purposes: `video` (the group's library, MAX_UPLOAD_BYTES, video magic bytes) and
-`attachment` (a file for messages: the attachment allowlist, per-kind limits and the uploader's
-storage quota, checked at creation with the declared size, at chunk 0 with the kind, and again at
-completion).
+`attachment` (a file for messages: the attachment allowlist and per-kind limits, checked at creation
+with the declared size, at chunk 0 with the kind, and again at completion). Both reserve their
+declared size against the storage quotas when the session is created (app/domain/media/quota.py).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from app.db.models.media import (
 from app.domain.attachments import services as attachments
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.groups.access import require_member
+from app.domain.media import quota
 from app.domain.media.blobstore import DEFAULT_CONTENT_TYPE, MAX_BLOCKS, BlobInfo, MissingBlocks
 from app.domain.media.names import display_name
 from app.domain.media.schemas import ChunkAck, UploadCreate, UploadOut, UploadState, VideoOut
@@ -164,8 +165,6 @@ class ResumableUploads:
         elif body.size > self.settings.max_upload_bytes:
             raise too_large(self.settings.max_upload_bytes)
         await require_member(self.db, body.group_id, user_id)
-        if attachment:
-            await attachments.check_quota(self.db, self.settings, user_id, body.size)
         chunk = self._chunk_size(body.size, body.chunk_size)
         session = UploadSession(
             group_id=body.group_id,
@@ -179,7 +178,7 @@ class ResumableUploads:
             expires_at=self._expiry(),
             purpose=body.purpose,
         )
-        self.db.add(session)
+        await quota.reserve(self.db, self.settings, session, now())  # its size, until it is done
         await self.db.commit()
         return await self._out(session)
 
@@ -289,9 +288,8 @@ class ResumableUploads:
         if missing:
             raise MissingBlocks(session.blob_key, missing)
         attachment = _is_attachment(session)
-        if attachment:  # the quota may have filled up since the session was created
+        if attachment:
             attachments.check_size(self.settings, session.size, session.content_type)
-            await attachments.check_quota(self.db, self.settings, user_id, session.size)
         await release(self.db)
         key, size = session.blob_key, session.size
         # An earlier attempt may have committed the blob and died before recording the video.
@@ -332,6 +330,7 @@ class ResumableUploads:
                 .where(UploadSession.id == session.id)
                 .values(state=UPLOAD_DONE, video_id=video.id, expires_at=self._expiry())
             )
+            await self._settle(session, video.size)
 
         return await self.library.add(
             group_id=session.group_id,
@@ -349,6 +348,7 @@ class ResumableUploads:
                 .where(UploadSession.id == session.id)
                 .values(state=UPLOAD_DONE, attachment_id=made.id, expires_at=self._expiry())
             )
+            await self._settle(session, made.size)
 
         try:
             return await attachments.add_attachment(
@@ -365,6 +365,13 @@ class ResumableUploads:
             await self.db.rollback()
             await self._drop(session)
             raise
+
+    async def _settle(self, session: UploadSession, size: int) -> None:
+        """The reservation became a video or an attachment in this transaction: check the quota
+        again, atomically with that write (it may have been lowered meanwhile)."""
+        await quota.enforce(
+            self.db, self.settings, group_id=session.group_id, user_id=session.user_id, size=size
+        )
 
     async def _drop(self, session: UploadSession) -> None:
         """Forget a session whose committed bytes are unusable, and the bytes with it."""

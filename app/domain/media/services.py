@@ -108,18 +108,19 @@ class MediaService:
 
     def render(self, video: Video, viewer_id: int, processing: Processing = FRESH) -> VideoOut:
         """The video for one viewer; `processing` from `load_processing` (default: just uploaded)."""
-        query, expires = self.signer.sign(video.id, viewer_id)
+        key = video.blob_key  # every link of the video is bound to the file it was made for
+        query, expires = self.signer.sign(video.id, viewer_id, key=key)
         stream_url = f"/api/v1/videos/{video.id}/stream?{query}"
         qualities = [QualityOut(**msgspec.structs.asdict(original_quality(video)), url=stream_url)]
         for rendition in processing.renditions:
             url = None
             if rendition.state == JOB_DONE:
-                signed, _ = self.signer.sign(video.id, viewer_id, quality=rendition.quality)
+                signed, _ = self.signer.sign(video.id, viewer_id, key=key, quality=rendition.quality)
                 url = f"/api/v1/videos/{video.id}/stream?quality={rendition.quality}&{signed}"
             qualities.append(QualityOut(**msgspec.structs.asdict(rendition_quality(rendition)), url=url))
         poster_url = None
         if video.poster_key is not None:
-            signed, _ = self.signer.sign(video.id, viewer_id, quality=POSTER)
+            signed, _ = self.signer.sign(video.id, viewer_id, key=key, quality=POSTER)
             poster_url = f"/api/v1/videos/{video.id}/poster?{signed}"
         return VideoOut(
             **{field: getattr(video, field) for field in VideoInfo.__struct_fields__},
@@ -299,20 +300,26 @@ class MediaService:
         else a bearer token; nothing is read before.
 
         A signed URL is judged by its signature alone, even when a bearer token comes along; it is
-        signed for one quality.
+        signed for one quality of the file stored under the video's blob key, so it is checked once
+        that key is looked up (no byte is read before).
         """
         if link.present:
-            user_id = self.signer.verify(video_id, link, quality=quality)
+            user_id = self.signer.claimed_user(link)
             if quality != POSTER:  # players ask range after range: the light path
                 watchable = await self._watchable_blob(user_id, video_id, quality)
                 if watchable is not None:
-                    return await self._respond_blob(request, *watchable)
+                    key, name, source = watchable
+                    self.signer.verify(video_id, link, key=source, quality=quality)
+                    return await self._respond_blob(request, key, name)
             # Not watchable, or not ready: the full lookup says which (404, 403 or why not ready).
             video = await self.db.scalar(_watchable(user_id).where(Video.id == video_id))
             if video is None:
-                if await self.db.get(Video, video_id) is None:
+                video = await self.db.get(Video, video_id)
+                if video is None:
                     raise NotFound(VIDEO_NOT_FOUND)
+                self.signer.verify(video_id, link, key=video.blob_key, quality=quality)
                 raise Forbidden(INVALID_LINK)  # the user this link was made for may no longer watch
+            self.signer.verify(video_id, link, key=video.blob_key, quality=quality)
         else:
             video, _ = await self._visible(await self._viewer(request, accounts), video_id)
         return await self._respond(request, video, quality)
@@ -339,7 +346,7 @@ class MediaService:
                 with contextlib.suppress(NotFound):  # a name of digits may be an id
                     candidates = [await self._by_name(uid, name, group_id)]
             for video in candidates:
-                if self.signer.signs(video.id, link, quality):
+                if self.signer.signs(video.id, link, key=video.blob_key, quality=quality):
                     return await self._respond(request, video, quality)
             raise Forbidden(INVALID_LINK)
         video = await self._by_name(await self._viewer(request, accounts), name, group_id)
@@ -372,11 +379,12 @@ class MediaService:
                 return video
         raise NotFound(VIDEO_NOT_FOUND)
 
-    async def _watchable_blob(self, user_id: int, video_id: int, quality: str) -> tuple[str, str] | None:
-        """The blob key and download name of a quality (the original or a finished rendition) of a
-        video this user may watch. Players send a request per range, so this is the hot path: a yes is
-        remembered for a few seconds (app/domain/media/grants.py), and asked as one statement on an
-        autocommit connection (no transaction round trips, no ORM objects)."""
+    async def _watchable_blob(self, user_id: int, video_id: int, quality: str) -> tuple[str, str, str] | None:
+        """The blob key, download name and the original's blob key (which links are bound to) of a
+        quality (the original or a finished rendition) of a video this user may watch. Players send a
+        request per range, so this is the hot path: a yes is remembered for a few seconds
+        (app/domain/media/grants.py), and asked as one statement on an autocommit connection (no
+        transaction round trips, no ORM objects)."""
         grants = self.events.grants
         remembered = grants.get(user_id, video_id, quality)
         if remembered is not None:
@@ -384,19 +392,22 @@ class MediaService:
         asked = grants.generation
         watchable = _watchable(user_id).where(Video.id == video_id)
         if quality == ORIGINAL:
-            query = watchable.with_only_columns(Video.blob_key, Video.name)
+            query = watchable.with_only_columns(Video.blob_key, Video.name, Video.blob_key.label("source"))
         else:
             done = (
                 (Rendition.video_id == Video.id)
                 & (Rendition.quality == quality)
                 & (Rendition.state == JOB_DONE)
             )
-            query = watchable.join(Rendition, done).with_only_columns(Rendition.blob_key, Video.name)
+            query = watchable.join(Rendition, done).with_only_columns(
+                Rendition.blob_key, Video.name, Video.blob_key.label("source")
+            )
         async with autocommit(self.runtime.engine) as connection:
             row = (await connection.execute(query)).first()
         if row is None:
             return None
-        blob = row.blob_key, row.name if quality == ORIGINAL else rendition_name(row.name, quality)
+        name = row.name if quality == ORIGINAL else rendition_name(row.name, quality)
+        blob = row.blob_key, name, row.source
         grants.put(user_id, video_id, quality, blob, asked=asked)
         return blob
 

@@ -1,9 +1,11 @@
 """Signed, short-lived stream URLs, so a `<video src>` (which cannot send headers) can play a video.
 
 `?uid=<user>&exp=<unix seconds>&sig=<base64url HMAC-SHA256>` over the video id, the user id, the
-expiry and the quality (a rendition's or the poster's name; nothing for the original), keyed by a
-key derived from SECRET_KEY (never the JWT key itself). The user id is bound so
+expiry, the quality (a rendition's or the poster's name; nothing for the original) and the video's
+blob key, keyed by a key derived from SECRET_KEY (never the JWT key itself). The user id is bound so
 that every request still checks that this user may watch: leaving the group ends the link at once.
+The blob key (a UUID, never reused) is bound so that a link can only ever serve the file it was made
+for, even where a database hands a deleted row's id to a new one.
 Expiries are rounded up to a 5-minute step so repeated listings hand out the same URL and the
 browser's media cache keeps working.
 """
@@ -76,30 +78,39 @@ class StreamSigner(_Signer):
         super().__init__(secret_key, ttl_seconds, b"huddle stream url v1")
 
     @staticmethod
-    def _message(video_id: int, user_id: int, expires: int, quality: str) -> str:
-        # The original's message is unchanged, so links issued before renditions existed still work.
+    def _message(video_id: int, user_id: int, expires: int, quality: str, key: str) -> str:
         bound = "" if quality == ORIGINAL else f":{quality}"
-        return f"{video_id}:{user_id}:{expires}{bound}"
+        return f"{video_id}:{user_id}:{expires}{bound}:{key}"
 
     def sign(
-        self, video_id: int, user_id: int, now: float | None = None, quality: str = "original"
+        self, video_id: int, user_id: int, *, key: str, now: float | None = None, quality: str = ORIGINAL
     ) -> tuple[str, int]:
-        """The query string of a stream URL for this user (and quality), and its expiry (unix seconds)."""
+        """The query string of a stream URL for this user (and quality) of the video stored under
+        `key` (the original's blob key, whatever the quality), and its expiry (unix seconds)."""
         expires = self._expiry(now)
-        signature = self._mac(self._message(video_id, user_id, expires, quality))
+        signature = self._mac(self._message(video_id, user_id, expires, quality, key))
         return urlencode({"uid": user_id, "exp": expires, "sig": signature}), expires
 
-    def verify(self, video_id: int, link: Link, now: float | None = None, quality: str = "original") -> int:
-        """The user a valid, unexpired link was issued to (for this quality); Forbidden (403) otherwise."""
-        user_id, expires = _number(link.uid), _number(link.exp)
+    @staticmethod
+    def claimed_user(link: Link) -> int:
+        """The user a link names, unverified (to look the video up before `verify`); 403 when malformed."""
+        user_id = _number(link.uid)
         if user_id is None:
             raise Forbidden(INVALID_LINK)
-        self._check(self._message(video_id, user_id, expires or 0, quality), expires, link.sig, now)
         return user_id
 
-    def signs(self, video_id: int, link: Link, quality: str = "original") -> bool:
+    def verify(
+        self, video_id: int, link: Link, *, key: str, now: float | None = None, quality: str = ORIGINAL
+    ) -> int:
+        """The user a valid, unexpired link was issued to (for this quality of the video stored under
+        `key`); Forbidden (403) otherwise."""
+        user_id, expires = self.claimed_user(link), _number(link.exp)
+        self._check(self._message(video_id, user_id, expires or 0, quality, key), expires, link.sig, now)
+        return user_id
+
+    def signs(self, video_id: int, link: Link, *, key: str, quality: str = ORIGINAL) -> bool:
         try:
-            self.verify(video_id, link, quality=quality)
+            self.verify(video_id, link, key=key, quality=quality)
         except Forbidden:
             return False
         return True
@@ -107,7 +118,12 @@ class StreamSigner(_Signer):
 
 class AttachmentSigner(_Signer):
     """Signed, short-lived URLs of message attachments: `?exp=<unix seconds>&sig=<HMAC-SHA256>` over
-    the attachment id, the variant (`file` or `thumbnail`) and the expiry.
+    the attachment id, the variant (`file` or `thumbnail`), the expiry and the blob key (a UUID, never
+    reused), so a link serves only the file it was made for even if its id is given to another row.
+
+    Messages sent before keys were bound keep snapshots without one: their links are signed without
+    it (`key=None`) and still accepted, which is safe only because ids are no longer reused
+    (sqlite_autoincrement; PostgreSQL identities never were).
 
     No user is bound: a message frame is encoded once for every member of the group, so its URLs
     cannot be per-recipient. Only members receive them, and they last ATTACHMENT_URL_TTL (rounded up
@@ -117,15 +133,33 @@ class AttachmentSigner(_Signer):
     def __init__(self, secret_key: str, ttl_seconds: int) -> None:
         super().__init__(secret_key, ttl_seconds, b"huddle attachment url v1")
 
-    def sign(self, attachment_id: int, variant: str, now: float | None = None) -> tuple[str, int]:
-        """The query string of a URL for this attachment (or its thumbnail), and its expiry."""
+    @staticmethod
+    def _message(attachment_id: int, variant: str, expires: int, key: str | None) -> str:
+        return f"{attachment_id}:{variant}:{expires}" + ("" if key is None else f":{key}")
+
+    def sign(
+        self, attachment_id: int, variant: str, *, key: str | None, now: float | None = None
+    ) -> tuple[str, int]:
+        """The query string of a URL for this attachment (or its thumbnail), stored under `key`, and
+        its expiry."""
         expires = self._expiry(now)
-        signature = self._mac(f"{attachment_id}:{variant}:{expires}")
+        signature = self._mac(self._message(attachment_id, variant, expires, key))
         return urlencode({"exp": expires, "sig": signature}), expires
 
     def verify(
-        self, attachment_id: int, variant: str, exp: str | None, sig: str | None, now: float | None = None
+        self,
+        attachment_id: int,
+        variant: str,
+        exp: str | None,
+        sig: str | None,
+        *,
+        key: str,
+        now: float | None = None,
     ) -> None:
-        """Forbidden (403) unless `exp`/`sig` are a valid, unexpired signature of this URL."""
+        """Forbidden (403) unless `exp`/`sig` are a valid, unexpired signature of this URL for the file
+        stored under `key` (or a key-less one from an older message's snapshot)."""
         expires = _number(exp)
-        self._check(f"{attachment_id}:{variant}:{expires or 0}", expires, sig, now)
+        try:
+            self._check(self._message(attachment_id, variant, expires or 0, key), expires, sig, now)
+        except Forbidden:
+            self._check(self._message(attachment_id, variant, expires or 0, None), expires, sig, now)

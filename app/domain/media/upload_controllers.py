@@ -29,8 +29,8 @@ UploadId = Annotated[uuid.UUID, Parameter(description="The upload session's id")
     security=BEARER,
     status_code=HTTP_201_CREATED,
     summary="Start a resumable upload (purpose `video` or `attachment`): the answer says the chunk size "
-    "and count to send",
-    responses=error_responses(400, 401, 404, 409, 413),
+    "and count to send; 409 past a storage quota, 429 past UPLOAD_SESSIONS_PER_USER",
+    responses=error_responses(400, 401, 404, 409, 413, 429),
 )
 async def create_upload(
     data: JSONBody[UploadCreate], principal: Authenticated, uploads: Resumable

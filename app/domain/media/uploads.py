@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.groups import Membership
 from app.domain.groups.access import require_member
+from app.domain.media import quota
 from app.domain.media.blobstore import BlobStore
 from app.domain.media.multipart import FORM_OVERHEAD, MultipartReader, Part
 from app.domain.media.names import display_name
@@ -165,6 +166,9 @@ class FormUploads:
                 name=display_name(part.filename),
                 key=key,
                 info=info,
+                on_insert=lambda made: quota.enforce(  # the quota, atomically with the insert
+                    self.db, self.runtime.settings, group_id=group_id, user_id=user_id, size=made.size
+                ),
             )
         except BaseException:
             await remove_blob(self.store, key)

@@ -72,10 +72,10 @@ def reaction_summary(reactions: dict[str, list[int]], viewer_id: int | None) -> 
 
 
 def render_attachment(ref: AttachmentRef, signer: AttachmentSigner) -> AttachmentOut:
-    query, expires = signer.sign(ref.id, "file")
+    query, expires = signer.sign(ref.id, "file", key=ref.key)
     thumbnail = None
     if ref.thumbnail:
-        thumb_query, _ = signer.sign(ref.id, "thumbnail")
+        thumb_query, _ = signer.sign(ref.id, "thumbnail", key=ref.key)
         thumbnail = f"/api/v1/attachments/{ref.id}/thumbnail?{thumb_query}"
     return AttachmentOut(
         id=ref.id,

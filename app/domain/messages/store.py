@@ -28,6 +28,8 @@ class AttachmentRef(msgspec.Struct, frozen=True, kw_only=True):
     width: int | None = None
     height: int | None = None
     thumbnail: bool = False
+    # The blob key, which signed URLs are bound to (never shown); None in snapshots made before.
+    key: str | None = None
 
 
 class Draft(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from app.config import Settings
+from app.db.models.media import Attachment
 from app.domain.attachments.services import sweep_unsent
 from app.server.app import runtime_of
 from tests.conftest import AppClient
@@ -31,7 +32,13 @@ from tests.integration.media.attachments import (
     start,
     text,
 )
-from tests.integration.media.videos import add_member, group_with_owner, leftover_blobs, new_group
+from tests.integration.media.videos import (
+    add_member,
+    blob_key_of,
+    group_with_owner,
+    leftover_blobs,
+    new_group,
+)
 from tests.integration.media.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
@@ -133,17 +140,17 @@ async def test_quota_is_checked_and_usage_is_on_users_me(
     client = await make_client(media_settings(storage_quota_bytes=30_000))
     owner, gid = await group_with_owner(client)
     me = (await client.get("/api/v1/users/me", headers=owner.headers)).json()
-    assert me["storage"] == {"used": 0, "quota": 30_000}
+    assert me["storage"] == {"used": 0, "reserved": 0, "quota": 30_000}
     data = text()  # about 10 KB
     await attach(client, owner, gid, data, "a.txt")
     await attach(client, owner, gid, data, "b.txt")
     me = (await client.get("/users/me", headers=owner.headers)).json()
-    assert me["storage"] == {"used": 2 * len(data), "quota": 30_000}
+    assert me["storage"] == {"used": 2 * len(data), "reserved": 0, "quota": 30_000}
     refused = await start(client, owner, gid, len(data), "c.txt")
     assert refused.status_code == 409
     body = refused.json()
     assert body["code"] == "quota_exceeded"
-    assert body["extra"] == {"used": 2 * len(data), "quota": 30_000, "size": len(data)}
+    assert body["extra"] == {"scope": "user", "used": 2 * len(data), "quota": 30_000, "size": len(data)}
 
 
 async def test_non_members_get_404_and_bad_or_expired_signatures_403(client: AppClient) -> None:
@@ -162,7 +169,8 @@ async def test_non_members_get_404_and_bad_or_expired_signatures_403(client: App
     assert (await client.get(f"{path}?exp={int(exp) + 300}&sig={sig}")).status_code == 403
     assert (await client.get(f"{path}/thumbnail?exp={exp}&sig={sig}")).status_code == 403  # other variant
     signer = runtime_of(client.app).attachment_signer
-    expired_query, _ = signer.sign(made["id"], "file", now=time.time() - 2 * signer.ttl)
+    key = await blob_key_of(client, Attachment, made["id"])
+    expired_query, _ = signer.sign(made["id"], "file", key=key, now=time.time() - 2 * signer.ttl)
     expired = await client.get(f"{path}?{expired_query}", headers=owner.headers)
     assert expired.status_code == 403  # judged by the signature alone, even next to a good token
     assert (await client.get(f"{path}?exp=99999999999999999999999&sig=x")).status_code == 403
@@ -283,7 +291,7 @@ async def test_deleting_messages_removes_attachments_no_other_message_uses(
     tombstone = next(m for m in history["items"] if m["seq"] == first["seq"])
     assert (tombstone["deleted"], tombstone["attachments"]) == (True, [])
     await client.delete(f"/api/v1/groups/{gid}/messages/{second['seq']}", headers=owner.headers)
-    assert (await client.get(image["url"])).status_code == 404
+    assert (await client.get(image["url"])).status_code == 403  # the link names no file any more
     assert await leftover_blobs(settings) == []
     me = (await client.get("/api/v1/users/me", headers=owner.headers)).json()
     assert me["storage"]["used"] == 0
@@ -309,7 +317,7 @@ async def test_unsent_attachments_are_swept_after_the_upload_ttl(
     runtime = runtime_of(client.app)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.upload_session_ttl_seconds + 60)
     assert await sweep_unsent(runtime, later) >= 1
-    assert (await client.get(unsent["url"])).status_code == 404
+    assert (await client.get(unsent["url"])).status_code == 403  # the link names no file any more
     assert (await client.get(sent["url"])).status_code == 200
     assert len(await blobs(settings)) == 2
 

@@ -12,10 +12,19 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import pytest
 
+from app.db.models.media import Video
 from app.domain.media.signing import StreamSigner
 from tests.conftest import SECRET, AppClient
 from tests.helpers import Account, register
-from tests.integration.media.videos import KiB, add_member, group_with_owner, mp4, new_group, upload
+from tests.integration.media.videos import (
+    KiB,
+    add_member,
+    blob_key_of,
+    group_with_owner,
+    mp4,
+    new_group,
+    upload,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -63,7 +72,8 @@ async def test_expired_and_tampered_signatures_are_403(
     other_video = await upload(client, owner, gid, mp4(KiB, seed=2), "other.mp4")
     path, good = signed_parts(video["stream_url"])
     signer = StreamSigner(SECRET, 3600)
-    expired_query, _ = signer.sign(video["id"], owner.user["id"], now=time.time() - 2 * 3600)
+    key = await blob_key_of(client, Video, video["id"])
+    expired_query, _ = signer.sign(video["id"], owner.user["id"], key=key, now=time.time() - 2 * 3600)
     expired = {key: values[0] for key, values in parse_qs(expired_query).items()}
     _, other = signed_parts(other_video["stream_url"])
     stranger = await register(client, "Stranger")

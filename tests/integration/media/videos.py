@@ -12,6 +12,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob.aio import ContainerClient
 
 from app.config import Settings
+from app.db.models.media import Attachment, Video
+from app.server.app import runtime_of
 from tests.conftest import AppClient
 from tests.helpers import Account, register
 
@@ -90,3 +92,11 @@ def stream_path(video: dict[str, Any]) -> str:
 
 async def fetch(client: httpx.AsyncClient, url: str, **headers: str) -> httpx.Response:
     return await client.get(url, headers=headers)
+
+
+async def blob_key_of(client: AppClient, model: type[Video] | type[Attachment], row_id: int) -> str:
+    """The blob key a video's or attachment's signed links are bound to (never shown by the API)."""
+    async with runtime_of(client.app).sessions() as db:
+        row = await db.get(model, row_id)
+        assert row is not None
+        return row.blob_key
