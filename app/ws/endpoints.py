@@ -17,6 +17,7 @@ from app.domain.ids import MAX_ID
 from app.domain.params import BEARER, DbSession, Id
 from app.server.errors import error_responses
 from app.ws.gateway import Gateway
+from app.ws.sse import EventStream
 
 LastSeq = Annotated[int | None, Parameter(ge=0, le=MAX_ID)]
 
@@ -36,6 +37,32 @@ async def user_socket(socket: WebSocket[Any, Any, Any]) -> None:
 async def group_socket(socket: WebSocket[Any, Any, Any], group_id: Id, last_seq: LastSeq = None) -> None:
     """The seed's one-group socket (`?token=<jwt>`), resuming after `last_seq` when given."""
     await gateway_of(socket.app).serve(socket, group_id, last_seq)
+
+
+Cursor = Annotated[
+    str | None, Parameter(max_length=64 * 1024, description="`group:seq` pairs, comma separated")
+]
+
+
+@get(
+    "/api/v1/events",
+    tags=["realtime"],
+    security=BEARER,
+    summary="Server-Sent Events: every event `/ws` delivers, resumable by Last-Event-ID",
+    description=(
+        "A `text/event-stream` of the user's groups: each event is a socket frame named by its type; "
+        "every write ends with an `id:` cursor that `Last-Event-ID` (or `?cursor=`) resumes from, "
+        "exactly once. Authenticate with a single-use `?ticket=` (browsers) or a bearer token. "
+        "See docs/protocol.md, *Server-Sent Events*."
+    ),
+    media_type="text/event-stream",
+    responses=error_responses(400, 401, 403, 429),
+    cache=False,
+)
+async def event_stream(
+    request: Request[Any, Any, Any], gateway: GatewayDep, ticket: str | None = None, cursor: Cursor = None
+) -> EventStream:
+    return await gateway.open_stream(request, ticket, cursor)
 
 
 class OnlineOut(msgspec.Struct):
@@ -88,4 +115,4 @@ async def socket_stats(request: Request[Any, Any, Any], gateway: GatewayDep) -> 
     return SocketStats(worker_pid=os.getpid(), **gateway.stats())
 
 
-route_handlers = [user_socket, group_socket, online_members, socket_stats]
+route_handlers = [user_socket, group_socket, event_stream, online_members, socket_stats]
