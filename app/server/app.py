@@ -11,7 +11,6 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -107,9 +106,9 @@ class Huddle(Litestar):
     def _wrap_send(self, send: Send, scope: Scope) -> Send:
         # The server's own send, before Litestar wraps it in the `before_send` hooks (advanced-alchemy's
         # session cleanup, which looks at every message): WebSocket data frames go straight to it
-        # (app/ws/gateway.py); accept and close still pass every layer.
-        if scope["type"] == ScopeType.WEBSOCKET:
-            scope[FRAME_SEND] = send  # type: ignore[literal-required]
+        # (app/ws/gateway.py), and so do an event stream's chunks; accept, close and the response start
+        # still pass every layer.
+        scope[FRAME_SEND] = send  # type: ignore[literal-required]  # event streams' chunks too (app/ws/sse.py)
         return super()._wrap_send(send, scope)
 
 

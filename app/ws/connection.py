@@ -27,6 +27,12 @@ from app.ws.reads import SharedReads
 log = logging.getLogger("huddle.ws")
 _ids = itertools.count(1)
 
+
+def next_id() -> int:
+    """A connection id unique in this worker (a stream takes one before its response starts)."""
+    return next(_ids)
+
+
 SYNC_BATCH = 100
 PENDING_MAX = 2000  # live frames held during one sync; past it they are re-read from the store
 # Workers publish in commit order only roughly: seq 8 can overtake seq 7 by a millisecond. A live gap
@@ -69,9 +75,10 @@ class Connection(Outbox):
         follows_all: bool,
         coalesce: bool = False,
         seed_only: bool = False,
+        connection_id: int | None = None,
     ) -> None:
         super().__init__(send, queue_size=queue_size, coalesce=coalesce)
-        self.id = next(_ids)
+        self.id = connection_id or next_id()
         self.follows_all = follows_all  # /ws follows every group of the user; /ws/group/{id} one
         # The seed's socket: only the seed's vocabulary (sequenced frames), no events, acks or hello.
         self.seed_only = seed_only
@@ -137,8 +144,8 @@ class Connection(Outbox):
     def _send_sequenced(
         self, group_id: int, feed: Feed, seq: int, kind: Kind, subject: int, text: str
     ) -> None:
+        feed.last_seq = seq  # first: an event stream's write names the position it has reached
         self.push(text)
-        feed.last_seq = seq
         if kind is Kind.LEFT and subject == self.user_id:
             self.stop_following(group_id)
             self._on_left(self, group_id)
@@ -189,8 +196,8 @@ class Connection(Outbox):
             while self.feeds.get(group_id) is feed and self.close_code is None:
                 rows = await self._reads.after(group_id, feed.last_seq, SYNC_BATCH, since)
                 for message in rows:
-                    self.push(self._reads.text(message, self.user_id))
-                    feed.last_seq = message.seq
+                    feed.last_seq = message.seq  # first, as in _send_sequenced
+                    self.push(self.wrap(self._reads.text(message, self.user_id)))
                     if message.type == "leave" and message.author_id == self.user_id:
                         self.stop_following(group_id)
                         self._on_left(self, group_id)

@@ -18,6 +18,7 @@ from app.domain.params import BEARER, DbSession, Id
 from app.server.errors import error_responses
 from app.ws.fanout import CloseCode
 from app.ws.gateway import Gateway
+from app.ws.sse import EventStream
 
 BAD_URL = 4400  # a seed URL no request could satisfy (a malformed last_seq)
 
@@ -59,6 +60,32 @@ def _whole_number(text: str) -> int | None:
     if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
         return None
     return number if (number := int(text)) <= MAX_ID else None
+
+
+Cursor = Annotated[
+    str | None, Parameter(max_length=64 * 1024, description="`group:seq` pairs, comma separated")
+]
+
+
+@get(
+    "/api/v1/events",
+    tags=["realtime"],
+    security=BEARER,
+    summary="Server-Sent Events: every event `/ws` delivers, resumable by Last-Event-ID",
+    description=(
+        "A `text/event-stream` of the user's groups: each event is a socket frame named by its type; "
+        "every write ends with an `id:` cursor that `Last-Event-ID` (or `?cursor=`) resumes from, "
+        "exactly once. Authenticate with a single-use `?ticket=` (browsers) or a bearer token. "
+        "See docs/protocol.md, *Server-Sent Events*."
+    ),
+    media_type="text/event-stream",
+    responses=error_responses(400, 401, 403, 429),
+    cache=False,
+)
+async def event_stream(
+    request: Request[Any, Any, Any], gateway: GatewayDep, ticket: str | None = None, cursor: Cursor = None
+) -> EventStream:
+    return await gateway.open_stream(request, ticket, cursor)
 
 
 class OnlineOut(msgspec.Struct):
@@ -111,4 +138,4 @@ async def socket_stats(request: Request[Any, Any, Any], gateway: GatewayDep) -> 
     return SocketStats(worker_pid=os.getpid(), **gateway.stats())
 
 
-route_handlers = [user_socket, group_socket, online_members, socket_stats]
+route_handlers = [user_socket, group_socket, event_stream, online_members, socket_stats]

@@ -78,9 +78,15 @@ class Fanout:
         if not connections:
             return
         text = frame.decode()
+        streamed: str | None = None  # the same event in SSE form, made once if a stream follows
         # A copy: a `leave` delivered here makes its socket stop following, which edits the set.
         for connection in list(connections):
-            connection.deliver(group_id, seq, kind, subject, text)
+            if connection.streams:
+                if streamed is None:
+                    streamed = connection.wrap(text)
+                connection.deliver(group_id, seq, kind, subject, streamed)
+            else:
+                connection.deliver(group_id, seq, kind, subject, text)
         self.delivered += len(connections)
         metrics.observe_fanout_delay(time.time() - published)
         if kind is Kind.GROUP_DELETED:
@@ -105,13 +111,17 @@ class Fanout:
 
 
 class Outbox:
-    """One socket's bounded send queue, counted in events, written one frame at a time.
+    """One socket's (or event stream's) bounded send queue, counted in events, written one frame at a
+    time. A WebSocket writes text frames; an event stream (app/ws/sse.py) overrides `wrap`,
+    `_next_frame` and `_message` to write SSE chunks of an HTTP response.
 
     No writer task: the next frame is handed to the server from the previous write's done callback.
     One write at a time keeps the order (the server runs concurrent writes in any order), and a
     callback costs the loop far less than resuming a task. Everything runs on the worker's event
     loop; `push` never awaits.
     """
+
+    streams = False  # an event stream: it queues events in SSE form (`wrap`)
 
     def __init__(
         self, send: Callable[[dict[str, Any]], Awaitable[Any]], *, queue_size: int, coalesce: bool
@@ -133,7 +143,7 @@ class Outbox:
         if self.close_code is not None:
             return
         queue = self._queue
-        if self._writing is None and self.started and not queue:
+        if self._writing is None and self.started and not queue and not self.streams:
             self._write(text)
             return
         queued = len(queue)
@@ -144,9 +154,15 @@ class Outbox:
             metrics.slow_consumer_disconnected()
             return
         queue.append(text)
+        if self._writing is None and self.started and queued == 0:  # an idle stream: write it now
+            self._write(self._next_frame())
+
+    def wrap(self, text: str) -> str:
+        """An event's JSON as this transport queues it."""
+        return text
 
     def push_frame(self, frame: msgspec.Struct) -> None:
-        self.push(encoder.encode(frame).decode())
+        self.push(self.wrap(encoder.encode(frame).decode()))
 
     def start(self) -> None:
         """The handshake is complete: send what queued meanwhile, then every event as it comes."""
@@ -172,12 +188,15 @@ class Outbox:
     def _write(self, text: str) -> None:
         try:
             # Granian returns a future; another server may return a coroutine.
-            writing = asyncio.ensure_future(self._send({"type": "websocket.send", "text": text}))
+            writing = asyncio.ensure_future(self._send(self._message(text)))
         except Exception:  # noqa: BLE001 -- the server refused the frame: the client is gone
             self._lost()
             return
         self._writing = writing
         writing.add_done_callback(self._written)
+
+    def _message(self, frame: str) -> dict[str, Any]:
+        return {"type": "websocket.send", "text": frame}
 
     def _written(self, writing: asyncio.Future[Any]) -> None:
         self._writing = None

@@ -16,23 +16,25 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import msgspec
-from litestar import WebSocket
+from litestar import Request, WebSocket
+from litestar.connection import ASGIConnection
 from litestar.connection.base import empty_receive, empty_send
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.groups import Membership
+from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.messages.schemas import SendMessage
 from app.domain.messages.services import MessageService, Sending
-from app.errors import DEPENDENCY_DOWN, AppError, Unauthorized
+from app.errors import DEPENDENCY_DOWN, AppError, Forbidden, RateLimited, Unauthorized
 from app.observability import metrics
 from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
 from app.runtime import Runtime
 from app.server import bodies
 from app.server.shutdown import before_worker_stops
-from app.ws.connection import Connection
+from app.ws.connection import Connection, next_id
 from app.ws.fanout import CloseCode, Fanout
 from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence
 from app.ws.protocol import (
@@ -56,6 +58,7 @@ from app.ws.protocol import (
 from app.ws.reads import SharedReads
 from app.ws.registry import Registry
 from app.ws.socket_quota import MemorySocketQuota, RedisSocketQuota, SocketQuota
+from app.ws.sse import EventStream, StreamConnection, end, read_cursor, wait_for_end
 
 log = logging.getLogger("huddle.ws")
 # In order of preference: huddle.v2 frames may carry several events, one JSON object per line.
@@ -189,7 +192,7 @@ class Gateway:
 
     # -- handshake ---------------------------------------------------------------------------------
 
-    def origin_allowed(self, socket: WebSocket[Any, Any, Any]) -> bool:
+    def origin_allowed(self, socket: ASGIConnection[Any, Any, Any, Any]) -> bool:
         origin = socket.headers.get("origin")
         if origin is None:
             return True  # not a browser: browsers always send Origin
@@ -209,6 +212,68 @@ class Gateway:
     async def member_groups(self, user_id: int) -> list[int]:
         async with self.runtime.sessions() as db:
             return await _member_groups(db, user_id)
+
+    # -- one event stream (app/ws/sse.py) ---------------------------------------------------------
+
+    async def open_stream(
+        self, request: Request[Any, Any, Any], ticket: str | None, cursor: str | None
+    ) -> EventStream:
+        """Everything a stream can be refused for is answered before it starts, as an HTTP error."""
+        if not self.origin_allowed(request):
+            raise Forbidden("Origin not allowed")
+        positions = read_cursor(request.headers.get("last-event-id") or cursor)
+        async with self._admission, self.runtime.sessions() as db:
+            accounts = AccountService(db, self.runtime)
+            if ticket:
+                principal = await accounts.redeem_ticket(ticket)
+            else:
+                principal = await accounts.authenticate(bearer_token(request.headers.get("authorization")))
+            groups = await _member_groups(db, principal.user_id)
+        connection_id = next_id()
+        try:
+            admitted = await self.quota.take(principal.user_id, connection_id)
+        except Exception as error:  # noqa: BLE001 -- Redis down: a limit must not lock everyone out
+            log.warning("socket quota unavailable (%s); admitting the stream", type(error).__name__)
+            admitted = True
+        if not admitted:
+            raise RateLimited(HEARTBEAT_SECONDS, "Too many open sockets and streams for this user")
+        bind_user(principal.user_id)
+        return EventStream(self, principal, groups, positions, connection_id)
+
+    async def stream(self, response: EventStream, scope: Any, receive: Any, send: Any) -> None:
+        settings = self.runtime.settings
+        write = scope.get(FRAME_SEND) or send  # chunks straight to the server, as socket frames
+        connection = StreamConnection(
+            write,
+            response.principal,
+            self.reads,
+            queue_size=settings.ws_send_queue,
+            on_left=self.registry.left,
+            initial_messages=settings.ws_initial_messages,
+            resume_limit=settings.ws_resume_limit,
+            follows_all=True,
+            coalesce=True,
+            connection_id=response.connection_id,
+        )
+        await self.registry.add(connection)
+        try:
+            connection.push(response.first_chunk())
+            connection.push_event(
+                Ready(user_id=connection.user_id, groups=response.groups, server_time=server_ms())
+            )
+            wanted = {group_id: response.positions.get(group_id) for group_id in response.groups}
+            await self._subscribe(connection, wanted, response.groups)
+            connection.start()
+            await wait_for_end(connection, receive)
+        except DEPENDENCY_DOWN as error:
+            log.warning("stream failed on a backing service (%s); the client resumes", type(error).__name__)
+            connection.close(CloseCode.UNAVAILABLE, "server busy: reconnect and resume")
+        finally:
+            await self.registry.remove(connection)
+            connection.stop_feeds()
+            with contextlib.suppress(Exception):  # best effort: the entry expires on its own
+                await self.quota.give_back(connection.user_id, connection.id)
+            await end(connection, write, CLOSE_TIMEOUT)
 
     # -- one socket --------------------------------------------------------------------------------
 
