@@ -196,6 +196,7 @@ export class ChatView {
         break;
       case "message-changed":
         this.upsert(detail.frame);
+        this.requoted(detail.frame);
         this.renderReceipt();
         break;
       case "pending":
@@ -357,6 +358,17 @@ export class ChatView {
       const replacement = this.renderItem(after);
       afterEl.replaceWith(replacement);
       this.items.set(after.seq, replacement);
+    }
+  }
+
+  /** An edit or a delete reaches every reply that quotes the message, and the reply banner. */
+  requoted(original) {
+    for (const frame of this.chat.messages.values()) {
+      if (frame.reply_to === original.seq && this.items.has(frame.seq)) this.upsert(frame);
+    }
+    if (this.replyTo?.seq === original.seq) {
+      if (original.deleted) this.setReply(null, { keepFocus: true });
+      else this.setReply(original, { keepFocus: true });
     }
   }
 
@@ -584,7 +596,7 @@ export class ChatView {
       const who = frame.user_id === this.store.me?.id ? "yourself" : frame.user_name || frame.user;
       this.replyText.textContent = `${who}: “${frame.text.length > 80 ? `${frame.text.slice(0, 80)}…` : frame.text}”`;
     }
-    if (frame || !keepFocus) this.input.focus();
+    if (!keepFocus) this.input.focus();
   }
 
   openPicker(frame, button) {

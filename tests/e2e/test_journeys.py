@@ -1,0 +1,130 @@
+"""Journeys through the web app as people use it (issue 34): each test reproduces one defect found
+with two or three people at once, in Debian's Chromium driven by Playwright, against the real server.
+
+One server serves the whole module; every test signs up people of its own (fresh emails), so the
+tests do not see each other's chats.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_spa import SERVER_ENV, Person, browser, expect  # noqa: F401 -- browser is a fixture
+from tests.process import Server, run_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with run_server(tmp_path_factory.mktemp("journeys"), **SERVER_ENV) as running:
+        yield running
+
+
+@pytest.fixture
+def people(browser: Any, server: Server) -> Iterator[list[Person]]:  # noqa: F811
+    """Three people, signed up lazily: `people[0]` etc. are created on first use."""
+    made: list[Person] = []
+
+    class Crowd(list[Person]):
+        def __getitem__(self, index: Any) -> Any:
+            while len(made) <= index:
+                person = Person(browser, server, ["Ann", "Bob", "Cy"][len(made)])
+                person.sign_up()
+                made.append(person)
+            return made[index]
+
+    yield Crowd()
+    for person in made:
+        problems = person.problems
+        person.context.close()
+        assert not problems, problems
+
+
+def group_with(owner: Person, name: str, *others: Person) -> None:
+    """The owner creates a group, adds the others (by API) and each of them opens it."""
+    owner.page.get_by_role("button", name="New group").click()
+    owner.page.get_by_label("Group name").fill(name)
+    owner.page.get_by_role("button", name="Create group").click()
+    expect(owner.page.get_by_role("heading", name=name)).to_be_visible()
+    for other in others:
+        owner.page.evaluate(
+            "async (email) => { const app = window.huddle; "
+            "await app.api.post(`/api/v1/groups/${app.store.openGroupId}/members`, {email}); }",
+            other.email,
+        )
+        other.page.get_by_role("link", name=re.compile(re.escape(name))).click()
+        expect(other.page.get_by_role("heading", name=name)).to_be_visible()
+
+
+def message(person: Person, text: str) -> Any:
+    """The message whose own text (not a quote of it) contains `text`."""
+    return person.messages().locator("li.msg").filter(has=person.page.locator("p.text", has_text=text))
+
+
+def toasts(person: Person) -> list[str]:
+    return person.page.locator("#toasts .toast").all_inner_texts()
+
+
+# -- 2. a deleted (or edited) message's text stays visible in the replies that quote it ------------
+
+
+def test_replies_follow_the_quoted_message_when_it_is_edited_or_deleted(people: list[Person]) -> None:
+    ann, bob = people[0], people[1]
+    group_with(ann, "Secrets", bob)
+    ann.say("Secrets", "my password is hunter2 oops")
+    original = message(bob, "hunter2")
+    original.hover()
+    original.get_by_role("button", name="Reply").click()
+    bob.say("Secrets", "you should change it")
+    for person in (ann, bob):
+        expect(message(person, "you should change it").locator(".reply-ref")).to_contain_text("hunter2")
+
+    # An edit updates every quote live.
+    own = message(ann, "hunter2")
+    own.hover()
+    own.get_by_role("button", name="Edit").click()
+    ann.page.get_by_label("Edit message").fill("my password is hunter3 oops")
+    ann.page.get_by_label("Edit message").press("Enter")
+    for person in (ann, bob):
+        expect(message(person, "you should change it").locator(".reply-ref")).to_contain_text("hunter3")
+
+    # A delete too: the reply says what it answered was deleted, and no screen keeps the text.
+    own = message(ann, "hunter3")
+    own.hover()
+    own.get_by_role("button", name="Delete").click()
+    ann.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    for person in (ann, bob):
+        reply = message(person, "you should change it")
+        expect(reply.locator(".reply-ref")).to_contain_text("deleted message")
+        expect(person.messages()).not_to_contain_text("hunter")
+        assert "hunter" not in (reply.locator(".reply-ref").get_attribute("aria-label") or "")
+
+    # The server sends nothing of it either: not over the socket after a reload, not in history.
+    frames: list[str] = []
+    bob.page.on("websocket", lambda socket: socket.on("framereceived", lambda payload: frames.append(str(payload))))
+    bob.page.reload()
+    expect(message(bob, "you should change it").locator(".reply-ref")).to_contain_text("deleted message")
+    bob.say("Secrets", "ok, all gone")
+    expect(message(ann, "ok, all gone")).to_be_visible()
+    expect(message(bob, "ok, all gone")).to_be_visible()
+    assert frames, "the socket delivered nothing"
+    assert not [frame for frame in frames if "hunter" in frame]
+    answers = bob.page.evaluate(
+        """async () => {
+            const app = window.huddle;
+            const id = app.store.openGroupId;
+            return JSON.stringify([
+                await app.api.get(`/api/v1/groups/${id}/messages`, {limit: 50}),
+                await app.api.get("/api/v1/groups"),
+                await app.api.get("/messages", {group_id: id, limit: 50}),
+            ]);
+        }"""
+    )
+    assert "you should change it" in answers
+    assert "hunter" not in answers
