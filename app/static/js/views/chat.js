@@ -562,7 +562,7 @@ export class ChatView {
       const own = this.chat.sorted().filter((f) => f.type === "message" && f.user_id === me && !f.deleted).at(-1);
       if (own) {
         event.preventDefault();
-        this.startEdit(own);
+        this.startEdit(own, { fromComposer: true });
       }
     }
   }
@@ -661,8 +661,11 @@ export class ChatView {
     }
   }
 
-  startEdit(frame) {
+  /** Edits in place. Saving or cancelling returns focus where the edit began: the composer (after
+   * Up arrow, so the next message typed is not lost) or the message's Edit button. */
+  startEdit(frame, { fromComposer = false } = {}) {
     const li = this.items.get(frame.seq);
+    const back = () => (fromComposer ? this.input.focus() : this.items.get(frame.seq)?.querySelector('[data-action="edit"]')?.focus());
     if (!li || li.querySelector(".edit-form")) return;
     const text = li.querySelector(".text");
     const field = h("textarea", { id: `edit-${frame.seq}`, rows: 2, maxLength: 10000, value: frame.text });
@@ -671,7 +674,7 @@ export class ChatView {
     const cancel = () => {
       form.remove();
       text.hidden = false;
-      li.querySelector('[data-action="edit"]')?.focus();
+      back();
     };
     const form = h(
       "form",
@@ -701,7 +704,7 @@ export class ChatView {
       try {
         const updated = await this.app.api.patch(`/api/v1/groups/${this.groupId}/messages/${frame.seq}`, { text: value });
         this.store.updateMessage(this.groupId, frame.seq, { text: updated.text, edited_at: updated.edited_at });
-        this.items.get(frame.seq)?.querySelector('[data-action="edit"]')?.focus();
+        back();
       } catch (failure) {
         error.textContent = describeError(failure);
       }
