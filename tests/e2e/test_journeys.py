@@ -128,3 +128,80 @@ def test_replies_follow_the_quoted_message_when_it_is_edited_or_deleted(people: 
     )
     assert "you should change it" in answers
     assert "hunter" not in answers
+
+
+# -- 4. text typed after an Up-arrow edit went nowhere: focus landed on the message's Edit button ----
+
+
+def test_after_an_up_arrow_edit_focus_is_back_in_the_composer(people: list[Person]) -> None:
+    ann = people[0]
+    group_with(ann, "Notes")
+    composer = ann.page.get_by_label("Message Notes")
+    ann.say("Notes", "fist draft")
+    expect(message(ann, "fist draft")).to_be_visible()
+    composer.press("ArrowUp")
+    field = ann.page.get_by_label("Edit message")
+    expect(field).to_be_focused()
+    field.fill("first draft")
+    field.press("Enter")
+    expect(message(ann, "first draft").locator(".edited")).to_be_visible()
+    expect(composer).to_be_focused()
+    ann.page.keyboard.type("typed right after")
+    ann.page.keyboard.press("Enter")
+    expect(message(ann, "typed right after")).to_be_visible()
+
+    composer.press("ArrowUp")  # and Escape cancels back to the composer too
+    expect(field).to_be_focused()
+    field.press("Escape")
+    expect(field).to_have_count(0)
+    expect(composer).to_be_focused()
+
+    # From the message's own Edit button, focus goes back to that button (where the person was).
+    own = message(ann, "first draft")
+    own.hover()
+    own.get_by_role("button", name="Edit").click()
+    field.press("Escape")
+    expect(own.get_by_role("button", name="Edit")).to_be_focused()
+
+
+# -- 7. a spurious red "Group not found" toast beside the right notice ------------------------------
+
+
+def expect_only_notice(person: Person, notice: str, own_group: str) -> None:
+    """The notice shows and no error does: a round trip on the socket afterwards (a message in the
+    person's own group, sent and echoed) comes after any error frame the server would have sent."""
+    expect(person.page.locator("#toasts .toast.info", has_text=notice)).to_be_visible()
+    person.page.get_by_role("link", name=re.compile(re.escape(own_group))).click()
+    person.say(own_group, f"still here after: {notice}")
+    expect(message(person, f"still here after: {notice}")).to_be_visible()
+    expect(person.page.locator(".pending-list li")).to_have_count(0)
+    assert not person.page.locator("#toasts .toast.error").all_inner_texts()
+    person.page.locator("#toasts .toast.info button").evaluate_all("buttons => buttons.forEach(b => b.click())")
+
+
+def test_removed_leaving_or_deleted_shows_the_notice_and_no_error(people: list[Person]) -> None:
+    ann, bob = people[0], people[1]
+    group_with(bob, "Bob's own")
+    for way in ("removed", "leaves", "deleted"):
+        group_with(ann, f"Club {way}", bob)
+        ann.say(f"Club {way}", "welcome")
+        expect(message(bob, "welcome")).to_be_visible()
+        if way == "leaves":
+            bob.page.get_by_role("button", name="Members").click()
+            bob.page.get_by_role("button", name="Leave group").click()
+            bob.page.get_by_role("dialog").get_by_role("button", name="Leave").click()
+        else:
+            ann.page.get_by_role("button", name="Members").click()
+            if way == "removed":
+                ann.page.get_by_role("button", name="Remove Bob").click()
+                ann.page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+            else:
+                ann.page.get_by_role("button", name="Delete group").click()
+                ann.page.get_by_role("dialog").get_by_role("button", name="Delete group").click()
+        expect(bob.page.get_by_role("heading", name="Welcome, Bob")).to_be_visible()
+        notice = {
+            "removed": "You are no longer a member of Club removed.",
+            "leaves": "You are no longer a member of Club leaves.",
+            "deleted": "Club deleted was deleted.",
+        }[way]
+        expect_only_notice(bob, notice, "Bob's own")

@@ -316,6 +316,12 @@ class App {
     const store = this.store;
     const groupId = frame.group_id;
     if (SEQUENCED.has(frame.type)) {
+      if (frame.type === "leave" && frame.user_id === store.me?.id) {
+        // Let go of the group first: showing the frame would mark it read, and the server would
+        // answer that "seen" from a non-member with a "Group not found" error.
+        this.sequenced(frame);
+        return;
+      }
       if (!store.groups.has(groupId)) this.scheduleGroupsRefresh();
       const result = store.addLive(frame);
       if (result === "gap") this.fillGap(groupId);
