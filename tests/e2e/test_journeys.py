@@ -205,3 +205,24 @@ def test_removed_leaving_or_deleted_shows_the_notice_and_no_error(people: list[P
             "deleted": "Club deleted was deleted.",
         }[way]
         expect_only_notice(bob, notice, "Bob's own")
+
+
+# -- 8. a rename left the old name in the composer's placeholder and label -------------------------
+
+
+def test_a_rename_reaches_the_composer_for_everyone(people: list[Person]) -> None:
+    ann, bob = people[0], people[1]
+    group_with(ann, "Old name", bob)
+    ann.page.get_by_role("button", name="Members").click()
+    ann.page.get_by_role("button", name="Rename group").click()
+    ann.page.get_by_role("dialog").get_by_label("New group name").fill("New name")
+    ann.page.get_by_role("dialog").get_by_role("button", name="Rename").click()
+    for person in (ann, bob):
+        expect(person.page.get_by_role("heading", name="New name")).to_be_visible()
+        composer = person.page.locator("#composer")
+        expect(composer).to_have_attribute("placeholder", "Message New name")
+        expect(person.page.get_by_label("Message New name")).to_be_visible()
+        expect(person.page.get_by_label("Message Old name")).to_have_count(0)
+        expect(person.page.get_by_label("Conversation in New name")).to_be_visible()
+    bob.say("New name", "nice name")
+    expect(message(ann, "nice name")).to_be_visible()

@@ -88,12 +88,13 @@ export class ChatView {
       aria: { describedby: "composer-hint" },
       autocomplete: "off",
     });
+    this.composerLabel = h("label", { for: "composer", class: "sr-only", text: `Message ${name}` });
     this.tray = new AttachmentTray(this.app, this.groupId);
     this.composer = h(
       "form",
       { class: "composer" },
       this.tray.list,
-      h("label", { for: "composer", class: "sr-only", text: `Message ${name}` }),
+      this.composerLabel,
       this.tray.input,
       this.tray.button,
       this.input,
@@ -225,8 +226,12 @@ export class ChatView {
     if (!group) return;
     const name = this.store.displayName(group);
     if (this.title.textContent !== name) {
+      // Everything that names the chat: heading, tab title, the conversation and the composer.
       this.title.textContent = name;
       document.title = `${name} · Huddle`;
+      this.scroller.setAttribute("aria-label", `Conversation in ${name}`);
+      this.input.placeholder = `Message ${name}`;
+      this.composerLabel.textContent = `Message ${name}`;
     }
   }
 
