@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,7 +106,7 @@ def test_replies_follow_the_quoted_message_when_it_is_edited_or_deleted(people: 
 
     # The server sends nothing of it either: not over the socket after a reload, not in history.
     frames: list[str] = []
-    bob.page.on("websocket", lambda socket: socket.on("framereceived", lambda payload: frames.append(str(payload))))
+    bob.page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
     bob.page.reload()
     expect(message(bob, "you should change it").locator(".reply-ref")).to_contain_text("deleted message")
     bob.say("Secrets", "ok, all gone")
@@ -176,7 +175,7 @@ def expect_only_notice(person: Person, notice: str, own_group: str) -> None:
     expect(message(person, f"still here after: {notice}")).to_be_visible()
     expect(person.page.locator(".pending-list li")).to_have_count(0)
     assert not person.page.locator("#toasts .toast.error").all_inner_texts()
-    person.page.locator("#toasts .toast.info button").evaluate_all("buttons => buttons.forEach(b => b.click())")
+    person.page.locator("#toasts .toast.info button").evaluate_all("all => all.forEach(b => b.click())")
 
 
 def test_removed_leaving_or_deleted_shows_the_notice_and_no_error(people: list[Person]) -> None:
@@ -226,3 +225,28 @@ def test_a_rename_reaches_the_composer_for_everyone(people: list[Person]) -> Non
         expect(person.page.get_by_label("Conversation in New name")).to_be_visible()
     bob.say("New name", "nice name")
     expect(message(ann, "nice name")).to_be_visible()
+
+
+# -- 9. people search did not find surnames ---------------------------------------------------------
+
+
+def test_people_search_finds_a_surname_in_any_case_and_without_accents(
+    browser: Any,  # noqa: F811
+    server: Server,
+    people: list[Person],
+) -> None:
+    ann = people[0]
+    zoe = Person(browser, server, "Zoë Côle-Baker")
+    zoe.email = f"zoe-{ann.email}"
+    zoe.sign_up()
+    try:
+        ann.page.get_by_role("button", name="Direct chat").click()
+        for query in ("cole", "BAKER", "Côle", "zoe"):
+            ann.page.get_by_label("Find a person").fill(query)
+            expect(ann.page.get_by_role("button", name="Zoë Côle-Baker", exact=True)).to_be_visible()
+        ann.page.get_by_role("button", name="Zoë Côle-Baker", exact=True).click()
+        expect(ann.page.get_by_role("heading", name="Zoë Côle-Baker")).to_be_visible()
+    finally:
+        problems = zoe.problems
+        zoe.context.close()
+    assert not problems, problems

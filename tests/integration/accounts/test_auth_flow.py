@@ -231,6 +231,39 @@ async def test_search_by_name_prefix_and_email(client: AppClient) -> None:
     assert wildcard.json()["items"] == []
 
 
+async def test_search_finds_any_word_of_the_name_ignoring_case_and_accents(
+    client: AppClient, backend: str
+) -> None:
+    """Surnames are found (issue 34 #9): any word's start, in any case, with or without accents."""
+    tag = unique_email("x")[2:8]
+    me = await register(client)
+    bob = await register(client, name=f"Bob Cole-Baker{tag}")
+    zoe = await register(client, name=f"Zoë Ångström{tag}")
+    lukasz = await register(client, name=f"ŁUKASZ Straße{tag}")
+    renamed = await register(client, name=f"Plain{tag}")
+    profile = {"display_name": f"Élodie D'Arcy{tag}"}
+    await client.patch("/api/v1/users/me", json=profile, headers=renamed.headers)
+
+    async def found(query: str) -> list[int]:
+        response = await client.get("/api/v1/users", params={"q": query, "limit": 50}, headers=me.headers)
+        assert response.status_code == 200, (backend, response.text)
+        return [item["id"] for item in response.json()["items"]]
+
+    for query in ("bob", "Cole", "cole", "baker", f"BAKER{tag}", f"cole-baker{tag}", f"cole baker{tag}"):
+        assert bob.user["id"] in await found(query), (backend, query)
+    for query in (f"angstrom{tag}", f"ångström{tag}", f"ANGSTRÖM{tag}", "zoe ang", "ZOË"):
+        assert zoe.user["id"] in await found(query), (backend, query)
+    for query in ("lukasz", "łukasz", f"strasse{tag}", f"STRASSE{tag}"):
+        assert lukasz.user["id"] in await found(query), (backend, query)
+    for query in ("elodie", "ÉLODIE", f"arcy{tag}", f"d'arcy{tag}"):
+        assert renamed.user["id"] in await found(query), (backend, query)
+    # Word starts only, not any substring; and still no email browsing without an '@'.
+    assert await found(f"aker{tag}") == []
+    assert await found(f"ole-baker{tag}") == []
+    assert await found(bob.email.split("@")[0]) == []
+    assert await found("_") == []
+
+
 @pytest.mark.parametrize(
     "params", [{}, {"q": ""}, {"q": "a" * 101}, {"q": "ab", "limit": 0}, {"q": "ab", "limit": 51}]
 )
