@@ -250,3 +250,31 @@ def test_people_search_finds_a_surname_in_any_case_and_without_accents(
         problems = zoe.problems
         zoe.context.close()
     assert not problems, problems
+
+
+# -- 6. sign-up with a malformed email showed a raw regex that overflowed the card ------------------
+
+
+def test_a_malformed_email_is_explained_in_words(browser: Any, server: Server) -> None:  # noqa: F811
+    ann = Person(browser, server, "Ann")
+    page = ann.page
+    page.goto(f"{server.url}/signup")
+    page.get_by_label("Name").fill("Ann")
+    page.get_by_label("Email").fill("ann@@example.com")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Create account").click()
+    error = page.locator(".auth-page .form-error")
+    expect(error).to_have_text("Email must be an email address, like name@example.com.")
+    fits = error.evaluate(
+        "e => e.scrollWidth <= e.clientWidth && e.getBoundingClientRect().right <= "
+        "e.closest('form').getBoundingClientRect().right"
+    )
+    assert fits
+    # A long unbroken error would still wrap inside the card.
+    page.evaluate("() => { document.querySelector('.auth-page .form-error').textContent = 'x'.repeat(400); }")
+    assert error.evaluate(
+        "e => e.getBoundingClientRect().right <= e.closest('form').getBoundingClientRect().right"
+    )
+    problems = ann.problems
+    ann.context.close()
+    assert not [p for p in problems if "400" not in p], problems

@@ -271,3 +271,23 @@ async def test_search_rejects_bad_parameters(client: AppClient, params: dict[str
     me = await register(client)
     response = await client.get("/api/v1/users", params=params, headers=me.headers)
     assert response.status_code == 400
+
+
+async def test_field_errors_say_in_words_what_is_wrong(client: AppClient) -> None:
+    """No raw regex in a field error (issue 34 #6): each field gets a sentence; msgspec's wording
+    stays in `reason` for programs."""
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": "ann@@example.com", "name": "Ann", "password": PASSWORD}
+    )
+    assert response.status_code == 400
+    [error] = response.json()["extra"]
+    assert error["key"] == "email"
+    assert error["message"] == "Email must be an email address, like name@example.com."
+    assert "regex" in error["reason"]
+    short = await client.post(
+        "/api/v1/auth/register", json={"email": unique_email(), "name": "Ann", "password": "short"}
+    )
+    assert short.json()["extra"][0]["message"] == "Password must be at least 8 characters."
+    missing = await client.post("/api/v1/auth/register", json={"email": unique_email(), "password": PASSWORD})
+    assert missing.json()["extra"][0]["message"] == "Name is required."
+    assert "regex" not in str([e["message"] for e in response.json()["extra"]])
