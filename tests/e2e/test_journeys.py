@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with run_server(tmp_path_factory.mktemp("journeys"), **SERVER_ENV) as running:
+    env = SERVER_ENV | {"ATTACHMENT_TEXT_MAX_BYTES": "4096"}  # 12: a limit a test can pass
+    with run_server(tmp_path_factory.mktemp("journeys"), **env) as running:
         yield running
 
 
@@ -278,3 +279,17 @@ def test_a_malformed_email_is_explained_in_words(browser: Any, server: Server) -
     problems = ann.problems
     ann.context.close()
     assert not [p for p in problems if "400" not in p], problems
+
+
+# -- 12. operator wording in user messages ------------------------------------------------------------
+
+
+def test_a_file_over_its_limit_is_refused_in_plain_words(people: list[Person]) -> None:
+    ann = people[0]
+    group_with(ann, "Files")
+    big = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"some notes\n" * 1000}
+    ann.page.locator(".composer input[type=file]").set_input_files(big)
+    item = ann.page.get_by_role("list", name="Attachments to send").locator("li", has_text="notes.txt")
+    expect(item).to_contain_text("Text files can be up to 4 KB")
+    expect(item).not_to_contain_text("bytes")
+    expect(item).not_to_contain_text("ATTACHMENT_")

@@ -102,7 +102,9 @@ export class AttachmentTray {
         { purpose: "attachment" },
       );
     } catch (error) {
-      entry.error = describeError(error);
+      entry.error = error?.code === "quota_exceeded" && error.extra?.quota
+        ? `Not enough room: your files use ${humanSize(error.extra.used)} of ${humanSize(error.extra.quota)}. Delete messages with attachments to make room.`
+        : describeError(error);
     }
     this.render();
   }
