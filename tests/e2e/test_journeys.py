@@ -293,3 +293,34 @@ def test_a_file_over_its_limit_is_refused_in_plain_words(people: list[Person]) -
     expect(item).to_contain_text("Text files can be up to 4 KB")
     expect(item).not_to_contain_text("bytes")
     expect(item).not_to_contain_text("ATTACHMENT_")
+
+
+# -- 11. long pastes were cut silently at 10,000 UTF-16 units (5,000 emoji) --------------------------
+
+
+def test_long_pastes_are_counted_like_the_server_and_never_cut(people: list[Person]) -> None:
+    ann, bob = people[0], people[1]
+    group_with(ann, "Paste", bob)
+    composer = ann.page.get_by_label("Message Paste")
+    composer.focus()
+    emoji = "😀" * 6000  # 6,000 code points: the server takes it; 12,000 UTF-16 units
+    ann.page.keyboard.insert_text(emoji)
+    assert composer.evaluate("c => [...c.value].length") == 6000
+    expect(ann.page.locator("#composer-limit")).to_be_hidden()
+    composer.press("Enter")
+    sent = bob.messages().locator("li.msg p.text").last
+    expect(sent).to_have_js_property("textContent", emoji)
+
+    # Past the limit: said, with the count, nothing is cut and nothing is sent.
+    composer.focus()
+    ann.page.keyboard.insert_text("a" * 10_001)
+    limit = ann.page.locator("#composer-limit")
+    expect(limit).to_have_text("Too long: 10,001 characters, the limit is 10,000. Shorten it or send it in parts.")
+    expect(composer).to_have_attribute("aria-invalid", "true")
+    composer.press("Enter")
+    expect(composer).to_have_js_property("value", "a" * 10_001)
+    expect(ann.page.locator(".pending-list li")).to_have_count(0)
+    composer.press("Backspace")
+    expect(limit).to_be_hidden()
+    composer.press("Enter")
+    expect(bob.messages().locator("li.msg p.text").last).to_have_js_property("textContent", "a" * 10_000)

@@ -10,6 +10,15 @@ import { PlayerPanel } from "./player.js";
 export const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 const PAGE = 50;
 const NEAR_BOTTOM_PX = 80;
+// The server's limit, in code points (an emoji is one, where a textarea's maxLength counts two).
+export const TEXT_MAX = 10_000;
+
+/** Null when `text` fits, else a sentence saying by how much it is too long. */
+export function tooLong(text) {
+  const length = [...text].length;
+  if (length <= TEXT_MAX) return null;
+  return `Too long: ${length.toLocaleString("en")} characters, the limit is ${TEXT_MAX.toLocaleString("en")}. Shorten it or send it in parts.`;
+}
 
 export class ChatView {
   constructor(app, groupId) {
@@ -83,11 +92,11 @@ export class ChatView {
     this.input = h("textarea", {
       id: "composer",
       rows: 1,
-      maxLength: 10000,
       placeholder: `Message ${name}`,
-      aria: { describedby: "composer-hint" },
+      aria: { describedby: "composer-hint composer-limit" },
       autocomplete: "off",
     });
+    this.limitLine = h("p", { id: "composer-limit", class: "form-error composer-limit", aria: { live: "polite" } });
     this.composerLabel = h("label", { for: "composer", class: "sr-only", text: `Message ${name}` });
     this.tray = new AttachmentTray(this.app, this.groupId);
     this.composer = h(
@@ -100,6 +109,7 @@ export class ChatView {
       this.input,
       h("button", { type: "submit", class: "primary", text: "Send" }),
       h("p", { id: "composer-hint", class: "sr-only", text: "Enter sends, Shift+Enter starts a new line, Up arrow edits your last message." }),
+      this.limitLine,
     );
     this.composer.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -107,7 +117,10 @@ export class ChatView {
     });
     this.tray.acceptDrops(this.composer);
     this.input.addEventListener("keydown", (event) => this.composerKey(event));
-    this.input.addEventListener("input", () => this.sendTyping());
+    this.input.addEventListener("input", () => {
+      this.checkLength();
+      this.sendTyping();
+    });
     this.scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
     // Keyboard: the conversation is one Tab stop. Arrow keys move between messages; Tab from a
     // message reaches its own buttons only, so fifty messages do not mean 250 Tab presses.
@@ -572,8 +585,21 @@ export class ChatView {
     }
   }
 
+  /** Long pastes are kept whole and counted as the server counts; too long is said, never cut. */
+  checkLength() {
+    const problem = tooLong(this.input.value);
+    if (this.limitLine.textContent !== (problem || "")) this.limitLine.textContent = problem || "";
+    if (problem) this.input.setAttribute("aria-invalid", "true");
+    else this.input.removeAttribute("aria-invalid");
+    return !problem;
+  }
+
   send() {
     const text = this.input.value;
+    if (!this.checkLength()) {
+      this.input.focus();
+      return;
+    }
     if (this.tray.busy) {
       toast("Wait for the attachments to finish uploading.", "info");
       return;
@@ -583,6 +609,7 @@ export class ChatView {
     this.app.sendMessage(this.groupId, text, this.replyTo?.seq ?? null, attachmentIds);
     this.tray.clear();
     this.input.value = "";
+    this.checkLength();
     this.setReply(null, { keepFocus: true });
     this.scrollToBottom();
   }
@@ -673,7 +700,7 @@ export class ChatView {
     const back = () => (fromComposer ? this.input.focus() : this.items.get(frame.seq)?.querySelector('[data-action="edit"]')?.focus());
     if (!li || li.querySelector(".edit-form")) return;
     const text = li.querySelector(".text");
-    const field = h("textarea", { id: `edit-${frame.seq}`, rows: 2, maxLength: 10000, value: frame.text });
+    const field = h("textarea", { id: `edit-${frame.seq}`, rows: 2, value: frame.text });
     field.value = frame.text;
     const error = h("p", { class: "form-error", role: "alert" });
     const cancel = () => {
@@ -703,6 +730,10 @@ export class ChatView {
       const value = field.value;
       if (!value.trim()) {
         error.textContent = "A message cannot be empty. Delete it instead.";
+        return;
+      }
+      if (tooLong(value)) {
+        error.textContent = tooLong(value);
         return;
       }
       if (value === frame.text) return cancel();
