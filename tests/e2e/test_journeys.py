@@ -324,3 +324,65 @@ def test_long_pastes_are_counted_like_the_server_and_never_cut(people: list[Pers
     expect(limit).to_be_hidden()
     composer.press("Enter")
     expect(bob.messages().locator("li.msg p.text").last).to_have_js_property("textContent", "a" * 10_000)
+
+
+# -- 1. phone: message actions covered the text; the header squeezed the title and wrapped ----------
+
+PHONE = {"width": 390, "height": 800}
+OVERLAP = """([a, b]) => {
+    const r = a.getBoundingClientRect(), s = b.getBoundingClientRect();
+    return r.width > 0 && s.width > 0 && r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom;
+}"""
+
+
+def on_a_phone(person: Person, browser: Any) -> None:  # noqa: F811
+    """The person's tab becomes a phone's: 390x800, touch, mobile (cookies and storage carried over)."""
+    state = person.context.storage_state()
+    person.context.close()
+    person.context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, storage_state=state)
+    person.context.set_default_timeout(10_000)
+    person.page = person.context.new_page()
+    person.page.on("pageerror", lambda error: person.problems.append(f"uncaught: {error}"))
+
+
+def test_on_a_phone_actions_come_on_tap_and_never_cover_the_text(browser: Any, people: list[Person]) -> None:  # noqa: F811
+    ann, bob = people[0], people[1]
+    group_with(ann, "Book club", bob)
+    on_a_phone(bob, browser)
+    page = bob.page
+    page.goto(f"{bob.server.url}/signin")
+    page.get_by_label("Email").fill(bob.email)
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name=re.compile("Book club")).tap()
+    bob.expect_connected()
+    ann.say("Book club", "Shall we read something by Ursula K. Le Guin next? The Dispossessed maybe.")
+    bob.say("Book club", "Yes! I have wanted to read that one for years, it is on my shelf.")
+    theirs = message(bob, "Le Guin")
+    mine = message(bob, "on my shelf")
+    expect(theirs).to_be_visible()
+    expect(mine).to_be_visible()
+
+    # No actions until a message is tapped; then they sit below its text, over nothing.
+    expect(bob.messages().locator(".actions").filter(visible=True)).to_have_count(0)
+    theirs.locator("p.text").tap()
+    actions = theirs.locator(".actions")
+    expect(actions).to_be_visible()
+    expect(actions.get_by_role("button", name="Reply")).to_be_visible()
+    for part in ("p.text", ".meta"):
+        assert not page.evaluate(OVERLAP, [actions.element_handle(), theirs.locator(part).element_handle()]), part
+    expect(mine.locator(".actions")).to_be_hidden()
+    actions.get_by_role("button", name="Reply").tap()
+    expect(page.locator(".reply-banner")).to_contain_text("Replying to Ann")
+
+    # The header keeps the title whole, the member line on one line and Sign out on the top row.
+    title = page.get_by_role("heading", name="Book club")
+    assert title.evaluate("h => h.scrollWidth <= h.clientWidth"), "the title is cut"
+    subtitle = page.locator("#chat-subtitle")
+    line = subtitle.evaluate("s => parseFloat(getComputedStyle(s).lineHeight) || 20")
+    assert subtitle.bounding_box()["height"] <= line * 1.5, "the member line wraps"
+    brand = page.get_by_role("link", name="Huddle").bounding_box()
+    sign_out = page.get_by_role("button", name="Sign out").bounding_box()
+    assert sign_out["y"] < brand["y"] + brand["height"], "Sign out dropped to a second row"
+    assert sign_out["x"] + sign_out["width"] <= PHONE["width"]
+    bob.shot("phone-chat")
