@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -386,3 +387,50 @@ def test_on_a_phone_actions_come_on_tap_and_never_cover_the_text(browser: Any, p
     assert sign_out["y"] < brand["y"] + brand["height"], "Sign out dropped to a second row"
     assert sign_out["x"] + sign_out["width"] <= PHONE["width"]
     bob.shot("phone-chat")
+
+
+# -- 3. a message with an image was not scrolled into view ------------------------------------------
+
+
+def at_bottom(person: Person) -> bool:
+    return bool(
+        person.page.locator(".messages").evaluate("s => s.scrollHeight - s.scrollTop - s.clientHeight < 2")
+    )
+
+
+def test_an_image_message_is_scrolled_into_view_for_sender_and_receiver(
+    people: list[Person], tmp_path: Path
+) -> None:
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    ann, bob = people[0], people[1]
+    group_with(ann, "Pictures", bob)
+    ann.page.evaluate(
+        """async () => {
+            const app = window.huddle;
+            for (let i = 1; i <= 30; i++) {
+                await app.api.post(`/api/v1/groups/${app.store.openGroupId}/messages`, {text: `Line ${i}`});
+            }
+        }"""
+    )
+    expect(message(bob, "Line 30")).to_be_visible()
+    expect(message(ann, "Line 30")).to_be_visible()
+    picture = io.BytesIO()
+    Image.new("RGB", (800, 600), (60, 140, 250)).save(picture, "PNG")
+    image = tmp_path / "lake.png"
+    image.write_bytes(picture.getvalue())
+    ann.page.locator(".composer input[type=file]").set_input_files(str(image))
+    tray = ann.page.get_by_role("list", name="Attachments to send")
+    expect(tray.locator(".file-state")).to_have_text(["ready"])
+    ann.say("Pictures", "The lake this morning")
+    for person in (ann, bob):
+        img = person.messages().get_by_role("button", name="Open image lake.png").locator("img")
+        expect(img).to_have_js_property("complete", True)
+        assert img.evaluate("i => i.naturalWidth") > 0
+        box = img.bounding_box()
+        assert (round(box["width"]), round(box["height"])) == (160, 120), box  # reserved before it loads
+        assert at_bottom(person), f"{person.name} is not at the bottom"
+        expect(person.page.locator(".jump")).to_be_hidden()
+    expect(bob.page.get_by_role("link", name=re.compile("Pictures")).locator(".badge")).to_have_count(0)

@@ -122,6 +122,13 @@ export class ChatView {
       this.sendTyping();
     });
     this.scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
+    // An image that finishes loading (or anything else that grows) keeps a chat at the bottom there.
+    this.scroller.addEventListener("load", () => {
+      if (this.stuck) {
+        this.scrollToBottom();
+        this.markSeen();
+      }
+    }, true);
     // Keyboard: the conversation is one Tab stop. Arrow keys move between messages; Tab from a
     // message reaches its own buttons only, so fifty messages do not mean 250 Tab presses.
     this.scroller.addEventListener("keydown", (event) => this.navigate(event));
