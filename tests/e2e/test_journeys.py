@@ -434,3 +434,59 @@ def test_an_image_message_is_scrolled_into_view_for_sender_and_receiver(
         assert at_bottom(person), f"{person.name} is not at the bottom"
         expect(person.page.locator(".jump")).to_be_hidden()
     expect(bob.page.get_by_role("link", name=re.compile("Pictures")).locator(".badge")).to_have_count(0)
+
+
+# -- 10. attachments: stretched chips, an empty preview, a video preview naming an email -------------
+
+
+def test_attachment_chips_previews_and_video_previews_read_well(
+    browser: Any,  # noqa: F811
+    people: list[Person],
+    tmp_path: Path,
+) -> None:
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    from tests.e2e.media_files import make_test_video  # noqa: PLC0415
+
+    ann, bob = people[0], people[1]
+    group_with(ann, "Trip", bob)
+    picture = io.BytesIO()
+    Image.new("RGB", (800, 600), (60, 140, 250)).save(picture, "PNG")
+    image = tmp_path / "beach.png"
+    image.write_bytes(picture.getvalue())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("bring towels\n")
+    composer_files = ann.page.locator(".composer input[type=file]")
+    composer_files.set_input_files([str(image), str(notes)])
+    expect(ann.page.get_by_role("list", name="Attachments to send").locator(".file-state")).to_have_text(
+        ["ready", "ready"]
+    )
+    ann.page.get_by_role("button", name="Send", exact=True).click()  # attachments alone, no text
+
+    # The chip beside the thumbnail keeps its own height.
+    chip = bob.messages().locator("a.file-chip", has_text="notes.txt")
+    thumb = bob.messages().get_by_role("button", name="Open image beach.png")
+    expect(chip).to_be_visible()
+    expect(thumb.locator("img")).to_have_js_property("complete", True)
+    assert chip.bounding_box()["height"] < thumb.bounding_box()["height"] / 2
+
+    # The chat list says what was sent, not "Ann:" and nothing.
+    link = bob.page.get_by_role("link", name=re.compile("Trip"))
+    expect(link.locator(".preview")).to_have_text("Ann: 📎 beach.png, notes.txt")
+
+    # A video played for the group: a fresh sign-in's chat list names Ann, not her email.
+    video = make_test_video(tmp_path, seconds=2)
+    ann.page.get_by_role("button", name="Watch together").click()
+    ann.page.get_by_label("Video file to upload").set_input_files(video)
+    ann.page.get_by_role("button", name="Upload", exact=True).click()
+    expect(ann.page.locator("#upload-progress-text")).to_have_text(f"{video.name} uploaded.")
+    ann.page.get_by_role("button", name=f"Play {video.name} for everyone").click()
+    expect(link.locator(".preview")).to_contain_text(f"Ann played {video.name}")
+    bob.page.evaluate("() => sessionStorage.clear()")
+    bob.page.goto(f"{bob.server.url}/signin")
+    bob.page.get_by_label("Email").fill(bob.email)
+    bob.page.get_by_label("Password").fill("correct horse battery")
+    bob.page.get_by_role("button", name="Sign in").click()
+    expect(link.locator(".preview")).to_have_text(f"Ann played {video.name}")
