@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_spa import SERVER_ENV, Person, browser, expect  # noqa: F401 -- browser is a fixture
-from tests.process import Server, run_server
+from tests.process import Server, free_port, run_server
 
 pytestmark = pytest.mark.slow
 
@@ -490,3 +490,58 @@ def test_attachment_chips_previews_and_video_previews_read_well(
     bob.page.get_by_label("Password").fill("correct horse battery")
     bob.page.get_by_role("button", name="Sign in").click()
     expect(link.locator(".preview")).to_have_text(f"Ann played {video.name}")
+
+
+# -- 5. server restart: an edit typed during the outage was lost; read positions went wrong ---------
+
+
+def test_a_server_restart_loses_no_edit_and_no_read_position(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    port = free_port()
+    with run_server(tmp_path, PORT=str(port), **SERVER_ENV) as server:
+        ann, bob = Person(browser, server, "Ann"), Person(browser, server, "Bob")
+        ann.sign_up()
+        bob.sign_up()
+        group_with(ann, "Restart", bob)
+        ann.say("Restart", "first tyop")
+        ann.say("Restart", "second tyop")
+        expect(message(bob, "second tyop")).to_be_visible()
+
+        # Ann opens an edit, the server goes away; she saves one edit and keeps typing another.
+        first = message(ann, "first tyop")
+        first.hover()
+        first.get_by_role("button", name="Edit").click()
+        server.stop()
+        for person in (ann, bob):
+            expect(person.page.locator(".conn")).not_to_have_attribute("data-status", "online")
+        ann.page.get_by_label("Edit message").fill("first typo")
+        ann.page.get_by_label("Edit message").press("Enter")
+        expect(message(ann, "first typo").locator(".edited")).to_have_text("(edit waiting for connection…)")
+        second = message(ann, "second tyop")
+        second.hover()
+        second.get_by_role("button", name="Edit").click()
+        ann.page.get_by_label("Edit message").fill("second typo")
+        bob.say("Restart", "said in the outage")
+
+        with run_server(tmp_path, PORT=str(port), **SERVER_ENV):
+            ann.expect_connected(timeout=25_000)
+            bob.expect_connected(timeout=25_000)
+            expect(message(bob, "first typo")).to_be_visible()  # the queued edit went out
+            expect(message(ann, "first typo").locator(".edited")).to_have_text("(edited)")
+            expect(message(ann, "said in the outage")).to_be_visible()
+            # The box Ann was typing in survived the reconnect, text and all.
+            field = ann.page.get_by_label("Edit message")
+            expect(field).to_have_value("second typo")
+            field.press("Enter")
+            expect(message(bob, "second typo")).to_be_visible()
+
+            # Read positions: Ann has the chat open, so Bob's message is seen and nothing is unread.
+            expect(bob.page.locator(".receipt")).to_have_text("Seen by Ann")
+            expect(ann.page.get_by_role("link", name=re.compile("Restart")).locator(".badge")).to_have_count(0)
+            unread = ann.page.evaluate(
+                "async () => (await window.huddle.api.get('/api/v1/groups')).map(g => g.unread_count)"
+            )
+            assert unread == [0], unread
+            for person in (ann, bob):
+                problems = person.problems
+                person.context.close()
+                assert not [p for p in problems if "Failed to fetch" not in p], problems

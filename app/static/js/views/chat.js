@@ -364,6 +364,13 @@ export class ChatView {
     const existing = this.items.get(frame.seq);
     const focused = existing?.contains(document.activeElement) ? document.activeElement : null;
     const li = this.renderItem(frame);
+    // An edit in progress survives a re-render (a reaction, a reconnect's history): box, text, focus.
+    const editing = existing?.querySelector(".edit-form");
+    const text = li.querySelector(".text");
+    if (editing && text && !frame.deleted) {
+      text.hidden = true;
+      text.after(editing);
+    }
     if (existing) {
       existing.replaceWith(li);
     } else {
@@ -372,7 +379,7 @@ export class ChatView {
       this.list.insertBefore(li, next);
     }
     this.items.set(frame.seq, li);
-    if (focused) {
+    if (focused && !li.contains(focused)) {
       const again = focused === existing ? li : li.querySelector(`[data-action="${focused.dataset.action}"]`);
       (again || li).focus();
     }
@@ -428,7 +435,9 @@ export class ChatView {
       h("span", { class: "avatar small", aria: { hidden: "true" }, text: initials(frame.user_name || frame.user) }),
       h("span", { class: "author", text: author }),
       h("time", { datetime: frame.created_at, text: formatTime(frame.created_at) }),
-      frame.edited_at && !frame.deleted ? h("span", { class: "edited", text: "(edited)" }) : null,
+      frame.editPending && !frame.deleted
+        ? h("span", { class: "edited", text: "(edit waiting for connection…)" })
+        : frame.edited_at && !frame.deleted ? h("span", { class: "edited", text: "(edited)" }) : null,
     );
     li.append(meta);
     if (frame.reply_to) li.append(this.renderReplyRef(frame.reply_to));
@@ -711,8 +720,10 @@ export class ChatView {
     field.value = frame.text;
     const error = h("p", { class: "form-error", role: "alert" });
     const cancel = () => {
+      const current = form.closest("li") || li;
       form.remove();
-      text.hidden = false;
+      const shown = current.querySelector(".text");
+      if (shown) shown.hidden = false;
       back();
     };
     const form = h(
@@ -745,9 +756,8 @@ export class ChatView {
       }
       if (value === frame.text) return cancel();
       try {
-        const updated = await this.app.api.patch(`/api/v1/groups/${this.groupId}/messages/${frame.seq}`, { text: value });
-        this.store.updateMessage(this.groupId, frame.seq, { text: updated.text, edited_at: updated.edited_at });
-        back();
+        await this.app.editMessage(this.groupId, frame.seq, value);
+        cancel(); // closes the box, shows the (new) text, returns focus
       } catch (failure) {
         error.textContent = describeError(failure);
       }
