@@ -316,7 +316,9 @@ def test_long_pastes_are_counted_like_the_server_and_never_cut(people: list[Pers
     composer.focus()
     ann.page.keyboard.insert_text("a" * 10_001)
     limit = ann.page.locator("#composer-limit")
-    expect(limit).to_have_text("Too long: 10,001 characters, the limit is 10,000. Shorten it or send it in parts.")
+    expect(limit).to_have_text(
+        "Too long: 10,001 characters, the limit is 10,000. Shorten it or send it in parts."
+    )
     expect(composer).to_have_attribute("aria-invalid", "true")
     composer.press("Enter")
     expect(composer).to_have_js_property("value", "a" * 10_001)
@@ -332,7 +334,8 @@ def test_long_pastes_are_counted_like_the_server_and_never_cut(people: list[Pers
 PHONE = {"width": 390, "height": 800}
 OVERLAP = """([a, b]) => {
     const r = a.getBoundingClientRect(), s = b.getBoundingClientRect();
-    return r.width > 0 && s.width > 0 && r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom;
+    return r.width > 0 && s.width > 0
+        && r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom;
 }"""
 
 
@@ -371,7 +374,8 @@ def test_on_a_phone_actions_come_on_tap_and_never_cover_the_text(browser: Any, p
     expect(actions).to_be_visible()
     expect(actions.get_by_role("button", name="Reply")).to_be_visible()
     for part in ("p.text", ".meta"):
-        assert not page.evaluate(OVERLAP, [actions.element_handle(), theirs.locator(part).element_handle()]), part
+        pair = [actions.element_handle(), theirs.locator(part).element_handle()]
+        assert not page.evaluate(OVERLAP, pair), f"the actions cover {part}"
     expect(mine.locator(".actions")).to_be_hidden()
     actions.get_by_role("button", name="Reply").tap()
     expect(page.locator(".reply-banner")).to_contain_text("Replying to Ann")
@@ -536,7 +540,8 @@ def test_a_server_restart_loses_no_edit_and_no_read_position(browser: Any, tmp_p
 
             # Read positions: Ann has the chat open, so Bob's message is seen and nothing is unread.
             expect(bob.page.locator(".receipt")).to_have_text("Seen by Ann")
-            expect(ann.page.get_by_role("link", name=re.compile("Restart")).locator(".badge")).to_have_count(0)
+            badge = ann.page.get_by_role("link", name=re.compile("Restart")).locator(".badge")
+            expect(badge).to_have_count(0)
             unread = ann.page.evaluate(
                 "async () => (await window.huddle.api.get('/api/v1/groups')).map(g => g.unread_count)"
             )
