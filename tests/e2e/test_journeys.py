@@ -550,3 +550,31 @@ def test_a_server_restart_loses_no_edit_and_no_read_position(browser: Any, tmp_p
                 problems = person.problems
                 person.context.close()
                 assert not [p for p in problems if "Failed to fetch" not in p], problems
+
+
+# -- smaller: reaction chips in a different order per person until a reload --------------------------
+
+
+def react(person: Person, text: str, emoji: str) -> None:
+    target = message(person, text)
+    target.hover()
+    target.get_by_role("button", name="React").click()
+    person.page.get_by_role("button", name=f"React with {emoji}").click()
+
+
+def test_reaction_chips_are_in_the_same_order_for_everyone(people: list[Person]) -> None:
+    ann, bob = people[0], people[1]
+    group_with(ann, "Reactions", bob)
+    ann.say("Reactions", "react to this")
+    expect(message(bob, "react to this")).to_be_visible()
+    react(bob, "react to this", "😮")
+    expect(message(ann, "react to this").locator(".reaction")).to_have_count(1)
+    react(ann, "react to this", "👍")
+    expect(message(bob, "react to this").locator(".reaction")).to_have_count(2)
+    react(bob, "react to this", "❤️")
+    react(ann, "react to this", "😮")
+    chips = ["👍 1", "❤️ 1", "😮 2"]  # the picker's order, whoever reacted first
+    for person in (ann, bob):
+        expect(message(person, "react to this").locator(".reaction")).to_have_text(chips)
+    bob.page.reload()
+    expect(message(bob, "react to this").locator(".reaction")).to_have_text(chips)

@@ -451,7 +451,11 @@ export class ChatView {
       for (const link of attachments.querySelectorAll("a")) link.tabIndex = -1;
       li.append(attachments);
     }
-    const reactions = (frame.reactions || []).filter((r) => r.count > 0);
+    // One order for everyone, however the reactions arrived: the picker's, then any other emoji.
+    const rank = (emoji) => (REACTIONS.includes(emoji) ? REACTIONS.indexOf(emoji) : REACTIONS.length);
+    const reactions = (frame.reactions || [])
+      .filter((r) => r.count > 0)
+      .sort((a, b) => rank(a.emoji) - rank(b.emoji) || (a.emoji < b.emoji ? -1 : a.emoji > b.emoji ? 1 : 0));
     if (reactions.length) {
       li.append(
         h(
