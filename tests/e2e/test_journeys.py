@@ -578,3 +578,16 @@ def test_reaction_chips_are_in_the_same_order_for_everyone(people: list[Person])
         expect(message(person, "react to this").locator(".reaction")).to_have_text(chips)
     bob.page.reload()
     expect(message(bob, "react to this").locator(".reaction")).to_have_text(chips)
+
+
+# -- smaller: after signing in, focus was on the page rather than on anything in it -------------------
+
+
+def test_after_signing_in_focus_starts_at_the_welcome(people: list[Person]) -> None:
+    ann = people[0]
+    expect(ann.page.get_by_role("heading", name="Welcome, Ann")).to_be_focused()
+    ann.page.get_by_role("button", name="Sign out").click()
+    ann.page.get_by_label("Email").fill(ann.email)
+    ann.page.get_by_label("Password").fill("correct horse battery")
+    ann.page.get_by_role("button", name="Sign in").click()
+    expect(ann.page.get_by_role("heading", name="Welcome, Ann")).to_be_focused()

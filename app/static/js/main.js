@@ -242,6 +242,9 @@ class App {
       ),
     );
     this.sidebar.render();
+    // After signing in (or leaving a chat that closed) focus would be nowhere: start at the heading.
+    const active = document.activeElement;
+    if (!active || active === document.body || !active.isConnected) heading.focus();
   }
 
   closeChat() {
