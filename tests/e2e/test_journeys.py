@@ -591,3 +591,63 @@ def test_after_signing_in_focus_starts_at_the_welcome(people: list[Person]) -> N
     ann.page.get_by_label("Password").fill("correct horse battery")
     ann.page.get_by_role("button", name="Sign in").click()
     expect(ann.page.get_by_role("heading", name="Welcome, Ann")).to_be_focused()
+
+
+# -- the screenshot review: phone and desktop, for a person to look at (test-results/screenshots) ----
+
+
+def test_screenshot_review_on_phone_and_desktop(people: list[Person], tmp_path: Path) -> None:
+    """Shots of the screens people spend their time on, each checked for sideways overflow."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    ann, bob = people[0], people[1]
+    group_with(ann, "Review", bob)
+    long_text = " ".join(["This is a long message that goes on to show how text wraps in the chat."] * 8)
+    ann.say("Review", long_text)
+    ann.say("Review", "https://example.com/" + "a-very-long-unbroken-address-" * 6)
+    ann.say("Review", "this one will be deleted")
+    target = message(bob, "this one will be deleted")
+    target.hover()
+    target.get_by_role("button", name="Reply").click()
+    bob.say("Review", "a reply to something deleted")
+    own = message(ann, "this one will be deleted")
+    own.hover()
+    own.get_by_role("button", name="Delete").click()
+    ann.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(message(bob, "a reply to something deleted").locator(".reply-ref")).to_contain_text(
+        "deleted message"
+    )
+    picture = io.BytesIO()
+    Image.new("RGB", (900, 600), (80, 160, 120)).save(picture, "PNG")
+    image = tmp_path / "garden.png"
+    image.write_bytes(picture.getvalue())
+    ann.page.locator(".composer input[type=file]").set_input_files(str(image))
+    expect(ann.page.get_by_role("list", name="Attachments to send").locator(".file-state")).to_have_text(
+        ["ready"]
+    )
+    ann.say("Review", "An image message")
+    img = bob.messages().get_by_role("button", name="Open image garden.png").locator("img")
+    expect(img).to_have_js_property("complete", True)
+
+    def review(screen: str) -> None:
+        bob.shot(f"review-{screen}")
+        overflow = bob.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{screen}: {overflow}px wider than the window"
+
+    for size, viewport in (("desktop", {"width": 1180, "height": 720}), ("phone", PHONE)):
+        bob.page.set_viewport_size(viewport)
+        bob.page.locator(".messages").evaluate("s => { s.scrollTop = s.scrollHeight; }")
+        review(f"{size}-chat")
+        bob.page.locator(".messages").evaluate("s => { s.scrollTop = 0; }")
+        review(f"{size}-chat-long-messages")
+        bob.page.get_by_role("button", name="Members").click()
+        expect(bob.page.get_by_role("heading", name="Members (2)")).to_be_visible()
+        review(f"{size}-members")
+        bob.page.get_by_role("button", name="Close members").click()
+        bob.page.get_by_role("button", name="Watch together").click()
+        expect(bob.page.locator("#player")).to_be_visible()
+        review(f"{size}-player")
+        bob.page.get_by_role("button", name="Watch together").click()
+        expect(bob.page.locator("#player")).to_be_hidden()
