@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from app.domain.media.blobstore import BlobNotFound, MissingBlocks
 from app.errors import DEPENDENCY_DOWN, AppError
+from app.server.field_errors import humanize
 
 log = logging.getLogger("huddle.errors")
 
@@ -84,7 +85,7 @@ def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[ErrorBody]:
 
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
-    extra = exc.extra if isinstance(exc, ValidationException) else None
+    extra = humanize(exc.extra) if isinstance(exc, ValidationException) else None
     detail = exc.detail
     if isinstance(exc, ValidationException) and not detail:
         detail = "Invalid request"

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.folding import Folded, fold_name
 from app.db.models.accounts import AuthSession, User
 from app.domain.accounts.schemas import (
     PasswordChangeBody,
@@ -307,19 +308,24 @@ class AccountService:
         return user
 
     async def search(self, principal: Principal, query: str, limit: int, offset: int) -> list[User]:
-        """Prefix search on name and display name; on email only when the query has an '@', so
-        browsing by letter cannot list addresses."""
+        """The start of any word of the name or display name, ignoring case and accents; the
+        email's start only when the query has an '@', so browsing by letter cannot list addresses."""
         s = self.settings
         await self._limit(
             f"search:user:{principal.user_id}", limit=s.search_rate_limit, window=s.search_rate_window_seconds
         )
-        pattern = _like_prefix(query.strip())
-        matches = [
-            func.lower(User.name).like(pattern, escape="\\"),
-            func.lower(User.display_name).like(pattern, escape="\\"),
-        ]
+        words = (fold_name(query) or "").strip()
+        matches = []
+        if words:  # the start of any word of the name or display name: "cole" finds "Bob Cole-Baker"
+            pattern = "% " + _like_prefix(words)
+            matches += [
+                Folded(User.name).like(pattern, escape="\\"),
+                Folded(User.display_name).like(pattern, escape="\\"),
+            ]
         if "@" in query:
-            matches.append(User.email.like(pattern, escape="\\"))
+            matches.append(User.email.like(_like_prefix(query.strip()), escape="\\"))
+        if not matches:
+            return []
         rows = await self.db.scalars(
             select(User)
             .where(User.is_active.is_(True), or_(*matches))

@@ -80,18 +80,34 @@ def check_attachment_type(head: bytes) -> str:
     return content_type
 
 
+# What people read: the operator's setting (ATTACHMENT_TEXT_MAX_BYTES) is no concern of theirs.
+_KIND_NAMES = {"image": "Images", "pdf": "PDFs", "text": "Text files", "zip": "ZIP archives"}
+
+
+def _readable_size(size: int) -> str:
+    """5242880 -> "5 MB" (binary units, as the browser app shows file sizes)."""
+    value, unit = float(size), "bytes"
+    for larger in ("KB", "MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
 def check_size(settings: Settings, size: int, content_type: str | None = None) -> None:
     """413 when `size` is over the limit of its kind (over every kind's when the kind is not known yet)."""
     if content_type is None:
         limit = largest_attachment(settings)
         if size > limit:
-            raise PayloadTooLarge(f"Attachments are limited to {limit} bytes")
+            raise PayloadTooLarge(
+                f"Attachments can be up to {_readable_size(limit)}", extra={"limit": limit, "size": size}
+            )
         return
     kind = KINDS[content_type]
     limit = kind_limit(settings, kind)
     if size > limit:
         raise PayloadTooLarge(
-            f"Attachments of kind {kind} are limited to {limit} bytes (ATTACHMENT_{kind.upper()}_MAX_BYTES)",
+            f"{_KIND_NAMES.get(kind, 'Attachments')} can be up to {_readable_size(limit)}",
             extra={"kind": kind, "limit": limit, "size": size},
         )
 

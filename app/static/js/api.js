@@ -32,10 +32,8 @@ export function describeError(error) {
   if (error.status === 503) return "The server is busy or restarting. Try again in a moment.";
   if (error.status >= 500) return "The server had a problem. Try again in a moment.";
   if (Array.isArray(error.extra) && error.extra.length) {
-    const fields = error.extra.map((item) => {
-      const field = FIELD_NAMES[item.key] || item.key || "Input";
-      return `${field}: ${humanize(item.message)}`;
-    });
+    // The server words each field's error as a sentence ("Email must be an email address, …").
+    const fields = error.extra.map((item) => (item.reason ? item.message : `${FIELD_NAMES[item.key] || item.key || "Input"}: ${humanize(item.message)}`));
     return fields.join(" ");
   }
   return error.detail || "The request failed.";

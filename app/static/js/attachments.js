@@ -10,6 +10,7 @@ import { describeError } from "./api.js";
 import { h, replaceChildren, toast } from "./dom.js";
 
 export const MAX_ATTACHMENTS = 10;
+const THUMB_PX = 160;
 const ACCEPT = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,application/zip,.txt,.zip,.pdf";
 
 export function humanSize(bytes) {
@@ -102,7 +103,9 @@ export class AttachmentTray {
         { purpose: "attachment" },
       );
     } catch (error) {
-      entry.error = describeError(error);
+      entry.error = error?.code === "quota_exceeded" && error.extra?.quota
+        ? `Not enough room: your files use ${humanSize(error.extra.used)} of ${humanSize(error.extra.quota)}. Delete messages with attachments to make room.`
+        : describeError(error);
     }
     this.render();
   }
@@ -157,6 +160,14 @@ export function renderAttachments(attachments, refresh) {
     attachments.map((a) => {
       if (a.kind === "image" && a.thumbnail_url) {
         const img = h("img", { src: a.thumbnail_url, alt: a.name, loading: "lazy", width: 160 });
+        if (a.width && a.height) {
+          // The thumbnail's box is known before it loads (fits 160x160): the chat does not jump.
+          const scale = Math.min(1, THUMB_PX / Math.max(a.width, a.height));
+          img.width = Math.max(1, Math.round(a.width * scale));
+          img.height = Math.max(1, Math.round(a.height * scale));
+          img.style.width = `${img.width}px`;
+          img.style.height = `${img.height}px`;
+        }
         img.addEventListener(
           "error",
           () => renew(a).then(() => { img.src = a.thumbnail_url; }, () => {}),

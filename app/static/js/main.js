@@ -33,6 +33,8 @@ class App {
     this.groupsLoaded = null;
     this.followed = new Set();
     this.wasOnline = false;
+    this.unsentReads = new Map(); // groupId -> seq the server may not have
+    this.pendingEdits = new Map(); // "groupId:seq" -> {groupId, seq, text}, waiting for the connection
     this.afterSignIn = null;
 
     this.session.addEventListener("ended", (event) => this.sessionEnded(event.detail.reason));
@@ -167,6 +169,8 @@ class App {
     this.shell = null;
     this.followed.clear();
     this.wasOnline = false;
+    this.unsentReads = new Map(); // groupId -> seq the server may not have
+    this.pendingEdits = new Map(); // "groupId:seq" -> {groupId, seq, text}, waiting for the connection
   }
 
   async signOut() {
@@ -238,6 +242,9 @@ class App {
       ),
     );
     this.sidebar.render();
+    // After signing in (or leaving a chat that closed) focus would be nowhere: start at the heading.
+    const active = document.activeElement;
+    if (!active || active === document.body || !active.isConnected) heading.focus();
   }
 
   closeChat() {
@@ -282,6 +289,7 @@ class App {
       if (this.wasOnline) this.resync();
       this.wasOnline = true;
       this.retransmit();
+      this.retransmitEdits();
     }
     if (status === "ended" && this.session.signedIn) this.session.end("Your session has ended. Please sign in again.");
   }
@@ -306,8 +314,10 @@ class App {
       } catch {
         // the next reconnect or reload tries again
       }
-      this.chatView.members.load();
+      this.chatView?.members.load();
+      this.chatView?.markSeen();
     }
+    this.resendReads();
   }
 
   // -- frames from the socket ----------------------------------------------------------------------
@@ -316,6 +326,12 @@ class App {
     const store = this.store;
     const groupId = frame.group_id;
     if (SEQUENCED.has(frame.type)) {
+      if (frame.type === "leave" && frame.user_id === store.me?.id) {
+        // Let go of the group first: showing the frame would mark it read, and the server would
+        // answer that "seen" from a non-member with a "Group not found" error.
+        this.sequenced(frame);
+        return;
+      }
       if (!store.groups.has(groupId)) this.scheduleGroupsRefresh();
       const result = store.addLive(frame);
       if (result === "gap") this.fillGap(groupId);
@@ -351,7 +367,7 @@ class App {
         store.seen(frame);
         break;
       case "message_edited":
-        store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at });
+        store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at, editPending: false });
         break;
       case "message_deleted":
         store.updateMessage(groupId, frame.seq, { deleted: true, text: "" });
@@ -519,8 +535,53 @@ class App {
     if (!group) return;
     const seq = group.latestSeq || 0;
     if (!this.store.markRead(groupId, seq)) return;
-    if (!this.realtime?.send({ type: "seen", group_id: groupId, seq })) {
-      this.api.post(`/api/v1/groups/${groupId}/read`, { seq }).catch(() => {});
+    this.sendRead(groupId, seq);
+  }
+
+  /** A read position for the server: over the socket, else over HTTP; one that may not have
+   * arrived (the connection was down) is sent again after the next reconnect. */
+  sendRead(groupId, seq) {
+    if (this.realtime?.send({ type: "seen", group_id: groupId, seq })) return;
+    this.unsentReads.set(groupId, seq);
+    this.api.post(`/api/v1/groups/${groupId}/read`, { seq }).then(
+      () => {
+        if (this.unsentReads.get(groupId) === seq) this.unsentReads.delete(groupId);
+      },
+      () => {},
+    );
+  }
+
+  /** Back online: read positions that may have been lost, and the open chat's (a frame sent as the
+   * server went down is lost without a word), go out again. The server never moves one backwards. */
+  resendReads() {
+    const reads = new Map(this.unsentReads);
+    this.unsentReads.clear();
+    const open = this.store.groups.get(this.store.openGroupId);
+    if (open?.lastReadSeq) reads.set(open.id, Math.max(reads.get(open.id) || 0, open.lastReadSeq));
+    for (const [groupId, seq] of reads) if (this.store.groups.has(groupId)) this.sendRead(groupId, seq);
+  }
+
+  /** An edit: saved now, or, while the server cannot be reached, shown as waiting and saved after
+   * the reconnect (like messages). Other refusals are thrown to the edit box. */
+  async editMessage(groupId, seq, text) {
+    try {
+      const updated = await this.api.patch(`/api/v1/groups/${groupId}/messages/${seq}`, { text });
+      this.pendingEdits.delete(`${groupId}:${seq}`);
+      this.store.updateMessage(groupId, seq, { text: updated.text, edited_at: updated.edited_at, editPending: false });
+    } catch (error) {
+      if (!(error instanceof NetworkError || error?.status === 503)) throw error;
+      this.pendingEdits.set(`${groupId}:${seq}`, { groupId, seq, text });
+      this.store.updateMessage(groupId, seq, { text, editPending: true });
+    }
+  }
+
+  retransmitEdits() {
+    for (const { groupId, seq, text } of [...this.pendingEdits.values()]) {
+      this.editMessage(groupId, seq, text).catch((error) => {
+        this.pendingEdits.delete(`${groupId}:${seq}`);
+        this.store.updateMessage(groupId, seq, { editPending: false });
+        toast(`Your edit could not be saved: ${describeError(error)}`);
+      });
     }
   }
 }

@@ -142,7 +142,11 @@ export class Store extends EventTarget {
   /** History from HTTP: merged by seq (a page may overlap what the socket delivered). */
   addHistory(groupId, page, { older }) {
     const chat = this.chat(groupId);
-    for (const frame of page.items) chat.messages.set(frame.seq, { ...chat.messages.get(frame.seq), ...frame });
+    for (const frame of page.items) {
+      const known = chat.messages.get(frame.seq);
+      // An edit waiting for the connection stays on screen until it is saved.
+      chat.messages.set(frame.seq, { ...known, ...frame, ...(known?.editPending ? { text: known.text } : {}) });
+    }
     if (older || !chat.historyLoaded) chat.hasMore = page.has_more;
     chat.historyLoaded = true;
     const group = this.groups.get(groupId);

@@ -240,6 +240,39 @@ async def test_search_by_name_prefix_and_email(client: AppClient) -> None:
     assert wildcard.json()["items"] == []
 
 
+async def test_search_finds_any_word_of_the_name_ignoring_case_and_accents(
+    client: AppClient, backend: str
+) -> None:
+    """Surnames are found (issue 34 #9): any word's start, in any case, with or without accents."""
+    tag = unique_email("x")[2:8]
+    me = await register(client)
+    bob = await register(client, name=f"Bob Cole-Baker{tag}")
+    zoe = await register(client, name=f"Zoë Ångström{tag}")
+    lukasz = await register(client, name=f"ŁUKASZ Straße{tag}")
+    renamed = await register(client, name=f"Plain{tag}")
+    profile = {"display_name": f"Élodie D'Arcy{tag}"}
+    await client.patch("/api/v1/users/me", json=profile, headers=renamed.headers)
+
+    async def found(query: str) -> list[int]:
+        response = await client.get("/api/v1/users", params={"q": query, "limit": 50}, headers=me.headers)
+        assert response.status_code == 200, (backend, response.text)
+        return [item["id"] for item in response.json()["items"]]
+
+    for query in ("bob", "Cole", "cole", "baker", f"BAKER{tag}", f"cole-baker{tag}", f"cole baker{tag}"):
+        assert bob.user["id"] in await found(query), (backend, query)
+    for query in (f"angstrom{tag}", f"ångström{tag}", f"ANGSTRÖM{tag}", "zoe ang", "ZOË"):
+        assert zoe.user["id"] in await found(query), (backend, query)
+    for query in ("lukasz", "łukasz", f"strasse{tag}", f"STRASSE{tag}"):
+        assert lukasz.user["id"] in await found(query), (backend, query)
+    for query in ("elodie", "ÉLODIE", f"arcy{tag}", f"d'arcy{tag}"):
+        assert renamed.user["id"] in await found(query), (backend, query)
+    # Word starts only, not any substring; and still no email browsing without an '@'.
+    assert await found(f"aker{tag}") == []
+    assert await found(f"ole-baker{tag}") == []
+    assert await found(bob.email.split("@")[0]) == []
+    assert await found("_") == []
+
+
 @pytest.mark.parametrize(
     "params", [{}, {"q": ""}, {"q": "a" * 101}, {"q": "ab", "limit": 0}, {"q": "ab", "limit": 51}]
 )
@@ -247,3 +280,23 @@ async def test_search_rejects_bad_parameters(client: AppClient, params: dict[str
     me = await register(client)
     response = await client.get("/api/v1/users", params=params, headers=me.headers)
     assert response.status_code == 400
+
+
+async def test_field_errors_say_in_words_what_is_wrong(client: AppClient) -> None:
+    """No raw regex in a field error (issue 34 #6): each field gets a sentence; msgspec's wording
+    stays in `reason` for programs."""
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": "ann@@example.com", "name": "Ann", "password": PASSWORD}
+    )
+    assert response.status_code == 400
+    [error] = response.json()["extra"]
+    assert error["key"] == "email"
+    assert error["message"] == "Email must be an email address, like name@example.com."
+    assert "regex" in error["reason"]
+    short = await client.post(
+        "/api/v1/auth/register", json={"email": unique_email(), "name": "Ann", "password": "short"}
+    )
+    assert short.json()["extra"][0]["message"] == "Password must be at least 8 characters."
+    missing = await client.post("/api/v1/auth/register", json={"email": unique_email(), "password": PASSWORD})
+    assert missing.json()["extra"][0]["message"] == "Name is required."
+    assert "regex" not in str([e["message"] for e in response.json()["extra"]])

@@ -10,6 +10,15 @@ import { PlayerPanel } from "./player.js";
 export const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 const PAGE = 50;
 const NEAR_BOTTOM_PX = 80;
+// The server's limit, in code points (an emoji is one, where a textarea's maxLength counts two).
+export const TEXT_MAX = 10_000;
+
+/** Null when `text` fits, else a sentence saying by how much it is too long. */
+export function tooLong(text) {
+  const length = [...text].length;
+  if (length <= TEXT_MAX) return null;
+  return `Too long: ${length.toLocaleString("en")} characters, the limit is ${TEXT_MAX.toLocaleString("en")}. Shorten it or send it in parts.`;
+}
 
 export class ChatView {
   constructor(app, groupId) {
@@ -83,22 +92,24 @@ export class ChatView {
     this.input = h("textarea", {
       id: "composer",
       rows: 1,
-      maxLength: 10000,
       placeholder: `Message ${name}`,
-      aria: { describedby: "composer-hint" },
+      aria: { describedby: "composer-hint composer-limit" },
       autocomplete: "off",
     });
+    this.limitLine = h("p", { id: "composer-limit", class: "form-error composer-limit", aria: { live: "polite" } });
+    this.composerLabel = h("label", { for: "composer", class: "sr-only", text: `Message ${name}` });
     this.tray = new AttachmentTray(this.app, this.groupId);
     this.composer = h(
       "form",
       { class: "composer" },
       this.tray.list,
-      h("label", { for: "composer", class: "sr-only", text: `Message ${name}` }),
+      this.composerLabel,
       this.tray.input,
       this.tray.button,
       this.input,
       h("button", { type: "submit", class: "primary", text: "Send" }),
       h("p", { id: "composer-hint", class: "sr-only", text: "Enter sends, Shift+Enter starts a new line, Up arrow edits your last message." }),
+      this.limitLine,
     );
     this.composer.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -106,8 +117,18 @@ export class ChatView {
     });
     this.tray.acceptDrops(this.composer);
     this.input.addEventListener("keydown", (event) => this.composerKey(event));
-    this.input.addEventListener("input", () => this.sendTyping());
+    this.input.addEventListener("input", () => {
+      this.checkLength();
+      this.sendTyping();
+    });
     this.scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
+    // An image that finishes loading (or anything else that grows) keeps a chat at the bottom there.
+    this.scroller.addEventListener("load", () => {
+      if (this.stuck) {
+        this.scrollToBottom();
+        this.markSeen();
+      }
+    }, true);
     // Keyboard: the conversation is one Tab stop. Arrow keys move between messages; Tab from a
     // message reaches its own buttons only, so fifty messages do not mean 250 Tab presses.
     this.scroller.addEventListener("keydown", (event) => this.navigate(event));
@@ -196,6 +217,7 @@ export class ChatView {
         break;
       case "message-changed":
         this.upsert(detail.frame);
+        this.requoted(detail.frame);
         this.renderReceipt();
         break;
       case "pending":
@@ -224,8 +246,12 @@ export class ChatView {
     if (!group) return;
     const name = this.store.displayName(group);
     if (this.title.textContent !== name) {
+      // Everything that names the chat: heading, tab title, the conversation and the composer.
       this.title.textContent = name;
       document.title = `${name} · Huddle`;
+      this.scroller.setAttribute("aria-label", `Conversation in ${name}`);
+      this.input.placeholder = `Message ${name}`;
+      this.composerLabel.textContent = `Message ${name}`;
     }
   }
 
@@ -338,6 +364,13 @@ export class ChatView {
     const existing = this.items.get(frame.seq);
     const focused = existing?.contains(document.activeElement) ? document.activeElement : null;
     const li = this.renderItem(frame);
+    // An edit in progress survives a re-render (a reaction, a reconnect's history): box, text, focus.
+    const editing = existing?.querySelector(".edit-form");
+    const text = li.querySelector(".text");
+    if (editing && text && !frame.deleted) {
+      text.hidden = true;
+      text.after(editing);
+    }
     if (existing) {
       existing.replaceWith(li);
     } else {
@@ -346,7 +379,7 @@ export class ChatView {
       this.list.insertBefore(li, next);
     }
     this.items.set(frame.seq, li);
-    if (focused) {
+    if (focused && !li.contains(focused)) {
       const again = focused === existing ? li : li.querySelector(`[data-action="${focused.dataset.action}"]`);
       (again || li).focus();
     }
@@ -357,6 +390,17 @@ export class ChatView {
       const replacement = this.renderItem(after);
       afterEl.replaceWith(replacement);
       this.items.set(after.seq, replacement);
+    }
+  }
+
+  /** An edit or a delete reaches every reply that quotes the message, and the reply banner. */
+  requoted(original) {
+    for (const frame of this.chat.messages.values()) {
+      if (frame.reply_to === original.seq && this.items.has(frame.seq)) this.upsert(frame);
+    }
+    if (this.replyTo?.seq === original.seq) {
+      if (original.deleted) this.setReply(null, { keepFocus: true });
+      else this.setReply(original, { keepFocus: true });
     }
   }
 
@@ -391,7 +435,9 @@ export class ChatView {
       h("span", { class: "avatar small", aria: { hidden: "true" }, text: initials(frame.user_name || frame.user) }),
       h("span", { class: "author", text: author }),
       h("time", { datetime: frame.created_at, text: formatTime(frame.created_at) }),
-      frame.edited_at && !frame.deleted ? h("span", { class: "edited", text: "(edited)" }) : null,
+      frame.editPending && !frame.deleted
+        ? h("span", { class: "edited", text: "(edit waiting for connection…)" })
+        : frame.edited_at && !frame.deleted ? h("span", { class: "edited", text: "(edited)" }) : null,
     );
     li.append(meta);
     if (frame.reply_to) li.append(this.renderReplyRef(frame.reply_to));
@@ -405,7 +451,11 @@ export class ChatView {
       for (const link of attachments.querySelectorAll("a")) link.tabIndex = -1;
       li.append(attachments);
     }
-    const reactions = (frame.reactions || []).filter((r) => r.count > 0);
+    // One order for everyone, however the reactions arrived: the picker's, then any other emoji.
+    const rank = (emoji) => (REACTIONS.includes(emoji) ? REACTIONS.indexOf(emoji) : REACTIONS.length);
+    const reactions = (frame.reactions || [])
+      .filter((r) => r.count > 0)
+      .sort((a, b) => rank(a.emoji) - rank(b.emoji) || (a.emoji < b.emoji ? -1 : a.emoji > b.emoji ? 1 : 0));
     if (reactions.length) {
       li.append(
         h(
@@ -550,13 +600,26 @@ export class ChatView {
       const own = this.chat.sorted().filter((f) => f.type === "message" && f.user_id === me && !f.deleted).at(-1);
       if (own) {
         event.preventDefault();
-        this.startEdit(own);
+        this.startEdit(own, { fromComposer: true });
       }
     }
   }
 
+  /** Long pastes are kept whole and counted as the server counts; too long is said, never cut. */
+  checkLength() {
+    const problem = tooLong(this.input.value);
+    if (this.limitLine.textContent !== (problem || "")) this.limitLine.textContent = problem || "";
+    if (problem) this.input.setAttribute("aria-invalid", "true");
+    else this.input.removeAttribute("aria-invalid");
+    return !problem;
+  }
+
   send() {
     const text = this.input.value;
+    if (!this.checkLength()) {
+      this.input.focus();
+      return;
+    }
     if (this.tray.busy) {
       toast("Wait for the attachments to finish uploading.", "info");
       return;
@@ -566,6 +629,7 @@ export class ChatView {
     this.app.sendMessage(this.groupId, text, this.replyTo?.seq ?? null, attachmentIds);
     this.tray.clear();
     this.input.value = "";
+    this.checkLength();
     this.setReply(null, { keepFocus: true });
     this.scrollToBottom();
   }
@@ -584,7 +648,7 @@ export class ChatView {
       const who = frame.user_id === this.store.me?.id ? "yourself" : frame.user_name || frame.user;
       this.replyText.textContent = `${who}: “${frame.text.length > 80 ? `${frame.text.slice(0, 80)}…` : frame.text}”`;
     }
-    if (frame || !keepFocus) this.input.focus();
+    if (!keepFocus) this.input.focus();
   }
 
   openPicker(frame, button) {
@@ -649,17 +713,22 @@ export class ChatView {
     }
   }
 
-  startEdit(frame) {
+  /** Edits in place. Saving or cancelling returns focus where the edit began: the composer (after
+   * Up arrow, so the next message typed is not lost) or the message's Edit button. */
+  startEdit(frame, { fromComposer = false } = {}) {
     const li = this.items.get(frame.seq);
+    const back = () => (fromComposer ? this.input.focus() : this.items.get(frame.seq)?.querySelector('[data-action="edit"]')?.focus());
     if (!li || li.querySelector(".edit-form")) return;
     const text = li.querySelector(".text");
-    const field = h("textarea", { id: `edit-${frame.seq}`, rows: 2, maxLength: 10000, value: frame.text });
+    const field = h("textarea", { id: `edit-${frame.seq}`, rows: 2, value: frame.text });
     field.value = frame.text;
     const error = h("p", { class: "form-error", role: "alert" });
     const cancel = () => {
+      const current = form.closest("li") || li;
       form.remove();
-      text.hidden = false;
-      li.querySelector('[data-action="edit"]')?.focus();
+      const shown = current.querySelector(".text");
+      if (shown) shown.hidden = false;
+      back();
     };
     const form = h(
       "form",
@@ -685,11 +754,14 @@ export class ChatView {
         error.textContent = "A message cannot be empty. Delete it instead.";
         return;
       }
+      if (tooLong(value)) {
+        error.textContent = tooLong(value);
+        return;
+      }
       if (value === frame.text) return cancel();
       try {
-        const updated = await this.app.api.patch(`/api/v1/groups/${this.groupId}/messages/${frame.seq}`, { text: value });
-        this.store.updateMessage(this.groupId, frame.seq, { text: updated.text, edited_at: updated.edited_at });
-        this.items.get(frame.seq)?.querySelector('[data-action="edit"]')?.focus();
+        await this.app.editMessage(this.groupId, frame.seq, value);
+        cancel(); // closes the box, shows the (new) text, returns focus
       } catch (failure) {
         error.textContent = describeError(failure);
       }

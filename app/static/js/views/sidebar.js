@@ -3,16 +3,32 @@
 import { describeError } from "../api.js";
 import { debounce, formatTime, h, initials, replaceChildren } from "../dom.js";
 
-function preview(store, frame) {
+/** A person's name from what this client knows: members, messages, the direct chat's peer. */
+function nameOf(store, groupId, userId) {
+  const chat = store.chats.get(groupId);
+  const member = chat?.memberName(userId);
+  if (member) return member;
+  for (const frame of chat?.messages.values() || []) if (frame.user_id === userId && frame.user_name) return frame.user_name;
+  const group = store.groups.get(groupId);
+  if (group?.peer?.id === userId) return group.peer.display_name || group.peer.name;
+  return null;
+}
+
+function preview(store, frame, needNames) {
   if (!frame) return "No messages yet";
   if (frame.type === "message") {
     if (frame.deleted) return "Message deleted";
     const who = frame.user_id === store.me?.id ? "You" : frame.user_name || frame.user;
-    return `${who}: ${frame.text}`;
+    const files = (frame.attachments || []).map((a) => a.name);
+    return `${who}: ${frame.text || (files.length ? `📎 ${files.join(", ")}` : "")}`;
   }
   if (frame.type === "video_control") {
     const verb = { play: "played", pause: "paused", seek: "moved", rate: "changed the speed of" }[frame.video_action] || frame.video_action;
-    const who = frame.user_id === store.me?.id ? "You" : store.chats.get(frame.group_id)?.memberName(frame.user_id) || frame.user;
+    let who = frame.user_id === store.me?.id ? "You" : nameOf(store, frame.group_id, frame.user_id);
+    if (!who) {
+      needNames(frame.group_id); // the frame names its sender by email only: load the members once
+      who = "Someone";
+    }
     return `${who} ${verb} ${frame.video_name || "the video"}`;
   }
   return frame.text;
@@ -178,6 +194,15 @@ export class Sidebar {
     }
   }
 
+  /** Members of a group whose preview needs a name the client does not know yet (once per group). */
+  async loadNames(groupId) {
+    this.namesAsked ??= new Set();
+    if (this.namesAsked.has(groupId)) return;
+    this.namesAsked.add(groupId);
+    await this.app.reloadMembers(groupId);
+    this.render();
+  }
+
   render() {
     const store = this.app.store;
     const activity = (group) => Date.parse(group.last_message?.created_at || group.created_at) || 0;
@@ -210,7 +235,7 @@ export class Sidebar {
             "span",
             { class: "group-text" },
             h("span", { class: "group-name" }, h("span", { class: "name", text: name }), last ? h("time", { datetime: last.created_at, text: formatTime(last.created_at) }) : null),
-            h("span", { class: "preview", text: preview(store, last) }),
+            h("span", { class: "preview", text: preview(store, last, (groupId) => this.loadNames(groupId)) }),
           ),
           unread ? h("span", { class: "badge", text: unread > 99 ? "99+" : String(unread), aria: { label: `${unread} unread` } }) : null,
         );
