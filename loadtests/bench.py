@@ -89,6 +89,7 @@ HUDDLE_PROCESSES = f"{PY} -m app run"  # this checkout's interpreter: not anothe
 TARGETS = {
     "huddle": ("huddle", HUDDLE_PROCESSES),  # /ws, huddle.v2: the headline
     "huddle_seed": ("raw", HUDDLE_PROCESSES),  # the seed's /ws/group/{id}?token=
+    "huddle_sse": ("sse", HUDDLE_PROCESSES),  # GET /api/v1/events, senders over HTTP (our own driver)
     "fastapi": ("raw", "uvicorn app:app"),
     "socketio": ("sio", "node server.js"),
 }
@@ -107,7 +108,16 @@ def fanout(
 ) -> dict[str, Any]:
     """One run of the shared driver under serverload.py: deliveries/s, latency and the servers' CPU
     per delivery over the send phase."""
-    driver = ["node", str(SHARED / "fanout.js"), str(setup), mode, str(connections), str(messages)]
+    if mode == "sse":  # the shared driver has no SSE mode: ours counts the same way (loadtests/sse_fanout.js)
+        driver = [
+            "node",
+            str(ROOT / "loadtests" / "sse_fanout.js"),
+            str(setup),
+            str(connections),
+            str(messages),
+        ]
+    else:
+        driver = ["node", str(SHARED / "fanout.js"), str(setup), mode, str(connections), str(messages)]
     out = run(
         [PY, str(SHARED / "serverload.py"), processes, "--", *driver, str(SENDERS), window],
         timeout=300,
@@ -143,7 +153,7 @@ def wrk(url: str, *, size: int) -> dict[str, Any]:
     return result
 
 
-def idle(setup: Path, count: int, pids: list[int], ready_type: str) -> dict[str, Any]:
+def idle(setup: Path, count: int, pids: list[int], ready_type: str, sse: str = "") -> dict[str, Any]:
     cmd = [
         PY,
         str(ROOT / "loadtests" / "idle_sockets.py"),
@@ -155,8 +165,9 @@ def idle(setup: Path, count: int, pids: list[int], ready_type: str) -> dict[str,
         "5",
     ]
     cmd += ["--ready-type", ready_type, "--pids", ",".join(map(str, pids))]
+    cmd += ["--sse", sse] if sse else []
     result: dict[str, Any] = json.loads(run(cmd, timeout=400).strip().splitlines()[-1])
-    log(f"  idle {setup.stem} {count}: {result}")
+    log(f"  idle {setup.stem}{' sse' if sse else ''} {count}: {result}")
     return result
 
 
@@ -251,7 +262,7 @@ def main() -> None:
                 if target in peer_setups:
                     return peer_setups[target]
                 path = RUN / f"{target}-{next(counter)}.json"
-                setup_group(base, path, ws_path="/ws" if target == "huddle" else None)
+                setup_group(base, path, ws_path="/ws" if target in ("huddle", "huddle_sse") else None)
                 return path
 
             def measure(target: str, connections: int, messages: int, window: str = str(WINDOW)) -> Any:
@@ -273,9 +284,10 @@ def main() -> None:
             huddle_max = median_of(sweep_results["huddle"][top], "delivered_per_s")
             per_sender = max(1, round(huddle_max / top / 2 / SENDERS))  # half our max, split over the senders
             log(f"latency at half of Huddle's max rate: {per_sender} msg/s per sender")
-            latency: dict[str, list[dict[str, Any]]] = {t: [] for t in TARGETS}
+            open_loop = [t for t in TARGETS if TARGETS[t][0] != "sse"]  # the SSE driver is closed-loop only
+            latency: dict[str, list[dict[str, Any]]] = {t: [] for t in open_loop}
             for _ in range(args.repeat):
-                for target in TARGETS:
+                for target in open_loop:
                     messages = max(20, per_sender * 8)  # about 8 s of open-loop load
                     latency[target].append(measure(target, top, messages, f"r{per_sender}"))
             results["latency_half_rate"] = {
@@ -323,7 +335,7 @@ def main() -> None:
 
         # Memory: a fresh server for every count, both sides, so no run reuses memory a previous one
         # freed (the allocator keeps it): the growth is what the sockets themselves cost.
-        results["idle"] = {"huddle": {}, "bare": {}}
+        results["idle"] = {"huddle": {}, "bare": {}, "huddle_sse": {}, "bare_sse": {}}
         bare_setup = RUN / "bare.json"
         bare_setup.write_text(
             json.dumps({"ws": f"ws://{HOST}:{PORTS['bare']}/ws?token={{token}}", "tokens": ["x"]})
@@ -336,9 +348,23 @@ def main() -> None:
                 setup_group(f"http://{HOST}:{PORTS['huddle']}", path, ws_path=IDLE_WS_PATH)
                 time.sleep(2)
                 results["idle"]["huddle"][str(count)] = idle(path, count, server.workers(), "subscribed")
+            with bench_huddle(f"huddle-idle-sse-{count}", 2, database_url, redis=True) as server:
+                path = RUN / f"huddle-idle-sse-{count}.json"
+                setup_group(f"http://{HOST}:{PORTS['huddle']}", path)
+                time.sleep(2)
+                events = f"http://{HOST}:{PORTS['huddle']}/api/v1/events"
+                results["idle"]["huddle_sse"][str(count)] = idle(
+                    path, count, server.workers(), "subscribed", events
+                )
             with granian_app(f"bare-{count}", "loadtests.bare_ws:app", PORTS["bare"], 2, {}) as bare:
                 time.sleep(2)
                 results["idle"]["bare"][str(count)] = idle(bare_setup, count, bare.workers(), "")
+            with granian_app(f"bare-sse-{count}", "loadtests.bare_ws:app", PORTS["bare"], 2, {}) as bare:
+                time.sleep(2)
+                events = f"http://{HOST}:{PORTS['bare']}/events"
+                results["idle"]["bare_sse"][str(count)] = idle(
+                    bare_setup, count, bare.workers(), "subscribed", events
+                )
 
         log("scaling: Huddle with 1 worker")
         with bench_huddle("huddle-1w", 1, database_url, redis=True):

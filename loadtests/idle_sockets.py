@@ -1,6 +1,11 @@
-"""Open N WebSockets, wait until each is ready, hold them idle, print one JSON line, close them.
+"""Open N WebSockets (or event streams), wait until each is ready, hold them idle, print one JSON
+line, close them.
 
 python loadtests/idle_sockets.py SETUP.json N --hold SECONDS [--ready-type subscribed] [--pids 1,2]
+                                 [--sse URL]
+
+With `--sse URL` each connection is `GET URL` with the token as a bearer header, ready at its first
+`event: <ready-type>` line (or its first byte when the type is empty), read to the end while held.
 
 SETUP.json is the fan-out setup file (`ws` template with {group} and {token}, `group`, `tokens`);
 connections take tokens round-robin. A socket counts as ready when its first frame of type
@@ -18,6 +23,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import websockets
@@ -46,6 +52,36 @@ async def open_one(url: str, ready_type: str, timeout: float) -> ClientConnectio
     return socket
 
 
+class Stream:
+    """An event stream over a raw connection: nothing but the bytes a browser would hold open."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def close(self) -> None:
+        self.writer.close()
+
+
+async def open_stream(url: str, token: str, ready_type: str, timeout: float) -> Stream:
+    parts = urlsplit(url)
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        request = (
+            f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        writer.write(request.encode())
+        wanted = f"event: {ready_type}".encode()
+        while line := await reader.readline():
+            if not ready_type or line.startswith(wanted):
+                return Stream(reader, writer)
+    raise RuntimeError("the stream ended before it was ready")
+
+
+async def drain_stream(stream: Stream) -> None:
+    while await stream.reader.read(65536):
+        pass
+
+
 async def drain(socket: ClientConnection) -> None:
     # Keep reading so the server never sees a slow consumer while the sockets sit idle.
     try:
@@ -64,7 +100,10 @@ async def main() -> None:
     parser.add_argument("--ready-type", default="subscribed")
     parser.add_argument("--pids", default="")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--sse", default="", help="an event-stream URL: hold streams, not sockets")
     args = parser.parse_args()
+    if args.sse and urlsplit(args.sse).hostname != "127.0.0.1":
+        sys.exit("idle_sockets: loopback (127.0.0.1) targets only")
     setup = json.loads(Path(args.setup).read_text())
     if urlsplit(setup["ws"].split("?")[0].replace("{group}", "0")).hostname != "127.0.0.1":
         sys.exit("idle_sockets: loopback (127.0.0.1) targets only")
@@ -77,12 +116,19 @@ async def main() -> None:
 
     before = rss_kib(pids) if pids else 0
     started = time.perf_counter()
-    sockets: list[ClientConnection] = []
+    sockets: list[Any] = []
     for base in range(0, args.count, BATCH):
         part = range(base, min(args.count, base + BATCH))
-        sockets += await asyncio.gather(*(open_one(url(i), args.ready_type, args.timeout) for i in part))
+        if args.sse:
+            token = tokens
+            opening = [
+                open_stream(args.sse, token[i % len(token)], args.ready_type, args.timeout) for i in part
+            ]
+        else:
+            opening = [open_one(url(i), args.ready_type, args.timeout) for i in part]
+        sockets += await asyncio.gather(*opening)
     ready_seconds = time.perf_counter() - started
-    readers = [asyncio.create_task(drain(s)) for s in sockets]
+    readers = [asyncio.create_task(drain_stream(s) if args.sse else drain(s)) for s in sockets]
     await asyncio.sleep(args.settle)
     after = rss_kib(pids) if pids else 0
     await asyncio.sleep(max(0.0, args.hold - args.settle))

@@ -21,13 +21,20 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 NAMES = {
     "huddle": "Huddle `/ws`, huddle.v2",
     "huddle_seed": "Huddle seed path `/ws/group/{id}`",
+    "huddle_sse": "Huddle Server-Sent Events `/api/v1/events` (senders over HTTP)",
     "fastapi": "FastAPI peer",
     "socketio": "Socket.IO peer",
     "nginx": "nginx",
     "relay": "floor: bare Granian relay (no auth, database, history or presence)",
     "relay_coalescing": "floor: the same relay, coalescing as huddle.v2 does",
 }
-SHORT = {"huddle": "Huddle v2", "huddle_seed": "Huddle seed", "fastapi": "FastAPI", "socketio": "Socket.IO"}
+SHORT = {
+    "huddle": "Huddle v2",
+    "huddle_seed": "Huddle seed",
+    "huddle_sse": "Huddle SSE",
+    "fastapi": "FastAPI",
+    "socketio": "Socket.IO",
+}
 CPU = "server_cpu_us_per_delivery"
 
 
@@ -127,7 +134,7 @@ def top_of(results: dict[str, Any]) -> str:
 
 
 def targets_met(results: dict[str, Any]) -> list[str]:
-    """Issue 21's targets, checked against this run (1,000 sockets, medians)."""
+    """Issues 21's and 23's targets, checked against this run (1,000 sockets, medians)."""
     top = top_of(results)
     fan = {target: by_n[top] for target, by_n in results["fanout"].items()}
     rate = {target: med(runs, "delivered_per_s") for target, runs in fan.items()}
@@ -145,7 +152,28 @@ def targets_met(results: dict[str, Any]) -> list[str]:
             "x",
         ),
     ]
-    lines = ["| target (issue 21) | this run | |", "|---|---:|---|"]
+    if "huddle_sse" in rate:  # issue 23
+        sse = (
+            "fan-out over SSE ≥ 1.0x the WebSocket path (deliveries/s)",
+            rate["huddle_sse"] / rate["huddle"],
+        )
+        checks.append((*sse, 1.0, "x"))
+    idle = results.get("idle", {})
+    for count, stream in idle.get("huddle_sse", {}).items():
+        kib = stream["per_socket_kib"]
+        checks.append(
+            (f"an idle SSE stream ≤ 16 KB of server memory ({count} streams)", kib * 1.024, -16, " KB")
+        )
+        if socket := idle["huddle"].get(count):
+            checks.append(
+                (
+                    f"an idle SSE stream ≤ 0.1x a WebSocket ({count})",
+                    kib / socket["per_socket_kib"],
+                    -0.1,
+                    "x",
+                )
+            )
+    lines = ["| target (issues 21, 23) | this run | |", "|---|---:|---|"]
     for name, value, bound, unit in checks:
         met = value >= bound if bound > 0 else value <= -bound
         lines.append(f"| {name} | {value:.2f}{unit} | {'met' if met else 'missed'} |")
@@ -235,9 +263,9 @@ def tables(results: dict[str, Any]) -> str:
         "",
         "### Idle-socket memory (RSS of the 2 workers, growth per socket)",
         "",
-        "| sockets | Huddle KiB/socket | bare Granian KiB/socket | Huddle's overhead over the floor |"
-        " Huddle ready in s |",
-        "|---:|---:|---:|---:|---:|",
+        "| connections | Huddle KiB/socket | bare Granian KiB/socket | Huddle's overhead over the floor |"
+        " Huddle ready in s | Huddle KiB/SSE stream | bare Granian KiB/SSE stream |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for count, ours_idle in results["idle"]["huddle"].items():
         bare = results["idle"]["bare"].get(count)
@@ -248,9 +276,12 @@ def tables(results: dict[str, Any]) -> str:
             if bare["per_socket_kib"]
             else float("nan")
         )
+        stream = results["idle"].get("huddle_sse", {}).get(count)
+        bare_stream = results["idle"].get("bare_sse", {}).get(count)
         lines.append(
             f"| {count} | {ours_idle['per_socket_kib']:.1f} | {bare['per_socket_kib']:.1f} | {over:+.0%} | "
-            f"{ours_idle['ready_seconds']:.1f} |"
+            f"{ours_idle['ready_seconds']:.1f} | {stream['per_socket_kib'] if stream else '':} | "
+            f"{bare_stream['per_socket_kib'] if bare_stream else '':} |"
         )
 
     one, two = results["scaling"]["1"], results["scaling"]["2"]

@@ -6,7 +6,7 @@ import os
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, Request, WebSocket, get, websocket
+from litestar import Litestar, Request, WebSocket, get, post, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Parameter
@@ -18,6 +18,7 @@ from app.domain.params import BEARER, DbSession, Id
 from app.server.errors import error_responses
 from app.ws.fanout import CloseCode
 from app.ws.gateway import Gateway
+from app.ws.protocol import PlaybackControl, PlaybackState, ServerTime, server_ms
 from app.ws.sse import EventStream
 
 BAD_URL = 4400  # a seed URL no request could satisfy (a malformed last_seq)
@@ -88,6 +89,44 @@ async def event_stream(
     return await gateway.open_stream(request, ticket, cursor)
 
 
+@post(
+    "/api/v1/groups/{group_id:int}/typing",
+    tags=["realtime"],
+    security=BEARER,
+    status_code=204,
+    summary="Tell the group you are typing (what the socket's `typing` frame does; one event per 2 s)",
+    responses=error_responses(401, 404),
+)
+async def typing(group_id: Id, principal: Authenticated, db_session: DbSession, gateway: GatewayDep) -> None:
+    await require_member(db_session, group_id, principal.user_id)
+    await gateway.typing(principal, group_id)
+
+
+@post(
+    "/api/v1/groups/{group_id:int}/playback",
+    tags=["realtime"],
+    security=BEARER,
+    status_code=200,
+    summary="Play, pause, seek or change the rate for the group (the socket's `video_control`)",
+    responses=error_responses(400, 401, 404, 503),
+)
+async def playback_control(
+    group_id: Id, data: PlaybackControl, principal: Authenticated, db_session: DbSession, gateway: GatewayDep
+) -> PlaybackState:
+    await require_member(db_session, group_id, principal.user_id)
+    return await gateway.video_control(principal, group_id, data)
+
+
+@get(
+    "/api/v1/time",
+    tags=["realtime"],
+    summary="The server's clock, for clock sync without a socket (as `ping`/`pong`)",
+    cache=False,
+)
+async def server_time() -> ServerTime:
+    return ServerTime(server_time=server_ms())
+
+
 class OnlineOut(msgspec.Struct):
     group_id: int
     user_ids: list[int]
@@ -138,4 +177,13 @@ async def socket_stats(request: Request[Any, Any, Any], gateway: GatewayDep) -> 
     return SocketStats(worker_pid=os.getpid(), **gateway.stats())
 
 
-route_handlers = [user_socket, group_socket, event_stream, online_members, socket_stats]
+route_handlers = [
+    user_socket,
+    group_socket,
+    event_stream,
+    typing,
+    playback_control,
+    server_time,
+    online_members,
+    socket_stats,
+]

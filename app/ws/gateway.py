@@ -43,6 +43,7 @@ from app.ws.protocol import (
     ClientFrame,
     ErrorFrame,
     PingFrame,
+    PlaybackControl,
     PlaybackState,
     Pong,
     Ready,
@@ -461,7 +462,7 @@ class Gateway:
         elif isinstance(frame, SeenFrame):
             await self._with_messages(lambda m: m.mark_read(principal, group_id, frame.seq))
         elif isinstance(frame, VideoControlFrame):
-            await self._video_control(connection, group_id, frame)
+            await self.video_control(connection.principal, group_id, frame)
 
     async def _start_send(self, connection: Connection, frame: SendFrame, group_id: int) -> None:
         """Queue the message, then read the next frame while it is written: a client's messages are
@@ -525,22 +526,29 @@ class Gateway:
     async def _typing_event(self, connection: Connection, group_id: int) -> None:
         if group_id not in connection.feeds:
             raise AppError("Subscribe to the group first")
-        key = (connection.user_id, group_id)
+        await self.typing(connection.principal, group_id)
+
+    async def typing(self, principal: Principal, group_id: int) -> None:
+        """A member is typing (socket frame or `POST .../typing`): one event per user and group every
+        TYPING_INTERVAL on this worker."""
+        key = (principal.user_id, group_id)
         now = time.monotonic()
         if now - self._typing.get(key, 0.0) < TYPING_INTERVAL:
-            return  # throttled: one typing event per user and group every 2 s
+            return  # throttled
         self._typing[key] = now
         if len(self._typing) > 100_000:
             self._typing.clear()
-        user = connection.principal.user
+        user = principal.user
         await self.runtime.events.to_group(
             group_id, Typing(group_id=group_id, user_id=user.id, user_name=user.display_name or user.name)
         )
 
-    async def _video_control(self, connection: Connection, group_id: int, frame: VideoControlFrame) -> None:
-        """Store the control as a seed `video_control` message (ordered with the chat, replayed on
-        resume) and keep the group's playback state, stamped with server time."""
-        principal = connection.principal
+    async def video_control(
+        self, principal: Principal, group_id: int, frame: PlaybackControl
+    ) -> PlaybackState:
+        """A playback control (socket frame or `POST .../playback`): stored as a seed `video_control`
+        message (ordered with the chat, replayed on resume), and the group's playback state kept,
+        stamped with server time."""
         previous = await self.playback.get(group_id)
         await self._with_messages(
             lambda m: m.video_control(
@@ -565,6 +573,7 @@ class Gateway:
         )
         await self.playback.put(state)
         await self.runtime.events.to_group(group_id, state)
+        return state
 
 
 async def _refuse(socket: WebSocket[Any, Any, Any], subprotocol: str | None, code: int, reason: str) -> None:

@@ -40,11 +40,16 @@ class SeenFrame(msgspec.Struct, tag_field="type", tag="seen"):
     group_id: GroupId | None = None
 
 
-class VideoControlFrame(msgspec.Struct, tag_field="type", tag="video_control"):
+class PlaybackControl(msgspec.Struct, kw_only=True):
+    """A playback control: over the socket as `video_control`, over HTTP as `POST .../playback`."""
+
     video_action: VideoAction
     video_time: Annotated[float, msgspec.Meta(ge=0, le=10**7)] = 0.0
     video_name: Annotated[str, msgspec.Meta(max_length=255)] | None = None
     rate: Annotated[float, msgspec.Meta(gt=0, le=4)] = 1.0
+
+
+class VideoControlFrame(PlaybackControl, kw_only=True, tag_field="type", tag="video_control"):
     group_id: GroupId | None = None
 
 
@@ -148,6 +153,10 @@ class GroupJoined(msgspec.Struct, kw_only=True, tag_field="type", tag="group_joi
 
     group_id: int
     from_seq: int
+
+
+class ServerTime(msgspec.Struct, kw_only=True):
+    server_time: float  # ms since the epoch
 
 
 def server_ms(now: dt.datetime | None = None) -> float:
