@@ -213,8 +213,12 @@ PLACEHOLDER_WORDS = (
     "default",
     "insecure",
 )
-MIN_SECRET_BITS_PER_CHAR = 3.0  # hex keys have about 3.6 by letter frequency, base64 keys 5 and more
-MIN_DISTINCT_QUADS = 0.9  # of a key's 4-character windows; a repeated pattern has far fewer
+# By letter frequency a random 32-character hex key has about 3.5 bits per character (below 3.0 once
+# in 10,000 keys, so 3.0 refused good keys), base64 keys 5 and more.
+MIN_SECRET_BITS_PER_CHAR = 2.5
+MIN_DISTINCT_QUADS = (
+    0.75  # of a key's 4-character windows: a repeated pattern has far fewer, a random key nearly all
+)
 KEY_RECIPE = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 

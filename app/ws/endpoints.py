@@ -19,7 +19,7 @@ from app.server.errors import error_responses
 from app.ws.fanout import CloseCode
 from app.ws.gateway import Gateway
 from app.ws.protocol import PlaybackControl, PlaybackState, ServerTime, server_ms
-from app.ws.sse import EventStream
+from app.ws.sse import CURSOR_MAX_CHARS, CURSOR_PATTERN, EventStream
 
 BAD_URL = 4400  # a seed URL no request could satisfy (a malformed last_seq)
 
@@ -64,7 +64,10 @@ def _whole_number(text: str) -> int | None:
 
 
 Cursor = Annotated[
-    str | None, Parameter(max_length=64 * 1024, description="`group:seq` pairs, comma separated")
+    str | None,
+    Parameter(
+        max_length=CURSOR_MAX_CHARS, pattern=CURSOR_PATTERN, description="`group:seq` pairs, comma separated"
+    ),
 ]
 
 
@@ -166,7 +169,6 @@ async def online_members(
 @get(
     "/api/v1/ws/stats",
     tags=["realtime"],
-    security=BEARER,
     summary="This worker's socket registry: sockets, users, followed groups, queued and delivered frames",
     description="For operators: the `METRICS_TOKEN` bearer, or from the machine itself when none is set.",
     responses=error_responses(401, 403),

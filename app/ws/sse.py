@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 HEARTBEAT_SECONDS = 20.0
 RETRY_MS = (1000, 3000)  # a reconnect delay with jitter, so a restart does not bring every client at once
 CURSOR_MAX_CHARS = 64 * 1024
-_CURSOR = re.compile(r"^\d{1,19}:\d{1,19}(,\d{1,19}:\d{1,19})*$")
+CURSOR_PATTERN = r"^\d{1,19}:\d{1,19}(,\d{1,19}:\d{1,19})*$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 _TYPED = '{"type":"'
 
 

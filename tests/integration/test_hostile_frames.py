@@ -74,7 +74,11 @@ async def seed_socket(client: AppClient) -> tuple[Account, int, AsgiWebSocket]:
     owner = await register(client)
     created = await client.post("/groups", json={"name": "lab"}, headers=owner.headers)
     group = int(created.json()["id"])
-    return owner, group, AsgiWebSocket(client.app, f"/ws/group/{group}", f"token={owner.access_token}")
+    return (
+        owner,
+        group,
+        AsgiWebSocket(client.app, f"/ws/group/{group}", f"token={owner.access_token}&events=all"),
+    )
 
 
 async def answers_until_pong(socket: AsgiWebSocket, marker: float) -> list[dict[str, Any]]:
@@ -152,7 +156,9 @@ async def test_a_malformed_seed_url_closes_with_a_readable_code(
 
 async def test_an_empty_last_seq_is_no_last_seq(client: AppClient) -> None:
     owner, group, _ = await seed_socket(client)
-    socket = AsgiWebSocket(client.app, f"/ws/group/{group}", f"token={owner.access_token}&last_seq=")
+    socket = AsgiWebSocket(
+        client.app, f"/ws/group/{group}", f"token={owner.access_token}&last_seq=&events=all"
+    )
     async with socket:
         await socket.until(lambda frame: frame["type"] == "subscribed")
 

@@ -262,7 +262,7 @@ async def test_only_a_reaction_that_changes_something_is_announced(client: AppCl
     owner, _, gid = await setup_pair(client)
     message = await send(client, owner, gid, "react to me")
     base = f"/api/v1/groups/{gid}/messages/{message['seq']}/reactions"
-    socket = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}")
+    socket = AsgiWebSocket(client.app, f"/ws/group/{gid}", f"token={owner.access_token}&events=all")
     async with socket:
         await socket.until(lambda frame: frame["type"] == "subscribed")
         assert (await client.put(f"{base}/👍", headers=owner.headers)).status_code == 200
