@@ -95,3 +95,22 @@ def run_server(tmp_path: Path, *, own_group: bool = False, **env: str) -> Iterat
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def backend_server(kind: str, tmp_path: Path, **env: str) -> Iterator[Server]:
+    """The real server on the embedded default (`embedded`: one worker, SQLite, in-process broker) or
+    on PostgreSQL + Redis with two workers (`cluster`), each with a database and key prefix of its own."""
+    if kind == "embedded":
+        with run_server(tmp_path, **env) as running:
+            yield running
+        return
+    from app.db import migrate  # noqa: PLC0415 -- only the cluster needs the schema made here
+    from tests.conftest import SECRET  # noqa: PLC0415
+    from tests.services import postgres_database, redis_namespace  # noqa: PLC0415
+
+    with postgres_database() as database, redis_namespace() as (redis_url, prefix):
+        migrate.upgrade(database)
+        backends = {"DATABASE_URL": database, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
+        with run_server(tmp_path, **env, **backends, SECRET_KEY=SECRET, WORKERS="2") as running:
+            yield running

@@ -87,6 +87,14 @@ class EventStreamClient:
                     raise AssertionError(f"stream ended before the event; saw {self.events[-5:]}")
                 await self._arrived.wait()
 
+    async def until(self, holds: Callable[[], bool], timeout: float = 10) -> None:
+        """Until `holds()` is true of the events so far (events of different groups come in any order)."""
+        async with asyncio.timeout(timeout), self._arrived:
+            while not holds():
+                if self.ended.done():
+                    raise AssertionError(f"stream ended first; saw {self.events[-5:]}")
+                await self._arrived.wait()
+
     def sequenced(self, group_id: int) -> list[int]:
         kinds = {"message", "add", "leave", "video_control"}
         return [e["seq"] for e in self.events if e.get("group_id") == group_id and e.get("type") in kinds]

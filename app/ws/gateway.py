@@ -231,12 +231,7 @@ class Gateway:
                 principal = await accounts.authenticate(bearer_token(request.headers.get("authorization")))
             groups = await _member_groups(db, principal.user_id)
         connection_id = next_id()
-        try:
-            admitted = await self.quota.take(principal.user_id, connection_id)
-        except Exception as error:  # noqa: BLE001 -- Redis down: a limit must not lock everyone out
-            log.warning("socket quota unavailable (%s); admitting the stream", type(error).__name__)
-            admitted = True
-        if not admitted:
+        if not await self._admit(principal.user_id, connection_id):
             raise RateLimited(HEARTBEAT_SECONDS, "Too many open sockets and streams for this user")
         bind_user(principal.user_id)
         return EventStream(self, principal, groups, positions, connection_id)
@@ -335,7 +330,7 @@ class Gateway:
             and subprotocol is None
             and socket.query_params.get("events") != "all",
         )
-        if not await self._take_quota(connection):
+        if not await self._admit(connection.user_id, connection.id):
             await _refuse(
                 socket, subprotocol, CloseCode.TOO_MANY_SOCKETS, "too many open sockets for this user"
             )
@@ -369,11 +364,12 @@ class Gateway:
                     async with asyncio.timeout(CLOSE_TIMEOUT):  # no task: see _unlink
                         await socket.close(code=code, reason=connection.close_reason)
 
-    async def _take_quota(self, connection: Connection) -> bool:
+    async def _admit(self, user_id: int, connection_id: int) -> bool:
+        """Count a socket or stream against the user's quota; False when the user is at the limit."""
         try:
-            return await self.quota.take(connection.user_id, connection.id)
+            return await self.quota.take(user_id, connection_id)
         except Exception as error:  # noqa: BLE001 -- Redis down: a limit must not lock everyone out
-            log.warning("socket quota unavailable (%s); admitting the socket", type(error).__name__)
+            log.warning("socket quota unavailable (%s); admitting the connection", type(error).__name__)
             return True
 
     async def _receive_loop(
