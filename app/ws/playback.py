@@ -27,6 +27,8 @@ class PlaybackStore(Protocol):
 
     async def put(self, state: PlaybackState) -> None: ...
 
+    async def delete(self, group_id: int) -> None: ...
+
 
 class MemoryPlayback:
     def __init__(self) -> None:
@@ -37,6 +39,9 @@ class MemoryPlayback:
 
     async def put(self, state: PlaybackState) -> None:
         self._states[state.group_id] = state
+
+    async def delete(self, group_id: int) -> None:
+        self._states.pop(group_id, None)
 
 
 class RedisPlayback:
@@ -52,6 +57,9 @@ class RedisPlayback:
         await self._redis.set(
             f"{self._prefix}playback:{state.group_id}", msgspec.json.encode(state), ex=STATE_TTL_SECONDS
         )
+
+    async def delete(self, group_id: int) -> None:
+        await self._redis.delete(f"{self._prefix}playback:{group_id}")
 
 
 async def follow_video(
