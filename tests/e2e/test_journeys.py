@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_spa import SERVER_ENV, Person, browser, expect  # noqa: F401 -- browser is a fixture
+from tests.e2e.test_spa import SERVER_ENV, Person, browser, expect, make_group  # noqa: F401 -- browser is a fixture
 from tests.process import Server, free_port, run_server
 
 pytestmark = pytest.mark.slow
@@ -47,22 +47,6 @@ def people(browser: Any, server: Server) -> Iterator[list[Person]]:  # noqa: F81
         assert not problems, problems
 
 
-def group_with(owner: Person, name: str, *others: Person) -> None:
-    """The owner creates a group, adds the others (by API) and each of them opens it."""
-    owner.page.get_by_role("button", name="New group").click()
-    owner.page.get_by_label("Group name").fill(name)
-    owner.page.get_by_role("button", name="Create group").click()
-    expect(owner.page.get_by_role("heading", name=name)).to_be_visible()
-    for other in others:
-        owner.page.evaluate(
-            "async (email) => { const app = window.huddle; "
-            "await app.api.post(`/api/v1/groups/${app.store.openGroupId}/members`, {email}); }",
-            other.email,
-        )
-        other.page.get_by_role("link", name=re.compile(re.escape(name))).click()
-        expect(other.page.get_by_role("heading", name=name)).to_be_visible()
-
-
 def message(person: Person, text: str) -> Any:
     """The message whose own text (not a quote of it) contains `text`."""
     return person.messages().locator("li.msg").filter(has=person.page.locator("p.text", has_text=text))
@@ -77,7 +61,7 @@ def toasts(person: Person) -> list[str]:
 
 def test_replies_follow_the_quoted_message_when_it_is_edited_or_deleted(people: list[Person]) -> None:
     ann, bob = people[0], people[1]
-    group_with(ann, "Secrets", bob)
+    make_group(ann, "Secrets", bob)
     ann.say("Secrets", "my password is hunter2 oops")
     original = message(bob, "hunter2")
     original.hover()
@@ -136,7 +120,7 @@ def test_replies_follow_the_quoted_message_when_it_is_edited_or_deleted(people: 
 
 def test_after_an_up_arrow_edit_focus_is_back_in_the_composer(people: list[Person]) -> None:
     ann = people[0]
-    group_with(ann, "Notes")
+    make_group(ann, "Notes")
     composer = ann.page.get_by_label("Message Notes")
     ann.say("Notes", "fist draft")
     expect(message(ann, "fist draft")).to_be_visible()
@@ -182,9 +166,9 @@ def expect_only_notice(person: Person, notice: str, own_group: str) -> None:
 
 def test_removed_leaving_or_deleted_shows_the_notice_and_no_error(people: list[Person]) -> None:
     ann, bob = people[0], people[1]
-    group_with(bob, "Bob's own")
+    make_group(bob, "Bob's own")
     for way in ("removed", "leaves", "deleted"):
-        group_with(ann, f"Club {way}", bob)
+        make_group(ann, f"Club {way}", bob)
         ann.say(f"Club {way}", "welcome")
         expect(message(bob, "welcome")).to_be_visible()
         if way == "leaves":
@@ -213,7 +197,7 @@ def test_removed_leaving_or_deleted_shows_the_notice_and_no_error(people: list[P
 
 def test_a_rename_reaches_the_composer_for_everyone(people: list[Person]) -> None:
     ann, bob = people[0], people[1]
-    group_with(ann, "Old name", bob)
+    make_group(ann, "Old name", bob)
     ann.page.get_by_role("button", name="Members").click()
     ann.page.get_by_role("button", name="Rename group").click()
     ann.page.get_by_role("dialog").get_by_label("New group name").fill("New name")
@@ -287,7 +271,7 @@ def test_a_malformed_email_is_explained_in_words(browser: Any, server: Server) -
 
 def test_a_file_over_its_limit_is_refused_in_plain_words(people: list[Person]) -> None:
     ann = people[0]
-    group_with(ann, "Files")
+    make_group(ann, "Files")
     big = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"some notes\n" * 1000}
     ann.page.locator(".composer input[type=file]").set_input_files(big)
     item = ann.page.get_by_role("list", name="Attachments to send").locator("li", has_text="notes.txt")
@@ -301,7 +285,7 @@ def test_a_file_over_its_limit_is_refused_in_plain_words(people: list[Person]) -
 
 def test_long_pastes_are_counted_like_the_server_and_never_cut(people: list[Person]) -> None:
     ann, bob = people[0], people[1]
-    group_with(ann, "Paste", bob)
+    make_group(ann, "Paste", bob)
     composer = ann.page.get_by_label("Message Paste")
     composer.focus()
     emoji = "😀" * 6000  # 6,000 code points: the server takes it; 12,000 UTF-16 units
@@ -351,7 +335,7 @@ def on_a_phone(person: Person, browser: Any) -> None:  # noqa: F811
 
 def test_on_a_phone_actions_come_on_tap_and_never_cover_the_text(browser: Any, people: list[Person]) -> None:  # noqa: F811
     ann, bob = people[0], people[1]
-    group_with(ann, "Book club", bob)
+    make_group(ann, "Book club", bob)
     on_a_phone(bob, browser)
     page = bob.page
     page.goto(f"{bob.server.url}/signin")
@@ -410,7 +394,7 @@ def test_an_image_message_is_scrolled_into_view_for_sender_and_receiver(
     from PIL import Image  # noqa: PLC0415
 
     ann, bob = people[0], people[1]
-    group_with(ann, "Pictures", bob)
+    make_group(ann, "Pictures", bob)
     ann.page.evaluate(
         """async () => {
             const app = window.huddle;
@@ -455,7 +439,7 @@ def test_attachment_chips_previews_and_video_previews_read_well(
     from tests.e2e.media_files import make_test_video  # noqa: PLC0415
 
     ann, bob = people[0], people[1]
-    group_with(ann, "Trip", bob)
+    make_group(ann, "Trip", bob)
     picture = io.BytesIO()
     Image.new("RGB", (800, 600), (60, 140, 250)).save(picture, "PNG")
     image = tmp_path / "beach.png"
@@ -505,7 +489,7 @@ def test_a_server_restart_loses_no_edit_and_no_read_position(browser: Any, tmp_p
         ann, bob = Person(browser, server, "Ann"), Person(browser, server, "Bob")
         ann.sign_up()
         bob.sign_up()
-        group_with(ann, "Restart", bob)
+        make_group(ann, "Restart", bob)
         ann.say("Restart", "first tyop")
         ann.say("Restart", "second tyop")
         expect(message(bob, "second tyop")).to_be_visible()
@@ -564,7 +548,7 @@ def react(person: Person, text: str, emoji: str) -> None:
 
 def test_reaction_chips_are_in_the_same_order_for_everyone(people: list[Person]) -> None:
     ann, bob = people[0], people[1]
-    group_with(ann, "Reactions", bob)
+    make_group(ann, "Reactions", bob)
     ann.say("Reactions", "react to this")
     expect(message(bob, "react to this")).to_be_visible()
     react(bob, "react to this", "😮")
@@ -603,7 +587,7 @@ def test_screenshot_review_on_phone_and_desktop(people: list[Person], tmp_path: 
     from PIL import Image  # noqa: PLC0415
 
     ann, bob = people[0], people[1]
-    group_with(ann, "Review", bob)
+    make_group(ann, "Review", bob)
     long_text = " ".join(["This is a long message that goes on to show how text wraps in the chat."] * 8)
     ann.say("Review", long_text)
     ann.say("Review", "https://example.com/" + "a-very-long-unbroken-address-" * 6)

@@ -187,6 +187,22 @@ def playback(page: Any) -> dict[str, Any]:
     )
 
 
+def make_group(owner: Person, name: str, *others: Person) -> None:
+    """The owner creates a group and adds the others by email (by API); each of them opens it."""
+    owner.page.get_by_role("button", name="New group").click()
+    owner.page.get_by_label("Group name").fill(name)
+    owner.page.get_by_role("button", name="Create group").click()
+    expect(owner.page.get_by_role("heading", name=name)).to_be_visible()
+    for other in others:
+        owner.page.evaluate(
+            "async (email) => { const app = window.huddle; "
+            "await app.api.post(`/api/v1/groups/${app.store.openGroupId}/members`, {email}); }",
+            other.email,
+        )
+        other.page.get_by_role("link", name=re.compile(re.escape(name))).click()
+        expect(other.page.get_by_role("heading", name=name)).to_be_visible()
+
+
 def expect_following(
     follower: Person, leader: Person, *, paused: bool, tolerance: float, near: float | None = None
 ) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from tests.e2e.test_spa import (
     browser,
     expect,
     expect_following,
+    make_group,
     playback,
     production_services,
 )
@@ -36,22 +36,6 @@ from tests.process import Server, run_server
 
 pytestmark = pytest.mark.slow
 __all__ = ["browser"]  # the fixture, shared with test_spa.py
-
-
-def make_group(owner: Person, name: str, *others: Person) -> None:
-    """The owner creates a group and adds the others by email; each of them opens it."""
-    owner.page.get_by_role("button", name="New group").click()
-    owner.page.get_by_label("Group name").fill(name)
-    owner.page.get_by_role("button", name="Create group").click()
-    expect(owner.page.get_by_role("heading", name=name)).to_be_visible()
-    for other in others:
-        owner.page.evaluate(
-            "async (email) => { const app = window.huddle; "
-            "await app.api.post(`/api/v1/groups/${app.store.openGroupId}/members`, {email}); }",
-            other.email,
-        )
-        other.page.get_by_role("link", name=re.compile(name)).click()
-        expect(other.page.get_by_role("heading", name=name)).to_be_visible()
 
 
 def upload_and_play(person: Person, video: Path) -> None:
