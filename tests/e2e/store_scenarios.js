@@ -35,5 +35,18 @@ async () => {
     results.reactions = store.chat(7).messages.get(10).reactions;
     store.seen({ group_id: 7, user_id: 2, seq: 10 });
     results.reads = store.chat(7).reads.get(2);
+
+    // A page read before a live edit and a live delete arrived (a reconnect's re-read) undoes neither.
+    const stale = [message(5), message(6)];
+    store.updateMessage(7, 5, { text: "edited 5", edited_at: "2026-12-04T21:22:01.5Z" });
+    store.updateMessage(7, 6, { deleted: true, text: "" });
+    store.addHistory(7, { items: stale, has_more: false }, { older: false });
+    results.afterStalePage = [5, 6].map((seq) => {
+        const { text, edited_at = null, deleted = false } = store.chat(7).messages.get(seq);
+        return { text, edited_at, deleted };
+    });
+    // A newer edit from a page does replace the one on screen.
+    store.addHistory(7, { items: [message(5, 2, { text: "edited again", edited_at: "2026-12-04T21:22:02Z" })], has_more: false }, { older: false });
+    results.afterNewerPage = store.chat(7).messages.get(5).text;
     return results;
 }

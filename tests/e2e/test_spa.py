@@ -665,6 +665,11 @@ def test_store_keeps_each_seq_once_and_counts_unread(static_page: Any) -> None:
     assert results["unreadAfterOwn"] == 0  # your own message moves your read position, as on the server
     assert results["reactions"] == [{"emoji": "🎉", "count": 2, "me": True}]
     assert results["reads"] == 10
+    assert results["afterStalePage"] == [
+        {"text": "edited 5", "edited_at": "2026-12-04T21:22:01.5Z", "deleted": False},
+        {"text": "", "edited_at": None, "deleted": True},
+    ]
+    assert results["afterNewerPage"] == "edited again"
 
 
 def test_session_refreshes_before_expiry_and_always_keeps_the_newest_token(static_page: Any) -> None:

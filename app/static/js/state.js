@@ -142,11 +142,7 @@ export class Store extends EventTarget {
   /** History from HTTP: merged by seq (a page may overlap what the socket delivered). */
   addHistory(groupId, page, { older }) {
     const chat = this.chat(groupId);
-    for (const frame of page.items) {
-      const known = chat.messages.get(frame.seq);
-      // An edit waiting for the connection stays on screen until it is saved.
-      chat.messages.set(frame.seq, { ...known, ...frame, ...(known?.editPending ? { text: known.text } : {}) });
-    }
+    for (const frame of page.items) chat.messages.set(frame.seq, newestOf(chat.messages.get(frame.seq), frame));
     if (older || !chat.historyLoaded) chat.hasMore = page.has_more;
     chat.historyLoaded = true;
     const group = this.groups.get(groupId);
@@ -316,4 +312,19 @@ export class Store extends EventTarget {
     this.playback.set(state.group_id, state);
     this.emit("playback", { groupId: state.group_id, state });
   }
+}
+
+/**
+ * A history row merged over what is already on screen. The page may have been read before an edit
+ * or a delete the socket has since delivered (a reconnect's re-read races the edits it retransmits),
+ * so it never undoes one: edits are ordered by `edited_at`, a delete is final, and an edit waiting
+ * for the connection stays on screen until it is saved.
+ */
+function newestOf(known, row) {
+  if (!known) return row;
+  const merged = { ...known, ...row };
+  if (known.editPending) merged.text = known.text;
+  else if (known.edited_at && !(Date.parse(row.edited_at) >= Date.parse(known.edited_at))) Object.assign(merged, { text: known.text, edited_at: known.edited_at });
+  if (known.deleted) Object.assign(merged, { deleted: true, text: "" });
+  return merged;
 }
