@@ -564,6 +564,29 @@ def test_reaction_chips_are_in_the_same_order_for_everyone(people: list[Person])
     expect(message(bob, "react to this").locator(".reaction")).to_have_text(chips)
 
 
+# -- smaller: a message deleted before it was read still counted as unread ----------------------------
+
+
+def test_a_message_deleted_before_it_was_read_is_not_unread(people: list[Person]) -> None:
+    ann, bob = people[0], people[1]
+    make_group(ann, "Unread", bob)
+    make_group(bob, "Elsewhere")  # Bob looks at another chat
+    ann.say("Unread", "first of two")
+    ann.say("Unread", "second of two")
+    badge = bob.page.get_by_role("link", name=re.compile("Unread")).locator(".badge")
+    expect(badge).to_have_text("2")
+    own = message(ann, "first of two")
+    own.hover()
+    own.get_by_role("button", name="Delete").click()
+    ann.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(badge).to_have_text("1")  # live
+    bob.page.reload()
+    expect(badge).to_have_text("1")  # from the server's count
+    bob.page.get_by_role("link", name=re.compile("Unread")).click()
+    expect(message(bob, "second of two")).to_be_visible()
+    expect(badge).to_have_count(0)
+
+
 # -- smaller: after signing in, focus was on the page rather than on anything in it -------------------
 
 

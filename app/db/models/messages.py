@@ -11,7 +11,7 @@ from typing import Any
 
 from advanced_alchemy.base import DefaultBase, IdentityBase
 from advanced_alchemy.types import BigIntIdentity, DateTimeUTC
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.accounts import EMAIL_MAX, NAME_MAX
@@ -23,6 +23,14 @@ class MessageRow(IdentityBase):
         UniqueConstraint("group_id", "seq", name="uq_messages_group_seq"),
         # Idempotent sends: one message per (group, author, client id). NULL ids never collide.
         Index("uq_messages_client_msg_id", "group_id", "author_id", "client_msg_id", unique=True),
+        # Deleted messages only, for unread counts that leave them out (few rows, never live history).
+        Index(
+            "ix_messages_deleted",
+            "group_id",
+            "seq",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},  # never reuse a deleted message's id (SQLite; FTS rowids too)
     )
 

@@ -77,6 +77,10 @@ class GroupService:
         peers = await self._peers(direct_ids, principal.user_id) if direct_ids else {}
         await release(self.db)
         latest = await self.runtime.messages.latest(ids)
+        # A message deleted before it was read is not unread.
+        deleted = await self.runtime.messages.deleted_after(
+            {group.id: membership.last_read_seq for group, membership in pairs if group.id in latest}
+        )
         result = []
         for group, membership in pairs:
             last = latest.get(group.id)
@@ -92,7 +96,9 @@ class GroupService:
                     role=as_role(membership.role),
                     member_count=counts.get(group.id, 0),
                     last_read_seq=membership.last_read_seq,
-                    unread_count=max(0, (last.seq if last else 0) - membership.last_read_seq),
+                    unread_count=max(
+                        0, (last.seq if last else 0) - membership.last_read_seq - deleted.get(group.id, 0)
+                    ),
                     last_message=(
                         to_frame(last, principal.user_id, signer=self.runtime.attachment_signer)
                         if last

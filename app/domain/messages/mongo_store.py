@@ -289,6 +289,17 @@ class MongoMessageStore:
         cursor = await self._messages.aggregate(pipeline)
         return {message.group_id: message for message in map(to_stored, await cursor.to_list())}
 
+    async def deleted_after(self, positions: Mapping[int, int]) -> dict[int, int]:
+        if not positions:
+            return {}
+        after: list[Document] = [{"group_id": group, "seq": {"$gt": seq}} for group, seq in positions.items()]
+        pipeline: list[Document] = [
+            {"$match": {"$or": after, "deleted_at": {"$ne": None}}},
+            {"$group": {"_id": "$group_id", "count": {"$sum": 1}}},
+        ]
+        cursor = await self._messages.aggregate(pipeline)
+        return {row["_id"]: row["count"] for row in await cursor.to_list()}
+
     async def search(
         self, group_ids: Sequence[int], query: str, *, limit: int, offset: int
     ) -> list[StoredMessage]:

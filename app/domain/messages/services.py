@@ -301,7 +301,10 @@ class MessageService:
         last_seq = latest.seq if latest else 0
         position = await self._advance_read(group_id, principal.user_id, min(seq, last_seq))
         await self.events.to_group(group_id, Seen(group_id=group_id, user_id=principal.user_id, seq=position))
-        return ReadState(group_id=group_id, last_read_seq=position, unread_count=max(0, last_seq - position))
+        deleted = (await self.store.deleted_after({group_id: position})).get(group_id, 0)
+        return ReadState(
+            group_id=group_id, last_read_seq=position, unread_count=max(0, last_seq - position - deleted)
+        )
 
     async def readers(self, principal: Principal, group_id: int, seq: int) -> list[Reader]:
         """Members (other than the caller) who have read up to `seq`."""

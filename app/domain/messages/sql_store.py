@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -22,6 +22,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
     tuple_,
     update,
@@ -323,6 +324,19 @@ class SQLMessageStore:
         )
         async with autocommit(self._engine) as db:
             return {row.group_id: _stored(row) for row in await db.execute(query)}
+
+    async def deleted_after(self, positions: Mapping[int, int]) -> dict[int, int]:
+        after = [(MessageRow.group_id == group) & (MessageRow.seq > seq) for group, seq in positions.items()]
+        if not after:
+            return {}
+        # The partial index ix_messages_deleted holds only deleted rows: this never walks live history.
+        query = (
+            select(MessageRow.group_id, func.count())
+            .where(MessageRow.deleted_at.is_not(None), or_(*after))
+            .group_by(MessageRow.group_id)
+        )
+        async with autocommit(self._engine) as db:
+            return dict((await db.execute(query)).tuples().all())  # a Result has keys(): not a mapping
 
     async def search(
         self, group_ids: Sequence[int], query: str, *, limit: int, offset: int

@@ -8,7 +8,7 @@ The contract suite in tests/integration/messages/test_store_contract.py runs aga
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import msgspec
@@ -99,6 +99,11 @@ class MessageStore(Protocol):
 
     async def latest(self, group_ids: Sequence[int]) -> dict[int, StoredMessage]:
         """The newest message of each group that has one."""
+        ...
+
+    async def deleted_after(self, positions: Mapping[int, int]) -> dict[int, int]:
+        """Per group, how many deleted messages lie after the given seq (a read position): unread
+        counts leave them out. Groups with none may be missing from the answer."""
         ...
 
     async def search(

@@ -370,7 +370,7 @@ class App {
         store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at, editPending: false });
         break;
       case "message_deleted":
-        store.updateMessage(groupId, frame.seq, { deleted: true, text: "" });
+        store.deleteMessage(groupId, frame.seq);
         break;
       case "reaction":
         store.applyReaction(frame);

@@ -93,6 +93,11 @@ export class Store extends EventTarget {
     let lastMessage = group.last_message || null;
     if (known?.last_message && (!lastMessage || known.last_message.seq > lastMessage.seq)) lastMessage = known.last_message;
     const merged = { ...known, ...group, last_message: lastMessage, latestSeq: latest, lastReadSeq: lastRead };
+    if (group.unread_count !== undefined) {
+      // The server's count leaves out messages deleted before they were read; keep that difference.
+      merged.deletedUnread = Math.max(0, (group.last_message?.seq || 0) - (group.last_read_seq || 0) - group.unread_count);
+      merged.deletedSeqs = new Set([...(known?.deletedSeqs || [])].filter((seq) => seq > (group.last_message?.seq || 0)));
+    }
     this.groups.set(group.id, merged);
     if (!quiet) this.emit("groups");
     return merged;
@@ -108,8 +113,14 @@ export class Store extends EventTarget {
     this.emit("groups");
   }
 
+  /** Messages after the read position, less those deleted before they were read: the server's
+   * count at the last list (`deletedUnread`) and the deletes seen live since (`deletedSeqs`). */
   unread(group) {
-    return Math.max(0, (group.latestSeq || 0) - (group.lastReadSeq || 0));
+    const lastRead = group.lastReadSeq || 0;
+    const latest = group.latestSeq || 0;
+    if (latest <= lastRead) return 0;
+    const liveDeleted = [...(group.deletedSeqs || [])].filter((seq) => seq > lastRead).length;
+    return Math.max(0, latest - lastRead - (group.deletedUnread || 0) - liveDeleted);
   }
 
   displayName(group) {
@@ -133,6 +144,7 @@ export class Store extends EventTarget {
     const group = this.groups.get(groupId);
     if (!group || seq <= (group.lastReadSeq || 0)) return false;
     group.lastReadSeq = seq;
+    if (seq >= (group.latestSeq || 0)) group.deletedUnread = 0; // all read: no deleted one is left above
     this.emit("unread", { groupId });
     return true;
   }
@@ -200,6 +212,17 @@ export class Store extends EventTarget {
     const group = this.groups.get(groupId);
     if (group?.last_message?.seq === seq) Object.assign(group.last_message, change);
     this.emit("message-changed", { groupId, frame });
+  }
+
+  /** A message deleted (a live frame): shown as deleted, and no longer counted as unread. */
+  deleteMessage(groupId, seq) {
+    const group = this.groups.get(groupId);
+    const frame = this.chats.get(groupId)?.messages.get(seq);
+    if (group && !frame?.deleted && seq > (group.lastReadSeq || 0)) {
+      group.deletedSeqs = new Set(group.deletedSeqs || []).add(seq);
+      this.emit("unread", { groupId });
+    }
+    this.updateMessage(groupId, seq, { deleted: true, text: "" });
   }
 
   applyReaction(event) {

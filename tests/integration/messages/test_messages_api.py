@@ -307,6 +307,21 @@ async def test_read_receipts_and_unread_counts(client: AppClient) -> None:
     assert [(r["user_id"], r["last_read_seq"]) for r in readers] == [(member.user["id"], last["seq"])]
 
 
+async def test_a_message_deleted_before_it_was_read_is_not_unread(client: AppClient) -> None:
+    owner, member, gid = await setup_pair(client)
+    sent = [await send(client, owner, gid, f"m{i}") for i in range(3)]
+    await client.post(f"/api/v1/groups/{gid}/read", json={"seq": sent[0]["seq"]}, headers=member.headers)
+    for gone in (sent[0], sent[1]):  # one already read, one not
+        deleted = await client.delete(f"/api/v1/groups/{gid}/messages/{gone['seq']}", headers=owner.headers)
+        assert deleted.status_code == 204, deleted.text
+    groups = (await client.get("/api/v1/groups", headers=member.headers)).json()
+    assert groups[0]["unread_count"] == 1  # m2 only
+    read = await client.post(
+        f"/api/v1/groups/{gid}/read", json={"seq": sent[0]["seq"]}, headers=member.headers
+    )
+    assert read.json()["unread_count"] == 1
+
+
 async def test_search_within_my_groups(client: AppClient) -> None:
     owner, member, gid = await setup_pair(client)
     await send(client, owner, gid, "the popcorn is ready")

@@ -217,6 +217,21 @@ async def test_latest_per_group(store: MessageStore, make_group: Callable[[], An
     assert await store.latest([]) == {}
 
 
+async def test_deleted_after_counts_deleted_messages_past_a_position(
+    store: MessageStore, make_group: Callable[[], Any]
+) -> None:
+    one, two, untouched = await make_group(), await make_group(), await make_group()
+    for group in (one, two, untouched):
+        for i in range(4):
+            await append_one(store, draft(group, f"m{i}"))
+    now = dt.datetime.now(dt.UTC)
+    for group, seq in ((one, 1), (one, 3), (one, 4), (two, 2)):
+        assert await store.tombstone(group, seq, now) is not None
+    counts = await store.deleted_after({one: 1, two: 2, untouched: 0})
+    assert {group: counts.get(group, 0) for group in (one, two, untouched)} == {one: 2, two: 0, untouched: 0}
+    assert await store.deleted_after({}) == {}
+
+
 async def test_search_finds_words_in_given_groups_only(
     store: MessageStore, make_group: Callable[[], Any]
 ) -> None:
