@@ -5,19 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.handlers import HTTPRouteHandler
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OpenAPIType, Parameter, Schema, SecurityScheme
-from litestar.types import ControllerRouterHandler, Method, Scope, Send
+from litestar.types import ControllerRouterHandler, Scope, Send
 
-from app import __version__
 from app.config import Settings
 from app.db.engine import sqlalchemy_config
 from app.domain.accounts import controllers as accounts
@@ -26,7 +20,6 @@ from app.domain.attachments import controllers as attachments
 from app.domain.attachments.deps import provide_attachments
 from app.domain.groups import controllers as groups
 from app.domain.groups.deps import provide_groups
-from app.domain.ids import MAX_ID
 from app.domain.media import controllers as videos
 from app.domain.media import upload_controllers as uploads
 from app.domain.media.deps import provide_form_uploads, provide_media, provide_resumable
@@ -41,7 +34,7 @@ from app.server import health, metrics, spa
 from app.server.bodies import HuddleRequest, refuse_nul
 from app.server.dependencies import resolve_dependencies_in_order
 from app.server.errors import azure_exception_handlers, exception_handlers
-from app.server.openapi_text import forbid_nul
+from app.server.openapi_document import openapi_config, refine
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, with_security_headers
 from app.ws import endpoints as realtime
@@ -51,39 +44,7 @@ from app.ws.gateway import Gateway
 
 log = logging.getLogger("huddle")
 
-ZERO_BOUNDED = frozenset({"before_seq", "after_seq", "last_seq"})
 DEFAULT_BODY_LIMIT = 1024 * 1024  # JSON bodies; upload routes raise their own limit
-
-
-def operation_id(handler: HTTPRouteHandler, method: Method, components: list[Any]) -> str:
-    """The handler's name for the canonical path; seed-000 aliases get a suffix so ids stay unique.
-
-    A handler serving GET and HEAD (streams) names its HEAD operation `head<Name>`.
-    """
-    words = handler.handler_name.split("_")
-    if len(handler.http_methods) > 1 and method != "GET":
-        words.insert(0, method.lower())
-    name = words[0] + "".join(word.title() for word in words[1:])
-    parts = [part for part in components if isinstance(part, str)]
-    if len(handler.paths) == 1 or parts[:2] == ["api", "v1"]:
-        return name
-    return name + "Seed" + "".join(part.replace("-", " ").title().replace(" ", "") for part in parts)
-
-
-def openapi_config() -> OpenAPIConfig:
-    return OpenAPIConfig(
-        title="Huddle",
-        version=__version__,
-        description="Group chat with synchronized video watching. Seed-000 paths are kept as aliases.",
-        path="/schema",
-        operation_id_creator=operation_id,
-        components=Components(
-            security_schemes={
-                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-            }
-        ),
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-    )
 
 
 def route_handlers() -> Sequence[ControllerRouterHandler]:
@@ -170,37 +131,8 @@ def create_app(settings: Settings) -> Litestar:
     app.asgi_handler = proxy_headers(
         observe(with_security_headers(app.asgi_handler)), TrustedProxies(settings.trusted_proxies)
     )
-    refine_openapi(app)
-    forbid_nul(app.openapi_schema)
+    refine(app.openapi_schema)
     return app
-
-
-def refine_openapi(app: Litestar) -> None:
-    """State what the Struct-derived schema cannot: a UserRef names someone by exactly one of
-    `email` or `user_id`; the zero lower bound of optional cursors, which Litestar drops
-    (`ge=0` is falsy); and the id bounds of `attachment_ids` items, which it drops from list items."""
-    schema = app.openapi_schema
-    for item in (schema.paths or {}).values():
-        for operation in (item.get, item.post, item.put, item.patch, item.delete, item.head):
-            for parameter in (operation.parameters or []) if operation else []:
-                if not isinstance(parameter, Parameter) or parameter.name not in ZERO_BOUNDED:
-                    continue
-                if isinstance(parameter.schema, Schema) and parameter.schema.minimum is None:
-                    parameter.schema.minimum = 0
-    components = schema.components
-    schemas = components.schemas if components and components.schemas else {}
-    user_ref = schemas.get("UserRef")
-    if isinstance(user_ref, Schema):
-        user_ref.min_properties = user_ref.max_properties = 1
-    send = schemas.get("SendMessage")
-    ids = send.properties.get("attachment_ids") if isinstance(send, Schema) and send.properties else None
-    if isinstance(ids, Schema) and isinstance(ids.items, Schema):
-        ids.items.minimum, ids.items.maximum = 1, MAX_ID
-        # A message needs text, attachments or both.
-        send.any_of = [  # type: ignore[union-attr]
-            Schema(required=["text"], properties={"text": Schema(type=OpenAPIType.STRING)}),
-            Schema(required=["attachment_ids"], properties={"attachment_ids": Schema(min_items=1)}),
-        ]
 
 
 def runtime_of(app: Litestar) -> Runtime:

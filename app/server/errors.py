@@ -174,9 +174,16 @@ def azure_exception_handlers() -> ExceptionHandlersMap:
     }
 
 
+def describe_status(status_code: int) -> str:
+    """An error status in words for the OpenAPI document: "not found", "rate limited", ..."""
+    return _CODES.get(status_code, "error").replace("_", " ")
+
+
 def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI response entries for the error statuses a route can return."""
     return {
-        code: ResponseSpec(data_container=ErrorBody, description=_CODES.get(code, "error").replace("_", " "))
+        code: ResponseSpec(
+            data_container=ErrorBody, description=describe_status(code), generate_examples=False
+        )
         for code in status_codes
     }

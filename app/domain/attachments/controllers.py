@@ -12,7 +12,7 @@ from litestar import Request, Response, get, route
 
 from app.domain.accounts.deps import Accounts, Authenticated
 from app.domain.attachments.deps import Attachments
-from app.domain.media.controllers import BEARER_OR_SIGNED, STREAM_RESPONSES, Exp, Sig
+from app.domain.media.controllers import BEARER_OR_SIGNED, Exp, Sig, stream_responses
 from app.domain.messages.schemas import AttachmentOut
 from app.domain.params import BEARER, Id
 from app.server.errors import error_responses
@@ -40,7 +40,7 @@ async def get_attachment(
     security=BEARER_OR_SIGNED,
     summary="An attachment's bytes with HTTP Range; a member's bearer token or the signed `url`. "
     "Images inline, anything else as a download; always nosniff and a sandbox CSP",
-    responses=STREAM_RESPONSES,
+    responses=stream_responses("*/*"),
 )
 async def download_attachment(
     request: Request[Any, Any, Any],
@@ -59,7 +59,7 @@ async def download_attachment(
     tags=TAGS,
     security=BEARER_OR_SIGNED,
     summary="An image attachment's thumbnail (WebP, 320 px wide at most, no metadata)",
-    responses=STREAM_RESPONSES,
+    responses=stream_responses("image/webp"),
 )
 async def attachment_thumbnail(
     request: Request[Any, Any, Any],

@@ -34,13 +34,22 @@ Quality = Annotated[
         "404 until it is done. A signed URL is valid for the quality it was issued for."
     ),
 ]
-STREAM_RESPONSES = {
-    206: ResponseSpec(
-        data_container=bytes, description="Partial content: one range, or multipart/byteranges"
-    ),
-    304: ResponseSpec(data_container=None, description="Not modified"),
-    **error_responses(401, 403, 404, 409, 416),
-}
+
+
+def stream_responses(media_type: str) -> dict[int, ResponseSpec]:
+    """A stream's answers, documented as the bytes they are (`media_type`), not as JSON text."""
+
+    def body(description: str) -> ResponseSpec:
+        return ResponseSpec(
+            data_container=bytes, media_type=media_type, generate_examples=False, description=description
+        )
+
+    return {
+        200: body("The whole file"),
+        206: body("Partial content: one range, or several as multipart/byteranges"),
+        304: ResponseSpec(data_container=None, description="Not modified"),
+        **error_responses(401, 403, 404, 409, 416),
+    }
 
 
 @post(
@@ -149,7 +158,7 @@ async def delete_video(video_id: Id, principal: Authenticated, media: Media) -> 
     security=BEARER_OR_SIGNED,
     summary="The video's bytes (or a rendition's: ?quality=360p) with HTTP Range (RFC 9110); a bearer "
     "token or the signed stream_url",
-    responses=STREAM_RESPONSES,
+    responses=stream_responses("video/*"),
 )
 async def stream_video(
     request: Request[Any, Any, Any],
@@ -170,7 +179,7 @@ async def stream_video(
     tags=TAGS,
     security=BEARER_OR_SIGNED,
     summary="The video's poster (JPEG), made with its renditions; a bearer token or the signed poster_url",
-    responses=STREAM_RESPONSES,
+    responses=stream_responses("image/jpeg"),
 )
 async def video_poster(
     request: Request[Any, Any, Any],
@@ -191,7 +200,7 @@ async def video_poster(
     security=BEARER_OR_SIGNED,
     summary="The seed's stream by name: unique within a group; ambiguous across groups (409) "
     "unless group_id narrows it",
-    responses=STREAM_RESPONSES,
+    responses=stream_responses("video/*"),
 )
 async def stream_video_by_name(
     request: Request[Any, Any, Any],

@@ -26,21 +26,35 @@ _GROUP_ID = Schema(
 )
 
 
-def _multipart(properties: dict[str, Schema | Reference]) -> RequestBody:
-    schema = Schema(type=OpenAPIType.OBJECT, properties=properties, required=["file"])
+# Named components (added to the document by app.server.openapi_document), so SDKs name the forms.
+FORMS = {
+    "VideoUploadForm": Schema(
+        type=OpenAPIType.OBJECT, title="VideoUploadForm", properties={"file": _FILE}, required=["file"]
+    ),
+    "SeedVideoUploadForm": Schema(
+        type=OpenAPIType.OBJECT,
+        title="SeedVideoUploadForm",
+        properties={"file": _FILE, "group_id": _GROUP_ID},
+        required=["file"],
+    ),
+}
+
+
+def _multipart(form: str) -> RequestBody:
+    schema = Reference(ref=f"#/components/schemas/{form}")
     return RequestBody(content={"multipart/form-data": OpenAPIMediaType(schema=schema)}, required=True)
 
 
 @dataclass
 class GroupUploadOperation(Operation):
     def __post_init__(self) -> None:
-        self.request_body = _multipart({"file": _FILE})
+        self.request_body = _multipart("VideoUploadForm")
 
 
 @dataclass
 class FormUploadOperation(Operation):
     def __post_init__(self) -> None:
-        self.request_body = _multipart({"file": _FILE, "group_id": _GROUP_ID})
+        self.request_body = _multipart("SeedVideoUploadForm")
 
 
 @dataclass
