@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint fmt typecheck migrate migration loadtest bench soak clean
+.PHONY: help install run test lint fmt typecheck migrate migration openapi sdk loadtest bench soak clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,15 @@ migrate: install ## upgrade the database in DATABASE_URL to the latest schema
 migration: install ## autogenerate a migration from the models: make migration m="what changed"
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)
 	@$(UV) run --frozen --quiet huddle makemigration -m "$(m)"
+
+openapi: install ## write sdk/openapi.json, the committed OpenAPI document (a test fails when it is stale)
+	@$(UV) run --frozen --quiet huddle openapi --out sdk/openapi.json
+
+sdk: install node_modules ## generate the Python client (build/sdk/python) and TypeScript types (build/sdk/typescript) from sdk/openapi.json
+	@$(UV) run --frozen --quiet openapi-python-client generate --path sdk/openapi.json \
+		--config sdk/python-client.yaml --output-path build/sdk/python --overwrite
+	@mkdir -p build/sdk/typescript
+	@node_modules/.bin/openapi-typescript sdk/openapi.json -o build/sdk/typescript/huddle.d.ts
 
 # Locust against a running app (`make run` in another shell): users, ramp (users/s) and duration from
 # the environment; CSV and HTML reports in var/loadtest/.

@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from granian.constants import Interfaces
@@ -175,6 +176,18 @@ def makemigration(args: argparse.Namespace) -> None:
     migrate.revision(settings.sqlalchemy_url, args.message)
 
 
+def openapi_command(args: argparse.Namespace) -> None:
+    from app.server.app import create_app  # noqa: PLC0415 -- the whole app, only for this command
+    from app.server.openapi_document import document_json  # noqa: PLC0415
+
+    # Default settings, an in-memory database: the document never depends on this machine's setup.
+    text = document_json(create_app(Settings(database_url="sqlite+aiosqlite://")).openapi_schema)
+    if args.out == "-":
+        sys.stdout.write(text)
+        return
+    Path(args.out).write_text(text, encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="huddle", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +250,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     create.add_argument("--out", required=True, help="the credentials file to write (JSON)")
     create.add_argument("--password-file", help="read the password from this file (default: a random one)")
     create.set_defaults(func=users_create)
+
+    document = commands.add_parser(
+        "openapi",
+        help="write the OpenAPI document (the one /schema/openapi.json serves; SDKs are built from it)",
+    )
+    document.add_argument("--out", default="-", help="file to write (default: standard output)")
+    document.set_defaults(func=openapi_command)
 
     upgrade = commands.add_parser("migrate", help="upgrade the database schema")
     upgrade.add_argument("--revision", default="head")
