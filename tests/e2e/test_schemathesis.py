@@ -2,8 +2,8 @@
 no schema violation, no undocumented status.
 
 One check, positive-data acceptance, is left out on the routes whose acceptance depends on content
-the schema cannot express: the video's magic bytes and a subtitle file's format (415, 422), the
-configured size limit (413), which group a seed upload is for, and a direct chat with oneself. Logout is left out because it would
+the schema cannot express: a file's magic bytes or subtitle format (415, 422), the size limit (413), which
+group a seed upload is for, and a direct chat with oneself. Logout is left out because it would
 revoke the token the run uses. Two checks are off everywhere: allow-header conformance (Litestar's
 generated OPTIONS answers list one handler's methods when several handlers share a path) and
 resource availability (its inferred links treat any 404 after a create as a lost resource, e.g. a

@@ -62,6 +62,7 @@ def test_a_member_picks_subtitles_and_the_cues_load(browser: Any, tmp_path: Path
         dialog.get_by_label("Subtitle file (WebVTT or SRT)").set_input_files(srt)
         dialog.get_by_label("Language").fill("en")
         dialog.get_by_label("Label in the menu (optional)").fill("English")
+        ada.check_accessibility("add subtitles dialog")
         dialog.get_by_role("button", name="Add subtitles").click()
         expect(ada.page.locator(".library")).to_contain_text("Subtitles “English” added")
         expect(ada.page.locator(".subtitle-list")).to_contain_text("English")

@@ -224,7 +224,8 @@ class SubtitleService:
     ) -> tuple[bytes, TrackMeta, str | None]:
         """The file's bytes (at most `limit`), what the form said about it, and its file name."""
         content_type = request.headers.get("content-type") or ""
-        if not content_type.lower().startswith("multipart/"):
+        if not content_type.lower().startswith("multipart/form-data"):
+            _checked(meta)  # a wrong language is refused before the file is read
             async with aclosing(request.stream()) as stream:
                 return await _collect(stream, limit), meta, None
         reader = MultipartReader(request.stream(), content_type, limit + FORM_OVERHEAD)
