@@ -64,7 +64,7 @@ def test_a_member_picks_subtitles_and_the_cues_load(browser: Any, tmp_path: Path
         dialog.get_by_label("Label in the menu (optional)").fill("English")
         ada.check_accessibility("add subtitles dialog")
         dialog.get_by_role("button", name="Add subtitles").click()
-        expect(ada.page.locator(".library")).to_contain_text("Subtitles “English” added")
+        expect(ada.page.locator("#subtitle-note")).to_have_text(f"Subtitles “English” added to {video.name}.")
         expect(ada.page.locator(".subtitle-list")).to_contain_text("English")
 
         # Bo opens the player: the track is offered (the browser's menu and ours), not shown yet.
@@ -106,9 +106,37 @@ def test_a_member_picks_subtitles_and_the_cues_load(browser: Any, tmp_path: Path
         )
         bo.shot("watch-together-subtitles")
 
+        # Another quality is another source on the same element: the track stays, still showing.
+        # (No ffmpeg renditions needed: the switch goes through the player's own path to a URL that
+        # differs only by an extra query parameter.)
+        before = bo.page.locator("#shared-video").evaluate("v => v.currentSrc")
+        bo.page.evaluate(
+            """async () => {
+                const sync = window.huddle.chatView.player.sync;
+                const resolve = sync.io.resolve;
+                sync.io.resolve = async (name, options) => `${await resolve(name, options)}&as=other`;
+                try { await sync.switchSource(); } finally { sync.io.resolve = resolve; }
+            }"""
+        )
+        bo.page.wait_for_function(
+            "before => { const v = document.querySelector('#shared-video');"
+            " const t = v.querySelector('track');"
+            " return v.currentSrc !== before && v.readyState >= 1 && t.track.mode === 'showing'"
+            " && t.track.cues && t.track.cues.length > 0 }",
+            arg=before,
+        )
+        expect(bo.page.get_by_label("Subtitles", exact=True)).not_to_have_value("off")
+        barrier_text = "Bo switched quality"
+        bo.say("Movie night", barrier_text)
+        expect(ada.messages()).to_contain_text(barrier_text)
+        assert controls_in_chat(ada) == [f"You played at 0:00 · {video.name}"]
+
         # Removed by the uploader: gone from Bo's player too.
         ada.page.get_by_role("button", name=f"Remove subtitles English from {video.name}").click()
         ada.page.get_by_role("dialog").get_by_role("button", name="Remove subtitles").click()
+        expect(ada.page.locator("#subtitle-note")).to_have_text(
+            f"Subtitles “English” removed from {video.name}."
+        )
         expect(bo.page.locator("#shared-video track")).to_have_count(0)
         expect(bo.page.get_by_label("Subtitles", exact=True)).to_be_hidden()
         assert not ada.problems, ada.problems

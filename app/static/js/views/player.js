@@ -169,6 +169,7 @@ export class PlayerPanel {
     });
     this.videos = h("ul", { class: "video-list", aria: { label: "Videos in this group" } });
     this.libraryNote = h("p", { class: "muted" });
+    this.subtitleNote = h("p", { class: "muted", id: "subtitle-note", role: "status" }); // add/remove outcomes
     this.progress = h("progress", { max: 100, value: 0, hidden: true, id: "upload-progress", aria: { label: "Upload progress" } });
     this.progressText = h("span", { class: "muted", id: "upload-progress-text", role: "status" });
     this.fileInput = h("input", { type: "file", id: "video-file", accept: "video/*" });
@@ -209,7 +210,7 @@ export class PlayerPanel {
           this.watchersLine,
           this.driftLine,
         ),
-        h("div", { class: "library" }, h("h3", { text: "Library" }), this.libraryNote, this.videos, this.uploadForm),
+        h("div", { class: "library" }, h("h3", { text: "Library" }), this.libraryNote, this.videos, this.subtitleNote, this.uploadForm),
       ),
     );
     this.sync = new SyncedPlayer(this.video, {
@@ -609,12 +610,12 @@ export class PlayerPanel {
   async addSubtitles(video) {
     const chosen = await subtitleDialog(`Add subtitles to ${video.title}`);
     if (!chosen) return;
-    this.libraryNote.textContent = `Adding subtitles ${chosen.file.name}…`;
+    this.subtitleNote.textContent = `Adding subtitles ${chosen.file.name}…`;
     try {
       const track = await this.app.media.addSubtitles(video, chosen.file, chosen);
-      this.libraryNote.textContent = `Subtitles “${track.label}” added to ${video.title}.`;
+      this.subtitleNote.textContent = `Subtitles “${track.label}” added to ${video.title}.`;
     } catch (failure) {
-      this.libraryNote.textContent = `Could not add subtitles to ${video.title}: ${describeError(failure)}`;
+      this.subtitleNote.textContent = `Could not add subtitles to ${video.title}: ${describeError(failure)}`;
     }
   }
 
@@ -622,9 +623,9 @@ export class PlayerPanel {
     if (!(await confirmDialog(`Remove the subtitles “${track.label}” from ${video.title} for everyone?`, { confirm: "Remove subtitles", danger: true }))) return;
     try {
       await this.app.media.deleteSubtitles(video, track);
-      this.libraryNote.textContent = "";
+      this.subtitleNote.textContent = `Subtitles “${track.label}” removed from ${video.title}.`;
     } catch (failure) {
-      this.libraryNote.textContent = `Could not remove the subtitles: ${describeError(failure)}`;
+      this.subtitleNote.textContent = `Could not remove the subtitles: ${describeError(failure)}`;
     }
   }
 
