@@ -131,6 +131,18 @@ def test_a_member_picks_subtitles_and_the_cues_load(browser: Any, tmp_path: Path
         expect(ada.messages()).to_contain_text(barrier_text)
         assert controls_in_chat(ada) == [f"You played at 0:00 · {video.name}"]
 
+        # A track whose URL stops working (a signed URL expires while the tab stays open) is fetched
+        # again with a fresh one.
+        bo.page.evaluate(
+            "() => { const t = document.querySelector('#shared-video track');"
+            " t.src = t.src.replace(/sig=[^&]+/, 'sig=expired'); }"
+        )
+        bo.page.wait_for_function(
+            "() => { const t = document.querySelector('#shared-video track');"
+            " return t && !t.src.includes('sig=expired') && t.readyState === 2"
+            " && t.track.mode === 'showing' && t.track.cues.length > 0 }"
+        )
+
         # Removed by the uploader: gone from Bo's player too.
         ada.page.get_by_role("button", name=f"Remove subtitles English from {video.name}").click()
         ada.page.get_by_role("dialog").get_by_role("button", name="Remove subtitles").click()

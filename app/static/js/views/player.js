@@ -467,12 +467,26 @@ export class PlayerPanel {
     const video = this.loadedVideo();
     const tracks = video ? (video.subtitles || []).filter((t) => t.url) : [];
     const key = (track) => `${video.id}:${track.id}`;
-    const wanted = new Set(tracks.map(key));
-    for (const element of [...this.video.querySelectorAll("track")]) if (!wanted.has(element.dataset.key)) element.remove();
+    const wanted = new Map(tracks.map((track) => [key(track), track]));
+    for (const element of [...this.video.querySelectorAll("track")]) {
+      const track = wanted.get(element.dataset.key);
+      // Gone, or failed (its signed URL expired) and now signed afresh: a new element loads it again.
+      const failed = element.readyState === HTMLTrackElement.ERROR && track && element.src !== new URL(track.url, location.href).href;
+      if (!track || failed) element.remove();
+    }
     const present = new Set([...this.video.querySelectorAll("track")].map((element) => element.dataset.key));
     for (const track of tracks) {
       if (present.has(key(track))) continue;
-      this.video.append(h("track", { kind: track.kind, srclang: track.language, label: trackLabel(track), src: track.url, data: { key: key(track), id: String(track.id) } }));
+      this.video.append(
+        h("track", {
+          kind: track.kind,
+          srclang: track.language,
+          label: trackLabel(track),
+          src: track.url,
+          data: { key: key(track), id: String(track.id) },
+          on: { error: () => this.trackFailed() },
+        }),
+      );
     }
     this.subtitles.hidden = this.subtitlesLabel.hidden = !tracks.length;
     const values = ["off", ...tracks.map((t) => String(t.id))];
@@ -484,6 +498,19 @@ export class PlayerPanel {
       );
     }
     this.applySubtitles();
+  }
+
+  /** A track did not load (its signed URL expired while the tab stayed open): fetch the video for
+   * fresh URLs, at most every 10 s, and put the tracks back. */
+  trackFailed() {
+    const now = performance.now();
+    const name = this.sync.loadedName;
+    if (!name || now - (this.trackRetriedAt ?? -Infinity) < 10_000) return;
+    this.trackRetriedAt = now;
+    this.app.media.sourceFor(this.groupId, name, { fresh: true }).then(
+      () => this.renderSubtitles(),
+      () => {},
+    );
   }
 
   /** Show the track this member chose for the loaded video (none by default); the others stay off. */
