@@ -67,6 +67,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     attachment_max_pixels: int = 50_000_000  # larger images are refused as decompression bombs
     image_concurrency: int = 2  # images decoded at once per worker (each may take a full-size bitmap)
     attachment_url_ttl_seconds: int = 3600
+    subtitle_max_bytes: int = 1 * MiB  # one subtitle file (parsed in memory, then stored as WebVTT)
     storage_quota_bytes: int = 10 * GiB  # per user: videos, attachments and unfinished uploads
     group_storage_quota_bytes: int = 50 * GiB  # per group: the same, whoever uploaded them
     upload_sessions_per_user: int = 20  # unfinished resumable uploads at once
@@ -316,6 +317,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         attachment_max_pixels=r.number("ATTACHMENT_MAX_PIXELS", 50_000_000, 1, 1_000_000_000),
         image_concurrency=r.number("IMAGE_CONCURRENCY", 2, 1, 64),
         attachment_url_ttl_seconds=r.number("ATTACHMENT_URL_TTL", 3600, 60, 7 * 24 * 3600),
+        subtitle_max_bytes=r.number("SUBTITLE_MAX_BYTES", 1 * MiB, 1, 16 * MiB),
         storage_quota_bytes=r.number("STORAGE_QUOTA_BYTES", 10 * GiB, 0, 1024 * 1024 * GiB),
         group_storage_quota_bytes=r.number("GROUP_STORAGE_QUOTA_BYTES", 50 * GiB, 0, 1024 * 1024 * GiB),
         upload_sessions_per_user=r.number("UPLOAD_SESSIONS_PER_USER", 20, 1, 10_000),

@@ -73,6 +73,12 @@ class UnsupportedMediaType(AppError):
     code = "unsupported_media_type"
 
 
+class UnsupportedSubtitles(UnsupportedMediaType):
+    """A subtitle upload that is neither WebVTT nor SRT (judged by content)."""
+
+    code = "unsupported_subtitle_format"
+
+
 class RangeNotSatisfiable(AppError):
     status_code = 416
     code = "range_not_satisfiable"
@@ -81,6 +87,12 @@ class RangeNotSatisfiable(AppError):
 class Unprocessable(AppError):
     status_code = 422
     code = "unprocessable"
+
+
+class InvalidSubtitles(Unprocessable):
+    """A WebVTT or SRT file that cannot be taken as it is: not UTF-8, no valid cue, past a limit."""
+
+    code = "invalid_subtitles"
 
 
 class RateLimited(AppError):

@@ -21,8 +21,14 @@ from app.domain.attachments.deps import provide_attachments
 from app.domain.groups import controllers as groups
 from app.domain.groups.deps import provide_groups
 from app.domain.media import controllers as videos
+from app.domain.media import subtitle_controllers as subtitles
 from app.domain.media import upload_controllers as uploads
-from app.domain.media.deps import provide_form_uploads, provide_media, provide_resumable
+from app.domain.media.deps import (
+    provide_form_uploads,
+    provide_media,
+    provide_resumable,
+    provide_subtitles,
+)
 from app.domain.media.runner import TranscodeRunner
 from app.domain.media.sweeper import UploadSweeper
 from app.domain.messages import controllers as messages
@@ -55,6 +61,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *groups.route_handlers,
         *messages.route_handlers,
         *videos.route_handlers,
+        *subtitles.route_handlers,
         *uploads.route_handlers,
         *attachments.route_handlers,
         *realtime.route_handlers,
@@ -105,6 +112,7 @@ def create_app(settings: Settings) -> Litestar:
             "groups": Provide(provide_groups, sync_to_thread=False),
             "messages": Provide(provide_messages, sync_to_thread=False),
             "media": Provide(provide_media, sync_to_thread=False),
+            "subtitles": Provide(provide_subtitles, sync_to_thread=False),
             "forms": Provide(provide_form_uploads, sync_to_thread=False),
             "uploads": Provide(provide_resumable, sync_to_thread=False),
             "attachments": Provide(provide_attachments, sync_to_thread=False),

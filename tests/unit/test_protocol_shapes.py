@@ -28,6 +28,20 @@ VIDEO = media_schemas.VideoInfo(
     etag='"abc"',
     uploader_id=5,
     created_at=AT,
+    subtitles=[
+        media_schemas.SubtitleInfo(
+            id=2,
+            video_id=4,
+            label="English",
+            language="en",
+            kind="captions",
+            source_format="srt",
+            cue_count=12,
+            size=640,
+            uploader_id=5,
+            created_at=AT,
+        )
+    ],
 )
 VIDEO_SHAPE = {
     "id": 4,
@@ -38,6 +52,20 @@ VIDEO_SHAPE = {
     "etag": '"abc"',
     "uploader_id": 5,
     "created_at": ISO,
+    "subtitles": [
+        {
+            "id": 2,
+            "video_id": 4,
+            "label": "English",
+            "language": "en",
+            "kind": "captions",
+            "source_format": "srt",
+            "cue_count": 12,
+            "size": 640,
+            "uploader_id": 5,
+            "created_at": ISO,
+        }
+    ],
 }
 
 PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [

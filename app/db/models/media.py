@@ -28,6 +28,8 @@ JOB_DONE = "done"
 JOB_FAILED = "failed"  # out of attempts, or a file ffmpeg cannot read
 JOB_CANCELLED = "cancelled"  # the video was deleted
 CODEC_MAX = 32
+SUBTITLE_LABEL_MAX = 100
+SUBTITLE_LANGUAGE_MAX = 35
 ERROR_MAX = 500
 
 
@@ -99,6 +101,35 @@ class Rendition(DefaultBase):
     width: Mapped[int | None] = mapped_column(Integer, default=None)
     size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     bitrate: Mapped[int | None] = mapped_column(BigInteger, default=None)  # bits per second
+
+
+class Subtitle(IdentityAuditBase):
+    """A subtitle track of a video: WebVTT (SRT is converted on upload), bytes in the blob store.
+
+    `group_id` and `uploader_id` are the video's group and whoever added the track, so storage quotas
+    count its bytes like a video's. Labels are unique per video (the player's menu tells them apart).
+    """
+
+    __tablename__ = "video_subtitles"
+    __table_args__ = (
+        UniqueConstraint("video_id", "label", name="uq_video_subtitles_video_label"),
+        {"sqlite_autoincrement": True},  # never reuse a deleted track's id (SQLite)
+    )
+
+    video_id: Mapped[int] = mapped_column(BigIntIdentity, ForeignKey("videos.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("groups.id", ondelete="CASCADE"), index=True
+    )
+    uploader_id: Mapped[int | None] = mapped_column(
+        BigIntIdentity, ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    label: Mapped[str] = mapped_column(String(SUBTITLE_LABEL_MAX))
+    language: Mapped[str] = mapped_column(String(SUBTITLE_LANGUAGE_MAX))  # BCP 47
+    kind: Mapped[str] = mapped_column(String(16))  # subtitles, captions
+    source_format: Mapped[str] = mapped_column(String(16))  # webvtt, srt: what was uploaded
+    cue_count: Mapped[int] = mapped_column(Integer)
+    blob_key: Mapped[str] = mapped_column(String(BLOB_KEY_MAX), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)  # of the stored WebVTT
 
 
 class UploadSession(UUIDv7AuditBase):
@@ -183,6 +214,7 @@ __all__ = [
     "Attachment",
     "MessageAttachment",
     "Rendition",
+    "Subtitle",
     "UploadChunk",
     "UploadSession",
     "Video",

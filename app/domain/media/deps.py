@@ -1,4 +1,4 @@
-"""Providers for the video catalog and the two upload services."""
+"""Providers for the video catalog, its subtitle tracks and the two upload services."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from litestar.di import NamedDependency
 
 from app.domain.media.resumable import ResumableUploads
 from app.domain.media.services import MediaService
+from app.domain.media.subtitle_service import SubtitleService
 from app.domain.media.uploads import FormUploads
 from app.domain.params import DbSession, RuntimeDep
 
@@ -22,6 +23,11 @@ def provide_resumable(db_session: DbSession, runtime: RuntimeDep) -> ResumableUp
     return ResumableUploads(db_session, runtime)
 
 
+def provide_subtitles(db_session: DbSession, runtime: RuntimeDep) -> SubtitleService:
+    return SubtitleService(db_session, runtime)
+
+
 Media = NamedDependency[MediaService]
+Subtitles = NamedDependency[SubtitleService]
 Forms = NamedDependency[FormUploads]
 Resumable = NamedDependency[ResumableUploads]

@@ -66,3 +66,40 @@ class ChunkOperation(Operation):
             required=True,
             description="Exactly chunk_size bytes (the last chunk: the rest of the file)",
         )
+
+
+_SUBTITLE_FILE = Schema(
+    type=OpenAPIType.STRING,
+    format=OpenAPIFormat.BINARY,
+    description="WebVTT or SRT, UTF-8 (judged by content; SRT is converted to WebVTT)",
+)
+_SUBTITLE_FIELD = Schema(
+    type=OpenAPIType.STRING,
+    description="As the query parameter of the same name; a form field must come before the file",
+)
+
+
+@dataclass
+class SubtitleUploadOperation(Operation):
+    def __post_init__(self) -> None:
+        form = Schema(
+            type=OpenAPIType.OBJECT,
+            properties={
+                "file": _SUBTITLE_FILE,
+                "label": _SUBTITLE_FIELD,
+                "language": _SUBTITLE_FIELD,
+                "kind": _SUBTITLE_FIELD,
+            },
+            required=["file"],
+        )
+        raw = OpenAPIMediaType(schema=_SUBTITLE_FILE)
+        self.request_body = RequestBody(
+            content={
+                "multipart/form-data": OpenAPIMediaType(schema=form),
+                "text/vtt": raw,
+                "application/x-subrip": raw,
+                "application/octet-stream": raw,
+            },
+            required=True,
+            description="The subtitle file: a multipart form with a `file` field, or the raw file",
+        )

@@ -1,9 +1,9 @@
 """Storage quotas: what a user, and a group, may keep in the blob store.
 
-Counted: videos and attachments (by uploader for the user, by group for the group), and the declared
-size of every upload session not yet done, which bounds the chunks it may stage. A session reserves
-its size when it is created, so staged-but-never-completed chunks count too, and completing it moves
-the bytes from reserved to used in one transaction.
+Counted: videos, their subtitle tracks and attachments (by uploader for the user, by group for the
+group), and the declared size of every upload session not yet done, which bounds the chunks it may
+stage. A session reserves its size when it is created, so staged-but-never-completed chunks count
+too, and completing it moves the bytes from reserved to used in one transaction.
 
 The check is atomic with the write it guards: `enforce` runs in the transaction that inserted the
 row, after it, so the sums include it. PostgreSQL serializes the writers of one group and of one
@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db.models.media import UPLOAD_DONE, Attachment, UploadSession, Video
+from app.db.models.media import UPLOAD_DONE, Attachment, Subtitle, UploadSession, Video
 from app.domain.accounts.schemas import StorageUsage
 from app.errors import QuotaExceeded, RateLimited
 
@@ -29,10 +29,12 @@ _USER_LOCK, _GROUP_LOCK = 0x48_55_44_51 << 32, 0x48_55_44_47 << 32
 
 
 def _stored(owner: Any) -> Any:
-    """SQL: the bytes of the videos and attachments matching `owner` (a column test per model)."""
+    """SQL: the bytes of the videos, subtitles and attachments matching `owner` (a column test per
+    model)."""
     videos = select(Video.size.label("size")).where(owner(Video))
+    subtitles = select(Subtitle.size.label("size")).where(owner(Subtitle))
     files = select(Attachment.size.label("size")).where(owner(Attachment))
-    rows = union_all(videos, files).subquery()
+    rows = union_all(videos, subtitles, files).subquery()
     return select(func.coalesce(func.sum(rows.c.size), 0))
 
 

@@ -15,6 +15,34 @@ UploadState = Literal["open", "completing", "done"]
 UploadPurpose = Literal["video", "attachment"]
 ProcessingState = Literal["queued", "running", "done", "failed", "cancelled"]
 QualityName = Literal["original", "144p", "240p", "360p", "480p", "720p", "1080p"]
+SubtitleKind = Literal["subtitles", "captions"]
+SubtitleSource = Literal["webvtt", "srt"]
+
+
+class SubtitleInfo(msgspec.Struct, kw_only=True):
+    """A subtitle track of a video, as every member sees it (what the real-time events carry).
+
+    `language` is a BCP 47 tag (`en`, `pt-BR`); `kind` says whether the text is a translation
+    (`subtitles`) or a transcription with sounds for the deaf and hard of hearing (`captions`);
+    `source_format` is what was uploaded (it is served as WebVTT either way)."""
+
+    id: int
+    video_id: int
+    label: str
+    language: str
+    kind: SubtitleKind
+    source_format: SubtitleSource
+    cue_count: int
+    size: int
+    uploader_id: int | None
+    created_at: dt.datetime
+
+
+class SubtitleOut(SubtitleInfo, kw_only=True):
+    """A subtitle track for one caller: `url` serves the WebVTT without an Authorization header
+    (signed like `stream_url`, for a `<track src>`)."""
+
+    url: str
 
 
 class VideoInfo(msgspec.Struct, kw_only=True):
@@ -28,6 +56,7 @@ class VideoInfo(msgspec.Struct, kw_only=True):
     etag: str
     uploader_id: int | None
     created_at: dt.datetime
+    subtitles: list[SubtitleInfo] = msgspec.field(default_factory=list)
 
 
 class QualityState(msgspec.Struct, kw_only=True):
@@ -65,6 +94,7 @@ class VideoOut(VideoInfo, kw_only=True):
     processing_error: str | None = None
     qualities: list[QualityOut] = msgspec.field(default_factory=list)
     poster_url: str | None = None
+    subtitles: list[SubtitleOut] = msgspec.field(default_factory=list)  # type: ignore[assignment]
 
 
 class VideoPatch(msgspec.Struct):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.engine import autocommit
 from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, Membership
-from app.db.models.media import JOB_DONE, Rendition, Video
+from app.db.models.media import JOB_DONE, Rendition, Subtitle, Video
 from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService
 from app.domain.groups.access import require_member
@@ -47,6 +47,7 @@ from app.domain.media.schemas import (
     VideoUpdated,
 )
 from app.domain.media.signing import INVALID_LINK, ORIGINAL, Link, StreamSigner
+from app.domain.media.tracks import load_subtitles, subtitle_info, subtitle_out
 from app.domain.messages.services import release
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.runtime import Runtime
@@ -85,7 +86,7 @@ def as_id(text: str | None) -> int | None:
     return number if 1 <= number <= MAX_ID else None
 
 
-def video_info(video: Video) -> VideoInfo:
+def video_info(video: Video, subtitles: Sequence[Subtitle] = ()) -> VideoInfo:
     return VideoInfo(
         id=video.id,
         group_id=video.group_id,
@@ -95,6 +96,7 @@ def video_info(video: Video) -> VideoInfo:
         etag=video.etag,
         uploader_id=video.uploader_id,
         created_at=video.created_at,
+        subtitles=[subtitle_info(row) for row in subtitles],
     )
 
 
@@ -106,8 +108,15 @@ class MediaService:
         self.events = runtime.events
         self.signer = StreamSigner(runtime.settings.secret_key, runtime.settings.stream_url_ttl_seconds)
 
-    def render(self, video: Video, viewer_id: int, processing: Processing = FRESH) -> VideoOut:
-        """The video for one viewer; `processing` from `load_processing` (default: just uploaded)."""
+    def render(
+        self,
+        video: Video,
+        viewer_id: int,
+        processing: Processing = FRESH,
+        subtitles: Sequence[Subtitle] = (),
+    ) -> VideoOut:
+        """The video for one viewer; `processing` from `load_processing` (default: just uploaded),
+        `subtitles` from `load_subtitles` (default: none yet)."""
         key = video.blob_key  # every link of the video is bound to the file it was made for
         query, expires = self.signer.sign(video.id, viewer_id, key=key)
         stream_url = f"/api/v1/videos/{video.id}/stream?{query}"
@@ -122,8 +131,9 @@ class MediaService:
         if video.poster_key is not None:
             signed, _ = self.signer.sign(video.id, viewer_id, key=key, quality=POSTER)
             poster_url = f"/api/v1/videos/{video.id}/poster?{signed}"
+        fields = (field for field in VideoInfo.__struct_fields__ if field != "subtitles")
         return VideoOut(
-            **{field: getattr(video, field) for field in VideoInfo.__struct_fields__},
+            **{field: getattr(video, field) for field in fields},
             stream_url=stream_url,
             stream_url_expires_at=datetime.fromtimestamp(expires, UTC),
             duration=video.duration,
@@ -136,16 +146,20 @@ class MediaService:
             processing_error=processing.error,
             qualities=qualities,
             poster_url=poster_url,
+            subtitles=[subtitle_out(self.signer, row, viewer_id) for row in subtitles],
         )
 
     async def present(self, videos: list[Video], viewer_id: int) -> list[VideoOut]:
-        """Render videos with their current processing state (two queries for the whole page)."""
-        processing = await load_processing(self.db, [video.id for video in videos])
-        return [self.render(video, viewer_id, processing[video.id]) for video in videos]
+        """Render videos with their processing state and subtitles (three queries for the whole page)."""
+        ids = [video.id for video in videos]
+        processing = await load_processing(self.db, ids)
+        subtitles = await load_subtitles(self.db, ids)
+        return [self.render(video, viewer_id, processing[video.id], subtitles[video.id]) for video in videos]
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def _visible(self, user_id: int, video_id: int) -> tuple[Video, Membership]:
+    async def visible(self, user_id: int, video_id: int) -> tuple[Video, Membership]:
+        """The video and the caller's membership of its group; 404 when they may not watch it."""
         row = (
             await self.db.execute(
                 select(Video, Membership)
@@ -176,7 +190,7 @@ class MediaService:
         return await self.present(list(videos), user_id)
 
     async def get(self, user_id: int, video_id: int) -> VideoOut:
-        video, _ = await self._visible(user_id, video_id)
+        video, _ = await self.visible(user_id, video_id)
         return (await self.present([video], user_id))[0]
 
     # -- writing -----------------------------------------------------------------------------------
@@ -237,14 +251,16 @@ class MediaService:
             return video
         raise Conflict("Another upload took this name at the same moment; try again")
 
-    async def _manageable(self, user_id: int, video_id: int) -> Video:
-        video, membership = await self._visible(user_id, video_id)
+    async def manageable(self, user_id: int, video_id: int) -> Video:
+        """The video when the caller may change it (its uploader, or an admin of its group): 404 when
+        they may not watch it, 403 when they only may watch it."""
+        video, membership = await self.visible(user_id, video_id)
         if video.uploader_id != user_id and membership.role != ROLE_ADMIN:
             raise Forbidden("Only the uploader or a group admin can change this video")
         return video
 
     async def rename(self, user_id: int, video_id: int, name: str) -> VideoOut:
-        video = await self._manageable(user_id, video_id)
+        video = await self.manageable(user_id, video_id)
         new_name = cleaned_name(name)
         if not new_name:  # an upload's file name may be junk ("video" then); a rename is chosen
             raise BadRequest("The name has nothing visible left once cleaned")
@@ -261,22 +277,32 @@ class MediaService:
             except IntegrityError:
                 await self.db.rollback()
                 raise Conflict(f"This group already has a video named {new_name!r}") from None
-            await self.events.to_group(
-                video.group_id, VideoUpdated(group_id=video.group_id, video=video_info(video))
-            )
+            await self.announce_update(video)
             await follow_video(self.runtime.playback, self.events, video.group_id, old_name, new_name)
         return (await self.present([video], user_id))[0]
 
+    async def announce_update(self, video: Video) -> None:
+        """Tell the group the video changed (`video_updated`, with its subtitle tracks); committed first."""
+        subtitles = (await load_subtitles(self.db, [video.id]))[video.id]
+        await self.events.to_group(
+            video.group_id, VideoUpdated(group_id=video.group_id, video=video_info(video, subtitles))
+        )
+
     async def delete(self, user_id: int, video_id: int) -> None:
-        video = await self._manageable(user_id, video_id)
+        video = await self.manageable(user_id, video_id)
         group_id, key, name = video.group_id, video.blob_key, video.name
+        # PostgreSQL: lock the row first, so a subtitle upload committing meanwhile (its foreign key
+        # check shares that lock) is either seen below or refused, never cascaded away unseen.
+        await self.db.execute(select(Video.id).where(Video.id == video_id).with_for_update())
+        tracks = list(await self.db.scalars(select(Subtitle.blob_key).where(Subtitle.video_id == video_id)))
         await cancel_video_jobs(self.db, video_id)  # a runner on it stops at its next heartbeat
-        await self.db.delete(video)
+        await self.db.delete(video)  # its subtitle rows cascade
         await self.db.commit()
-        try:
-            await self.store.delete(key)
-        except Exception:  # the video is gone either way; an orphaned blob is only wasted space
-            log.exception("could not delete blob %s of deleted video %d", key, video_id)
+        for blob in [key, *tracks]:
+            try:
+                await self.store.delete(blob)
+            except Exception:  # the video is gone either way; an orphaned blob is only wasted space
+                log.exception("could not delete blob %s of deleted video %d", blob, video_id)
         # After the commit: a rendition a job uploads from now on is removed by the job itself.
         await remove_derived(self.store, [key])
         await self.events.to_group(group_id, VideoDeleted(group_id=group_id, video_id=video_id))
@@ -321,7 +347,7 @@ class MediaService:
                 raise Forbidden(INVALID_LINK)  # the user this link was made for may no longer watch
             self.signer.verify(video_id, link, key=video.blob_key, quality=quality)
         else:
-            video, _ = await self._visible(await self._viewer(request, accounts), video_id)
+            video, _ = await self.visible(await self._viewer(request, accounts), video_id)
         return await self._respond(request, video, quality)
 
     async def stream_by_name(

@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from typing import NamedTuple
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models.media import UPLOAD_DONE, UploadSession, Video
+from app.db.models.media import UPLOAD_DONE, Subtitle, UploadSession, Video
 from app.domain.attachments.services import sweep_unsent
 from app.domain.media.blobstore import BlobStore
 from app.domain.media.jobs import prune_jobs
@@ -101,9 +102,17 @@ class UploadSweeper:
                 await self._task
 
 
-async def group_blob_keys(db: AsyncSession, group_id: int) -> tuple[list[str], list[str]]:
-    """Before a group is deleted (its rows cascade): its videos' blobs, its open uploads' blocks."""
+class GroupBlobs(NamedTuple):
+    videos: list[str]  # originals (their renditions and posters are derived from these keys)
+    subtitles: list[str]
+    uploads: list[str]  # staged blocks of open uploads
+
+
+async def group_blob_keys(db: AsyncSession, group_id: int) -> GroupBlobs:
+    """Before a group is deleted (its rows cascade): its videos' and subtitles' blobs, its open
+    uploads' blocks."""
     videos = list(await db.scalars(select(Video.blob_key).where(Video.group_id == group_id)))
+    subtitles = list(await db.scalars(select(Subtitle.blob_key).where(Subtitle.group_id == group_id)))
     uploads = list(
         await db.scalars(
             select(UploadSession.blob_key).where(
@@ -111,19 +120,18 @@ async def group_blob_keys(db: AsyncSession, group_id: int) -> tuple[list[str], l
             )
         )
     )
-    return videos, uploads
+    return GroupBlobs(videos, subtitles, uploads)
 
 
-async def remove_group_blobs(store: BlobStore, keys: tuple[list[str], list[str]]) -> None:
+async def remove_group_blobs(store: BlobStore, keys: GroupBlobs) -> None:
     """After the group's deletion committed. Failures leave orphaned bytes, never a broken group."""
-    videos, uploads = keys
-    for key in videos:
+    for key in [*keys.videos, *keys.subtitles]:
         try:
             await store.delete(key)
         except Exception:
             log.exception("could not delete blob %s of a deleted group", key)
-    await remove_derived(store, videos)  # renditions and posters (their jobs stop: no video)
-    for key in uploads:
+    await remove_derived(store, keys.videos)  # renditions and posters (their jobs stop: no video)
+    for key in keys.uploads:
         try:
             await store.discard(key)
         except Exception:

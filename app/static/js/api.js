@@ -71,20 +71,26 @@ export class Api {
     return this.request("DELETE", path, { body });
   }
 
-  async request(method, path, { body, query, auth = true, retry = true, signal } = {}) {
+  /** A file as the raw request body (`file` is a Blob), e.g. a subtitle track. */
+  upload(path, file, query) {
+    return this.request("POST", path, { query, raw: file });
+  }
+
+  async request(method, path, { body, query, raw, auth = true, retry = true, signal } = {}) {
     const url = new URL(path, location.origin);
     for (const [key, value] of Object.entries(query || {})) {
       if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
     }
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (raw !== undefined) headers["Content-Type"] = raw.type || "application/octet-stream";
     if (auth) headers.Authorization = `Bearer ${await this.session.accessToken()}`;
     let response;
     try {
       response = await fetch(url, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
         credentials: "omit",
         cache: "no-store",
         signal,
@@ -95,7 +101,7 @@ export class Api {
     }
     if (response.status === 401 && auth && retry) {
       await this.session.refresh(); // throws (and signs out) when the session is over
-      return this.request(method, path, { body, query, auth, retry: false, signal });
+      return this.request(method, path, { body, query, raw, auth, retry: false, signal });
     }
     return parse(response);
   }

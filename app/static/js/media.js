@@ -10,6 +10,10 @@
 // Qualities: each video lists `qualities` (the original, then renditions the server transcodes in the
 // background, with state and progress); `video_processing` frames update them live. The player plays
 // the preferred quality when it is ready, else the original.
+//
+// Subtitles: each video lists its `subtitles` tracks, each with a signed `url` for a <track src>.
+// `video_updated` frames carry the tracks without URLs (they are signed per viewer): a track this
+// client has no URL for yet makes it fetch the video once.
 
 import { ApiError, NetworkError, parse } from "./api.js";
 
@@ -95,11 +99,14 @@ export class Media {
       const index = list.findIndex((v) => v.id === frame.video.id);
       const before = index >= 0 ? list[index].name : null;
       const merged = normalize({ ...(index >= 0 ? list[index] : {}), ...frame.video });
+      const urls = new Map((index >= 0 ? list[index].subtitles || [] : []).map((t) => [t.id, t.url]));
+      merged.subtitles = (frame.video.subtitles || []).map((t) => ({ ...t, url: urls.get(t.id) || null }));
       if (index >= 0) list[index] = merged;
       else list.unshift(merged);
       this.lists.set(frame.group_id, list);
       if (before && before !== merged.name) this.store.emit("video-renamed", { groupId: frame.group_id, from: before, to: merged.name });
       if (!merged.stream_url) this.refresh(frame.group_id).catch(() => {});
+      else if (merged.subtitles.some((t) => !t.url)) this.#resign(merged, frame.group_id);
     }
     this.store.emit("videos", { groupId: frame.group_id });
   }
@@ -115,15 +122,30 @@ export class Media {
     this.store.emit("videos", { groupId: frame.group_id });
     // URLs are signed per viewer: fetch them when a quality (or the poster) becomes ready.
     const unsigned = video.qualities.some((q) => q.state === "done" && !q.url) || (frame.poster && !video.poster_url);
-    if (unsigned) {
-      this.api
-        .get(`/api/v1/videos/${video.id}`)
-        .then((fresh) => {
-          Object.assign(video, normalize(fresh));
-          this.store.emit("videos", { groupId: frame.group_id });
-        })
-        .catch(() => {});
-    }
+    if (unsigned) this.#resign(video, frame.group_id);
+  }
+
+  /** Fetch a video again for the URLs signed for this viewer (new tracks, renditions, the poster). */
+  #resign(video, groupId) {
+    this.api
+      .get(`/api/v1/videos/${video.id}`)
+      .then((fresh) => {
+        Object.assign(video, normalize(fresh));
+        this.store.emit("videos", { groupId });
+      })
+      .catch(() => {});
+  }
+
+  /** Add a subtitle track (WebVTT or SRT; the server converts and cleans it) to a video. */
+  async addSubtitles(video, file, { language, label, kind }) {
+    const track = await this.api.upload(`/api/v1/videos/${video.id}/subtitles`, file, { language, label: label || undefined, kind });
+    await this.refresh(video.group_id).catch(() => {});
+    return track;
+  }
+
+  async deleteSubtitles(video, track) {
+    await this.api.delete(`/api/v1/videos/${video.id}/subtitles/${track.id}`);
+    await this.refresh(video.group_id).catch(() => {});
   }
 
   /** One resumable upload service for both purposes: "video" (the library) or "attachment". */

@@ -5,6 +5,10 @@
 // and a reload reopens it (sessionStorage remembers it per tab). Opening joins the group where it is;
 // closing stops this player only. Neither tells the group anything. While the group plays and the
 // panel is closed, the header says so next to the Watch together button.
+//
+// Subtitles are each member's own too: the loaded video's tracks become <track> elements (the
+// browser's captions menu offers them, and so does the Subtitles menu here); the choice is kept per
+// video in localStorage and never sent to the group. Changing quality keeps them (same element).
 
 import { describeError } from "../api.js";
 import { confirmDialog, formatClock, h, promptDialog, replaceChildren, toast } from "../dom.js";
@@ -14,6 +18,87 @@ const STATE_TEXT = { queued: "waiting", running: "preparing", failed: "failed", 
 const WATCHING_KEY = "huddle.watching"; // sessionStorage: the groups whose player this tab has open
 const TAB_KEY = "huddle.tab"; // sessionStorage: this tab's id for "who is watching" (a reload keeps it)
 const RENEW_MS = 20_000; // the server keeps a tab's "watching" for 60 s after its last renewal
+const SUBTITLES_KEY = "huddle.subtitles"; // localStorage: {video id: track id or "off"}, this member's choice
+const SUBTITLES_KEPT = 200; // videos remembered; the oldest choices are forgotten first
+
+function subtitleChoices() {
+  try {
+    const choices = JSON.parse(localStorage.getItem(SUBTITLES_KEY) || "{}");
+    return choices && typeof choices === "object" && !Array.isArray(choices) ? choices : {};
+  } catch {
+    return {};
+  }
+}
+
+function rememberSubtitles(videoId, choice) {
+  const choices = subtitleChoices();
+  delete choices[videoId]; // re-added last: the most recent choices are kept
+  choices[videoId] = choice;
+  const ids = Object.keys(choices);
+  for (const id of ids.slice(0, Math.max(0, ids.length - SUBTITLES_KEPT))) delete choices[id];
+  try {
+    localStorage.setItem(SUBTITLES_KEY, JSON.stringify(choices));
+  } catch {
+    // storage full or disabled: the choice holds for this page only
+  }
+}
+
+function trackLabel(track) {
+  return track.kind === "captions" ? `${track.label} (captions)` : track.label;
+}
+
+/** The form for a new subtitle track: a file, its language, a label and its kind. */
+function subtitleDialog(title) {
+  return new Promise((resolve) => {
+    const file = h("input", { type: "file", id: "subtitle-file", name: "file", required: true, accept: ".vtt,.srt,text/vtt,application/x-subrip" });
+    const language = h("input", {
+      id: "subtitle-language",
+      name: "language",
+      required: true,
+      maxLength: 35,
+      autocomplete: "off",
+      value: (navigator.language || "en").split("-")[0],
+      aria: { describedby: "subtitle-language-hint" },
+    });
+    const label = h("input", { id: "subtitle-label", name: "label", maxLength: 100, autocomplete: "off", placeholder: "e.g. English" });
+    const kind = h(
+      "select",
+      { id: "subtitle-kind", name: "kind" },
+      h("option", { value: "subtitles", text: "Subtitles (a translation)" }),
+      h("option", { value: "captions", text: "Captions (with sounds, for the deaf and hard of hearing)" }),
+    );
+    const ok = h("button", { type: "submit", value: "ok", class: "primary", text: "Add subtitles" });
+    const cancel = h("button", { type: "submit", value: "cancel", formNoValidate: true, text: "Cancel" });
+    const dialog = h(
+      "dialog",
+      { class: "confirm subtitle-dialog", aria: { labelledby: "subtitle-dialog-title" } },
+      h(
+        "form",
+        { method: "dialog" },
+        h("p", { id: "subtitle-dialog-title", text: title }),
+        h("div", { class: "field" }, h("label", { for: "subtitle-file", text: "Subtitle file (WebVTT or SRT)" }), file),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "subtitle-language", text: "Language" }),
+          language,
+          h("small", { id: "subtitle-language-hint", class: "muted", text: "A language tag: en, fr, pt-BR, zh-Hant…" }),
+        ),
+        h("div", { class: "field" }, h("label", { for: "subtitle-label", text: "Label in the menu (optional)" }), label),
+        h("div", { class: "field" }, h("label", { for: "subtitle-kind", text: "Kind" }), kind),
+        h("div", { class: "row end" }, cancel, ok),
+      ),
+    );
+    dialog.addEventListener("close", () => {
+      const chosen = file.files?.[0];
+      resolve(dialog.returnValue === "ok" && chosen ? { file: chosen, language: language.value.trim(), label: label.value.trim(), kind: kind.value } : null);
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    file.focus();
+  });
+}
 
 function tabId() {
   let id = sessionStorage.getItem(TAB_KEY);
@@ -67,6 +152,8 @@ export class PlayerPanel {
     );
     this.quality = h("select", { id: "player-quality", on: { change: () => this.changeQuality() } });
     this.qualityLabel = h("label", { for: "player-quality", class: "speed", text: "Quality" });
+    this.subtitles = h("select", { id: "player-subtitles", on: { change: () => this.chooseSubtitles(this.subtitles.value) } });
+    this.subtitlesLabel = h("label", { for: "player-subtitles", class: "speed", text: "Subtitles" });
     this.driftLine = h("p", { class: "player-drift muted", id: "player-drift" });
     this.unmute = h("button", {
       type: "button",
@@ -82,6 +169,7 @@ export class PlayerPanel {
     });
     this.videos = h("ul", { class: "video-list", aria: { label: "Videos in this group" } });
     this.libraryNote = h("p", { class: "muted" });
+    this.subtitleNote = h("p", { class: "muted", id: "subtitle-note", role: "status" }); // add/remove outcomes
     this.progress = h("progress", { max: 100, value: 0, hidden: true, id: "upload-progress", aria: { label: "Upload progress" } });
     this.progressText = h("span", { class: "muted", id: "upload-progress-text", role: "status" });
     this.fileInput = h("input", { type: "file", id: "video-file", accept: "video/*" });
@@ -115,12 +203,14 @@ export class PlayerPanel {
             this.speed,
             this.qualityLabel,
             this.quality,
+            this.subtitlesLabel,
+            this.subtitles,
           ),
           h("div", { class: "row" }, this.groupLine, this.joinButton),
           this.watchersLine,
           this.driftLine,
         ),
-        h("div", { class: "library" }, h("h3", { text: "Library" }), this.libraryNote, this.videos, this.uploadForm),
+        h("div", { class: "library" }, h("h3", { text: "Library" }), this.libraryNote, this.videos, this.subtitleNote, this.uploadForm),
       ),
     );
     this.sync = new SyncedPlayer(this.video, {
@@ -143,6 +233,7 @@ export class PlayerPanel {
     this.sync.addEventListener("status", (event) => {
       this.renderStatus(event.detail);
       this.renderQualities();
+      this.renderSubtitles();
       const rate = String(this.sync.state?.rate || 1);
       if ([...this.speed.options].some((o) => o.value === rate)) this.speed.value = rate;
     });
@@ -171,6 +262,11 @@ export class PlayerPanel {
       }
     };
     app.store.addEventListener("change", this.onChange);
+    // The browser's own captions menu: what the member picks there is remembered like the menu here.
+    this.onTrackChange = () => this.nativeSubtitlesChanged();
+    this.video.textTracks.addEventListener("change", this.onTrackChange);
+    // A new source (another quality) keeps the <track> elements; make sure the choice still shows.
+    this.video.addEventListener("loadedmetadata", () => this.applySubtitles());
   }
 
   get open() {
@@ -361,6 +457,94 @@ export class PlayerPanel {
     this.quality.value = wanted;
   }
 
+  /** The video the player has loaded (from the library), or undefined. */
+  loadedVideo() {
+    return this.app.media.videos(this.groupId).find((v) => v.name === this.sync.loadedName);
+  }
+
+  /** <track> elements and the Subtitles menu for the loaded video's tracks (those signed for us). */
+  renderSubtitles() {
+    const video = this.loadedVideo();
+    const tracks = video ? (video.subtitles || []).filter((t) => t.url) : [];
+    const key = (track) => `${video.id}:${track.id}`;
+    const wanted = new Map(tracks.map((track) => [key(track), track]));
+    for (const element of [...this.video.querySelectorAll("track")]) {
+      const track = wanted.get(element.dataset.key);
+      // Gone, or failed (its signed URL expired) and now signed afresh: a new element loads it again.
+      const failed = element.readyState === HTMLTrackElement.ERROR && track && element.src !== new URL(track.url, location.href).href;
+      if (!track || failed) element.remove();
+    }
+    const present = new Set([...this.video.querySelectorAll("track")].map((element) => element.dataset.key));
+    for (const track of tracks) {
+      if (present.has(key(track))) continue;
+      this.video.append(
+        h("track", {
+          kind: track.kind,
+          srclang: track.language,
+          label: trackLabel(track),
+          src: track.url,
+          data: { key: key(track), id: String(track.id) },
+          on: { error: () => this.trackFailed() },
+        }),
+      );
+    }
+    this.subtitles.hidden = this.subtitlesLabel.hidden = !tracks.length;
+    const values = ["off", ...tracks.map((t) => String(t.id))];
+    if ([...this.subtitles.options].map((o) => o.value).join() !== values.join()) {
+      replaceChildren(
+        this.subtitles,
+        h("option", { value: "off", text: "Off" }),
+        tracks.map((t) => h("option", { value: String(t.id), text: trackLabel(t), lang: t.language })),
+      );
+    }
+    this.applySubtitles();
+  }
+
+  /** A track did not load (its signed URL expired while the tab stayed open): fetch the video for
+   * fresh URLs, at most every 10 s, and put the tracks back. */
+  trackFailed() {
+    const now = performance.now();
+    const name = this.sync.loadedName;
+    if (!name || now - (this.trackRetriedAt ?? -Infinity) < 10_000) return;
+    this.trackRetriedAt = now;
+    this.app.media.sourceFor(this.groupId, name, { fresh: true }).then(
+      () => this.renderSubtitles(),
+      () => {},
+    );
+  }
+
+  /** Show the track this member chose for the loaded video (none by default); the others stay off. */
+  applySubtitles() {
+    const video = this.loadedVideo();
+    if (!video) return;
+    const elements = [...this.video.querySelectorAll("track")];
+    const remembered = String(subtitleChoices()[video.id] ?? "off");
+    const chosen = elements.some((element) => element.dataset.id === remembered) ? remembered : "off";
+    this.subtitles.value = chosen;
+    for (const element of elements) {
+      const mode = element.dataset.id === chosen ? "showing" : "disabled";
+      if (element.track.mode !== mode) element.track.mode = mode;
+    }
+  }
+
+  /** The member picked a track (or Off) in the Subtitles menu: theirs alone, kept for this video. */
+  chooseSubtitles(choice) {
+    const video = this.loadedVideo();
+    if (!video) return;
+    rememberSubtitles(video.id, choice);
+    this.applySubtitles();
+  }
+
+  nativeSubtitlesChanged() {
+    const video = this.loadedVideo();
+    if (!video) return;
+    const showing = [...this.video.querySelectorAll("track")].find((element) => element.track.mode === "showing");
+    const choice = showing ? showing.dataset.id : "off";
+    if (choice === this.subtitles.value) return; // the change was ours (applySubtitles)
+    rememberSubtitles(video.id, choice);
+    this.subtitles.value = choice;
+  }
+
   /** This member's choice only: the same video at the same position; the group is not told. */
   changeQuality() {
     this.app.media.prefer(this.quality.value);
@@ -385,6 +569,7 @@ export class PlayerPanel {
 
   renderLibrary() {
     this.renderQualities();
+    this.renderSubtitles();
     const media = this.app.media;
     this.uploadForm.hidden = !media.available;
     if (!media.available) {
@@ -403,6 +588,7 @@ export class PlayerPanel {
           h("span", { class: "video-name", text: video.title }),
           h("span", { class: "muted", text: [video.duration ? formatClock(video.duration) : "", formatSize(video.size)].filter(Boolean).join(" · ") }),
           ...this.processing(video),
+          this.subtitleList(video),
           h(
             "span",
             { class: "row" },
@@ -414,6 +600,7 @@ export class PlayerPanel {
               on: { click: () => this.sync.start(video.name) },
             }),
             this.mayManage(video) && [
+              h("button", { type: "button", class: "link", aria: { label: `Add subtitles to ${video.title}` }, text: "Add subtitles", on: { click: () => this.addSubtitles(video) } }),
               h("button", { type: "button", class: "link", aria: { label: `Rename ${video.title}` }, text: "Rename", on: { click: () => this.rename(video) } }),
               h("button", { type: "button", class: "link danger-text", aria: { label: `Delete ${video.title}` }, text: "Delete", on: { click: () => this.remove(video) } }),
             ],
@@ -421,6 +608,52 @@ export class PlayerPanel {
         ),
       ),
     );
+  }
+
+  /** "Subtitles: English, Français (captions)", with a Remove button each for those who manage it. */
+  subtitleList(video) {
+    const tracks = video.subtitles || [];
+    if (!tracks.length) return null;
+    const manage = this.mayManage(video);
+    return h(
+      "span",
+      { class: "subtitle-list muted" },
+      "Subtitles: ",
+      tracks.map((track, index) => [
+        index ? ", " : "",
+        h("span", { lang: track.language, text: trackLabel(track) }),
+        manage &&
+          h("button", {
+            type: "button",
+            class: "link danger-text",
+            aria: { label: `Remove subtitles ${track.label} from ${video.title}` },
+            text: "Remove",
+            on: { click: () => this.removeSubtitles(video, track) },
+          }),
+      ]),
+    );
+  }
+
+  async addSubtitles(video) {
+    const chosen = await subtitleDialog(`Add subtitles to ${video.title}`);
+    if (!chosen) return;
+    this.subtitleNote.textContent = `Adding subtitles ${chosen.file.name}…`;
+    try {
+      const track = await this.app.media.addSubtitles(video, chosen.file, chosen);
+      this.subtitleNote.textContent = `Subtitles “${track.label}” added to ${video.title}.`;
+    } catch (failure) {
+      this.subtitleNote.textContent = `Could not add subtitles to ${video.title}: ${describeError(failure)}`;
+    }
+  }
+
+  async removeSubtitles(video, track) {
+    if (!(await confirmDialog(`Remove the subtitles “${track.label}” from ${video.title} for everyone?`, { confirm: "Remove subtitles", danger: true }))) return;
+    try {
+      await this.app.media.deleteSubtitles(video, track);
+      this.subtitleNote.textContent = `Subtitles “${track.label}” removed from ${video.title}.`;
+    } catch (failure) {
+      this.subtitleNote.textContent = `Could not remove the subtitles: ${describeError(failure)}`;
+    }
   }
 
   /** The uploader and the group's admins rename and delete a video (the server checks it too). */
@@ -485,6 +718,7 @@ export class PlayerPanel {
     clearInterval(this.renewTimer);
     window.removeEventListener("pagehide", this.onPageHide);
     this.app.store.removeEventListener("change", this.onChange);
+    this.video.textTracks.removeEventListener("change", this.onTrackChange);
     this.sync.destroy();
     this.video.pause();
     this.video.removeAttribute("src");
