@@ -79,19 +79,23 @@ _SUBTITLE_FIELD = Schema(
 )
 
 
+FORMS["SubtitleUploadForm"] = Schema(
+    type=OpenAPIType.OBJECT,
+    title="SubtitleUploadForm",
+    properties={
+        "file": _SUBTITLE_FILE,
+        "label": _SUBTITLE_FIELD,
+        "language": _SUBTITLE_FIELD,
+        "kind": _SUBTITLE_FIELD,
+    },
+    required=["file"],
+)
+
+
 @dataclass
 class SubtitleUploadOperation(Operation):
     def __post_init__(self) -> None:
-        form = Schema(
-            type=OpenAPIType.OBJECT,
-            properties={
-                "file": _SUBTITLE_FILE,
-                "label": _SUBTITLE_FIELD,
-                "language": _SUBTITLE_FIELD,
-                "kind": _SUBTITLE_FIELD,
-            },
-            required=["file"],
-        )
+        form = Reference(ref="#/components/schemas/SubtitleUploadForm")
         raw = OpenAPIMediaType(schema=_SUBTITLE_FILE)
         self.request_body = RequestBody(
             content={

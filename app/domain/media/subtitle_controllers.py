@@ -10,7 +10,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from app.db.models.media import SUBTITLE_LABEL_MAX, SUBTITLE_LANGUAGE_MAX
 from app.domain.accounts.deps import Accounts, Authenticated
-from app.domain.media.controllers import BEARER_OR_SIGNED, STREAM_RESPONSES, Exp, Sig, Uid
+from app.domain.media.controllers import BEARER_OR_SIGNED, Exp, Sig, Uid, stream_responses
 from app.domain.media.deps import Subtitles
 from app.domain.media.openapi import SubtitleUploadOperation
 from app.domain.media.schemas import SubtitleOut
@@ -84,7 +84,7 @@ async def list_subtitles(video_id: Id, principal: Authenticated, subtitles: Subt
     tags=TAGS,
     security=BEARER_OR_SIGNED,
     summary="A subtitle track as WebVTT (text/vtt); a bearer token or the track's signed url",
-    responses=STREAM_RESPONSES,
+    responses=stream_responses("text/vtt"),
 )
 async def subtitle_file(
     request: Request[Any, Any, Any],

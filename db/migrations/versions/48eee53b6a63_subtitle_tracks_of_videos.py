@@ -5,7 +5,7 @@ group and uploader are kept on the row so storage quotas count subtitle bytes li
 go with their video (and group) by cascade, their blobs are removed by the app.
 
 Revision ID: 48eee53b6a63
-Revises: 916b7c259899
+Revises: 90ebe78f41fa
 Create Date: 2026-12-04 21:59:39.392834
 """
 
@@ -17,7 +17,7 @@ import advanced_alchemy.types
 
 
 revision: str = '48eee53b6a63'
-down_revision: str | None = '916b7c259899'
+down_revision: str | None = '90ebe78f41fa'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
