@@ -23,9 +23,7 @@ from tests.helpers import Account, register
 pytestmark = pytest.mark.anyio
 
 
-async def _client(
-    make_client: Callable[[Settings], Any], settings: Settings, **overrides: Any
-) -> AppClient:
+async def _client(make_client: Callable[[Settings], Any], settings: Settings, **overrides: Any) -> AppClient:
     client: AppClient = await make_client(msgspec.structs.replace(settings, **overrides))
     return client
 
@@ -161,6 +159,17 @@ async def test_someone_sharing_a_group_can_be_added_by_user_id(client: AppClient
     assert added.json()["email"] == bob.email
 
 
+async def test_removing_by_email_does_not_tell_who_has_an_account(client: AppClient) -> None:
+    admin, stranger = await register(client, "Admin"), await register(client, "Stranger")
+    gid = await _group(client, admin)
+    answers = [
+        await client.request("DELETE", f"/groups/{gid}/members", json={"email": email}, headers=admin.headers)
+        for email in (stranger.email, "nobody-at-all@example.com")
+    ]
+    assert [r.status_code for r in answers] == [404, 404]
+    assert answers[0].json() == answers[1].json()
+
+
 async def test_user_search_matches_a_whole_email_only(client: AppClient) -> None:
     searcher = await register(client, "Searcher")
     victim = await register(client, "Victim")
@@ -228,7 +237,9 @@ async def test_a_blocked_user_cannot_open_a_direct_chat_or_add_the_blocker(clien
 async def test_a_block_ends_an_existing_direct_chats_reopening_but_keeps_it(client: AppClient) -> None:
     ann, bob = await register(client, "Ann"), await register(client, "Bob")
     chat = (await _direct(client, ann, user_id=bob.user["id"])).json()["id"]
-    assert (await client.put(f"/api/v1/users/me/blocks/{ann.user['id']}", headers=bob.headers)).status_code == 204
+    assert (
+        await client.put(f"/api/v1/users/me/blocks/{ann.user['id']}", headers=bob.headers)
+    ).status_code == 204
     assert (await _direct(client, ann, user_id=bob.user["id"])).status_code == 404
     # The chat itself stays in both lists (like a shared group): history is not taken away.
     for who in (ann, bob):
@@ -238,7 +249,9 @@ async def test_a_block_ends_an_existing_direct_chats_reopening_but_keeps_it(clie
 
 async def test_the_blocker_is_hidden_from_the_blocked_users_search_and_profile(client: AppClient) -> None:
     victim, pest = await register(client, "Quietperson"), await register(client, "Pest")
-    assert (await client.put(f"/api/v1/users/me/blocks/{pest.user['id']}", headers=victim.headers)).status_code == 204
+    assert (
+        await client.put(f"/api/v1/users/me/blocks/{pest.user['id']}", headers=victim.headers)
+    ).status_code == 204
     profile = await client.get(f"/api/v1/users/{victim.user['id']}", headers=pest.headers)
     nobody = await client.get("/api/v1/users/2000000000", headers=pest.headers)
     assert (profile.status_code, profile.json()) == (404, nobody.json())
@@ -265,7 +278,9 @@ async def test_the_blocker_is_hidden_from_the_blocked_users_search_and_profile(c
         ("DELETE", "abc", 404),
     ],
 )
-async def test_hostile_block_targets_are_4xx(client: AppClient, method: str, target: str, status: int) -> None:
+async def test_hostile_block_targets_are_4xx(
+    client: AppClient, method: str, target: str, status: int
+) -> None:
     me = await register(client)
     path = f"/api/v1/users/me/blocks/{me.user['id'] if target == 'self' else target}"
     response = await client.request(method, path, headers=me.headers)
@@ -281,10 +296,14 @@ async def test_blocks_need_a_signed_in_user(client: AppClient) -> None:
 
 async def test_a_deactivated_account_cannot_be_blocked_and_its_blocks_go_with_it(client: AppClient) -> None:
     ann, bob = await register(client, "Ann"), await register(client, "Bob")
-    assert (await client.put(f"/api/v1/users/me/blocks/{bob.user['id']}", headers=ann.headers)).status_code == 204
+    assert (
+        await client.put(f"/api/v1/users/me/blocks/{bob.user['id']}", headers=ann.headers)
+    ).status_code == 204
     gone = await client.request(
         "DELETE", "/api/v1/users/me", json={"password": bob.password}, headers=bob.headers
     )
     assert gone.status_code == 204
     assert (await client.get("/api/v1/users/me/blocks", headers=ann.headers)).json() == []
-    assert (await client.put(f"/api/v1/users/me/blocks/{bob.user['id']}", headers=ann.headers)).status_code == 404
+    assert (
+        await client.put(f"/api/v1/users/me/blocks/{bob.user['id']}", headers=ann.headers)
+    ).status_code == 404
