@@ -127,6 +127,26 @@ async def test_a_direct_chat_does_not_reveal_the_peers_email(client: AppClient) 
         assert victim.email not in _emails(response.json()), path
 
 
+async def test_writing_in_a_direct_chat_does_not_reveal_the_authors_email(client: AppClient) -> None:
+    harvester, victim = await register(client, "Harvester"), await register(client, "Victim")
+    chat = (await _direct(client, harvester, user_id=victim.user["id"])).json()["id"]
+    sent = await client.post(
+        f"/api/v1/groups/{chat}/messages", json={"text": "who are you, zebracorn"}, headers=victim.headers
+    )
+    assert sent.status_code == 201, sent.text
+    assert (sent.json()["user_id"], sent.json()["user_name"]) == (victim.user["id"], "Victim")
+    for path, params in [
+        (f"/api/v1/groups/{chat}/messages", {}),
+        ("/messages", {"group_id": chat}),
+        ("/api/v1/groups", {}),
+        ("/api/v1/messages/search", {"q": "zebracorn"}),
+    ]:
+        response = await client.get(path, params=params, headers=harvester.headers)
+        assert response.status_code == 200, (path, response.text)
+        assert "zebracorn" in response.text, path
+        assert victim.email not in _emails(response.json()), path
+
+
 async def test_a_direct_chat_shows_the_email_of_someone_sharing_a_group(client: AppClient) -> None:
     ann, bob = await register(client, "Ann"), await register(client, "Bob")
     gid = await _group(client, ann)
