@@ -24,7 +24,7 @@ from app.db.models.accounts import User, UserBlock
 from app.db.models.groups import Group, Membership
 from app.domain.accounts.schemas import BlockOut
 from app.domain.accounts.services import Principal, public_user
-from app.errors import BadRequest, NotFound
+from app.errors import Conflict, NotFound
 
 USER_NOT_FOUND = "User not found"
 
@@ -73,7 +73,7 @@ class BlockService:
 
     async def _target(self, principal: Principal, user_id: int) -> None:
         if user_id == principal.user_id:
-            raise BadRequest("You cannot block yourself")
+            raise Conflict("You cannot block yourself")
         user = await self.db.get(User, user_id)
         if user is None or not user.is_active:
             raise NotFound(USER_NOT_FOUND)
@@ -93,8 +93,6 @@ class BlockService:
 
     async def unblock(self, principal: Principal, user_id: int) -> None:
         """Idempotent: 204 whether or not there was a block (the account may be gone meanwhile)."""
-        if user_id == principal.user_id:
-            raise BadRequest("You cannot block yourself")
         await self.db.execute(
             delete(UserBlock).where(
                 UserBlock.blocker_id == principal.user_id, UserBlock.blocked_id == user_id

@@ -240,7 +240,7 @@ async def list_blocks(principal: Authenticated, blocks: Blocks) -> list[BlockOut
     status_code=HTTP_204_NO_CONTENT,
     security=BEARER,
     summary="Block a user: they can no longer open a direct chat with you or add you to a group",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400, 401, 404, 409),
 )
 async def block_user(user_id: Id, principal: Authenticated, blocks: Blocks) -> None:
     await blocks.block(principal, user_id)
@@ -252,7 +252,7 @@ async def block_user(user_id: Id, principal: Authenticated, blocks: Blocks) -> N
     status_code=HTTP_204_NO_CONTENT,
     security=BEARER,
     summary="Unblock a user (204 whether or not they were blocked)",
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 404),
 )
 async def unblock_user(user_id: Id, principal: Authenticated, blocks: Blocks) -> None:
     await blocks.unblock(principal, user_id)
