@@ -89,6 +89,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_email_failure_limit: int = 100  # failed sign-ins per window per email, from all addresses
     search_rate_limit: int = 30
     search_rate_window_seconds: int = 60
+    direct_chat_rate_limit: int = 30  # direct chats a user may start (or try to) per contact window
+    member_add_rate_limit: int = 30  # member additions an admin may attempt per contact window
+    contact_rate_window_seconds: int = 600
     group_member_limit: int = 100
     ws_allowed_origins: tuple[str, ...] = ()  # empty: same origin only
     ws_send_queue: int = 1024  # events queued per socket before it counts as a slow consumer
@@ -337,6 +340,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         login_rate_limit=r.number("LOGIN_RATE_LIMIT", 10, 1, 100_000),
         login_email_failure_limit=r.number("LOGIN_EMAIL_FAILURE_LIMIT", 100, 1, 1_000_000),
         search_rate_limit=r.number("SEARCH_RATE_LIMIT", 30, 1, 100_000),
+        direct_chat_rate_limit=r.number("DIRECT_CHAT_RATE_LIMIT", 30, 1, 100_000),
+        member_add_rate_limit=r.number("MEMBER_ADD_RATE_LIMIT", 30, 1, 100_000),
+        contact_rate_window_seconds=r.number("CONTACT_RATE_WINDOW", 600, 1, 7 * 24 * 3600),
         group_member_limit=r.number("GROUP_MEMBER_LIMIT", 100, 2, 100_000),
         ws_allowed_origins=tuple(
             origin.strip().rstrip("/")

@@ -63,6 +63,12 @@ class Conflict(AppError):
     code = "conflict"
 
 
+class Blocked(Conflict):
+    """The caller blocked the person they name (a direct chat): unblock first."""
+
+    code = "blocked"
+
+
 class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"

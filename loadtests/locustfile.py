@@ -6,11 +6,12 @@
   the send-to-receive latency as a Locust request event (`WS` / `send->receive`).
 - `RangeUser`: random 1 MiB ranges of a seeded video at `RANGE_URL` (HEAD first to learn the size).
 
-Every user takes one of the accounts `huddle users create` made (LOADTEST_ACCOUNTS) and joins one
-shared group, created at test start by the first account. Run it headless with `make loadtest` (see
+Every user takes one of the accounts `huddle users create` made (LOADTEST_ACCOUNTS), all members of
+the group it made with them (`--group`; without it, the first account creates one at test start and
+adds the others, which a default MEMBER_ADD_RATE_LIMIT stops past 30). Run it headless with `make loadtest` (see
 loadtests/loadtest.py), or by hand:
 
-    huddle users create --count 51 --out var/loadtest/accounts.json
+    huddle users create --count 51 --group "load test" --out var/loadtest/accounts.json
     LOADTEST_ACCOUNTS=var/loadtest/accounts.json \
         locust -f loadtests/locustfile.py --headless -u 50 -r 10 -t 60s --host http://127.0.0.1:8000
 """
@@ -46,7 +47,9 @@ def _accounts() -> list[dict[str, str]]:
             if not path:
                 raise SystemExit("loadtests: set LOADTEST_ACCOUNTS (make loadtest does: huddle users create)")
             with open(path) as handle:  # noqa: PTH123 -- gevent-friendly plain open
-                _shared["accounts"] = json.load(handle)["accounts"]
+                content = json.load(handle)
+            _shared["accounts"] = content["accounts"]
+            _shared["made_group"] = content.get("group")  # `users create --group`: everyone is in it
             _shared["next"] = 1
         return list(_shared["accounts"])
 
@@ -56,11 +59,14 @@ def _headers(token: str) -> dict[str, str]:
 
 
 def shared_group(host: str) -> int:
-    """One group for everybody, created by the owner account when the first user starts."""
+    """One group for everybody: the one `huddle users create --group` made, or else one created by
+    the owner account when the first user starts (its members are then added one by one)."""
     import httpx  # noqa: PLC0415 -- plain client for the set-up, outside the statistics
 
     owner = _accounts()[0]
     with _setup_lock:
+        if "group" not in _shared and _shared.get("made_group"):
+            _shared.update(owner=owner, group=_shared["made_group"])
         if "group" not in _shared:
             if not host.startswith(("http://127.0.0.1", "http://localhost")):
                 raise SystemExit("loadtests: loopback hosts only (http://127.0.0.1:PORT)")
@@ -96,6 +102,8 @@ class Member(HttpUser):
         me = _take_account()
         self.refresh_token = me["refresh_token"]
         self._refresh()
+        if _shared.get("made_group"):
+            return  # a member already
         self.client.post(
             f"/groups/{group}/members",
             json={"email": me["email"]},

@@ -29,6 +29,8 @@ HUDDLE_ENV = {
     "BCRYPT_ROUNDS": "4",
     "LOGIN_RATE_LIMIT": "100000",
     "SEARCH_RATE_LIMIT": "100000",
+    "DIRECT_CHAT_RATE_LIMIT": "100000",
+    "MEMBER_ADD_RATE_LIMIT": "100000",
     "WS_FRAMES_PER_SECOND": "10000",
     "WS_SOCKETS_PER_USER": "100000",  # the drivers open up to 50 sockets per seeded user
     "GROUP_MEMBER_LIMIT": "100000",

@@ -15,7 +15,7 @@ from litestar.types import ControllerRouterHandler, Scope, Send
 from app.config import Settings
 from app.db.engine import sqlalchemy_config
 from app.domain.accounts import controllers as accounts
-from app.domain.accounts.deps import provide_accounts, provide_principal, provide_runtime
+from app.domain.accounts.deps import provide_accounts, provide_blocks, provide_principal, provide_runtime
 from app.domain.attachments import controllers as attachments
 from app.domain.attachments.deps import provide_attachments
 from app.domain.groups import controllers as groups
@@ -109,6 +109,7 @@ def create_app(settings: Settings) -> Litestar:
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "accounts": Provide(provide_accounts, sync_to_thread=False),
             "principal": Provide(provide_principal),
+            "blocks": Provide(provide_blocks, sync_to_thread=False),
             "groups": Provide(provide_groups, sync_to_thread=False),
             "messages": Provide(provide_messages, sync_to_thread=False),
             "media": Provide(provide_media, sync_to_thread=False),

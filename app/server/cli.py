@@ -249,6 +249,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     create.add_argument("--prefix", default="loadtest", help="email prefix and domain (default loadtest)")
     create.add_argument("--out", required=True, help="the credentials file to write (JSON)")
     create.add_argument("--password-file", help="read the password from this file (default: a random one)")
+    create.add_argument(
+        "--group", metavar="NAME", help="also make a group of these accounts (the first its admin)"
+    )
     create.set_defaults(func=users_create)
 
     document = commands.add_parser(

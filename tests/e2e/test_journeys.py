@@ -701,3 +701,86 @@ def test_screenshot_review_on_phone_and_desktop(people: list[Person], tmp_path: 
         review(f"{size}-player")
         bob.page.get_by_role("button", name="Watch together").click()
         expect(bob.page.locator("#player")).to_be_hidden()
+
+
+# -- issue 22, item 4: blocking, from a direct chat's header, a member entry and the settings page ---
+
+
+def test_block_and_unblock_from_a_direct_chat_a_member_list_and_settings(people: list[Person]) -> None:
+    ann, bob = people[0], people[1]
+    # Bob finds Ann by her whole address and writes to her.
+    bob.page.get_by_role("button", name="Direct chat").click()
+    bob.page.get_by_label("Find a person").fill(ann.email)
+    bob.page.get_by_role("button", name="Ann", exact=True).click()
+    expect(bob.page.get_by_role("heading", name="Ann")).to_be_visible()
+    bob.say("Ann", "hello from a stranger")
+    ann.page.get_by_role("link", name=re.compile(r"^Bob\b")).click()
+    expect(message(ann, "hello from a stranger")).to_be_visible()
+
+    # Ann blocks him from the direct chat's header; the button turns into Unblock.
+    ann.page.get_by_role("button", name="Block Bob").click()
+    ann.page.get_by_role("dialog").get_by_role("button", name="Block").click()
+    expect(ann.page.get_by_role("button", name="Unblock Bob")).to_be_visible()
+
+    # Bob no longer finds her, and adding her by email is refused in words that tell nothing more.
+    bob.page.get_by_role("button", name="Direct chat").click()
+    bob.page.get_by_label("Find a person").fill(ann.email)
+    expect(bob.page.locator("#new-direct [role=status]")).to_have_text("Nobody found.")
+    bob.page.keyboard.press("Escape")
+    make_group(bob, "Bob's club")
+    bob.page.get_by_role("button", name="Members").click()
+    bob.page.get_by_label("Add by email").fill(ann.email)
+    bob.page.get_by_role("button", name="Add", exact=True).click()
+    expect(bob.page.locator(".members-panel .form-error")).to_have_text(
+        f"Nobody with the address {ann.email} can be added. Check it and try again."
+    )
+
+    # Settings lists him; Unblock empties the list.
+    ann.page.get_by_role("link", name="Settings").click()
+    expect(ann.page.get_by_role("heading", name="Settings")).to_be_visible()
+    blocked = ann.page.get_by_role("list", name="Blocked people")
+    expect(blocked).to_contain_text("Bob")
+    ann.check_accessibility("settings with a blocked person")
+    ann.shot("settings-blocked")
+    ann.page.get_by_role("button", name="Unblock Bob").click()
+    expect(blocked).to_have_text("You have not blocked anyone.")
+
+    # Now Bob can add her; in the shared group her member list offers Block too.
+    bob.page.get_by_label("Add by email").fill(ann.email)
+    bob.page.get_by_role("button", name="Add", exact=True).click()
+    expect(bob.page.get_by_role("list", name=re.compile("Members")).get_by_text("Ann")).to_be_visible()
+    ann.page.get_by_role("link", name=re.compile("Bob's club")).click()
+    ann.page.get_by_role("button", name="Members").click()
+    ann.page.get_by_role("button", name="Block Bob").click()
+    ann.page.get_by_role("dialog").get_by_role("button", name="Block").click()
+    expect(ann.page.get_by_role("button", name="Unblock Bob")).to_be_visible()
+    ann.shot("members-blocked")
+    # The group they share stays: Bob's message still reaches her.
+    bob.say("Bob's club", "still in the club")
+    expect(message(ann, "still in the club")).to_be_visible()
+    ann.check_accessibility("members panel with Unblock")
+
+
+def test_a_rate_limited_direct_chat_says_how_long_to_wait(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    with run_server(tmp_path, **(SERVER_ENV | {"DIRECT_CHAT_RATE_LIMIT": "1"})) as limited:
+        crowd = [Person(browser, limited, name) for name in ("Ann", "Bob", "Cy")]
+        try:
+            for person in crowd:
+                person.sign_up()
+            ann, bob, cy = crowd
+            cy.page.get_by_role("button", name="Direct chat").click()
+            for other in (ann, bob):
+                cy.page.get_by_label("Find a person").fill(other.email)
+                cy.page.get_by_role("button", name=other.name, exact=True).click()
+                if other is ann:
+                    expect(cy.page.get_by_role("heading", name="Ann")).to_be_visible()
+                    cy.page.get_by_role("button", name="Direct chat").click()
+            # The window is CONTACT_RATE_WINDOW (10 min): the wait is said in minutes.
+            expect(cy.page.locator("#new-direct [role=status]")).to_have_text(
+                re.compile(r"^Too many attempts\. Try again in (9|10) min\.$")
+            )
+            problems = [problem for person in crowd for problem in person.problems]
+            assert not problems, problems
+        finally:
+            for person in crowd:
+                person.context.close()

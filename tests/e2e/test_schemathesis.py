@@ -40,7 +40,13 @@ def schemathesis(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.timeout(600)  # two runs over every operation: past the suite's 120 s on a busy machine
 def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
-    env = {"BCRYPT_ROUNDS": "4", "LOGIN_RATE_LIMIT": "100000", "SEARCH_RATE_LIMIT": "100000"}
+    env = {
+        "BCRYPT_ROUNDS": "4",
+        "LOGIN_RATE_LIMIT": "100000",
+        "SEARCH_RATE_LIMIT": "100000",
+        "DIRECT_CHAT_RATE_LIMIT": "100000",
+        "MEMBER_ADD_RATE_LIMIT": "100000",
+    }
     with run_server(tmp_path, **env) as server:
         registered = httpx.post(
             f"{server.url}/register", json={"email": "fuzz@example.com", "name": "Fuzz", "password": PASSWORD}

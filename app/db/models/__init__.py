@@ -2,7 +2,7 @@
 
 from advanced_alchemy.base import metadata_registry
 
-from app.db.models.accounts import AuthSession, User
+from app.db.models.accounts import AuthSession, User, UserBlock
 from app.db.models.groups import Group, Membership
 from app.db.models.media import (
     Attachment,
@@ -32,6 +32,7 @@ __all__ = [
     "UploadChunk",
     "UploadSession",
     "User",
+    "UserBlock",
     "Video",
     "VideoJob",
     "metadata",

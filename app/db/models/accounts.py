@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from advanced_alchemy.base import IdentityAuditBase, UUIDv7AuditBase
-from advanced_alchemy.types import DateTimeUTC
+from advanced_alchemy.base import DefaultBase, IdentityAuditBase, UUIDv7AuditBase
+from advanced_alchemy.types import BigIntIdentity, DateTimeUTC
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,4 +42,21 @@ class AuthSession(UUIDv7AuditBase):
     user_agent: Mapped[str | None] = mapped_column(String(255), default=None)
 
 
-__all__ = ["AuthSession", "User"]
+class UserBlock(DefaultBase):
+    """`blocker_id` blocked `blocked_id`: the blocked user can no longer open a direct chat with the
+    blocker nor add them to a group (security review, issue 22, item 4). Shared groups stay."""
+
+    __tablename__ = "user_blocks"
+
+    blocker_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    blocked_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTimeUTC(timezone=True), default=lambda: dt.datetime.now(dt.UTC)
+    )
+
+
+__all__ = ["AuthSession", "User", "UserBlock"]

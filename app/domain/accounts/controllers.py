@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, delete, get, patch, post
+from litestar import Request, delete, get, patch, post, put
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from app.domain.accounts.deps import Accounts, Authenticated, client_address
+from app.domain.accounts.deps import Accounts, Authenticated, Blocks, client_address
 from app.domain.accounts.schemas import (
     AccountDeleteBody,
+    BlockOut,
     LoginBody,
     MeOut,
     PasswordChangeBody,
@@ -35,7 +36,9 @@ from app.server.errors import error_responses
 
 AUTH = ["auth"]
 USERS = ["users"]
-SearchQuery = Annotated[str, Parameter(min_length=1, max_length=100, description="Name or email prefix")]
+SearchQuery = Annotated[
+    str, Parameter(min_length=1, max_length=100, description="Name (start of a word) or a whole email")
+]
 SearchLimit = Annotated[int, Parameter(ge=1, le=50)]
 # Sign-in bodies are small; anyone can send them, so refuse junk long before the 1 MiB default.
 AUTH_BODY_LIMIT = 64 * 1024
@@ -217,15 +220,49 @@ async def delete_me(
     responses=error_responses(401, 404),
 )
 async def get_user(user_id: Id, principal: Authenticated, accounts: Accounts) -> PublicUser:
-    del principal  # signed-in users only
-    return public_user(await accounts.get_user(user_id))
+    return public_user(await accounts.get_user(user_id, viewer_id=principal.user_id))
+
+
+@get(
+    "/api/v1/users/me/blocks",
+    tags=USERS,
+    security=BEARER,
+    summary="The users the caller blocked, most recent first",
+    responses=error_responses(401),
+)
+async def list_blocks(principal: Authenticated, blocks: Blocks) -> list[BlockOut]:
+    return await blocks.list(principal)
+
+
+@put(
+    "/api/v1/users/me/blocks/{user_id:int}",
+    tags=USERS,
+    status_code=HTTP_204_NO_CONTENT,
+    security=BEARER,
+    summary="Block a user: they can no longer open a direct chat with you or add you to a group",
+    responses=error_responses(400, 401, 404, 409),
+)
+async def block_user(user_id: Id, principal: Authenticated, blocks: Blocks) -> None:
+    await blocks.block(principal, user_id)
+
+
+@delete(
+    "/api/v1/users/me/blocks/{user_id:int}",
+    tags=USERS,
+    status_code=HTTP_204_NO_CONTENT,
+    security=BEARER,
+    summary="Unblock a user (204 whether or not they were blocked)",
+    responses=error_responses(400, 401, 404),
+)
+async def unblock_user(user_id: Id, principal: Authenticated, blocks: Blocks) -> None:
+    await blocks.unblock(principal, user_id)
 
 
 @get(
     "/api/v1/users",
     tags=USERS,
     security=BEARER,
-    summary="Search users by name (or by email when the query has an '@')",
+    summary="Search users by the start of a word of their name, or by a whole email address",
     responses=error_responses(400, 401, 429),
 )
 async def search_users(
@@ -253,4 +290,7 @@ route_handlers = [
     delete_me,
     get_user,
     search_users,
+    list_blocks,
+    block_user,
+    unblock_user,
 ]

@@ -11,6 +11,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from app.domain.accounts.blocks import BlockService
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.params import DbSession, RuntimeDep
 from app.errors import Forbidden, Unauthorized
@@ -20,6 +21,7 @@ from app.runtime import Runtime
 BEARER_PREFIX = "bearer "
 
 Accounts = NamedDependency[AccountService]
+Blocks = NamedDependency[BlockService]
 Authenticated = NamedDependency[Principal]
 
 
@@ -30,6 +32,10 @@ def provide_runtime(state: State) -> Runtime:
 
 def provide_accounts(db_session: DbSession, runtime: RuntimeDep) -> AccountService:
     return AccountService(db_session, runtime)
+
+
+def provide_blocks(db_session: DbSession) -> BlockService:
+    return BlockService(db_session)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -96,6 +96,13 @@ class PublicUser(msgspec.Struct):
     status_message: str | None
 
 
+class BlockOut(msgspec.Struct):
+    """Someone the caller blocked, and since when."""
+
+    user: PublicUser
+    blocked_at: dt.datetime
+
+
 class UserPage(msgspec.Struct):
     items: list[PublicUser]
     limit: int

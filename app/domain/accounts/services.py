@@ -8,12 +8,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import msgspec
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.folding import Folded, fold_name
-from app.db.models.accounts import AuthSession, User
+from app.db.models.accounts import AuthSession, User, UserBlock
 from app.domain.accounts.schemas import (
     PasswordChangeBody,
     ProfilePatch,
@@ -301,21 +301,26 @@ class AccountService:
         await self.db.commit()
         return user
 
-    async def get_user(self, user_id: int) -> User:
+    async def get_user(self, user_id: int, *, viewer_id: int) -> User:
+        """A user's public profile: to someone they blocked, they are not found (as nobody at all)."""
         user = await self.db.get(User, user_id)
-        if user is None or not user.is_active:
+        if user is None or not user.is_active or await self._blocked_by(user_id, viewer_id):
             raise NotFound("User not found")
         return user
 
+    async def _blocked_by(self, blocker_id: int, blocked_id: int) -> bool:
+        return await self.db.get(UserBlock, (blocker_id, blocked_id)) is not None
+
     async def search(self, principal: Principal, query: str, limit: int, offset: int) -> list[User]:
-        """The start of any word of the name or display name, ignoring case and accents; the
-        email's start only when the query has an '@', so browsing by letter cannot list addresses."""
+        """The start of any word of the name or display name, ignoring case and accents; or a whole
+        email address (any case) when the query has an '@': a prefix would let anyone who knows a
+        name read the address letter by letter. Those who blocked the caller are left out."""
         s = self.settings
         await self._limit(
             f"search:user:{principal.user_id}", limit=s.search_rate_limit, window=s.search_rate_window_seconds
         )
         words = (fold_name(query) or "").strip()
-        matches = []
+        matches: list[ColumnElement[bool]] = []
         if words:  # the start of any word of the name or display name: "cole" finds "Bob Cole-Baker"
             pattern = "% " + _like_prefix(words)
             matches += [
@@ -323,12 +328,16 @@ class AccountService:
                 Folded(User.display_name).like(pattern, escape="\\"),
             ]
         if "@" in query:
-            matches.append(User.email.like(_like_prefix(query.strip()), escape="\\"))
+            matches.append(User.email == normalize_email(query))
         if not matches:
             return []
         rows = await self.db.scalars(
             select(User)
-            .where(User.is_active.is_(True), or_(*matches))
+            .where(
+                User.is_active.is_(True),
+                or_(*matches),
+                ~exists().where(UserBlock.blocker_id == User.id, UserBlock.blocked_id == principal.user_id),
+            )
             .order_by(func.lower(User.name), User.id)
             .limit(limit)
             .offset(offset)

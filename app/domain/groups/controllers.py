@@ -100,8 +100,11 @@ async def list_members(group_id: Id, principal: Authenticated, groups: Groups) -
     tags=TAGS,
     security=BEARER,
     status_code=HTTP_201_CREATED,
-    summary="Add a member by email or user id (admin)",
-    responses=error_responses(400, 401, 403, 404, 409),
+    summary=(
+        "Add a member (admin): by email, or by user id someone who already shares a group with the"
+        " caller; MEMBER_ADD_RATE_LIMIT attempts per user"
+    ),
+    responses=error_responses(400, 401, 403, 404, 409, 429),
 )
 async def add_member(
     group_id: Id, data: JSONBody[UserRef], principal: Authenticated, groups: Groups
@@ -176,9 +179,12 @@ async def verify_group_access(group_id: Id, principal: Authenticated, groups: Gr
     "/api/v1/direct",
     tags=TAGS,
     security=BEARER,
-    summary="Open the 1:1 chat with someone (201 when new, 200 when it already exists)",
+    summary=(
+        "Open the 1:1 chat with someone (201 when new, 200 when it already exists); refused when"
+        " either blocked the other; DIRECT_CHAT_RATE_LIMIT new chats per user"
+    ),
     responses={200: ResponseSpec(GroupOut, description="The chat already existed")}
-    | error_responses(400, 401, 404),
+    | error_responses(400, 401, 404, 409, 429),
 )
 async def open_direct(
     data: JSONBody[UserRef], principal: Authenticated, groups: Groups

@@ -59,7 +59,9 @@ class GroupOut(msgspec.Struct, kw_only=True):
 
 class MemberOut(msgspec.Struct, kw_only=True):
     user_id: int
-    email: str
+    # Members see each other's emails (seed 000). In a direct chat, null for a person who shares no
+    # group with the caller: anyone may open a direct chat, so it must not reveal an address.
+    email: str | None
     name: str
     display_name: str | None
     avatar_url: str | None

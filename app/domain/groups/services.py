@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, ROLE_MEMBER, Group, Membership
+from app.domain.accounts.blocks import email_visible, has_blocked, shares_group
 from app.domain.accounts.services import Principal, normalize_email, public_user
 from app.domain.attachments.services import group_attachment_keys
 from app.domain.attachments.services import remove_blobs as remove_attachment_blobs
@@ -32,11 +33,12 @@ from app.domain.groups.schemas import (
 from app.domain.media.sweeper import group_blob_keys, remove_group_blobs
 from app.domain.messages.frames import to_frame
 from app.domain.messages.services import MessageService, release
-from app.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.errors import BadRequest, Blocked, Conflict, Forbidden, NotFound, RateLimited
 from app.runtime import Runtime
 from app.ws.protocol import GroupJoined
 
 USER_NOT_FOUND = "User not found"
+NOT_A_MEMBER = "Not a member of this group"
 
 
 def _label(user: User) -> str:
@@ -125,20 +127,31 @@ class GroupService:
         return (await self._render(principal, [pair]))[0]
 
     async def members(self, principal: Principal, group_id: int) -> list[MemberOut]:
-        await require_member(self.db, group_id, principal.user_id)
-        rows = await self.db.execute(
-            select(User, Membership)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.group_id == group_id)
-            .order_by(Membership.joined_at, User.id)
+        """Members see each other's emails (the seed's contract). A direct chat is not a group one
+        shares, as anyone may open one: there the other person's email shows only to someone who
+        shares a group with them anyway."""
+        group, _ = await require_member(self.db, group_id, principal.user_id)
+        rows = list(
+            await self.db.execute(
+                select(User, Membership)
+                .join(Membership, Membership.user_id == User.id)
+                .where(Membership.group_id == group_id)
+                .order_by(Membership.joined_at, User.id)
+            )
         )
-        return [self._member_out(user, membership) for user, membership in rows]
+        shown = None
+        if group.is_direct:
+            shown = await email_visible(self.db, principal.user_id, [user.id for user, _ in rows])
+        return [
+            self._member_out(user, membership, email=shown is None or user.id in shown)
+            for user, membership in rows
+        ]
 
     @staticmethod
-    def _member_out(user: User, membership: Membership) -> MemberOut:
+    def _member_out(user: User, membership: Membership, *, email: bool = True) -> MemberOut:
         return MemberOut(
             user_id=user.id,
-            email=user.email,
+            email=user.email if email else None,
             name=user.name,
             display_name=user.display_name,
             avatar_url=user.avatar_url,
@@ -188,20 +201,48 @@ class GroupService:
 
     # -- membership --------------------------------------------------------------------------------
 
-    async def _resolve(self, ref: UserRef) -> User:
+    async def _find(self, ref: UserRef) -> User | None:
+        """The active user a body names, if any."""
         if (ref.email is msgspec.UNSET) == (ref.user_id is msgspec.UNSET):
             raise BadRequest("Give exactly one of email or user_id")
         if ref.email is not msgspec.UNSET:
             user = await self.db.scalar(select(User).where(User.email == normalize_email(ref.email)))
         else:
             user = await self.db.get(User, ref.user_id)
-        if user is None or not user.is_active:
+        return user if user is not None and user.is_active else None
+
+    async def _limit(self, key: str, limit: int) -> None:
+        """Direct chats and member additions per user (not per address): each is a way to learn
+        who is behind an id or an address (security review, issue 22, item 4)."""
+        window = self.runtime.settings.contact_rate_window_seconds
+        wait = await self.runtime.state.hit(key, limit, window)
+        if wait:
+            raise RateLimited(wait, f"Too many attempts; try again in {wait} s")
+
+    async def _addable(self, principal: Principal, ref: UserRef) -> User:
+        """Whom an admin may add: anyone by email (the seed's contract: the admin knows the address);
+        by id only someone who already shares a group with the admin (whose email the admin already
+        sees), so an id found in a search cannot be turned into an address. Someone who blocked the
+        admin, or whom an id does not make addable, answers like nobody at all."""
+        user = await self._find(ref)
+        if user is None or user.id == principal.user_id:
+            raise NotFound(USER_NOT_FOUND)
+        if await has_blocked(self.db, user.id, principal.user_id):
+            raise NotFound(USER_NOT_FOUND)
+        if ref.user_id is not msgspec.UNSET and not await shares_group(self.db, principal.user_id, user.id):
             raise NotFound(USER_NOT_FOUND)
         return user
 
     async def add_member(self, principal: Principal, group_id: int, ref: UserRef) -> MemberOut:
         group, _ = await require_admin(self.db, group_id, principal.user_id)
-        user = await self._resolve(ref)
+        settings = self.runtime.settings
+        # Every attempt counts, found or not: an unknown address is a probe like any other.
+        await self._limit(f"members:add:user:{principal.user_id}", settings.member_add_rate_limit)
+        if ref.user_id == principal.user_id or (
+            ref.email is not msgspec.UNSET and normalize_email(ref.email) == principal.user.email
+        ):
+            raise Conflict("Already a member of this group")
+        user = await self._addable(principal, ref)
         await release(self.db)
         # New members start with everything before their arrival read.
         latest = (await self.runtime.messages.latest([group_id])).get(group_id)
@@ -229,12 +270,13 @@ class GroupService:
 
     async def remove_member(self, principal: Principal, group_id: int, ref: UserRef) -> None:
         group, _ = await require_admin(self.db, group_id, principal.user_id)
-        user = await self._resolve(ref)
-        if user.id == principal.user_id:
+        user = await self._find(ref)
+        if user is not None and user.id == principal.user_id:
             raise Conflict("Use leave to remove yourself")
-        membership = await self.db.get(Membership, (group_id, user.id))
-        if membership is None:
-            raise NotFound("Not a member of this group")
+        # An unknown address and a non-member answer alike: removal must not tell who has an account.
+        membership = await self.db.get(Membership, (group_id, user.id)) if user is not None else None
+        if user is None or membership is None:
+            raise NotFound(NOT_A_MEMBER)
         await self.db.delete(membership)
         await self.db.commit()
         await self.messages.system(group, "leave", user, f"{_label(user)} was removed from {group.name}")
@@ -295,7 +337,7 @@ class GroupService:
         membership = await self.db.get(Membership, (group_id, user_id), with_for_update=True)
         user = await self.db.get(User, user_id)
         if membership is None or user is None:
-            raise NotFound("Not a member of this group")
+            raise NotFound(NOT_A_MEMBER)
         if membership.role == ROLE_ADMIN and role != ROLE_ADMIN:
             admins = await self.db.scalar(
                 select(func.count()).where(Membership.group_id == group_id, Membership.role == ROLE_ADMIN)
@@ -317,12 +359,27 @@ class GroupService:
 
     async def direct(self, principal: Principal, ref: UserRef) -> tuple[GroupOut, bool]:
         """The 1:1 chat with someone: created once, returned on every later call (race-safe through
-        the unique `direct_key`)."""
-        other = await self._resolve(ref)
-        if other.id == principal.user_id:
+        the unique `direct_key`). Reopening costs nothing; every other attempt (a new chat, an
+        unknown user or address, a block) counts against DIRECT_CHAT_RATE_LIMIT. If either blocked
+        the other, it is refused: to the blocked user the blocker is nobody (404), the blocker is
+        told (409 `blocked`). A chat they had before the block stays, and is not reopened."""
+        other = await self._find(ref)
+        if other is not None and other.id == principal.user_id:
             raise BadRequest("A direct chat needs another person")
+        blocked_me = other is not None and await has_blocked(self.db, other.id, principal.user_id)
+        i_blocked = other is not None and await has_blocked(self.db, principal.user_id, other.id)
+        key = f"{min(principal.user_id, other.id)}:{max(principal.user_id, other.id)}" if other else ""
+        group = None
+        if other is not None and not (blocked_me or i_blocked):
+            group = await self.db.scalar(select(Group).where(Group.direct_key == key))
+        if group is not None:
+            return await self.get(principal, group.id), False
+        await self._limit(f"direct:user:{principal.user_id}", self.runtime.settings.direct_chat_rate_limit)
+        if other is None or blocked_me:
+            raise NotFound(USER_NOT_FOUND)
+        if i_blocked:
+            raise Blocked("You blocked this person: unblock them to chat")
         low, high = sorted((principal.user_id, other.id))
-        key = f"{low}:{high}"
         created = False
         group = await self.db.scalar(select(Group).where(Group.direct_key == key))
         if group is None:

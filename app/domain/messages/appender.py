@@ -18,11 +18,12 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import autocommit
-from app.db.models.groups import Membership
+from app.db.models.groups import Group, Membership
 from app.domain.events import Events
 from app.domain.groups.access import GROUP_NOT_FOUND
 from app.domain.media.signing import AttachmentSigner
@@ -43,9 +44,14 @@ class _Submission:
 
 
 # Statements on the hot path are built once: building one costs more CPU than running it.
-MEMBERS = select(Membership.user_id).where(
-    Membership.group_id == bindparam("group_id"),
-    Membership.user_id.in_(bindparam("user_ids", expanding=True)),
+# Which of the authors are members, and whether the group is a direct chat.
+MEMBERS = (
+    select(Membership.user_id, Group.is_direct)
+    .join(Group, Group.id == Membership.group_id)
+    .where(
+        Membership.group_id == bindparam("group_id"),
+        Membership.user_id.in_(bindparam("user_ids", expanding=True)),
+    )
 )
 # Moves a member's read position forward to `read_seq`, never back.
 READ_FORWARD = (
@@ -58,6 +64,19 @@ READ_FORWARD = (
     .values(last_read_seq=bindparam("read_seq"))
     .execution_options(synchronize_session=False)
 )
+
+
+def direct_alias(user_id: int) -> str:
+    """How a direct chat's messages name their author in the seed's `user` field, where other
+    groups put the author's email: anyone may open a direct chat, and writing in one must not hand
+    the other person an address (security review, issue 22, item 4). Never deliverable (RFC 2606)."""
+    return f"user+{user_id}@direct.invalid"
+
+
+def _in_direct_chat(draft: Draft) -> Draft:
+    if draft.author_id is None or draft.user == "system":
+        return draft
+    return msgspec.structs.replace(draft, user=direct_alias(draft.author_id))
 
 
 def read_position(group_id: int, user_id: int, seq: int) -> dict[str, int]:
@@ -115,7 +134,7 @@ class Appender:
             del self._queues[group_id]
 
     async def _write(self, group_id: int, batch: list[_Submission]) -> None:
-        members = await self._members(group_id, {s.draft.author_id for s in batch if s.by_member})
+        members, direct = await self._members(group_id, {s.draft.author_id for s in batch if s.by_member})
         accepted = []
         for submission in batch:
             if submission.by_member and submission.draft.author_id not in members:
@@ -125,7 +144,8 @@ class Appender:
                 accepted.append(submission)
         if not accepted:
             return
-        results = await self._store.append([s.draft for s in accepted])
+        drafts = [_in_direct_chat(s.draft) if direct else s.draft for s in accepted]
+        results = await self._store.append(drafts)
         frames = [to_frame(message, signer=self._signer) for message, created in results if created]
         await self._events.to_group(group_id, *frames)
         readers: dict[int, int] = {}
@@ -147,11 +167,16 @@ class Appender:
         finally:  # committed and published: answered even if the read update was cut short
             _answer(answers)
 
-    async def _members(self, group_id: int, user_ids: set[int | None]) -> set[int]:
+    async def _members(self, group_id: int, user_ids: set[int | None]) -> tuple[set[int], bool]:
+        """The authors who are members, and whether the group is a direct chat (known only when
+        one is a member; only members write there)."""
         if not user_ids:
-            return set()
+            return set(), False
         async with autocommit(self._engine) as connection:
-            return set(await connection.scalars(MEMBERS, {"group_id": group_id, "user_ids": list(user_ids)}))
+            rows = (
+                await connection.execute(MEMBERS, {"group_id": group_id, "user_ids": list(user_ids)})
+            ).all()
+        return {row.user_id for row in rows}, any(row.is_direct for row in rows)
 
     async def _mark_read(self, group_id: int, positions: dict[int, int]) -> None:
         """A member has read what they wrote: move their read position forward to it (never back).

@@ -26,7 +26,7 @@ export function describeError(error) {
   if (error instanceof NetworkError) return error.message;
   if (!(error instanceof ApiError)) return error?.message || "Something went wrong.";
   if (error.status === 429) {
-    const wait = error.retryAfter ? ` Try again in ${error.retryAfter} s.` : " Try again shortly.";
+    const wait = error.retryAfter ? ` Try again in ${waitText(error.retryAfter)}.` : " Try again shortly.";
     return `Too many attempts.${wait}`;
   }
   if (error.status === 503) return "The server is busy or restarting. Try again in a moment.";
@@ -37,6 +37,11 @@ export function describeError(error) {
     return fields.join(" ");
   }
   return error.detail || "The request failed.";
+}
+
+/** Seconds as a person says them: "40 s", "9 min". */
+export function waitText(seconds) {
+  return seconds < 90 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`;
 }
 
 function humanize(message) {

@@ -2,6 +2,7 @@
 // and the views. Plain ES modules, no build step; see README "Using the web app".
 
 import { Api, NetworkError, describeError } from "./api.js";
+import { loadBlocks, settingsView } from "./blocks.js";
 import { announce, h, randomId, replaceChildren, toast } from "./dom.js";
 import { Media } from "./media.js";
 import { Realtime } from "./realtime.js";
@@ -96,6 +97,7 @@ class App {
     this.startShell();
     const match = location.pathname.match(/^\/g\/(\d+)$/);
     if (match) this.openGroup(Number(match[1]));
+    else if (location.pathname === "/settings") this.showSettings();
     else this.showHome();
   }
 
@@ -142,6 +144,7 @@ class App {
         this.statusPill,
         this.retryButton,
         h("span", { class: "me", text: me.display_name || me.name, title: me.email }),
+        h("a", { href: "/settings", class: "settings-link", data: { nav: "" }, text: "Settings" }),
         h("button", { type: "button", class: "secondary", id: "sign-out", text: "Sign out", on: { click: () => this.signOut() } }),
       ),
       h("div", { class: "layout" }, this.sidebar.el, this.main),
@@ -155,6 +158,7 @@ class App {
     this.realtime.addEventListener("status", (event) => this.connectionStatus(event.detail.status));
     this.statusTimer = setInterval(() => this.renderRetry(), 1000);
     this.groupsLoaded = this.refreshGroups().then(() => this.realtime.start());
+    loadBlocks(this).catch(() => {}); // the Block buttons say "Unblock" for those blocked; retried on /settings
   }
 
   stopShell() {
@@ -247,7 +251,20 @@ class App {
     if (!active || active === document.body || !active.isConnected) heading.focus();
   }
 
+  showSettings() {
+    this.closeChat();
+    this.shell.classList.remove("chat-open");
+    document.title = "Settings · Huddle";
+    const view = settingsView(this);
+    this.settingsView = view;
+    replaceChildren(this.main, view.el);
+    this.sidebar.render();
+    view.heading.focus();
+  }
+
   closeChat() {
+    this.settingsView?.destroy();
+    this.settingsView = null;
     this.chatView?.unmount();
     this.chatView = null;
     this.store.openGroupId = null;

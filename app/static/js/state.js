@@ -49,6 +49,7 @@ export class Store extends EventTarget {
     this.chats = new Map();
     this.playback = new Map(); // group id -> playback_state
     this.watching = new Map(); // group id -> user ids with the player open
+    this.blocked = new Map(); // user id -> {user, blocked_at}: whom I blocked
     this.openGroupId = null;
   }
 
@@ -58,6 +59,7 @@ export class Store extends EventTarget {
     this.chats.clear();
     this.playback.clear();
     this.watching.clear();
+    this.blocked.clear();
     this.openGroupId = null;
   }
 
@@ -72,6 +74,13 @@ export class Store extends EventTarget {
       this.chats.set(groupId, chat);
     }
     return chat;
+  }
+
+  // -- blocks --------------------------------------------------------------------------------------
+
+  setBlocks(list) {
+    this.blocked = new Map(list.map((entry) => [entry.user.id, entry]));
+    this.emit("blocks");
   }
 
   // -- groups --------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { AttachmentTray, renderAttachments } from "../attachments.js";
 import { announce, confirmDialog, formatClock, formatTime, h, initials, replaceChildren, toast } from "../dom.js";
 import { TYPING_SHOWN_MS } from "../state.js";
 import { MembersPanel } from "./members.js";
+import { blockButton } from "../blocks.js";
 import { PlayerPanel } from "./player.js";
 
 export const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -69,6 +70,7 @@ export class ChatView {
       on: { click: () => this.player.toggle() },
     });
     this.watchHint = h("span", { class: "watch-hint", id: "watch-hint", hidden: true });
+    this.blockSlot = h("span", { class: "block-slot" }); // a direct chat's Block / Unblock
     this.olderButton = h("button", { type: "button", class: "link", text: "Load older messages", on: { click: () => this.loadOlder() } });
     this.historyTop = h("div", { class: "history-top" }, this.olderButton);
     this.list = h("ol", { class: "message-list", aria: { label: "Messages" } });
@@ -149,7 +151,7 @@ export class ChatView {
       h(
         "div",
         { class: "chat-main" },
-        h("header", { class: "chat-header" }, back, h("div", { class: "chat-heading" }, this.title, this.subtitle), h("div", { class: "chat-tools" }, this.watchHint, this.watchButton, this.membersButton)),
+        h("header", { class: "chat-header" }, back, h("div", { class: "chat-heading" }, this.title, this.subtitle), h("div", { class: "chat-tools" }, this.watchHint, this.blockSlot, this.watchButton, this.membersButton)),
         this.player.el,
         h("div", { class: "conversation" }, this.scroller, this.jump),
         this.typingLine,
@@ -175,6 +177,7 @@ export class ChatView {
   async mount() {
     this.renderAll();
     this.renderSubtitle();
+    this.renderBlock();
     this.player.restore();
     const chat = this.chat;
     try {
@@ -241,9 +244,19 @@ export class ChatView {
         break;
       case "groups":
         this.renderTitle();
+        this.renderBlock();
+        break;
+      case "blocks":
+        this.renderBlock();
         break;
       default:
     }
+  }
+
+  /** In a direct chat, Block (or Unblock) the other person; a refusal shows as a toast. */
+  renderBlock() {
+    const peer = this.group?.is_direct ? this.group.peer : null;
+    replaceChildren(this.blockSlot, peer ? blockButton(this.app, peer, (text) => toast(text), { className: "secondary" }) : []);
   }
 
   renderTitle() {

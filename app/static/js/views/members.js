@@ -2,6 +2,7 @@
 // rename and delete the group; anyone can leave (direct chats cannot be left).
 
 import { describeError } from "../api.js";
+import { blockButton } from "../blocks.js";
 import { announce, confirmDialog, h, initials, promptDialog, replaceChildren } from "../dom.js";
 
 export class MembersPanel {
@@ -38,7 +39,7 @@ export class MembersPanel {
     this.onChange = (event) => {
       const { kind, groupId } = event.detail;
       if (groupId === this.groupId && (kind === "members" || kind === "presence")) this.render();
-      if (kind === "groups") this.render();
+      if (kind === "groups" || kind === "blocks") this.render();
     };
     this.store.addEventListener("change", this.onChange);
     this.render();
@@ -93,7 +94,8 @@ export class MembersPanel {
         await this.load();
         input.focus();
       } catch (failure) {
-        this.error.textContent = failure?.status === 404 ? `Nobody has signed up with ${email}.` : describeError(failure);
+        // 404: nobody has that address, or its owner cannot be added by you; the server does not say which.
+        this.error.textContent = failure?.status === 404 ? `Nobody with the address ${email} can be added. Check it and try again.` : describeError(failure);
         input.focus();
       }
     });
@@ -131,6 +133,10 @@ export class MembersPanel {
           controls.push(select, h("button", { type: "button", class: "link danger-text", aria: { label: `Remove ${name}` }, text: "Remove", on: { click: () => this.remove(member) } }));
         } else if (!group.is_direct) {
           controls.push(h("span", { class: "role", text: member.role === "admin" ? "Admin" : "Member" }));
+        }
+        if (!self) {
+          const person = { id: member.user_id, name: member.name, display_name: member.display_name };
+          controls.push(blockButton(this.app, person, (text) => (this.error.textContent = text)));
         }
         return h(
           "li",

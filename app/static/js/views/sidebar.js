@@ -190,7 +190,8 @@ export class Sidebar {
       this.app.groupAdded(group);
       this.app.navigate(`/g/${group.id}`);
     } catch (failure) {
-      status.textContent = describeError(failure);
+      // 404: the account is gone, or its owner does not take direct chats from you (not told apart).
+      status.textContent = failure?.status === 404 ? `You cannot start a direct chat with ${user.display_name || user.name}.` : describeError(failure);
     }
   }
 
