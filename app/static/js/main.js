@@ -4,7 +4,7 @@
 import { Api, NetworkError, describeError } from "./api.js";
 import { announce, h, randomId, replaceChildren, toast } from "./dom.js";
 import { Media } from "./media.js";
-import { Realtime } from "./realtime.js";
+import { chosenTransport, createRealtime } from "./realtime.js";
 import { SEQUENCED, Store } from "./state.js";
 import { Session } from "./session.js";
 import { authView } from "./views/auth.js";
@@ -27,6 +27,7 @@ class App {
     this.api = new Api(this.session);
     this.store = new Store();
     this.media = new Media(this.api, this.store);
+    this.transport = chosenTransport(); // read before routing drops the URL's ?transport=
     this.realtime = null;
     this.shell = null;
     this.chatView = null;
@@ -150,7 +151,10 @@ class App {
     this.onStoreChange = (event) => this.storeChanged(event.detail);
     this.store.addEventListener("change", this.onStoreChange);
 
-    this.realtime = new Realtime(this.api, () => this.resumePoints());
+    // The WebSocket or Server-Sent Events (REALTIME_TRANSPORT, or the tab's ?transport=): the same
+    // frames and statuses either way; see realtime.js.
+    this.realtime = createRealtime(this.transport, this.api, () => this.resumePoints());
+    this.statusPill.dataset.transport = this.realtime.transport;
     this.realtime.addEventListener("frame", (event) => this.frame(event.detail));
     this.realtime.addEventListener("status", (event) => this.connectionStatus(event.detail.status));
     this.statusTimer = setInterval(() => this.renderRetry(), 1000);
