@@ -54,6 +54,8 @@ AXE_RUN = """async () => {
 }"""
 SERVER_ENV = {"BCRYPT_ROUNDS": "4", "LOGIN_RATE_LIMIT": "1000"}
 VIEWPORT = {"width": 1180, "height": 720}
+# The real-time transports (REALTIME_TRANSPORT): the key flows run on both.
+TRANSPORTS = ["ws", "sse"]
 # Expected while the server is down; anything else in the console is a bug (CSP violations included).
 EXPECTED_CONSOLE = re.compile(
     r"ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|WebSocket connection to|Failed to load resource"
@@ -85,15 +87,20 @@ def browser() -> Iterator[Any]:
 class Person:
     """One browser context: a person with their own tab, tokens and socket."""
 
-    def __init__(self, browser: Any, server: Server, name: str) -> None:
+    def __init__(self, browser: Any, server: Server, name: str, *, audit: bool = True) -> None:
+        """`audit`: run the accessibility checks and take the screenshots (a flow run again on the
+        other transport skips them: the screens are the same)."""
         self.name = name
+        self.audit = audit
         self.email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
         self.server = server
         self.context = browser.new_context(viewport=VIEWPORT)
         self.context.set_default_timeout(10_000)
         self.page = self.context.new_page()
         self.problems: list[str] = []
+        self.sockets: list[str] = []  # WebSocket URLs the page opened
         self.axe_missing = False
+        self.page.on("websocket", lambda socket: self.sockets.append(socket.url))
         self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
         self.page.on("console", self._console)
 
@@ -135,6 +142,8 @@ class Person:
 
     def check_accessibility(self, screen: str) -> None:
         """axe-core's WCAG 2 A/AA and best-practice rules on what the page shows now."""
+        if not self.audit:
+            return
         if not AXE.exists():
             self.axe_missing = True
             return
@@ -143,6 +152,8 @@ class Person:
         self.problems.extend(f"accessibility, {screen}: {violation}" for violation in violations)
 
     def shot(self, name: str) -> None:
+        if not self.audit:
+            return
         self.page.mouse.move(1, 1)  # no hover toolbar in the picture
         self.page.screenshot(path=str(screenshot_dir() / f"{name}.png"))
 
@@ -170,6 +181,15 @@ def expect(target: Any) -> Any:
     from playwright.sync_api import expect as playwright_expect  # noqa: PLC0415
 
     return playwright_expect(target)
+
+
+def expect_transport(person: Person, transport: str) -> None:
+    """The app uses the transport asked for, and opens no WebSocket on SSE."""
+    expect(person.page.locator(".conn")).to_have_attribute("data-transport", transport)
+    if transport == "sse":
+        assert not person.sockets, person.sockets
+    else:
+        assert any(url.endswith("/ws") or "/ws?" in url for url in person.sockets), person.sockets
 
 
 def assert_gap_free(person: Person, texts: list[str]) -> None:
@@ -273,10 +293,15 @@ def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
         assert playback(person.page)["paused"]
 
 
-def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_two_people_chat_live_and_resume_after_a_server_restart(
+    browser: Any, tmp_path: Path, transport: str
+) -> None:
     port = free_port()
-    with run_server(tmp_path, PORT=str(port), **SERVER_ENV) as server:
-        ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
+    env = SERVER_ENV | {"REALTIME_TRANSPORT": transport}
+    with run_server(tmp_path, PORT=str(port), **env) as server:
+        audit = transport == "ws"
+        ada, bo = Person(browser, server, "Ada", audit=audit), Person(browser, server, "Bo", audit=audit)
         ada.page.goto(f"{server.url}/")
         expect(ada.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
         ada.shot("signin")
@@ -373,7 +398,7 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
         expect(ada.page.locator(".pending-list")).to_contain_text("Are you still there?")
         ada.shot("reconnecting")
 
-        with run_server(tmp_path, PORT=str(port), **SERVER_ENV):
+        with run_server(tmp_path, PORT=str(port), **env):
             ada.expect_connected(timeout=25_000)
             bo.expect_connected(timeout=25_000)
             expect(bo.messages()).to_contain_text("Are you still there?")
@@ -406,6 +431,7 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
             # Sign out ends the session: the app goes back to the sign-in page.
             bo.page.get_by_role("button", name="Sign out").click()
             expect(bo.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
+            expect_transport(ada, transport)
 
         for person in (ada, bo):
             assert not person.problems, person.problems
