@@ -740,3 +740,63 @@ def test_changing_quality_keeps_the_position_and_tells_nobody(static_page: Any) 
         "rate": 1.25,
     }
     assert results["sent"] == 0
+
+
+EVENTS_FIRST = (
+    "retry: 1500\n\n"
+    'event: ready\ndata: {"type":"ready","user_id":1,"groups":[7,8],"server_time":0}\n\n'
+    'event: message\ndata: {"type":"message","group_id":7,"seq":1}\n\n'
+    'event: message\ndata: {"type":"message","group_id":7,"seq":2}\n\nid: 7:2,8:4\n\n'
+    ": keep-alive\n\n"
+    'event: close\ndata: {"type":"close","code":1012,"reason":"server restarting"}\n\n'
+)
+EVENTS_AGAIN = 'event: ready\ndata: {"type":"ready","user_id":1,"groups":[7,8],"server_time":0}\n\n'
+
+
+def test_the_sse_transport_resumes_by_cursor_and_sends_in_order(static_page: Any) -> None:
+    requests: list[dict[str, str]] = []
+
+    def events(route: Any) -> None:
+        requests.append(route.request.headers)
+        body = EVENTS_FIRST if len(requests) == 1 else EVENTS_AGAIN  # then it ends: a dropped stream
+        route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
+
+    static_page.route("**/api/v1/events", events)
+    results = static_page.evaluate((Path(__file__).parent / "transport_scenarios.js").read_text())
+    assert results["parsed"] == [
+        {"name": "message", "data": '{"seq":1}', "id": None},
+        {"name": "message", "data": "", "id": "7:1"},
+        {"name": "close", "data": '{"code":1012}', "id": None},
+    ]
+    assert (results["asked"], results["remembered"], results["forgotten"]) == ("sse", "sse", "ws")
+    assert results["advertised"] == "sse"
+
+    # The first connect names what the app holds; the next, the stream's cursor raised to it.
+    assert requests[0]["authorization"] == "Bearer tok"
+    assert requests[0]["last-event-id"] == "7:0,8:4,9:5"
+    assert requests[1]["last-event-id"] == "7:2,8:4,9:5"
+    assert results["frames"] == [["ready", None], ["message", 1], ["message", 2], ["ready", None]]
+    assert results["cursor"] == {"7": 2, "8": 4}
+    assert results["lost"] == [1012, 1006]  # the server's close code, then a stream that just ended
+    assert results["statuses"] == ["connecting", "online", "waiting", "connecting", "online"]
+
+    assert results["taken"] == [True, True, True, True, False]  # `seen` has the app's own HTTP path
+    assert results["posted"] == [
+        ["/api/v1/groups/7/typing", None],
+        ["/api/v1/groups/7/messages", {"client_msg_id": "c1", "reply_to": None, "text": "one"}],
+        [
+            "/api/v1/groups/7/playback",
+            {"video_action": "play", "video_time": 3, "video_name": "a.mp4", "rate": 1},
+        ],
+        ["/api/v1/groups/7/messages", {"client_msg_id": "c2", "reply_to": 41, "text": "refused"}],
+    ]
+    assert results["answers"] == [
+        {"type": "ack", "client_msg_id": "c1", "id": "m2", "seq": 42, "group_id": 7},
+        {
+            "type": "error",
+            "code": "conflict",
+            "detail": "That client_msg_id was used for another text",
+            "client_msg_id": "c2",
+        },
+    ]
+    assert results["offsetSeconds"] == 5  # clock sync over GET /api/v1/time
