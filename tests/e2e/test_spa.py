@@ -782,13 +782,14 @@ def test_the_sse_transport_resumes_by_cursor_and_sends_in_order(static_page: Any
 
     assert results["taken"] == [True, True, True, True, False]  # `seen` has the app's own HTTP path
     assert results["posted"] == [
-        ["/api/v1/groups/7/typing", None],
-        ["/api/v1/groups/7/messages", {"client_msg_id": "c1", "reply_to": None, "text": "one"}],
+        ["POST", "/api/v1/groups/7/typing", None],
+        ["POST", "/api/v1/groups/7/messages", {"client_msg_id": "c1", "reply_to": None, "text": "one"}],
         [
+            "POST",
             "/api/v1/groups/7/playback",
             {"video_action": "play", "video_time": 3, "video_name": "a.mp4", "rate": 1},
         ],
-        ["/api/v1/groups/7/messages", {"client_msg_id": "c2", "reply_to": 41, "text": "refused"}],
+        ["POST", "/api/v1/groups/7/messages", {"client_msg_id": "c2", "reply_to": 41, "text": "refused"}],
     ]
     assert results["answers"] == [
         {"type": "ack", "client_msg_id": "c1", "id": "m2", "seq": 42, "group_id": 7},
@@ -800,3 +801,10 @@ def test_the_sse_transport_resumes_by_cursor_and_sends_in_order(static_page: Any
         },
     ]
     assert results["offsetSeconds"] == 5  # clock sync over GET /api/v1/time
+    # Given up with a dead connection: the unanswered message (the app sends it again once connected)
+    # and the typing behind it; the next connection's actions go at once, and no error is shown.
+    assert results["afterStall"] == [
+        ["/api/v1/groups/7/messages", "never answered"],
+        ["/api/v1/groups/7/messages", "after"],
+    ]
+    assert results["stallFrames"] == [["ack", "c4"]]

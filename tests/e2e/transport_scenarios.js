@@ -30,13 +30,16 @@ async () => {
     const posted = [];
     const api = {
         session: { accessToken: async () => "tok", refresh: async () => {} },
-        post: async (path, body) => {
-            posted.push([path, body ?? null]);
+        request: async (method, path, { body, signal } = {}) => {
+            if (path === "/api/v1/time") return { server_time: performance.timeOrigin + performance.now() + 5000 };
+            posted.push([method, path, body ?? null]);
+            if (body?.text === "never answered") {
+                return new Promise((_, reject) => signal.addEventListener("abort", () => reject(new DOMException("gone", "AbortError"))));
+            }
             await new Promise((resolve) => setTimeout(resolve, 20)); // each answer takes a while
             if (body?.text === "refused") throw new ApiError(409, "conflict", "That client_msg_id was used for another text");
             return path.endsWith("/messages") ? { id: `m${posted.length}`, seq: 40 + posted.length } : null;
         },
-        request: async () => ({ server_time: performance.timeOrigin + performance.now() + 5000 }),
     };
     const realtime = new StreamRealtime(api, () => ({ 7: 0, 8: 4, 9: 5 }));
     const frames = [];
@@ -50,7 +53,7 @@ async () => {
     realtime.stop();
     results.frames = frames.map((frame) => [frame.type, frame.seq ?? null]);
     results.cursor = realtime.cursor;
-    results.lost = lost;
+    results.lost = [...lost];
     results.statuses = statuses.slice(0, 5);
 
     // Online (as after `ready`): the socket frames the app sends become HTTP actions, in order.
@@ -66,10 +69,25 @@ async () => {
         realtime.send({ type: "seen", group_id: 7, seq: 2 }),
     ];
     await until(() => frames.length === 2);
-    results.posted = posted;
-    results.answers = frames;
+    results.posted = [...posted];
+    results.answers = [...frames];
     await realtime._sampleClock();
     results.offsetSeconds = Math.round(realtime.clock.offset / 1000);
+
+    // A request the server never answers (frozen) holds up the actions behind it until the
+    // connection is given up; then the queue is free for the next connection's actions.
+    posted.length = 0;
+    realtime.send({ type: "message", group_id: 7, text: "never answered", client_msg_id: "c3" });
+    realtime.send({ type: "typing", group_id: 7 });
+    await until(() => posted.length === 1);
+    realtime.stopped = true; // no reconnect here: the scenario stands in for the next connection
+    realtime._drop("silent");
+    realtime.stream = new AbortController();
+    realtime.status = "online";
+    realtime.send({ type: "message", group_id: 7, text: "after", client_msg_id: "c4" });
+    await until(() => frames.some((frame) => frame.client_msg_id === "c4"));
+    results.afterStall = posted.map(([, path, body]) => [path, body?.text ?? null]);
+    results.stallFrames = frames.slice(2).map((frame) => [frame.type, frame.client_msg_id]);
     realtime.stop();
     return results;
 }

@@ -319,11 +319,12 @@ export class StreamRealtime extends Realtime {
     this._clock = 0;
     this._actions = [];
     this._acting = false;
+    this._inFlight = new AbortController(); // the actions' requests, given up with the connection
   }
 
   _close() {
     this._stopTimers();
-    this._actions = [];
+    this._abandonActions();
     const stream = this.stream;
     this.stream = null;
     stream?.abort();
@@ -460,8 +461,18 @@ export class StreamRealtime extends Realtime {
     if (!stream) return;
     this.stream = null;
     this._stopTimers();
+    this._abandonActions();
     stream.abort();
     if (!this.stopped) this._lost(4000, reason);
+  }
+
+  /** The connection is given up: so are the actions on their way, like frames in a dead socket's
+   * buffer (a request to a frozen server would otherwise hold up every action after it). The app
+   * sends its waiting messages again once connected. */
+  _abandonActions() {
+    this._actions = [];
+    this._inFlight.abort();
+    this._inFlight = new AbortController();
   }
 
   _stopTimers() {
@@ -484,17 +495,18 @@ export class StreamRealtime extends Realtime {
 
   async _perform(frame) {
     const group = frame.group_id;
+    const post = (path, body) => this.api.request("POST", `/api/v1/groups/${group}/${path}`, { body, signal: this._inFlight.signal });
     if (frame.type === "message") {
       const body = { client_msg_id: frame.client_msg_id, reply_to: frame.reply_to || null };
       if (frame.text !== undefined) body.text = frame.text;
       if (frame.attachment_ids?.length) body.attachment_ids = frame.attachment_ids;
-      const message = await this.api.post(`/api/v1/groups/${group}/messages`, body);
+      const message = await post("messages", body);
       this._frame({ type: "ack", client_msg_id: frame.client_msg_id, id: message.id, seq: message.seq, group_id: group });
     } else if (frame.type === "typing") {
-      await this.api.post(`/api/v1/groups/${group}/typing`);
+      await post("typing");
     } else if (frame.type === "video_control") {
       const { video_action, video_time, video_name, rate } = frame;
-      await this.api.post(`/api/v1/groups/${group}/playback`, { video_action, video_time, video_name, rate });
+      await post("playback", { video_action, video_time, video_name, rate });
     }
   }
 
