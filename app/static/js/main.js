@@ -36,6 +36,7 @@ class App {
     this.wasOnline = false;
     this.unsentReads = new Map(); // groupId -> seq the server may not have
     this.pendingEdits = new Map(); // "groupId:seq" -> {groupId, seq, text}, waiting for the connection
+    this.httpSends = Promise.resolve(); // messages sent over HTTP while the connection is down, in order
     this.afterSignIn = null;
 
     this.session.addEventListener("ended", (event) => this.sessionEnded(event.detail.reason));
@@ -482,7 +483,7 @@ class App {
     this.transmit(groupId, entry);
   }
 
-  /** Over the socket when it is up, else over HTTP; the client_msg_id makes retries harmless. */
+  /** Over the connection when it is up, else over HTTP; the client_msg_id makes retries harmless. */
   transmit(groupId, entry) {
     // Text may be left out when the message carries attachments.
     const content = entry.text.trim() ? { text: entry.text } : {};
@@ -491,15 +492,18 @@ class App {
     if (entry.reply_to) frame.reply_to = entry.reply_to;
     if (this.realtime?.send(frame)) return;
     const body = { ...content, client_msg_id: entry.client_msg_id, reply_to: entry.reply_to || null };
-    this.api.post(`/api/v1/groups/${groupId}/messages`, body).then(
-      (message) => {
-        this.store.addLive(message, { fromStream: false });
-        this.store.removePending(groupId, entry.client_msg_id);
-      },
-      (error) => {
-        if (error instanceof NetworkError || error?.status === 503) this.store.updatePending(groupId, entry.client_msg_id, { status: "queued" });
-        else this.store.updatePending(groupId, entry.client_msg_id, { status: "failed", error: describeError(error) });
-      },
+    // One request at a time: requests in flight together may be stored in any order.
+    this.httpSends = this.httpSends.then(() =>
+      this.api.post(`/api/v1/groups/${groupId}/messages`, body).then(
+        (message) => {
+          this.store.addLive(message, { fromStream: false });
+          this.store.removePending(groupId, entry.client_msg_id);
+        },
+        (error) => {
+          if (error instanceof NetworkError || error?.status === 503) this.store.updatePending(groupId, entry.client_msg_id, { status: "queued" });
+          else this.store.updatePending(groupId, entry.client_msg_id, { status: "failed", error: describeError(error) });
+        },
+      ),
     );
   }
 
