@@ -18,6 +18,8 @@ from typing import Literal
 import msgspec
 
 Environment = Literal["development", "production"]
+Transport = Literal["ws", "sse"]
+REALTIME_TRANSPORTS: tuple[Transport, ...] = ("ws", "sse")
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_LENGTH = 32
 MIN_METRICS_TOKEN_LENGTH = 16
@@ -100,6 +102,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_idle_timeout_seconds: int = 90
     ws_frames_per_second: int = 20
     ws_sockets_per_user: int = 32  # open sockets of one user across every worker and replica
+    realtime_transport: Transport = "ws"  # the web app's default: WebSocket, or SSE + HTTP actions
     trusted_proxies: tuple[str, ...] = ()  # IPs/CIDRs whose X-Forwarded-For is believed
     cors_allow_origins: tuple[str, ...] = ()  # empty: no cross-origin browser access
     metrics_token: str | None = None  # bearer for /metrics; without it, loopback only
@@ -355,6 +358,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         ws_idle_timeout_seconds=r.number("WS_IDLE_TIMEOUT", 90, 5, 3600),
         ws_frames_per_second=r.number("WS_FRAMES_PER_SECOND", 20, 1, 10_000),
         ws_sockets_per_user=r.number("WS_SOCKETS_PER_USER", 32, 1, 100_000),
+        realtime_transport="sse"
+        if r.choice("REALTIME_TRANSPORT", "ws", REALTIME_TRANSPORTS, str.lower) == "sse"
+        else "ws",
         trusted_proxies=_networks(r, "TRUSTED_PROXIES"),
         cors_allow_origins=_origins(r, "CORS_ALLOW_ORIGINS"),
         metrics_token=metrics_token,

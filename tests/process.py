@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -29,6 +30,9 @@ APP_VARIABLES = (
 )
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -36,6 +40,8 @@ def free_port() -> int:
 
 
 class Server:
+    command = b"-m\x00app\x00run"  # in a worker's /proc/<pid>/cmdline
+
     def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
         self.process = process
         self.port = port
@@ -61,15 +67,31 @@ class Server:
             time.sleep(0.1)
         raise TimeoutError(f"server not healthy after {timeout}s:\n{self.output()}")
 
+    def workers(self) -> list[int]:
+        """The server's worker processes now (Granian forks them from its main thread)."""
+        pid = self.process.pid
+        try:
+            return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
+
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, as an orchestrator would; returns the exit code."""
         if self.process.poll() is None:
+            workers = self.workers()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            # A worker still starting (a loaded machine: a server that never got healthy) may outlive
+            # its server, orphaned and serving nobody: it goes too.
+            for pid in workers:
+                with contextlib.suppress(OSError):  # gone already
+                    ours = self.command in Path(f"/proc/{pid}/cmdline").read_bytes()
+                    if ours and Path(f"/proc/{pid}/cwd").readlink() == ROOT:  # not a reused pid
+                        os.kill(pid, signal.SIGKILL)
         return self.process.returncode
 
 
@@ -86,7 +108,7 @@ def run_server(tmp_path: Path, *, own_group: bool = False, **env: str) -> Iterat
             env=base | {"PORT": str(port), "VAR_DIR": str(tmp_path / "var")} | env,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=ROOT,
             start_new_session=own_group,
         )
     server = Server(process, port, log)

@@ -1,17 +1,22 @@
 """The browser SPA: `/` and the client-side routes serve `index.html`, `/static/` serves its files.
 
+The shell tells the app the server's settings it needs before signing in, as `<meta>` tags (no
+inline script: the policy below forbids it): `huddle-transport` is `REALTIME_TRANSPORT`, the
+real-time transport the app uses unless a tab asks for the other (`?transport=`).
+
 Every response here carries a strict Content-Security-Policy (no inline script or style, same-origin
 only), so an injected `<script>` or `style=` attribute cannot run even if a rendering bug let one in.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 
-from litestar import MediaType, Response, Router, route
+from litestar import MediaType, Request, Response, Router, route
 from litestar.datastructures import CacheControlHeader
 from litestar.enums import HttpMethod
-from litestar.response import File
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
@@ -19,6 +24,7 @@ from app.server.security import CSP
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 INDEX = STATIC_DIR / "index.html"
+TRANSPORT_META = '<meta name="huddle-transport" content="ws">'  # as shipped: the default
 
 # The app-wide policy (app/server/security.py) is strict enough for the SPA: same origin only, no
 # inline script or style. Set here as well, so the SPA's pages keep it whatever the global hook does.
@@ -47,9 +53,16 @@ async def secure(response: Response[object]) -> Response[object]:
     cache_control=REVALIDATE,
     sync_to_thread=False,
 )
-def index() -> File:
+def index(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The SPA shell; client-side routes (`/g/12`) load it too, so a reload or a shared link works."""
-    return File(INDEX, filename="index.html", media_type=MediaType.HTML, content_disposition_type="inline")
+    transport = request.app.state.runtime.settings.realtime_transport
+    shell = INDEX.read_bytes().replace(
+        TRANSPORT_META.encode(), TRANSPORT_META.replace('"ws"', f'"{transport}"').encode()
+    )
+    etag = f'"{hashlib.sha256(shell).hexdigest()[:32]}"'
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(b"", status_code=304, headers={"ETag": etag})
+    return Response(shell, media_type=MediaType.HTML, headers={"ETag": etag})
 
 
 static_files: Router = create_static_files_router(

@@ -83,7 +83,7 @@ Cursor = Annotated[
         "See docs/protocol.md, *Server-Sent Events*."
     ),
     media_type="text/event-stream",
-    responses=error_responses(400, 401, 403, 429),
+    responses=error_responses(400, 401, 403, 429, 503),
     cache=False,
 )
 async def event_stream(

@@ -27,7 +27,7 @@ from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.messages.schemas import SendMessage
 from app.domain.messages.services import MessageService, Sending
-from app.errors import DEPENDENCY_DOWN, AppError, Forbidden, RateLimited, Unauthorized
+from app.errors import DEPENDENCY_DOWN, AppError, Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from app.observability import metrics
 from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
@@ -121,6 +121,10 @@ class Gateway:
         self.limiter = FrameLimiter(settings.ws_frames_per_second, settings.ws_frames_per_second * 3)
         self._typing = TypingGate()
         self._heartbeat: asyncio.Task[None] | None = None
+        # Set once the worker is told to stop: a stream opened after the 1012s went out would hold
+        # the worker for Granian's whole graceful timeout (it waits for HTTP responses to finish;
+        # sockets it drops), and the client would think itself connected to a server going away.
+        self.stopping = False
 
     async def start(self) -> None:
         reconnect = getattr(self.runtime.broker, "on_reconnect", "absent")
@@ -129,9 +133,11 @@ class Gateway:
         await self.runtime.broker.start(self.fanout.on_payload)
         await self.registry.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
-        before_worker_stops(
-            lambda: self.registry.close_all(CloseCode.RESTART, "server restarting"), SHUTDOWN_CLOSE_GRACE
-        )
+        before_worker_stops(self._closing, SHUTDOWN_CLOSE_GRACE)
+
+    def _closing(self) -> None:
+        self.stopping = True
+        self.registry.close_all(CloseCode.RESTART, "server restarting")
 
     async def _beat(self) -> None:
         """Upkeep every few seconds: renew presence and the socket counts, close the sockets of
@@ -181,7 +187,7 @@ class Gateway:
         """Shutdown: every socket closes with 1012 so clients reconnect (to another worker)."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        self.registry.close_all(CloseCode.RESTART, "server restarting")
+        self._closing()
         for _ in range(50):  # up to 1 s for endpoints to send their close frames
             if not self.registry.by_user:
                 break
@@ -222,6 +228,8 @@ class Gateway:
         """Everything a stream can be refused for is answered before it starts, as an HTTP error."""
         if not self.origin_allowed(request):
             raise Forbidden("Origin not allowed")
+        if self.stopping:
+            raise ServiceUnavailable("The server is restarting", headers={"Retry-After": "1"})
         positions = read_cursor(request.headers.get("last-event-id") or cursor)
         async with self._admission, self.runtime.sessions() as db:
             accounts = AccountService(db, self.runtime)
@@ -252,6 +260,8 @@ class Gateway:
             connection_id=response.connection_id,
         )
         await self.registry.add(connection)
+        if self.stopping:  # opened as the worker was told to stop: resume elsewhere
+            connection.close(CloseCode.RESTART, "server restarting")
         try:
             connection.push(response.first_chunk())
             connection.push_event(

@@ -54,6 +54,8 @@ AXE_RUN = """async () => {
 }"""
 SERVER_ENV = {"BCRYPT_ROUNDS": "4", "LOGIN_RATE_LIMIT": "1000"}
 VIEWPORT = {"width": 1180, "height": 720}
+# The real-time transports (REALTIME_TRANSPORT): the key flows run on both.
+TRANSPORTS = ["ws", "sse"]
 # Expected while the server is down; anything else in the console is a bug (CSP violations included).
 EXPECTED_CONSOLE = re.compile(
     r"ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|WebSocket connection to|Failed to load resource"
@@ -85,15 +87,20 @@ def browser() -> Iterator[Any]:
 class Person:
     """One browser context: a person with their own tab, tokens and socket."""
 
-    def __init__(self, browser: Any, server: Server, name: str) -> None:
+    def __init__(self, browser: Any, server: Server, name: str, *, audit: bool = True) -> None:
+        """`audit`: run the accessibility checks and take the screenshots (a flow run again on the
+        other transport skips them: the screens are the same)."""
         self.name = name
+        self.audit = audit
         self.email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
         self.server = server
         self.context = browser.new_context(viewport=VIEWPORT)
         self.context.set_default_timeout(10_000)
         self.page = self.context.new_page()
         self.problems: list[str] = []
+        self.sockets: list[str] = []  # WebSocket URLs the page opened
         self.axe_missing = False
+        self.page.on("websocket", lambda socket: self.sockets.append(socket.url))
         self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
         self.page.on("console", self._console)
 
@@ -135,6 +142,8 @@ class Person:
 
     def check_accessibility(self, screen: str) -> None:
         """axe-core's WCAG 2 A/AA and best-practice rules on what the page shows now."""
+        if not self.audit:
+            return
         if not AXE.exists():
             self.axe_missing = True
             return
@@ -143,6 +152,8 @@ class Person:
         self.problems.extend(f"accessibility, {screen}: {violation}" for violation in violations)
 
     def shot(self, name: str) -> None:
+        if not self.audit:
+            return
         self.page.mouse.move(1, 1)  # no hover toolbar in the picture
         self.page.screenshot(path=str(screenshot_dir() / f"{name}.png"))
 
@@ -170,6 +181,15 @@ def expect(target: Any) -> Any:
     from playwright.sync_api import expect as playwright_expect  # noqa: PLC0415
 
     return playwright_expect(target)
+
+
+def expect_transport(person: Person, transport: str) -> None:
+    """The app uses the transport asked for, and opens no WebSocket on SSE."""
+    expect(person.page.locator(".conn")).to_have_attribute("data-transport", transport)
+    if transport == "sse":
+        assert not person.sockets, person.sockets
+    else:
+        assert any(url.endswith("/ws") or "/ws?" in url for url in person.sockets), person.sockets
 
 
 def assert_gap_free(person: Person, texts: list[str]) -> None:
@@ -273,10 +293,15 @@ def watch_together(ada: Person, bo: Person, group: str, folder: Path) -> None:
         assert playback(person.page)["paused"]
 
 
-def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_two_people_chat_live_and_resume_after_a_server_restart(
+    browser: Any, tmp_path: Path, transport: str
+) -> None:
     port = free_port()
-    with run_server(tmp_path, PORT=str(port), **SERVER_ENV) as server:
-        ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
+    env = SERVER_ENV | {"REALTIME_TRANSPORT": transport}
+    with run_server(tmp_path, PORT=str(port), **env) as server:
+        audit = transport == "ws"
+        ada, bo = Person(browser, server, "Ada", audit=audit), Person(browser, server, "Bo", audit=audit)
         ada.page.goto(f"{server.url}/")
         expect(ada.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
         ada.shot("signin")
@@ -373,7 +398,7 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
         expect(ada.page.locator(".pending-list")).to_contain_text("Are you still there?")
         ada.shot("reconnecting")
 
-        with run_server(tmp_path, PORT=str(port), **SERVER_ENV):
+        with run_server(tmp_path, PORT=str(port), **env):
             ada.expect_connected(timeout=25_000)
             bo.expect_connected(timeout=25_000)
             expect(bo.messages()).to_contain_text("Are you still there?")
@@ -406,6 +431,7 @@ def test_two_people_chat_live_and_resume_after_a_server_restart(browser: Any, tm
             # Sign out ends the session: the app goes back to the sign-in page.
             bo.page.get_by_role("button", name="Sign out").click()
             expect(bo.page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
+            expect_transport(ada, transport)
 
         for person in (ada, bo):
             assert not person.problems, person.problems
@@ -714,3 +740,71 @@ def test_changing_quality_keeps_the_position_and_tells_nobody(static_page: Any) 
         "rate": 1.25,
     }
     assert results["sent"] == 0
+
+
+EVENTS_FIRST = (
+    "retry: 1500\n\n"
+    'event: ready\ndata: {"type":"ready","user_id":1,"groups":[7,8],"server_time":0}\n\n'
+    'event: message\ndata: {"type":"message","group_id":7,"seq":1}\n\n'
+    'event: message\ndata: {"type":"message","group_id":7,"seq":2}\n\nid: 7:2,8:4\n\n'
+    ": keep-alive\n\n"
+    'event: close\ndata: {"type":"close","code":1012,"reason":"server restarting"}\n\n'
+)
+EVENTS_AGAIN = 'event: ready\ndata: {"type":"ready","user_id":1,"groups":[7,8],"server_time":0}\n\n'
+
+
+def test_the_sse_transport_resumes_by_cursor_and_sends_in_order(static_page: Any) -> None:
+    requests: list[dict[str, str]] = []
+
+    def events(route: Any) -> None:
+        requests.append(route.request.headers)
+        body = EVENTS_FIRST if len(requests) == 1 else EVENTS_AGAIN  # then it ends: a dropped stream
+        route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
+
+    static_page.route("**/api/v1/events", events)
+    results = static_page.evaluate((Path(__file__).parent / "transport_scenarios.js").read_text())
+    assert results["parsed"] == [
+        {"name": "message", "data": '{"seq":1}', "id": None},
+        {"name": "message", "data": "", "id": "7:1"},
+        {"name": "close", "data": '{"code":1012}', "id": None},
+    ]
+    assert (results["asked"], results["remembered"], results["forgotten"]) == ("sse", "sse", "ws")
+    assert results["advertised"] == "sse"
+
+    # The first connect names what the app holds; the next, the stream's cursor raised to it.
+    assert requests[0]["authorization"] == "Bearer tok"
+    assert requests[0]["last-event-id"] == "7:0,8:4,9:5"
+    assert requests[1]["last-event-id"] == "7:2,8:4,9:5"
+    assert results["frames"] == [["ready", None], ["message", 1], ["message", 2], ["ready", None]]
+    assert results["cursor"] == {"7": 2, "8": 4}
+    assert results["lost"] == [1012, 1006]  # the server's close code, then a stream that just ended
+    assert results["statuses"] == ["connecting", "online", "waiting", "connecting", "online"]
+
+    assert results["taken"] == [True, True, True, True, False]  # `seen` has the app's own HTTP path
+    assert results["posted"] == [
+        ["POST", "/api/v1/groups/7/typing", None],
+        ["POST", "/api/v1/groups/7/messages", {"client_msg_id": "c1", "reply_to": None, "text": "one"}],
+        [
+            "POST",
+            "/api/v1/groups/7/playback",
+            {"video_action": "play", "video_time": 3, "video_name": "a.mp4", "rate": 1},
+        ],
+        ["POST", "/api/v1/groups/7/messages", {"client_msg_id": "c2", "reply_to": 41, "text": "refused"}],
+    ]
+    assert results["answers"] == [
+        {"type": "ack", "client_msg_id": "c1", "id": "m2", "seq": 42, "group_id": 7},
+        {
+            "type": "error",
+            "code": "conflict",
+            "detail": "That client_msg_id was used for another text",
+            "client_msg_id": "c2",
+        },
+    ]
+    assert results["offsetSeconds"] == 5  # clock sync over GET /api/v1/time
+    # Given up with a dead connection: the unanswered message (the app sends it again once connected)
+    # and the typing behind it; the next connection's actions go at once, and no error is shown.
+    assert results["afterStall"] == [
+        ["/api/v1/groups/7/messages", "never answered"],
+        ["/api/v1/groups/7/messages", "after"],
+    ]
+    assert results["stallFrames"] == [["ack", "c4"]]

@@ -5,13 +5,15 @@ tickets, origin and cursor refusals, and the sockets unchanged beside it."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.process import Server, backend_server
+from tests.process import Server, backend_server, run_server
 from tests.sseclient import EventStreamClient
 from tests.wsclient import WSClient, group_with, sign_up, ticket
 
@@ -192,3 +194,32 @@ async def test_tickets_are_single_use_and_refusals_are_http_errors(
         refused = await http.get("/api/v1/events" + query, headers=headers)
         assert refused.status_code == status, (headers, query, refused.text)
         assert refused.json()["status_code"] == status
+
+
+async def test_shutdown_ends_streams_with_1012_and_takes_no_new_one(tmp_path: Path) -> None:
+    """SIGTERM: every stream hears `event: close` 1012; one that reconnects at once, while the worker
+    is still finishing, is refused (503) or closed with 1012 too, never left open for Granian to wait
+    on (it waits for HTTP responses to end)."""
+    with run_server(tmp_path, **LIMITS) as own:
+        async with httpx.AsyncClient(base_url=own.url, timeout=10) as http:
+            ann = await sign_up(http, "Ann")
+            await group_with(http, ann)
+        stream = await EventStreamClient.open(own.url, ann.headers)
+        await stream.expect("subscribed")
+        own.process.send_signal(signal.SIGTERM)
+        closing = await stream.expect("close")
+        assert closing["code"] == 1012
+        await stream.close()
+        try:
+            again = await EventStreamClient.open(own.url, ann.headers)
+        except (httpx.ConnectError, TimeoutError):
+            pass  # the worker already stopped listening
+        else:
+            try:
+                if again.status == 200:
+                    assert (await again.expect("close"))["code"] == 1012
+                else:
+                    assert again.status in (None, 503), again.body_on_refusal
+            finally:
+                await again.close()
+        assert await asyncio.to_thread(own.process.wait) == 0

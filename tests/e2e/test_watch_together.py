@@ -28,6 +28,7 @@ from tests.e2e.test_spa import (
     browser,
     expect,
     expect_following,
+    expect_transport,
     make_group,
     playback,
     production_services,
@@ -52,22 +53,28 @@ def controls_in_chat(person: Person) -> list[str]:
 
 
 def barrier(sender: Person, receiver: Person, group: str, text: str) -> None:
-    """The sender's socket delivers frames in order: once the receiver sees this message, every
-    control the sender's player sent before it is in the receiver's chat too."""
+    """The server stores what a sender sends in order (a socket's frames, or on SSE the HTTP actions,
+    sent one at a time): once the receiver sees this message, every control the sender's player
+    sent before it is in the receiver's chat too."""
     sender.say(group, text)
     expect(receiver.messages()).to_contain_text(text)
 
 
-@pytest.mark.parametrize("backend", ["embedded", "postgres-redis-2-workers"])
+@pytest.mark.parametrize(
+    ("backend", "transport"),
+    [("embedded", "ws"), ("postgres-redis-2-workers", "ws"), ("embedded", "sse")],
+    ids=["embedded", "postgres-redis-2-workers", "embedded-sse"],
+)
 def test_a_late_joiner_reload_or_reconnect_never_pauses_the_group(
-    browser: Any, tmp_path: Path, backend: str
+    browser: Any, tmp_path: Path, backend: str, transport: str
 ) -> None:
-    """Issue 31, as reported (on both backends): Ada plays for everyone, Bo opens Watch together
-    four seconds later. Bo joins at the group's position and sends nothing; so do Bo's reload and
-    reconnect, and closing his player."""
+    """Issue 31, as reported (on both backends, and over SSE, controls over HTTP): Ada plays
+    for everyone, Bo opens Watch together four seconds later. Bo joins at the group's position and
+    sends nothing; so do Bo's reload and reconnect, and closing his player."""
     video = make_test_video(tmp_path, seconds=40)
-    with backend_server(tmp_path, backend) as server:
-        ada, bo = Person(browser, server, "Ada"), Person(browser, server, "Bo")
+    with backend_server(tmp_path, backend, REALTIME_TRANSPORT=transport) as server:
+        audit = transport == "ws"
+        ada, bo = Person(browser, server, "Ada", audit=audit), Person(browser, server, "Bo", audit=audit)
         ada.sign_up()
         bo.sign_up()
         make_group(ada, "Movie night", bo)
@@ -110,6 +117,7 @@ def test_a_late_joiner_reload_or_reconnect_never_pauses_the_group(
         assert controls_in_chat(ada) == [f"You played at 0:00 · {video.name}"]
         assert not playback(ada.page)["paused"]
         expect(ada.page.locator("#player-watchers")).to_have_text("Watching: you")
+        expect_transport(bo, transport)
 
         # Bo comes back; Ada pauses: Bo's player says who paused the group, and where.
         bo.page.get_by_role("button", name="Watch together").click()
@@ -258,19 +266,23 @@ def server_controls(person: Person, people: list[Person]) -> list[tuple[str, str
 
 
 @contextmanager
-def backend_server(tmp_path: Path, backend: str) -> Iterator[Server]:
+def backend_server(tmp_path: Path, backend: str, **extra: str) -> Iterator[Server]:
     if backend == "embedded":
-        with run_server(tmp_path, **SERVER_ENV) as server:
+        with run_server(tmp_path, **SERVER_ENV, **extra) as server:
             yield server
         return
     with production_services() as (url, redis_url, prefix):
-        env = SERVER_ENV | {
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "REDIS_KEY_PREFIX": prefix,
-            "SECRET_KEY": SECRET,
-            "WORKERS": "2",
-        }
+        env = (
+            SERVER_ENV
+            | extra
+            | {
+                "DATABASE_URL": url,
+                "REDIS_URL": redis_url,
+                "REDIS_KEY_PREFIX": prefix,
+                "SECRET_KEY": SECRET,
+                "WORKERS": "2",
+            }
+        )
         with run_server(tmp_path, **env) as server:
             yield server
 

@@ -80,3 +80,13 @@ async def test_server_time_for_clock_sync(client: AppClient) -> None:
     after = time.time() * 1000
     assert answer.status_code == 200
     assert before <= answer.json()["server_time"] <= after
+
+
+async def test_a_stopping_worker_refuses_new_streams(client: AppClient) -> None:
+    """Once told to stop, a worker answers a new stream 503 (the client reconnects elsewhere): Granian
+    would otherwise wait its whole graceful timeout for that endless response."""
+    ann = await register(client, "Ann")
+    client.app.state.gateway.stopping = True
+    refused = await client.get("/api/v1/events", headers=ann.headers)
+    assert (refused.status_code, refused.headers["retry-after"]) == (503, "1")
+    assert refused.json()["code"] == "service_unavailable"

@@ -4,9 +4,12 @@ Content-Security-Policy on all of them (no inline script or style anywhere in th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from app.config import Settings
 from app.server.spa import CONTENT_SECURITY_POLICY, STATIC_DIR
 from tests.conftest import AppClient
 
@@ -38,6 +41,21 @@ async def test_client_routes_serve_the_shell(client: AppClient) -> None:
         assert response.text == shell
         assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert (await client.head("/g/42")).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+async def test_the_shell_names_the_servers_realtime_transport(
+    make_client: Callable[[Settings], Any], make_settings: Callable[..., Settings], transport: str
+) -> None:
+    """REALTIME_TRANSPORT reaches the app as a meta tag (realtime.js reads it), and the shell is
+    still revalidated by its ETag."""
+    client = await make_client(make_settings(realtime_transport=transport))
+    shell = await client.get("/g/7")
+    assert f'<meta name="huddle-transport" content="{transport}">' in shell.text
+    assert shell.text.count("huddle-transport") == 1
+    again = await client.get("/", headers={"If-None-Match": shell.headers["etag"]})
+    assert (again.status_code, again.content) == (304, b"")
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

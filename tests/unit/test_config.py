@@ -182,3 +182,11 @@ def test_production_takes_generated_secrets(nbytes: int) -> None:
             if len(key) >= 32:
                 settings = settings_from_env({"ENVIRONMENT": "production", "SECRET_KEY": key})
                 assert settings.secret_key == key
+
+
+def test_realtime_transport_is_the_socket_unless_sse_is_chosen() -> None:
+    assert settings_from_env({}).realtime_transport == "ws"
+    assert settings_from_env({"REALTIME_TRANSPORT": "SSE"}).realtime_transport == "sse"
+    assert _problems({"REALTIME_TRANSPORT": "long-polling"}) == [
+        "REALTIME_TRANSPORT: must be one of ws, sse, got 'long-polling'"
+    ]

@@ -5,7 +5,7 @@ import { Api, NetworkError, describeError } from "./api.js";
 import { loadBlocks, settingsView } from "./blocks.js";
 import { announce, h, randomId, replaceChildren, toast } from "./dom.js";
 import { Media } from "./media.js";
-import { Realtime } from "./realtime.js";
+import { chosenTransport, createRealtime } from "./realtime.js";
 import { SEQUENCED, Store } from "./state.js";
 import { Session } from "./session.js";
 import { authView } from "./views/auth.js";
@@ -28,6 +28,7 @@ class App {
     this.api = new Api(this.session);
     this.store = new Store();
     this.media = new Media(this.api, this.store);
+    this.transport = chosenTransport(); // read before routing drops the URL's ?transport=
     this.realtime = null;
     this.shell = null;
     this.chatView = null;
@@ -36,6 +37,7 @@ class App {
     this.wasOnline = false;
     this.unsentReads = new Map(); // groupId -> seq the server may not have
     this.pendingEdits = new Map(); // "groupId:seq" -> {groupId, seq, text}, waiting for the connection
+    this.httpSends = Promise.resolve(); // messages sent over HTTP while the connection is down, in order
     this.afterSignIn = null;
 
     this.session.addEventListener("ended", (event) => this.sessionEnded(event.detail.reason));
@@ -153,7 +155,10 @@ class App {
     this.onStoreChange = (event) => this.storeChanged(event.detail);
     this.store.addEventListener("change", this.onStoreChange);
 
-    this.realtime = new Realtime(this.api, () => this.resumePoints());
+    // The WebSocket or Server-Sent Events (REALTIME_TRANSPORT, or the tab's ?transport=): the same
+    // frames and statuses either way; see realtime.js.
+    this.realtime = createRealtime(this.transport, this.api, () => this.resumePoints());
+    this.statusPill.dataset.transport = this.realtime.transport;
     this.realtime.addEventListener("frame", (event) => this.frame(event.detail));
     this.realtime.addEventListener("status", (event) => this.connectionStatus(event.detail.status));
     this.statusTimer = setInterval(() => this.renderRetry(), 1000);
@@ -495,7 +500,7 @@ class App {
     this.transmit(groupId, entry);
   }
 
-  /** Over the socket when it is up, else over HTTP; the client_msg_id makes retries harmless. */
+  /** Over the connection when it is up, else over HTTP; the client_msg_id makes retries harmless. */
   transmit(groupId, entry) {
     // Text may be left out when the message carries attachments.
     const content = entry.text.trim() ? { text: entry.text } : {};
@@ -504,15 +509,18 @@ class App {
     if (entry.reply_to) frame.reply_to = entry.reply_to;
     if (this.realtime?.send(frame)) return;
     const body = { ...content, client_msg_id: entry.client_msg_id, reply_to: entry.reply_to || null };
-    this.api.post(`/api/v1/groups/${groupId}/messages`, body).then(
-      (message) => {
-        this.store.addLive(message, { fromStream: false });
-        this.store.removePending(groupId, entry.client_msg_id);
-      },
-      (error) => {
-        if (error instanceof NetworkError || error?.status === 503) this.store.updatePending(groupId, entry.client_msg_id, { status: "queued" });
-        else this.store.updatePending(groupId, entry.client_msg_id, { status: "failed", error: describeError(error) });
-      },
+    // One request at a time: requests in flight together may be stored in any order.
+    this.httpSends = this.httpSends.then(() =>
+      this.api.post(`/api/v1/groups/${groupId}/messages`, body).then(
+        (message) => {
+          this.store.addLive(message, { fromStream: false });
+          this.store.removePending(groupId, entry.client_msg_id);
+        },
+        (error) => {
+          if (error instanceof NetworkError || error?.status === 503) this.store.updatePending(groupId, entry.client_msg_id, { status: "queued" });
+          else this.store.updatePending(groupId, entry.client_msg_id, { status: "failed", error: describeError(error) });
+        },
+      ),
     );
   }
 
