@@ -495,7 +495,8 @@ export class StreamRealtime extends Realtime {
 
   async _perform(frame) {
     const group = frame.group_id;
-    const post = (path, body) => this.api.request("POST", `/api/v1/groups/${group}/${path}`, { body, signal: this._inFlight.signal });
+    const call = (method, path, body) => this.api.request(method, `/api/v1/groups/${group}/${path}`, { body, signal: this._inFlight.signal });
+    const post = (path, body) => call("POST", path, body);
     if (frame.type === "message") {
       const body = { client_msg_id: frame.client_msg_id, reply_to: frame.reply_to || null };
       if (frame.text !== undefined) body.text = frame.text;
@@ -503,7 +504,7 @@ export class StreamRealtime extends Realtime {
       const message = await post("messages", body);
       this._frame({ type: "ack", client_msg_id: frame.client_msg_id, id: message.id, seq: message.seq, group_id: group });
     } else if (frame.type === "typing") {
-      await post("typing");
+      await call(frame.active === false ? "DELETE" : "POST", "typing"); // stopped typing: DELETE
     } else if (frame.type === "video_control") {
       const { video_action, video_time, video_name, rate } = frame;
       await post("playback", { video_action, video_time, video_name, rate });
