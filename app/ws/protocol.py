@@ -140,6 +140,13 @@ class Subscribed(msgspec.Struct, kw_only=True, tag_field="type", tag="subscribed
     online: list[int]
 
 
+class StreamClosed(msgspec.Struct, kw_only=True, tag_field="type", tag="close"):
+    """Event streams only (`event: close`): why the server ends the stream, as the socket's close code."""
+
+    code: int
+    reason: str
+
+
 class SessionEnded(msgspec.Struct, kw_only=True, tag_field="type", tag="session_ended"):
     """User channel control: close the sockets of `session_id` (all sessions when null) except
     `keep_session`."""
