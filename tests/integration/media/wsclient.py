@@ -26,7 +26,8 @@ class AsgiWebSocket:
             "path": path,
             "raw_path": path.encode(),
             "query_string": query.encode(),
-            "headers": [(b"host", b"testserver")],
+            "headers": [(b"host", b"testserver")]
+            + ([(b"sec-websocket-protocol", ", ".join(subprotocols).encode())] if subprotocols else []),
             "subprotocols": list(subprotocols),
             "extensions": {},
         }
