@@ -3,9 +3,10 @@
 `GET /schema/asyncapi.json` serves it (next to Litestar's `/schema/openapi.json`). Payload schemas
 are msgspec's JSON Schemas of the Structs that are encoded and decoded on the wire, so a changed
 frame changes the document; what a type cannot say (which frames go where, the subprotocols, the
-close codes' meaning) is stated here once. tests/integration/test_asyncapi.py validates the document
-against the official AsyncAPI 3.0.0 schema, checks that every frame type and close code is in it,
-and checks real frames against it. docs/protocol.md is the prose version.
+close codes' meaning) is stated here once. tests/unit/test_asyncapi.py validates the document against
+the official AsyncAPI 3.0.0 schema and checks that every frame type and close code is in it;
+tests/integration/test_asyncapi.py checks real frames against it. docs/protocol.md is the prose
+version.
 
 Operations are the server's: it `receive`s the client frames and `send`s the server frames.
 """
