@@ -20,7 +20,8 @@ from app.domain.messages import schemas as message_schemas
 from app.ws import asyncapi, fanout, protocol, watching
 from app.ws.fanout import CloseCode
 from app.ws.gateway import BEARER_SUBPROTOCOL, SUBPROTOCOLS
-from tests.asyncapi import asyncapi_validator, errors
+from app.ws.sse import closing_chunk
+from tests.asyncapi import FrameChecker, asyncapi_validator, errors
 
 DOCUMENT = asyncapi.build()
 SOCKETS = ("socket", "groupSocket")
@@ -174,3 +175,12 @@ def test_subprotocols_and_the_seed_vocabulary() -> None:
     }
     assert set(group["parameters"]) == {"group_id"}
     assert set(group["bindings"]["ws"]["query"]["properties"]) == {"ticket", "token", "last_seq", "events"}
+
+
+def test_the_event_streams_close_event_conforms() -> None:
+    chunk = closing_chunk(CloseCode.SLOW_CONSUMER, "too slow").decode()
+    event, data = chunk.removesuffix("\n\n").split("\n")
+    assert event == "event: close"
+    frame = msgspec.json.decode(data.removeprefix("data: "))
+    assert frame == {"type": "close", "code": 1013, "reason": "too slow"}
+    assert FrameChecker(DOCUMENT).problems("stream", frame) == []
