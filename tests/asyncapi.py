@@ -23,7 +23,7 @@ SPEC = REPO / "node_modules" / "@asyncapi" / "specs" / "schemas" / "3.0.0.json"
 def asyncapi_validator() -> Any:
     """The official AsyncAPI 3.0.0 schema (draft-07; its definitions carry their own `$id`s)."""
     if not SPEC.exists():
-        unavailable(f"{SPEC.relative_to(REPO)} is missing: run `npm ci`")
+        unavailable(f"{SPEC} is missing: run `npm ci`")
     return jsonschema_rs.validator_for(json.loads(SPEC.read_text()))
 
 

@@ -86,6 +86,12 @@ def test_operations_use_their_channels_messages() -> None:
             assert message["$ref"].startswith(channel + "/messages/"), (name, message)
 
 
+def test_channel_addresses_and_parameters_agree() -> None:
+    for name, channel in DOCUMENT["channels"].items():
+        in_address = set(re.findall(r"{(\w+)}", channel["address"]))
+        assert in_address == set(channel.get("parameters", {})), name
+
+
 @pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda module: module.__name__)
 def test_every_tagged_struct_is_a_message(module: ModuleType) -> None:
     """Each frame type is a message with its own Struct as payload, named by its `type` tag; client
