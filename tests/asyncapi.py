@@ -54,7 +54,7 @@ class FrameChecker:
             return [f"{key} is not a message of the document"]
         if key not in self._validators:
             root = {"allOf": [self.messages[key]["payload"]], "components": self.document["components"]}
-            self._validators[key] = jsonschema_rs.validator_for(root)
+            self._validators[key] = jsonschema_rs.validator_for(root, validate_formats=True)
         found = errors(self._validators[key], frame)
         undeclared = set(frame) - set(self.payload(key).get("properties", {}))
         if undeclared:

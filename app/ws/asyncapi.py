@@ -19,6 +19,7 @@ import typing
 from typing import Any
 
 import msgspec
+import msgspec.inspect as mi
 from litestar import MediaType, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 
@@ -215,10 +216,35 @@ SUBPROTOCOL_HEADER = {
 }
 
 
+def _mark_datetimes(frames: list[Frame], schemas: dict[str, Any]) -> None:
+    """msgspec states `format: date-time` only for datetimes declared tz-aware (Meta(tz=True)); the
+    frames' datetimes are all UTC, encoded as RFC 3339 (`2025-12-18T10:30:00Z`), so say so."""
+    seen: set[type] = set()
+    pending: list[mi.Type] = list(mi.multi_type_info(frames))
+    while pending:
+        info = pending.pop()
+        if isinstance(info, mi.UnionType):
+            pending.extend(info.types)
+        elif isinstance(info, (mi.ListType, mi.DictType)):
+            pending.append(info.item_type if isinstance(info, mi.ListType) else info.value_type)
+        elif isinstance(info, mi.StructType) and info.cls not in seen:
+            seen.add(info.cls)
+            properties = schemas[info.cls.__name__]["properties"]
+            for field in info.fields:
+                pending.append(field.type)
+                options = field.type.types if isinstance(field.type, mi.UnionType) else (field.type,)
+                if any(isinstance(option, mi.DateTimeType) for option in options):
+                    prop = properties[field.encode_name]
+                    for branch in prop.get("anyOf", [prop]):
+                        if branch.get("type") == "string":
+                            branch["format"] = "date-time"
+
+
 def build() -> dict[str, Any]:
     """The AsyncAPI 3.0.0 document, as plain JSON-ready data."""
     frames = [*CLIENT_FRAMES, *SERVER_FRAMES, *STREAM_FRAMES]
     _, schemas = msgspec.json.schema_components(frames, ref_template="#/components/schemas/{name}")
+    _mark_datetimes(frames, schemas)
     seed = set(SEED_FRAMES)
     messages: dict[str, Any] = {}
     for frame in CLIENT_FRAMES:

@@ -190,3 +190,11 @@ def test_the_event_streams_close_event_conforms() -> None:
     frame = msgspec.json.decode(data.removeprefix("data: "))
     assert frame == {"type": "close", "code": 1013, "reason": "too slow"}
     assert FrameChecker(DOCUMENT).problems("stream", frame) == []
+
+
+def test_datetimes_are_rfc_3339() -> None:
+    schemas = DOCUMENT["components"]["schemas"]
+    assert schemas["ChatMessage"]["properties"]["created_at"] == {"type": "string", "format": "date-time"}
+    edited = schemas["ChatMessage"]["properties"]["edited_at"]["anyOf"]
+    assert {"type": "string", "format": "date-time"} in edited
+    assert schemas["VideoInfo"]["properties"]["created_at"]["format"] == "date-time"  # nested in video_added
