@@ -248,7 +248,7 @@ def build() -> dict[str, Any]:
     seed = set(SEED_FRAMES)
     messages: dict[str, Any] = {}
     for frame in CLIENT_FRAMES:
-        messages[message_key("client", frame)] = _message("client", frame, seed=True)
+        messages[message_key("client", frame)] = _message("client", frame, seed=False)
     for frame in SERVER_FRAMES:
         messages[message_key("server", frame)] = _message("server", frame, seed=frame in seed)
     for frame in STREAM_FRAMES:
