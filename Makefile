@@ -46,8 +46,9 @@ migration: install ## autogenerate a migration from the models: make migration m
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)
 	@$(UV) run --frozen --quiet huddle makemigration -m "$(m)"
 
-openapi: install ## write sdk/openapi.json, the committed OpenAPI document (a test fails when it is stale)
+openapi: install ## write sdk/openapi.json and sdk/asyncapi.json, the committed API documents (a test fails when one is stale)
 	@$(UV) run --frozen --quiet huddle openapi --out sdk/openapi.json
+	@$(UV) run --frozen --quiet huddle asyncapi --out sdk/asyncapi.json
 
 sdk: install node_modules ## generate the Python client (build/sdk/python) and TypeScript types (build/sdk/typescript) from sdk/openapi.json
 	@$(UV) run --frozen --quiet openapi-python-client generate --path sdk/openapi.json \

@@ -196,3 +196,10 @@ def test_datetimes_are_rfc_3339() -> None:
     edited = schemas["ChatMessage"]["properties"]["edited_at"]["anyOf"]
     assert {"type": "string", "format": "date-time"} in edited
     assert schemas["VideoInfo"]["properties"]["created_at"]["format"] == "date-time"  # nested in video_added
+
+
+def test_the_committed_document_is_the_servers_own() -> None:
+    committed = Path(__file__).resolve().parents[2] / "sdk" / "asyncapi.json"
+    assert msgspec.json.decode(committed.read_bytes()) == msgspec.json.decode(asyncapi.encoded()[0]), (
+        "sdk/asyncapi.json is stale: run `make openapi` and commit it"
+    )
