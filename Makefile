@@ -21,11 +21,12 @@ run: install ## serve the app; nothing configured = SQLite + var/media + 1 worke
 test: install node_modules ## run the tests (absent PostgreSQL/Redis/Azurite skip; HUDDLE_REQUIRE_SERVICES=1 makes them fail)
 	@$(UV) run --frozen --quiet pytest $(PYTEST_ARGS)
 
-# Azurite (Azure Blob emulator) for the blob store tests, from the committed lock file; without npm the
-# Azure tests skip (and fail under HUDDLE_REQUIRE_SERVICES=1).
+# Azurite (Azure Blob emulator) for the blob store tests and the official AsyncAPI schema for the socket
+# contract's, from the committed lock file; without npm those tests skip (and fail under
+# HUDDLE_REQUIRE_SERVICES=1).
 node_modules: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund && touch node_modules; \
-	else echo "npm not found: the Azure blob store tests will skip"; fi
+	else echo "npm not found: the Azure blob store and AsyncAPI schema tests will skip"; fi
 
 lint: install ## ruff lint and format check
 	@$(UV) run --frozen --quiet ruff check .
@@ -45,8 +46,9 @@ migration: install ## autogenerate a migration from the models: make migration m
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"' && exit 2)
 	@$(UV) run --frozen --quiet huddle makemigration -m "$(m)"
 
-openapi: install ## write sdk/openapi.json, the committed OpenAPI document (a test fails when it is stale)
+openapi: install ## write sdk/openapi.json and sdk/asyncapi.json, the committed API documents (a test fails when one is stale)
 	@$(UV) run --frozen --quiet huddle openapi --out sdk/openapi.json
+	@$(UV) run --frozen --quiet huddle asyncapi --out sdk/asyncapi.json
 
 sdk: install node_modules ## generate the Python client (build/sdk/python) and TypeScript types (build/sdk/typescript) from sdk/openapi.json
 	@$(UV) run --frozen --quiet openapi-python-client generate --path sdk/openapi.json \

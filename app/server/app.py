@@ -43,8 +43,8 @@ from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.openapi_document import openapi_config, refine
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, with_security_headers
+from app.ws import asyncapi, watching_routes
 from app.ws import endpoints as realtime
-from app.ws import watching_routes
 from app.ws.endpoints import provide_gateway
 from app.ws.gateway import Gateway
 
@@ -66,6 +66,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *attachments.route_handlers,
         *realtime.route_handlers,
         *watching_routes.route_handlers,
+        *asyncapi.route_handlers,  # /schema/asyncapi.json, beside Litestar's /schema/openapi.json
         *spa.route_handlers,
     ]
 

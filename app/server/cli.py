@@ -188,6 +188,16 @@ def openapi_command(args: argparse.Namespace) -> None:
     Path(args.out).write_text(text, encoding="utf-8")
 
 
+def asyncapi_command(args: argparse.Namespace) -> None:
+    from app.ws.asyncapi import encoded  # noqa: PLC0415 -- the frame types, only for this command
+
+    text = encoded()[0].decode() + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+        return
+    Path(args.out).write_text(text, encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="huddle", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -260,6 +270,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     document.add_argument("--out", default="-", help="file to write (default: standard output)")
     document.set_defaults(func=openapi_command)
+
+    socket_document = commands.add_parser(
+        "asyncapi",
+        help="write the sockets' AsyncAPI document (the one /schema/asyncapi.json serves)",
+    )
+    socket_document.add_argument("--out", default="-", help="file to write (default: standard output)")
+    socket_document.set_defaults(func=asyncapi_command)
 
     upgrade = commands.add_parser("migrate", help="upgrade the database schema")
     upgrade.add_argument("--revision", default="head")

@@ -21,8 +21,6 @@ from app.ws.gateway import Gateway
 from app.ws.protocol import PlaybackControl, PlaybackState, ServerTime, server_ms
 from app.ws.sse import CURSOR_MAX_CHARS, CURSOR_PATTERN, EventStream
 
-BAD_URL = 4400  # a seed URL no request could satisfy (a malformed last_seq)
-
 
 def gateway_of(app: Litestar) -> Gateway:
     gateway: Gateway = app.state.gateway
@@ -51,7 +49,7 @@ async def group_socket(
     if group is None or group == 0:
         await gateway.refuse(socket, CloseCode.NOT_FOUND, "group not found")
     elif last_seq and seq is None:
-        await gateway.refuse(socket, BAD_URL, "last_seq must be a whole number from 0")
+        await gateway.refuse(socket, CloseCode.BAD_URL, "last_seq must be a whole number from 0")
     else:
         await gateway.serve(socket, group, seq)
 

@@ -42,12 +42,17 @@ FRAME_CHARS = 64 * 1024
 
 
 class CloseCode:
+    """Every code a socket is closed with; docs/protocol.md (*Closing*) and the AsyncAPI document
+    (app/ws/asyncapi.py) say what each means to a client."""
+
     NORMAL = 1000
+    ORIGIN = 1008  # a foreign Origin: closed before the handshake completes, which the client sees as a 403
     TOO_BIG = 1009
     INTERNAL = 1011
     RESTART = 1012  # server shutting down: reconnect (elsewhere)
     SLOW_CONSUMER = 1013  # could not keep up: reconnect and resume by seq
     UNAVAILABLE = 1013  # Try Again Later: the database is down or saturated
+    BAD_URL = 4400  # a seed URL no request could satisfy (a malformed last_seq)
     UNAUTHORIZED = 4401  # bad credentials, or the session ended (logout, password change)
     NOT_FOUND = 4404  # not a member of that group (or no such group)
     IDLE = 4408

@@ -295,7 +295,7 @@ class Gateway:
         """Close a socket whose URL no request could satisfy, with a code the client can read."""
         try:
             if not self.origin_allowed(socket):
-                await socket.close(code=1008, reason="origin not allowed")
+                await socket.close(code=CloseCode.ORIGIN, reason="origin not allowed")
                 return
             await _refuse(socket, _subprotocol(socket), code, reason)
         finally:
@@ -305,7 +305,7 @@ class Gateway:
         self, socket: WebSocket[Any, Any, Any], group_id: int | None, last_seq: int | None
     ) -> None:
         if not self.origin_allowed(socket):
-            await socket.close(code=1008, reason="origin not allowed")  # before accept: a 403
+            await socket.close(code=CloseCode.ORIGIN, reason="origin not allowed")  # before accept: a 403
             return
         subprotocol = _subprotocol(socket)
         try:

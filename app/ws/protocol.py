@@ -21,6 +21,11 @@ VideoAction = Literal["play", "pause", "seek", "rate"]
 
 
 class SendFrame(msgspec.Struct, tag_field="type", tag="message", forbid_unknown_fields=False):
+    """Send a message (1 to 10,000 code points, or attachments); `client_msg_id` makes retries idempotent.
+
+    Answered by an `ack` (or an `error` with the same `client_msg_id`); the seed's `{"text": ...}`
+    without a `type` is accepted as this frame."""
+
     text: MessageText | None = None  # required unless attachment_ids has some
     group_id: GroupId | None = None  # optional on /ws/group/{id}
     client_msg_id: ClientMsgId | None = None
@@ -32,11 +37,15 @@ class SendFrame(msgspec.Struct, tag_field="type", tag="message", forbid_unknown_
 
 
 class TypingFrame(msgspec.Struct, tag_field="type", tag="typing"):
+    """Typing indicator: every 2 s while the box has text; `active: false` when it is cleared."""
+
     group_id: GroupId | None = None
     active: bool = True  # false: stopped typing (the box was cleared, the chat or tab closed)
 
 
 class SeenFrame(msgspec.Struct, tag_field="type", tag="seen"):
+    """Read receipt: marks the group read up to `seq`."""
+
     seq: SeqValue
     group_id: GroupId | None = None
 
@@ -51,10 +60,14 @@ class PlaybackControl(msgspec.Struct, kw_only=True):
 
 
 class VideoControlFrame(PlaybackControl, kw_only=True, tag_field="type", tag="video_control"):
+    """Playback control for the group: answered to every member by `video_control` and `playback_state`."""
+
     group_id: GroupId | None = None
 
 
 class PingFrame(msgspec.Struct, tag_field="type", tag="ping"):
+    """Clock sync and keep-alive, answered by `pong`."""
+
     t: float = 0.0  # the client's clock (ms), echoed back for offset and delay estimation
 
 
@@ -65,7 +78,7 @@ class ResumeFrame(msgspec.Struct, tag_field="type", tag="resume"):
 
 
 class SubscribeFrame(ResumeFrame, tag="subscribe"):
-    pass
+    """A synonym of `resume`."""
 
 
 ClientFrame = (
@@ -77,12 +90,16 @@ ClientFrame = (
 
 
 class Ready(msgspec.Struct, kw_only=True, tag_field="type", tag="ready"):
+    """The socket is open: the user and their groups (send `resume` on `/ws` to follow them)."""
+
     user_id: int
     groups: list[int]
     server_time: float  # ms since the epoch
 
 
 class Ack(msgspec.Struct, kw_only=True, tag_field="type", tag="ack"):
+    """A sent message was stored: its `id` and `seq` (to the sender only)."""
+
     client_msg_id: str | None
     id: str
     seq: int
@@ -90,6 +107,8 @@ class Ack(msgspec.Struct, kw_only=True, tag_field="type", tag="ack"):
 
 
 class ErrorFrame(msgspec.Struct, kw_only=True, tag_field="type", tag="error", omit_defaults=True):
+    """A client frame was refused and nothing was stored (`code`: see docs/protocol.md)."""
+
     code: str
     detail: str
     client_msg_id: str | None = None
@@ -103,11 +122,15 @@ class Reset(msgspec.Struct, kw_only=True, tag_field="type", tag="reset"):
 
 
 class Pong(msgspec.Struct, kw_only=True, tag_field="type", tag="pong"):
+    """The answer to `ping`: its `t`, and the server's clock in ms."""
+
     t: float
     server_time: float
 
 
 class Typing(msgspec.Struct, kw_only=True, tag_field="type", tag="typing"):
+    """A member is typing (show it for ~5 s unless renewed) or stopped."""
+
     group_id: int
     user_id: int
     user_name: str
@@ -115,6 +138,8 @@ class Typing(msgspec.Struct, kw_only=True, tag_field="type", tag="typing"):
 
 
 class Presence(msgspec.Struct, kw_only=True, tag_field="type", tag="presence"):
+    """A member's first socket opened or last socket closed, across all workers."""
+
     group_id: int
     user_id: int
     status: Literal["online", "offline"]
@@ -135,9 +160,18 @@ class PlaybackState(msgspec.Struct, kw_only=True, tag_field="type", tag="playbac
 
 
 class Subscribed(msgspec.Struct, kw_only=True, tag_field="type", tag="subscribed"):
+    """A group is followed: its latest `seq` and who is online; missed frames follow."""
+
     group_id: int
     latest_seq: int
     online: list[int]
+
+
+class StreamClosed(msgspec.Struct, kw_only=True, tag_field="type", tag="close"):
+    """Event streams only (`event: close`): why the server ends the stream, as the socket's close code."""
+
+    code: int
+    reason: str
 
 
 class SessionEnded(msgspec.Struct, kw_only=True, tag_field="type", tag="session_ended"):

@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import re
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from app.domain.ids import MAX_ID
 from app.errors import BadRequest
 from app.ws.connection import Connection
+from app.ws.protocol import StreamClosed
 
 if TYPE_CHECKING:
     from app.domain.accounts.services import Principal
@@ -149,7 +151,7 @@ async def wait_for_end(connection: Connection, receive: Any) -> None:
 
 
 def closing_chunk(code: int, reason: str) -> bytes:
-    return f"event: close\ndata: {json.dumps({'type': 'close', 'code': code, 'reason': reason})}\n\n".encode()
+    return sse_event(msgspec.json.encode(StreamClosed(code=code, reason=reason)).decode()).encode()
 
 
 async def end(connection: Connection, send: Any, wait: float) -> None:

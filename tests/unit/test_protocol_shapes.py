@@ -347,6 +347,10 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     ),
     (protocol.GroupJoined(group_id=1, from_seq=3), {"type": "group_joined", "group_id": 1, "from_seq": 3}),
     (
+        protocol.StreamClosed(code=1013, reason="too slow"),
+        {"type": "close", "code": 1013, "reason": "too slow"},
+    ),
+    (
         media_schemas.VideoAdded(group_id=1, video=VIDEO),
         {"type": "video_added", "group_id": 1, "video": VIDEO_SHAPE},
     ),

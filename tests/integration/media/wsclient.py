@@ -4,7 +4,7 @@ exactly the frames the real gateway, registry and broker deliver to a socket."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -13,7 +13,7 @@ from litestar import Litestar
 
 
 class AsgiWebSocket:
-    def __init__(self, app: Litestar, path: str, query: str = "") -> None:
+    def __init__(self, app: Litestar, path: str, query: str = "", subprotocols: Sequence[str] = ()) -> None:
         self._app = app
         self._scope: dict[str, Any] = {
             "type": "websocket",
@@ -26,13 +26,15 @@ class AsgiWebSocket:
             "path": path,
             "raw_path": path.encode(),
             "query_string": query.encode(),
-            "headers": [(b"host", b"testserver")],
-            "subprotocols": [],
+            "headers": [(b"host", b"testserver")]
+            + ([(b"sec-websocket-protocol", ", ".join(subprotocols).encode())] if subprotocols else []),
+            "subprotocols": list(subprotocols),
             "extensions": {},
         }
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self.subprotocol: str | None = None  # the one the server selected
 
     async def __aenter__(self) -> AsgiWebSocket:
         await self._inbox.put({"type": "websocket.connect"})
@@ -41,6 +43,7 @@ class AsgiWebSocket:
         )
         accepted = await asyncio.wait_for(self._outbox.get(), 5)
         assert accepted["type"] == "websocket.accept", accepted
+        self.subprotocol = accepted.get("subprotocol")
         return self
 
     async def __aexit__(
@@ -72,6 +75,13 @@ class AsgiWebSocket:
         assert message["type"] == "websocket.send", message
         frame: dict[str, Any] = msgspec.json.decode(message.get("text") or message.get("bytes") or b"")
         return frame
+
+    async def events(self, timeout: float = 5) -> list[dict[str, Any]]:
+        """Every event of the next frame: a huddle.v2 frame carries one JSON object per line."""
+        message = await asyncio.wait_for(self._outbox.get(), timeout)
+        assert message["type"] == "websocket.send", message
+        text = message.get("text") or (message.get("bytes") or b"").decode()
+        return [msgspec.json.decode(line) for line in text.split("\n")]
 
     async def until(self, accept: Callable[[dict[str, Any]], bool], timeout: float = 5) -> dict[str, Any]:
         """The first frame `accept` likes, skipping others (hello, presence, history...)."""
