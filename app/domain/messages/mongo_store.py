@@ -32,6 +32,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
+import pymongo
 from bson import ObjectId
 from pymongo import (
     ASCENDING,
@@ -57,7 +58,7 @@ SEQ_INDEX = "group_seq"
 CLIENT_ID_INDEX = "group_author_client_msg_id"
 WORDS_INDEX = "words_group"
 OLD_TEXT_INDEX = "text_search"  # earlier versions' $text index: dropped by prepare(), nothing reads it
-TIMEOUT_MS = 3_000  # server selection, connect and socket: an outage fails a request in seconds
+TIMEOUT_MS = 3_000  # each operation, server selection, connect: an outage fails a request in seconds
 SEARCH_BUDGET_MS = 2_000  # a search's server time (a substring is a scan of the groups' messages)
 APPEND_ATTEMPTS = 50  # each lost seq race is another sender's win: covers 50 concurrent senders to a group
 BACKFILL_CHUNK = 1_000  # seed-era documents given a seq or words per round trip
@@ -213,9 +214,11 @@ class MongoMessageStore:
             url,
             tz_aware=True,
             tzinfo=dt.UTC,
+            # timeoutMS bounds a whole operation, the driver's one retry of a read or write included
+            # (socketTimeoutMS alone let a frozen server hold a request for three of them).
+            timeoutMS=timeout_ms,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
-            socketTimeoutMS=timeout_ms,
             appname="huddle",
         )
         self._database_name = database_name
@@ -440,14 +443,13 @@ class MongoMessageStore:
         offset: int = 0,
         limit: int,
         projection: Document = NOT_READ,
-        max_time_ms: int | None = None,
+        budget_ms: int | None = None,
     ) -> list[StoredMessage]:
         if limit <= 0:  # Mongo reads limit 0 as "no limit"; SQL's LIMIT 0 returns nothing
             return []
-        cursor = self._messages.find(query, projection, sort=sort, skip=offset, limit=limit)
-        if max_time_ms is not None:
-            cursor = cursor.max_time_ms(max_time_ms)
-        return [to_stored(document) for document in await cursor.to_list()]
+        with pymongo.timeout(None if budget_ms is None else budget_ms / 1000):  # None: the client's
+            cursor = self._messages.find(query, projection, sort=sort, skip=offset, limit=limit)
+            return [to_stored(document) for document in await cursor.to_list()]
 
     async def window(
         self, group_id: int, *, before_seq: int | None = None, after_seq: int | None = None, limit: int
@@ -538,7 +540,7 @@ class MongoMessageStore:
             offset=offset,
             limit=limit,
             projection=NOT_READ | {"reactions": False},  # as the SQL adapter: hits carry no reactions
-            max_time_ms=SEARCH_BUDGET_MS,  # past it ExecutionTimeout: a 503, never a long scan
+            budget_ms=SEARCH_BUDGET_MS,  # past it a timeout error: a 503, never a long scan
         )
 
     async def drop_group(self, group_id: int) -> None:
