@@ -1,6 +1,7 @@
-"""Every message-store adapter: `backend` adds "mongodb" (the app's SQL database on SQLite, messages in
-MongoDB over the wire: SecantusDB, or MONGODB_URL) to SQLite and PostgreSQL, so the store contract and
-the messages API tests run on all three."""
+"""Every message-store adapter. A module whose `backend` fixture takes BACKENDS runs on "mongodb" too
+(the app's SQL database on SQLite, messages in MongoDB over the wire: SecantusDB, or MONGODB_URL) beside
+SQLite and PostgreSQL. The store contract and the messages API tests
+run on all three; the group-commit and catch-up tests, which count SQL writes, on the SQL stores."""
 
 from __future__ import annotations
 
@@ -17,10 +18,7 @@ from app.db.models.groups import Group
 from app.domain.messages.store import MessageStore
 from app.runtime import Runtime, build_runtime
 
-
-@pytest.fixture(params=["sqlite", "postgres", "mongodb"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+BACKENDS = ["sqlite", "postgres", "mongodb"]
 
 
 @pytest.fixture

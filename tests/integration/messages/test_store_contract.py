@@ -11,8 +11,14 @@ from typing import Any
 import pytest
 
 from app.domain.messages.store import AttachmentRef, Draft, MessageStore, StoredMessage
+from tests.integration.messages.conftest import BACKENDS
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def draft(group_id: int, text: str = "hello", **extra: Any) -> Draft:
