@@ -22,6 +22,7 @@ text index, no JavaScript); the guarantees come from unique indexes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -62,6 +63,7 @@ TIMEOUT_MS = 3_000  # each operation, server selection, connect: an outage fails
 SEARCH_BUDGET_MS = 2_000  # a search's server time (a substring is a scan of the groups' messages)
 APPEND_ATTEMPTS = 50  # each lost seq race is another sender's win: covers 50 concurrent senders to a group
 BACKFILL_CHUNK = 1_000  # seed-era documents given a seq or words per round trip
+SCHEMA_VERSION = 1  # huddle_meta "messages": seed-era seqs and everyone's words are backfilled
 LEASE = dt.timedelta(seconds=30)  # how long a dead worker's backfill lease blocks the others
 DUPLICATE_KEY = 11000
 INDEX_NOT_FOUND = 27
@@ -227,7 +229,8 @@ class MongoMessageStore:
         self._messages: AsyncCollection[Document] = database.get_collection(
             "messages", read_preference=ReadPreference.PRIMARY
         )
-        self._locks: AsyncCollection[Document] = database.get_collection("huddle_locks")
+        # Leases and the schema version: tiny documents beside the messages.
+        self._meta: AsyncCollection[Document] = database.get_collection("huddle_meta")
         self.transactions = False  # known after prepare(): whether batches are stored in a transaction
 
     # -- start-up ----------------------------------------------------------------------------------
@@ -240,26 +243,33 @@ class MongoMessageStore:
         # Transactions need a replica set or mongos; a standalone mongod refuses them.
         self.transactions = "setName" in hello or hello.get("msg") == "isdbgrid"
         log.info(
-            "MongoDB message store: batches %s", "in transactions" if self.transactions else "unordered-safe"
+            "MongoDB message store: %s",
+            "batches in transactions" if self.transactions else "no transactions (standalone server)",
         )
-        await self._backfill_seqs()
-        await self._backfill_words()
+        marker = await self._meta.find_one({"_id": "messages"}) or {}
+        if marker.get("version", 0) < SCHEMA_VERSION:  # once per database: these scan the collection
+            await self._backfill_seqs()
+            await self._backfill_words()
         await self._messages.create_indexes(INDEXES)
         try:
             await self._messages.drop_index(OLD_TEXT_INDEX)
         except OperationFailure as error:
             if error.code != INDEX_NOT_FOUND:
                 raise
+        with contextlib.suppress(DuplicateKeyError):  # another worker's upsert won: same value
+            await self._meta.update_one(
+                {"_id": "messages"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True
+            )
 
     @asynccontextmanager
     async def _lease(self, name: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-        """Hold a named lease in `huddle_locks` (one holder at a time across workers and replicas);
+        """Hold a named lease in `huddle_meta` (one holder at a time across workers and replicas);
         yields a renew function. A holder that dies frees it after LEASE."""
         owner = ObjectId()
         while True:
             now = dt.datetime.now(dt.UTC)
             try:  # an expired lease is taken over; a missing one inserted; a live one is a duplicate _id
-                await self._locks.update_one(
+                await self._meta.update_one(
                     {"_id": name, "until": {"$lt": now}},
                     {"$set": {"owner": owner, "until": now + LEASE}},
                     upsert=True,
@@ -270,14 +280,14 @@ class MongoMessageStore:
 
         async def renew() -> None:
             until = dt.datetime.now(dt.UTC) + LEASE
-            renewed = await self._locks.update_one({"_id": name, "owner": owner}, {"$set": {"until": until}})
+            renewed = await self._meta.update_one({"_id": name, "owner": owner}, {"$set": {"until": until}})
             if renewed.matched_count == 0:
                 raise RuntimeError(f"lost the {name} lease (a step took longer than {LEASE})")
 
         try:
             yield renew
         finally:
-            await self._locks.delete_one({"_id": name, "owner": owner})
+            await self._meta.delete_one({"_id": name, "owner": owner})
 
     async def _backfill_seqs(self) -> None:
         """Number seed-era documents (no `seq`) per group in `created_at` order (then `_id`: insertion
@@ -286,7 +296,7 @@ class MongoMessageStore:
         missing: Document = {"seq": {"$exists": False}}
         if await self._messages.find_one(missing, projection={"_id": True}) is None:
             return  # the common case: one indexed-or-not lookup per start
-        async with self._lease("seq-backfill") as renew:
+        async with self._lease("lease:seq-backfill") as renew:
             for group_id in await self._messages.distinct("group_id", missing):
                 numbered = 0
                 while True:

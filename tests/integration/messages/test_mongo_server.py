@@ -22,6 +22,7 @@ from app.config import Settings
 from app.domain.messages import mongo_store
 from app.domain.messages.mongo_store import MongoMessageStore
 from app.domain.messages.store import Draft
+from app.errors import DEPENDENCY_DOWN, Saturated
 from tests.conftest import AppClient
 from tests.helpers import Account, register
 from tests.integration.media.wsclient import AsgiWebSocket
@@ -216,6 +217,52 @@ async def test_a_batch_that_fails_half_way_stores_nothing(
     with pytest.raises(BulkWriteError):
         await store.append([draft(9, f"b{i}") for i in range(5)])
     assert [m.text for m in await store.window(9, after_seq=0, limit=10)] == ["first"]  # b0, b1 rolled back
+
+
+async def test_without_transactions_racing_batches_keep_their_order_and_no_gap(
+    open_store: Callable[[], Any],
+) -> None:
+    """A standalone mongod: a batch that loses a seq race half way keeps the prefix it stored (the
+    group's next seqs) and inserts the rest after the winner."""
+    store = await open_store()
+    await store.prepare()
+    store.transactions = False  # what prepare() finds on a standalone server
+    batches = [[draft(4, f"{b}-{i}") for i in range(10)] for b in range(6)]
+    results = await asyncio.gather(*(store.append(batch) for batch in batches))
+    assert all(created for batch in results for _, created in batch)
+    window = await store.window(4, after_seq=0, limit=100)
+    assert [m.seq for m in window] == list(range(1, 61))
+    for b in range(6):
+        assert [m.text for m in window if m.text.startswith(f"{b}-")] == [f"{b}-{i}" for i in range(10)]
+
+
+async def test_endless_seq_races_end_in_saturated_which_is_a_503(
+    open_store: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await open_store()
+    await store.prepare()
+
+    async def always_lose(documents: list[dict[str, Any]]) -> int:
+        return 0  # another sender took the seq, every time
+
+    monkeypatch.setattr(store, "_insert", always_lose)
+    monkeypatch.setattr(mongo_store, "APPEND_ATTEMPTS", 3)
+    with pytest.raises(Saturated):
+        await store.append([draft(3, "never")])
+    assert Saturated in DEPENDENCY_DOWN  # HTTP 503 with Retry-After, the socket's `unavailable` frame
+
+
+async def test_prepare_backfills_once_per_database(
+    mongodb_url: str, database: str, open_store: Callable[[], Any]
+) -> None:
+    store = await open_store()
+    await store.prepare()
+    with MongoClient(mongodb_url) as client:
+        assert client[database]["huddle_meta"].find_one({"_id": "messages"})["version"] == 1
+        indexes = {index["name"] for index in client[database]["messages"].list_indexes()}
+    assert {"group_seq", "group_author_client_msg_id", "words_group"} <= indexes
+    assert "text_search" not in indexes
+    await store.prepare()  # a restart: the marker spares the scans
 
 
 # -- outages ---------------------------------------------------------------------------------------
