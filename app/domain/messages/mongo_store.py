@@ -295,7 +295,7 @@ class MongoMessageStore:
         to a document still without a seq, so an interrupted run resumes where it stopped."""
         missing: Document = {"seq": {"$exists": False}}
         if await self._messages.find_one(missing, projection={"_id": True}) is None:
-            return  # the common case: one indexed-or-not lookup per start
+            return  # nothing to number: a fresh database, or one only Huddle wrote
         async with self._lease("lease:seq-backfill") as renew:
             for group_id in await self._messages.distinct("group_id", missing):
                 numbered = 0

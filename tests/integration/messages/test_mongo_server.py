@@ -195,6 +195,15 @@ async def test_huddle_serves_a_seed_deployments_history(
     assert (sent.status_code, sent.json()["seq"]) == (201, 13)
 
 
+async def test_search_ignores_case_and_accents(open_store: Callable[[], Any]) -> None:
+    store = await open_store()
+    await store.prepare()
+    await store.append([draft(6, "Zoë's CAFÉ opens"), draft(6, "cafeteria")])
+    found = await store.search([6], "zoe cafe", limit=10, offset=0)
+    assert [m.text for m in found] == ["Zoë's CAFÉ opens"]
+    assert [m.text for m in await store.search([6], "ZOË", limit=10, offset=0)] == ["Zoë's CAFÉ opens"]
+
+
 # -- batches ---------------------------------------------------------------------------------------
 
 

@@ -246,6 +246,26 @@ async def test_search_finds_words_in_given_groups_only(
     assert await store.search([], "quick", limit=10, offset=0) == []
 
 
+async def test_search_matches_whole_words_and_follows_edits(
+    store: MessageStore, make_group: Callable[[], Any]
+) -> None:
+    group = await make_group()
+    await append_one(store, draft(group, "a category of cats"))
+    mine, _ = await append_one(store, draft(group, "my cat sleeps"))
+
+    async def texts(query: str) -> list[str]:
+        return [m.text for m in await store.search([group], query, limit=10, offset=0)]
+
+    assert await texts("cat") == ["my cat sleeps"]  # not "category", not "cats"
+    assert await texts("CATEGORY cats") == ["a category of cats"]
+    assert await texts("cat category") == []
+    await store.edit(group, mine.seq, "my dog sleeps", dt.datetime.now(dt.UTC))
+    assert await texts("cat") == []
+    assert await texts("dog") == ["my dog sleeps"]
+    await store.tombstone(group, mine.seq, dt.datetime.now(dt.UTC))
+    assert await texts("dog") == []
+
+
 async def test_search_finds_unspaced_scripts_emoji_and_symbols(
     store: MessageStore, make_group: Callable[[], Any]
 ) -> None:
