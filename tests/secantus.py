@@ -36,8 +36,11 @@ class Secantus:
     """One SecantusDB server on a fixed port and folder: stop, freeze and start it again to test
     outages; started again on the same folder, it serves the same data."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, durable: bool = False) -> None:
         self.port = port or free_port()
+        # Without --sync-on-commit SecantusDB acknowledges a write before its log reaches the OS, so a
+        # SIGKILL can lose writes acknowledged seconds earlier (mongod's journal: 100 ms at most).
+        self.durable = durable
         self.data = workdir / "data"
         self.log = workdir / "secantus.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -52,6 +55,7 @@ class Secantus:
         self.data.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--storage-path", str(self.data), "--log-level", "WARNING"]
+        command += ["--sync-on-commit"] if self.durable else []
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
                 command,

@@ -231,6 +231,7 @@ def test_the_client_reads_aware_utc_and_has_bounded_timeouts() -> None:
     assert options.server_selection_timeout == 1.234
     assert options.pool_options.connect_timeout == 1.234
     assert options.timeout == 1.234  # the whole operation, retries included
+    assert options.write_concern.document == {"w": "majority", "j": True}
 
 
 @pytest.mark.anyio

@@ -63,8 +63,11 @@ TIMEOUT_MS = 3_000  # each operation, server selection, connect: an outage fails
 SEARCH_BUDGET_MS = 2_000  # a search's server time (a substring is a scan of the groups' messages)
 APPEND_ATTEMPTS = 50  # each lost seq race is another sender's win: covers 50 concurrent senders to a group
 BACKFILL_CHUNK = 1_000  # seed-era documents given a seq or words per round trip
+BACKFILL_STEP_S = 20  # one chunk's budget (not TIMEOUT_MS: a thousand updates are not a request)
 SCHEMA_VERSION = 1  # huddle_meta "messages": seed-era seqs and everyone's words are backfilled
-LEASE = dt.timedelta(seconds=30)  # how long a dead worker's backfill lease blocks the others
+LEASE = dt.timedelta(
+    seconds=60
+)  # more than a step's budget; how long a dead worker's backfill lease blocks the others
 DUPLICATE_KEY = 11000
 INDEX_NOT_FOUND = 27
 _BACKOFF_BASE = 0.001
@@ -221,6 +224,11 @@ class MongoMessageStore:
             timeoutMS=timeout_ms,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
+            # Acknowledged means journaled on a majority, as a PostgreSQL commit is on disk: a message
+            # is published once stored, and w:1 without the journal can lose the last ~100 ms of
+            # acknowledged writes to a crash (or, on a replica set, to a failover's rollback).
+            w="majority",
+            journal=True,
             appname="huddle",
         )
         self._database_name = database_name
@@ -292,52 +300,59 @@ class MongoMessageStore:
     async def _backfill_seqs(self) -> None:
         """Number seed-era documents (no `seq`) per group in `created_at` order (then `_id`: insertion
         order), after the group's highest seq. One worker at a time (a lease); each update applies only
-        to a document still without a seq, so an interrupted run resumes where it stopped."""
+        to a document still without a seq, so an interrupted run resumes where it stopped. Each step
+        has BACKFILL_STEP_S, not a request's TIMEOUT_MS: these scan or write a thousand documents."""
         missing: Document = {"seq": {"$exists": False}}
-        if await self._messages.find_one(missing, projection={"_id": True}) is None:
-            return  # nothing to number: a fresh database, or one only Huddle wrote
+        with pymongo.timeout(BACKFILL_STEP_S):
+            if await self._messages.find_one(missing, projection={"_id": True}) is None:
+                return  # nothing to number: a fresh database, or one only Huddle wrote
         async with self._lease("lease:seq-backfill") as renew:
-            for group_id in await self._messages.distinct("group_id", missing):
+            with pymongo.timeout(BACKFILL_STEP_S):
+                group_ids = await self._messages.distinct("group_id", missing)
+            for group_id in group_ids:
                 numbered = 0
-                while True:
-                    next_seq = await self._next_seq(group_id)
-                    cursor = self._messages.find(
-                        {"group_id": group_id} | missing,
-                        {"_id": True},
-                        sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
-                        limit=BACKFILL_CHUNK,
-                    )
-                    chunk = [document["_id"] async for document in cursor]
-                    if not chunk:
-                        break
-                    updates = [
-                        UpdateOne({"_id": _id} | missing, {"$set": {"seq": next_seq + n}})
-                        for n, _id in enumerate(chunk)
-                    ]
-                    await self._messages.bulk_write(updates, ordered=True)
-                    numbered += len(chunk)
+                while chunk := await self._number_oldest(group_id):
+                    numbered += chunk
                     await renew()
                 log.info("seed-era messages of group %s numbered: %d", group_id, numbered)
+
+    async def _number_oldest(self, group_id: int) -> int:
+        """Give the group's oldest documents without a seq the next ones; how many there were."""
+        missing: Document = {"seq": {"$exists": False}}
+        with pymongo.timeout(BACKFILL_STEP_S):
+            next_seq = await self._next_seq(group_id)
+            cursor = self._messages.find(
+                {"group_id": group_id} | missing,
+                {"_id": True},
+                sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
+                limit=BACKFILL_CHUNK,
+            )
+            chunk = [document["_id"] async for document in cursor]
+            if chunk:
+                updates = [
+                    UpdateOne({"_id": _id} | missing, {"$set": {"seq": next_seq + n}})
+                    for n, _id in enumerate(chunk)
+                ]
+                await self._messages.bulk_write(updates, ordered=True)
+        return len(chunk)
 
     async def _backfill_words(self) -> None:
         """Give `words` to documents without it (seed-era ones, and those of versions that searched
         with `$text`). Idempotent: every worker computes the same words."""
         missing: Document = {"words": {"$exists": False}}
         while True:
-            cursor = self._messages.find(missing, {"text": True}, limit=BACKFILL_CHUNK)
-            chunk = await cursor.to_list()
-            if not chunk:
-                return
-            await self._messages.bulk_write(
-                [
+            with pymongo.timeout(BACKFILL_STEP_S):
+                chunk = await self._messages.find(missing, {"text": True}, limit=BACKFILL_CHUNK).to_list()
+                if not chunk:
+                    return
+                updates = [
                     UpdateOne(
                         {"_id": doc["_id"]} | missing,
                         {"$set": {"words": search_words(doc.get("text") or "")}},
                     )
                     for doc in chunk
-                ],
-                ordered=False,
-            )
+                ]
+                await self._messages.bulk_write(updates, ordered=False)
 
     # -- appending ---------------------------------------------------------------------------------
 

@@ -279,7 +279,7 @@ async def test_prepare_backfills_once_per_database(
 
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[Secantus]:
-    server = Secantus(tmp_path / "secantus")
+    server = Secantus(tmp_path / "secantus", durable=True)  # it is SIGKILLed: acknowledged means on disk
     server.start()
     yield server
     server.stop()
