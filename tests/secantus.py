@@ -38,8 +38,8 @@ class Secantus:
 
     def __init__(self, workdir: Path, port: int | None = None, *, durable: bool = False) -> None:
         self.port = port or free_port()
-        # Without --sync-on-commit SecantusDB acknowledges a write before its log reaches the OS, so a
-        # SIGKILL can lose writes acknowledged seconds earlier (mongod's journal: 100 ms at most).
+        # SecantusDB's help: --sync-on-commit closes the j:true durability gap. A test that SIGKILLs it
+        # needs that, or a write acknowledged just before the kill may be lost.
         self.durable = durable
         self.data = workdir / "data"
         self.log = workdir / "secantus.log"
