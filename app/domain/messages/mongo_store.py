@@ -71,7 +71,7 @@ LEASE = dt.timedelta(
 DUPLICATE_KEY = 11000
 INDEX_NOT_FOUND = 27
 _BACKOFF_BASE = 0.001
-_BACKOFF_CAP = 0.032
+_BACKOFF_CAP = 0.128  # a few of a slow server's round trips: racers must spread out past them
 _WORD = re.compile(r"\w+", re.UNICODE)
 _INDEX_IN_ERRMSG = re.compile(r"index: (\S+)")
 _OPTIONAL = [
@@ -433,7 +433,7 @@ class MongoMessageStore:
         stores none of them where the server has transactions, and the prefix before the clash on a
         standalone server; anything else is raised."""
         try:
-            if self.transactions:
+            if self.transactions and len(documents) > 1:  # one document is atomic without one
                 async with self._client.start_session() as session, await session.start_transaction():
                     await self._messages.insert_many(documents, ordered=True, session=session)
             else:
