@@ -91,6 +91,9 @@ INDEXES = [
     IndexModel([("words", ASCENDING), ("group_id", ASCENDING)], name=WORDS_INDEX),
 ]
 NOT_READ: Document = {"words": False}  # stored for search only: never sent back
+# A document without a seq (written by seed 000's service after prepare() numbered the others: the
+# README says to stop it first) is not a message Huddle can place: reads skip it instead of failing.
+NUMBERED: Document = {"seq": {"$gt": 0}}
 
 
 def bson_time(value: dt.datetime) -> dt.datetime:
@@ -165,6 +168,7 @@ def search_condition(group_ids: Sequence[int], query: str) -> Document | None:
     if not group_ids or not (words or terms.fragments):
         return None
     condition: Document = {"group_id": {"$in": list(group_ids)}, "type": "message", "deleted_at": None}
+    condition |= NUMBERED
     if words:
         condition["words"] = {"$all": words}
     if terms.fragments:
@@ -490,7 +494,9 @@ class MongoMessageStore:
         return (await self._find(query, [("seq", DESCENDING)], limit=limit))[::-1]
 
     async def newest_first(self, group_id: int, *, offset: int, limit: int) -> list[StoredMessage]:
-        return await self._find({"group_id": group_id}, [("seq", DESCENDING)], offset=offset, limit=limit)
+        return await self._find(
+            {"group_id": group_id} | NUMBERED, [("seq", DESCENDING)], offset=offset, limit=limit
+        )
 
     async def _update_live(self, group_id: int, seq: int, values: Document) -> StoredMessage | None:
         document = await self._messages.find_one_and_update(
@@ -541,7 +547,7 @@ class MongoMessageStore:
         if not group_ids:
             return {}
         pipeline: list[Document] = [
-            {"$match": {"group_id": {"$in": list(group_ids)}}},
+            {"$match": {"group_id": {"$in": list(group_ids)}} | NUMBERED},
             # Both keys descending: the unique index walked backwards, no in-memory sort.
             {"$sort": {"group_id": DESCENDING, "seq": DESCENDING}},
             {"$group": {"_id": "$group_id", "message": {"$first": "$$ROOT"}}},

@@ -165,6 +165,27 @@ async def test_an_interrupted_backfill_resumes(
     assert [m.created_at for m in history] == sorted(m.created_at for m in history)
 
 
+async def test_a_document_written_without_seq_after_start_up_is_skipped_not_a_500(
+    mongodb_url: str, database: str, open_store: Callable[[], Any]
+) -> None:
+    store = await open_store()
+    await store.prepare()
+    await store.append([draft(8, "numbered hello")])
+    with MongoClient(mongodb_url) as client:  # the seed's service, still running against the database
+        client[database]["messages"].insert_one(
+            {
+                "type": "message",
+                "text": "late hello",
+                "user": "x@example.com",
+                "group_id": 8,
+                "created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),  # the seed's utcnow()
+            }
+        )
+    assert [m.text for m in await store.newest_first(8, offset=0, limit=10)] == ["numbered hello"]
+    assert (await store.latest([8]))[8].text == "numbered hello"
+    assert [m.text for m in await store.search([8], "hello", limit=10, offset=0)] == ["numbered hello"]
+
+
 @pytest.mark.usefixtures("sqlite_url")  # made before the test's event loop runs (it migrates)
 async def test_huddle_serves_a_seed_deployments_history(
     make_client: Callable[[Settings], Any],
