@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pymongo.errors import ConnectionFailure as MongoConnectionFailure
+from pymongo.errors import ExecutionTimeout as MongoExecutionTimeout
+from pymongo.errors import WTimeoutError as MongoWriteTimeout
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+
+class Saturated(Exception):
+    """A backing service is up but could not take the write in time (e.g. too many senders raced
+    for a group's next seq): worth a retry, like an outage."""
+
+
 # A backing service is down, unreachable or saturated: HTTP answers 503 with Retry-After, a WebSocket
 # closes with 1013 (or answers a send with an `unavailable` error frame); the client retries.
+# MongoDB: ConnectionFailure covers AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError,
+# NotPrimaryError and a full connection pool (WaitQueueTimeoutError); ExecutionTimeout is a query past
+# its maxTimeMS budget, WTimeoutError a write concern not met in time.
 DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,
@@ -18,6 +30,10 @@ DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
     TimeoutError,
     RedisConnectionError,
     RedisTimeoutError,
+    MongoConnectionFailure,
+    MongoExecutionTimeout,
+    MongoWriteTimeout,
+    Saturated,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from litestar import Litestar
 from app.config import Settings
 from app.db import migrate
 from app.server.app import create_app
+from tests.secantus import secantus
 from tests.services import postgres_database, redis_namespace
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -37,6 +39,18 @@ def postgres_url() -> Iterator[str]:
 def redis_env() -> Iterator[tuple[str, str]]:
     with redis_namespace() as env:
         yield env
+
+
+@pytest.fixture(scope="session")
+def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A MongoDB-protocol server for the session: `MONGODB_URL` when set (a real mongod), else a
+    SecantusDB started here (tests/secantus.py). Each user takes a database of its own."""
+    configured = os.environ.get("MONGODB_URL")
+    if configured:
+        yield configured
+        return
+    with secantus(tmp_path_factory.mktemp("secantus")) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

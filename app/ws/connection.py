@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from app.domain.accounts.services import Principal
+from app.errors import DEPENDENCY_DOWN
 from app.ws.envelope import Kind
 from app.ws.fanout import CloseCode, Outbox
 from app.ws.protocol import Reset
@@ -209,6 +210,9 @@ class Connection(Outbox):
                     return
         except asyncio.CancelledError:
             raise
+        except DEPENDENCY_DOWN as error:  # the message store or database is down: come back later
+            log.warning("sync of group %s failed on a backing service: %s", group_id, type(error).__name__)
+            self.close(CloseCode.UNAVAILABLE, "server busy: reconnect and resume")
         except Exception:
             log.exception("sync of group %s failed; closing the socket so the client resumes", group_id)
             self.close(CloseCode.INTERNAL, "sync failed: reconnect and resume")

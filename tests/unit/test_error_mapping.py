@@ -1,4 +1,5 @@
-"""OS errors: only network failures read as a backing-service outage; local disk errors do not."""
+"""OS errors: only network failures read as a backing-service outage; local disk errors do not.
+MongoDB's "unreachable or busy" errors are outages too; its other errors (a bug of ours) are 500s."""
 
 from __future__ import annotations
 
@@ -9,8 +10,19 @@ import httpx
 import pytest
 from litestar import Litestar, get
 from litestar.params import FromPath
+from pymongo.errors import (
+    AutoReconnect,
+    ExecutionTimeout,
+    NetworkTimeout,
+    NotPrimaryError,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+    WTimeoutError,
+)
 
 from app.domain.media.blobstore import BlobNotFound, MissingBlocks
+from app.errors import Saturated
 from app.server.errors import exception_handlers
 
 pytestmark = pytest.mark.anyio
@@ -27,6 +39,15 @@ ERRORS: dict[str, BaseException] = {
     "io": OSError(errno.EIO, "Input/output error"),
     "blob-missing": BlobNotFound("videos/x"),
     "blocks-missing": MissingBlocks("videos/x", list(range(1500))),
+    "mongo-selection": ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused"),
+    "mongo-network-timeout": NetworkTimeout("127.0.0.1:27017: timed out"),
+    "mongo-reconnect": AutoReconnect("connection closed"),
+    "mongo-not-primary": NotPrimaryError("not primary"),
+    "mongo-pool-full": WaitQueueTimeoutError("timed out waiting for a connection"),
+    "mongo-max-time": ExecutionTimeout("operation exceeded time limit", 50),
+    "mongo-write-concern": WTimeoutError("waiting for replication timed out", 64),
+    "mongo-seq-races": Saturated("no free seq in group 1 after 50 attempts"),
+    "mongo-bad-query": OperationFailure("unknown operator: $bogus", 2),
 }
 
 
@@ -49,6 +70,15 @@ async def fail(name: FromPath[str]) -> None:
         ("io", 500, False),
         ("blob-missing", 404, False),
         ("blocks-missing", 409, False),
+        ("mongo-selection", 503, True),
+        ("mongo-network-timeout", 503, True),
+        ("mongo-reconnect", 503, True),
+        ("mongo-not-primary", 503, True),
+        ("mongo-pool-full", 503, True),
+        ("mongo-max-time", 503, True),
+        ("mongo-write-concern", 503, True),
+        ("mongo-seq-races", 503, True),
+        ("mongo-bad-query", 500, False),
     ],
 )
 async def test_error_statuses(name: str, status: int, retry: bool) -> None:

@@ -1,10 +1,9 @@
-"""The MongoDB adapter's pure parts, without a server: search strings, document shape, conversions,
+"""The MongoDB adapter's pure parts, without a server: search filters, document shape, conversions,
 duplicate-key classification, index definitions, and failing fast when the server is down."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import socket
 import time
 
@@ -18,19 +17,18 @@ from app.domain.messages.mongo_store import (
     CLIENT_ID_INDEX,
     INDEXES,
     SEQ_INDEX,
-    TEXT_INDEX,
+    WORDS_INDEX,
     MongoMessageStore,
     backoff,
     bson_time,
     new_document,
     reaction_map,
-    text_search,
+    search_condition,
+    search_words,
     to_stored,
     violated_index,
 )
 from app.domain.messages.store import Draft
-
-PHRASES = re.compile(r'("\w+")( "\w+")*')
 
 
 def make_draft(**extra: object) -> Draft:
@@ -45,32 +43,38 @@ def make_draft(**extra: object) -> Draft:
 
 
 @pytest.mark.parametrize(
-    ("query", "expected"),
+    ("query", "words", "fragments"),
     [
-        ("quick", '"quick"'),
-        ("QUICK brown", '"QUICK" "brown"'),
-        ('fox" (', '"fox"'),
-        ("quick OR sleep", '"quick" "OR" "sleep"'),  # OR is a word to find, not an operator
-        ("-excluded term", '"excluded" "term"'),  # a leading minus would negate a term
-        ('say "hi there"', '"say" "hi" "there"'),  # the user's phrase becomes required words
-        ('back\\slash \\"', '"back" "slash"'),
-        ("été naïve 東京", '"été" "naïve" "東京"'),
-        ("snake_case __ _", '"snake_case"'),  # underscores alone give Mongo no term to look up
-        ("  ", ""),
-        ("", ""),
-        ("!?$.*", ""),
+        ("quick", ["quick"], []),
+        ("QUICK brown", ["quick", "brown"], []),
+        ('fox" (', ["fox"], []),
+        ("quick OR sleep", ["quick", "or", "sleep"], []),  # OR is a word to find, not an operator
+        ("Zoë ÉTÉ naïve", ["zoe", "ete", "naive"], []),  # case and accents folded, as stored
+        ("c++ 🎉 東京タワー", [], ["c\\+\\+", "🎉", "東京タワー"]),  # escaped: never a pattern
+        ("a.* $where", [], ["a\\.\\*", "\\$where"]),
     ],
 )
-def test_text_search_quotes_every_word(query: str, expected: str) -> None:
-    assert text_search(query) == expected
+def test_search_condition_requires_every_word_and_fragment(
+    query: str, words: list[str], fragments: list[str]
+) -> None:
+    condition = search_condition([1, 2], query)
+    assert condition is not None
+    assert condition["group_id"] == {"$in": [1, 2]}
+    assert (condition["type"], condition["deleted_at"]) == ("message", None)
+    assert condition.get("words", {"$all": []}) == {"$all": words}
+    assert [c["text"]["$regex"] for c in condition.get("$and", [])] == fragments
+    assert all(c["text"]["$options"] == "i" for c in condition.get("$and", []))
 
 
-@pytest.mark.parametrize("query", ['"', '\\"', '""', '"-x"', "a\\", '$"{}', "\x00 a \n b", "'; --"])
-def test_text_search_is_only_quoted_words(query: str) -> None:
-    search = text_search(query)
-    assert search == "" or PHRASES.fullmatch(search)
-    assert "\\" not in search
-    assert "-" not in search
+@pytest.mark.parametrize("query", ["", "  ", '"', "()", "!?"])
+def test_search_condition_is_none_without_terms(query: str) -> None:
+    assert search_condition([1], query) is None
+    assert search_condition([], "quick") is None
+
+
+def test_search_words_are_folded_and_distinct() -> None:
+    assert search_words("The quick, QUICK fox: Zoë's café") == ["the", "quick", "fox", "zoe", "s", "cafe"]
+    assert search_words("") == []
 
 
 def test_bson_time_is_utc_milliseconds() -> None:
@@ -104,6 +108,7 @@ def test_new_document_keeps_the_seed_shape_and_every_draft_field() -> None:
     )
     assert document["created_at"] == dt.datetime(2025, 3, 4, 5, 6, 7, 891000, tzinfo=dt.UTC)
     assert (document["edited_at"], document["deleted_at"], document["reactions"]) == (None, None, [])
+    assert document["words"] == ["hello"]
     assert set(Draft.__struct_fields__) <= set(document)
     assert new_document(draft, 9)["_id"] != document["_id"]  # a retried insert is a new document
 
@@ -145,6 +150,12 @@ def test_a_seed_era_document_converts_with_defaults() -> None:
         None,
         {},
     )
+
+
+def test_a_seed_notice_without_type_or_created_at_takes_its_object_id_time() -> None:
+    _id = ObjectId.from_datetime(dt.datetime(2025, 12, 18, 10, 30, tzinfo=dt.UTC))
+    stored = to_stored({"_id": _id, "group_id": 1, "seq": 4, "text": "x was added", "user": "system"})
+    assert (stored.type, stored.created_at) == ("message", dt.datetime(2025, 12, 18, 10, 30, tzinfo=dt.UTC))
 
 
 def test_a_malformed_document_is_an_error_not_a_wrong_message() -> None:
@@ -191,13 +202,13 @@ def test_violated_index_from_key_pattern_or_errmsg() -> None:
 
 def test_backoff_is_jittered_and_capped() -> None:
     assert all(0 <= backoff(0) <= 0.001 for _ in range(100))
-    assert all(0 <= backoff(30) <= 0.032 for _ in range(100))
+    assert all(0 <= backoff(30) <= 0.128 for _ in range(100))
     assert len({backoff(5) for _ in range(20)}) > 1
 
 
 def test_index_definitions() -> None:
     indexes = {model.document["name"]: model.document for model in INDEXES}
-    assert set(indexes) == {SEQ_INDEX, CLIENT_ID_INDEX, TEXT_INDEX}
+    assert set(indexes) == {SEQ_INDEX, CLIENT_ID_INDEX, WORDS_INDEX}
     assert indexes[SEQ_INDEX]["unique"]
     assert list(indexes[SEQ_INDEX]["key"].items()) == [("group_id", 1), ("seq", 1)]
     client = indexes[CLIENT_ID_INDEX]
@@ -208,8 +219,8 @@ def test_index_definitions() -> None:
         "author_id": {"$type": "number"},
         "client_msg_id": {"$type": "string"},
     }
-    assert dict(indexes[TEXT_INDEX]["key"]) == {"text": "text"}
-    assert indexes[TEXT_INDEX]["default_language"] == "none"
+    # Only index kinds every MongoDB-protocol server has (no text index): words is multikey.
+    assert list(indexes[WORDS_INDEX]["key"].items()) == [("words", 1), ("group_id", 1)]
 
 
 def test_the_client_reads_aware_utc_and_has_bounded_timeouts() -> None:
@@ -219,7 +230,8 @@ def test_the_client_reads_aware_utc_and_has_bounded_timeouts() -> None:
     assert options.codec_options.tzinfo is dt.UTC
     assert options.server_selection_timeout == 1.234
     assert options.pool_options.connect_timeout == 1.234
-    assert options.pool_options.socket_timeout == 1.234
+    assert options.timeout == 1.234  # the whole operation, retries included
+    assert options.write_concern.document == {"w": "majority", "j": True}
 
 
 @pytest.mark.anyio

@@ -1,13 +1,16 @@
-"""Every available message-store adapter, on a group that exists in the SQL database."""
+"""Every message-store adapter. A module whose `backend` fixture takes BACKENDS runs on "mongodb" too
+(the app's SQL database on SQLite, messages in MongoDB over the wire: SecantusDB, or MONGODB_URL) beside
+SQLite and PostgreSQL. The store contract and the messages API tests
+run on all three; the group-commit and catch-up tests, which count SQL writes, on the SQL stores."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 from app.config import Settings
 from app.db.models.accounts import User
@@ -15,12 +18,39 @@ from app.db.models.groups import Group
 from app.domain.messages.store import MessageStore
 from app.runtime import Runtime, build_runtime
 
-STORES = ["sql"] + (["mongodb"] if os.environ.get("MONGODB_URL") else [])
+BACKENDS = ["sqlite", "postgres", "mongodb"]
 
 
-@pytest.fixture(params=STORES)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture
+def store_kind(backend: str) -> str:
+    return "mongodb" if backend == "mongodb" else "sql"
+
+
+@pytest.fixture
+def mongodb_database(backend: str, request: pytest.FixtureRequest) -> Iterator[tuple[str, str] | None]:
+    """(url, database name) of a database for this test alone, dropped afterwards; None on SQL."""
+    if backend != "mongodb":
+        yield None
+        return
+    url = request.getfixturevalue("mongodb_url")
+    name = f"huddle_test_{uuid.uuid4().hex[:8]}"
+    yield url, name
+    with MongoClient(url, serverSelectionTimeoutMS=3000) as client:
+        client.drop_database(name)
+
+
+@pytest.fixture
+def make_settings(
+    make_settings: Callable[..., Settings], mongodb_database: tuple[str, str] | None
+) -> Callable[..., Settings]:
+    if mongodb_database is None:
+        return make_settings
+    url, name = mongodb_database
+
+    def build(**overrides: Any) -> Settings:
+        return make_settings(**({"mongodb_url": url, "database_name": name} | overrides))
+
+    return build
 
 
 @pytest.fixture
@@ -31,17 +61,9 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 
 @pytest.fixture
-async def store(store_kind: str, runtime: Runtime) -> AsyncIterator[MessageStore]:
-    if store_kind == "sql":
-        yield runtime.messages
-        return
-    from app.domain.messages.mongo_store import MongoMessageStore  # noqa: PLC0415 -- only with MONGODB_URL
-
-    mongo = MongoMessageStore(os.environ["MONGODB_URL"], f"huddle_test_{uuid.uuid4().hex[:8]}")
-    await mongo.prepare()
-    yield mongo
-    await mongo.drop_database()
-    await mongo.close()
+async def store(runtime: Runtime) -> MessageStore:
+    await runtime.messages.prepare()  # MongoDB: the indexes (SQL: the migrations did it)
+    return runtime.messages
 
 
 @pytest.fixture

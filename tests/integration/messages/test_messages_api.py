@@ -15,8 +15,14 @@ from app.ws.envelope import Kind, unpack
 from tests.conftest import AppClient
 from tests.helpers import Account, register
 from tests.integration.media.wsclient import AsgiWebSocket
+from tests.integration.messages.conftest import BACKENDS
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 async def setup_pair(client: AppClient) -> tuple[Account, Account, int]:
