@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -39,7 +40,9 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    redis: RedisClient | None
+    # A RedisClient (one server or a cluster) or None. Typed Any: Litestar checks dependencies with
+    # msgspec, which refuses a union of two classes.
+    redis: Any
     state: SharedState
     tokens: TokenCodec
     passwords: PasswordHasher

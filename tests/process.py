@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ import httpx
 APP_VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",
+    "REDIS_CLUSTER",
+    "REDIS_KEY_PREFIX",
     "SECRET_KEY",
     "WORKERS",
     "PORT",
@@ -99,18 +102,30 @@ def run_server(tmp_path: Path, *, own_group: bool = False, **env: str) -> Iterat
 
 @contextmanager
 def backend_server(kind: str, tmp_path: Path, **env: str) -> Iterator[Server]:
-    """The real server on the embedded default (`embedded`: one worker, SQLite, in-process broker) or
-    on PostgreSQL + Redis with two workers (`cluster`), each with a database and key prefix of its own."""
+    """The real server on the embedded default (`embedded`: one worker, SQLite, in-process broker), on
+    PostgreSQL + Redis with two workers (`cluster`), or on PostgreSQL + a local Redis Cluster of its
+    own (`redis-cluster`: REDIS_CLUSTER=1, sharded pub/sub), each with a database and key prefix of
+    its own."""
     if kind == "embedded":
         with run_server(tmp_path, **env) as running:
             yield running
         return
     from app.db import migrate  # noqa: PLC0415 -- only the cluster needs the schema made here
     from tests.conftest import SECRET  # noqa: PLC0415
+    from tests.redis_cluster import local_cluster  # noqa: PLC0415
     from tests.services import postgres_database, redis_namespace  # noqa: PLC0415
 
-    with postgres_database() as database, redis_namespace() as (redis_url, prefix):
+    with contextlib.ExitStack() as stack:
+        database = stack.enter_context(postgres_database())
         migrate.upgrade(database)
-        backends = {"DATABASE_URL": database, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
-        with run_server(tmp_path, **env, **backends, SECRET_KEY=SECRET, WORKERS="2") as running:
-            yield running
+        if kind == "redis-cluster":
+            folder = tmp_path / "redis-cluster"
+            folder.mkdir(exist_ok=True)
+            nodes = stack.enter_context(local_cluster(folder))
+            redis = {"REDIS_URL": nodes.url, "REDIS_CLUSTER": "1", "REDIS_KEY_PREFIX": "huddle:"}
+        else:
+            redis_url, prefix = stack.enter_context(redis_namespace())
+            redis = {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
+        backends = {"DATABASE_URL": database, **redis}
+        running = stack.enter_context(run_server(tmp_path, **env, **backends, SECRET_KEY=SECRET, WORKERS="2"))
+        yield running

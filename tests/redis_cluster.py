@@ -92,16 +92,16 @@ class LocalCluster:
     def wait_answering(self, port: int, timeout: float = 10) -> None:
         client = self.node(port)
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.RedisError:
+        try:
+            while True:
+                with contextlib.suppress(redis.RedisError):
+                    if client.ping():
+                        return
                 if time.monotonic() > deadline:
-                    raise
+                    raise TimeoutError(f"redis-server on {port} not answering after {timeout}s")
                 time.sleep(0.05)
-            finally:
-                client.close()
+        finally:
+            client.close()
 
     def masters(self) -> list[int]:
         """Ports of the masters that own slots, as a live node sees them now."""

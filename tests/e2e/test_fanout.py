@@ -1,7 +1,8 @@
-"""Fan-out on real Granian workers, on both backends (embedded: one worker, SQLite, in-process broker;
-cluster: two workers, PostgreSQL, Redis): a burst reaches many sockets complete and in order on
-`huddle.v2` (several events per frame) and `huddle.v1` (one per frame), resume is exactly-once on
-both, and the seed's socket speaks only the seed's vocabulary unless asked for more."""
+"""Fan-out on real Granian workers, on every backend (embedded: one worker, SQLite, in-process broker;
+cluster: two workers, PostgreSQL, Redis; redis-cluster: the same on a 3+3 Redis Cluster, sharded
+pub/sub): a burst reaches many sockets complete and in order on `huddle.v2` (several events per
+frame) and `huddle.v1` (one per frame), resume is exactly-once on each, and the seed's socket speaks
+only the seed's vocabulary unless asked for more."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ LIMITS = {"BCRYPT_ROUNDS": "4", "LOGIN_RATE_LIMIT": "100000", "WS_FRAMES_PER_SEC
 BURST = 150
 
 
-@pytest.fixture(scope="module", params=["embedded", "cluster"])
+@pytest.fixture(scope="module", params=["embedded", "cluster", "redis-cluster"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with backend_server(request.param, tmp_path_factory.mktemp(request.param), **LIMITS) as running:
         yield running

@@ -100,7 +100,10 @@ class HeardByChannel:
 async def test_sharded_subscriptions_use_one_connection_per_shard(redis_cluster_env: tuple[str, str]) -> None:
     url, prefix = redis_cluster_env
     client = connect_redis_cluster(url)
-    broker, heard = ShardedRedisBroker(client, url, f"{prefix}shards-{uuid.uuid4().hex[:6]}:"), HeardByChannel()
+    broker, heard = (
+        ShardedRedisBroker(client, url, f"{prefix}shards-{uuid.uuid4().hex[:6]}:"),
+        HeardByChannel(),
+    )
     await broker.start(heard)
     try:
         channels = [f"g:{i}" for i in range(60)]
