@@ -119,9 +119,7 @@ def backend_server(kind: str, tmp_path: Path, **env: str) -> Iterator[Server]:
         database = stack.enter_context(postgres_database())
         migrate.upgrade(database)
         if kind == "redis-cluster":
-            folder = tmp_path / "redis-cluster"
-            folder.mkdir(exist_ok=True)
-            nodes = stack.enter_context(local_cluster(folder))
+            nodes = stack.enter_context(local_cluster(tmp_path / "redis-cluster"))
             redis = {"REDIS_URL": nodes.url, "REDIS_CLUSTER": "1", "REDIS_KEY_PREFIX": "huddle:"}
         else:
             redis_url, prefix = stack.enter_context(redis_namespace())

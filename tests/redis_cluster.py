@@ -60,7 +60,7 @@ class LocalCluster:
 
     def start_node(self, port: int) -> None:
         folder = self.folder / str(port)
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         self.processes[port] = subprocess.Popen(
             [
                 "redis-server",
@@ -191,6 +191,7 @@ class LocalCluster:
 def local_cluster(folder: Path, masters: int = 3, replicas: int = 1) -> Iterator[LocalCluster]:
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         unavailable("redis-server and redis-cli are not installed (apt-get install -y redis-server)")
+    folder.mkdir(parents=True, exist_ok=True)
     cluster = LocalCluster(folder, free_cluster_ports(masters * (1 + replicas)))
     try:
         for port in cluster.ports:
