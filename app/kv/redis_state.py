@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 # INCR and EXPIRE in one script so a crash between them cannot leave a counter that never expires.
 _HIT = """
@@ -72,12 +75,19 @@ def connect_redis_cluster(url: str) -> RedisCluster:
 
 
 async def ping(client: RedisClient) -> None:
-    """One server, or any one master of a cluster: a master lost to a failover must not make every
-    replica unready while the cluster promotes its replica."""
-    if isinstance(client, RedisCluster):
-        await client.ping(target_nodes=RedisCluster.RANDOM)
-    else:
+    """One server, or the first master of a cluster that answers: a master lost to a failover must
+    not make every replica unready while the cluster promotes its replica."""
+    if not isinstance(client, RedisCluster):
         await client.ping()
+        return
+    await client.initialize()
+    masters = client.get_primaries()
+    random.shuffle(masters)
+    for master in masters[:-1]:
+        with contextlib.suppress(RedisError, OSError):
+            await client.ping(target_nodes=master)
+            return
+    await client.ping(target_nodes=masters[-1])
 
 
 class RedisState:

@@ -65,6 +65,9 @@ async def test_a_master_killed_mid_storm_loses_nothing(database: str, tmp_path: 
                 for i in range(STORM):
                     if i == STORM // 3:
                         await asyncio.to_thread(cluster.kill, victim)
+                        # Readiness holds while the cluster promotes the replica: other masters answer.
+                        ready = await http.get("/health/db")
+                        assert (ready.status_code, ready.json()["redis"]) == (200, "connected"), ready.text
                     last = max(last, await send_with_retries(http, ann, group, f"storm-{i}"))
                 for reader in readers:
                     await reader.wait_for(last, timeout=60)

@@ -124,6 +124,9 @@ class ShardedRedisBroker(PipelinedPublisher):
                 "sharded subscribe not confirmed (%s); the rebuild will cover it", type(error).__name__
             )
             self._rebuild_soon()
+            return
+        if full not in self._wanted:
+            await self.unsubscribe(channel)  # unsubscribed while this was being confirmed
 
     async def unsubscribe(self, channel: str) -> None:
         full = self._prefix + channel
