@@ -17,7 +17,7 @@ from app.kv.redis_state import connect_redis_cluster
 from app.ws.broker.redis_broker import PipelinedPublisher, RedisBroker
 from app.ws.broker.sharded import ShardedRedisBroker
 from tests.helpers import eventually
-from tests.redis_cluster import local_cluster
+from tests.redis_cluster import LocalCluster, local_cluster
 
 pytestmark = pytest.mark.anyio
 
@@ -149,6 +149,97 @@ async def test_a_killed_master_moves_its_channels_to_the_promoted_replica(tmp_pa
                 await broker.publish(channel, b"after")
             await eventually(lambda: all(heard.payloads.get(c, [])[-1:] == [b"after"] for c in moved))
             assert broker.stats() == {"shards": 3, "channels": 30}
+        finally:
+            await broker.close()
+            await client.aclose()
+
+
+def move_slot(cluster: LocalCluster, key: str, to_port: int) -> None:
+    """Reshard the (empty) slot of `key` onto the master at `to_port`, as `redis-cli --cluster
+    reshard` does: IMPORTING/MIGRATING, then every master learns the new owner."""
+    from_port = cluster.master_of(key)
+    source, target = cluster.node(from_port), cluster.node(to_port)
+    try:
+        slot = int(source.execute_command("CLUSTER", "KEYSLOT", key))
+        source_id = source.execute_command("CLUSTER", "MYID").decode()
+        target_id = target.execute_command("CLUSTER", "MYID").decode()
+        target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        target.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        source.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        for port in cluster.masters():
+            if port not in (from_port, to_port):
+                master = cluster.node(port)
+                master.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+                master.close()
+    finally:
+        source.close()
+        target.close()
+
+
+@pytest.mark.slow
+async def test_a_resharded_channel_follows_its_slot_to_the_new_master(tmp_path: Path) -> None:
+    """Redis unsubscribes a channel's subscribers when its slot leaves their master (SUNSUBSCRIBE
+    pushed by the server): the broker reads the slot map again and subscribes on the new owner."""
+    with local_cluster(tmp_path) as cluster:
+        client = connect_redis_cluster(cluster.url)
+        resynced = asyncio.Event()
+        broker, heard = ShardedRedisBroker(client, cluster.url, "reshard:"), HeardByChannel()
+        broker.on_reconnect = resynced.set
+        await broker.start(heard)
+        try:
+            await broker.subscribe("g:7")
+            await broker.subscribe("g:8")
+            before = cluster.master_of("reshard:g:7")
+            await broker.publish("g:7", b"before")
+            await eventually(lambda: heard.payloads.get("g:7") == [b"before"])
+            after = next(port for port in cluster.masters() if port != before)
+            await asyncio.to_thread(move_slot, cluster, "reshard:g:7", after)
+            await asyncio.wait_for(resynced.wait(), 15)
+            assert cluster.master_of("reshard:g:7") == after
+            await broker.publish("g:7", b"after")  # the publisher follows MOVED to the new owner
+            await broker.publish("g:8", b"untouched")
+            await eventually(lambda: heard.payloads.get("g:7") == [b"before", b"after"])
+            await eventually(lambda: heard.payloads.get("g:8") == [b"untouched"])
+        finally:
+            await broker.close()
+            await client.aclose()
+
+
+def replica_of(cluster: LocalCluster, master_port: int) -> int:
+    master = cluster.node(master_port)
+    try:
+        master_id = master.execute_command("CLUSTER", "MYID").decode()
+        (line,) = master.execute_command("CLUSTER", "REPLICAS", master_id)
+    finally:
+        master.close()
+    return int(line.decode().split()[1].split("@")[0].rsplit(":", 1)[1])
+
+
+@pytest.mark.slow
+async def test_a_manual_failover_moves_the_subscription_to_the_promoted_replica(tmp_path: Path) -> None:
+    """`CLUSTER FAILOVER` (a maintenance): the old master stays up as a replica and unsubscribes its
+    shard subscribers; the broker follows the slot to the promoted node."""
+    with local_cluster(tmp_path) as cluster:
+        client = connect_redis_cluster(cluster.url)
+        resynced = asyncio.Event()
+        broker, heard = ShardedRedisBroker(client, cluster.url, "manual:"), HeardByChannel()
+        broker.on_reconnect = resynced.set
+        await broker.start(heard)
+        try:
+            await broker.subscribe("g:3")
+            old = cluster.master_of("manual:g:3")
+            promoted = replica_of(cluster, old)
+            replica = cluster.node(promoted)
+            try:
+                replica.execute_command("CLUSTER", "FAILOVER")
+            finally:
+                replica.close()
+            await asyncio.wait_for(resynced.wait(), 30)
+            await asyncio.to_thread(cluster.wait_ok)
+            assert cluster.master_of("manual:g:3") == promoted
+            await broker.publish("g:3", b"after")
+            await eventually(lambda: heard.payloads.get("g:3") == [b"after"])
         finally:
             await broker.close()
             await client.aclose()
