@@ -77,9 +77,12 @@ class Server:
 
 
 @contextmanager
-def run_server(tmp_path: Path, *, own_group: bool = False, **env: str) -> Iterator[Server]:
+def run_server(
+    tmp_path: Path, *, own_group: bool = False, start_timeout: float = 30, **env: str
+) -> Iterator[Server]:
     """`own_group`: the server and its children (workers, ffmpeg) in a process group of their own,
-    for a test to signal as a whole."""
+    for a test to signal as a whole. `start_timeout`: how long it may take to answer /health (a test
+    that starts many servers on a busy machine gives them longer)."""
     port = int(env.pop("PORT", "0")) or free_port()
     base = {k: v for k, v in os.environ.items() if k not in APP_VARIABLES}
     log = tmp_path / f"server-{port}.log"
@@ -94,7 +97,7 @@ def run_server(tmp_path: Path, *, own_group: bool = False, **env: str) -> Iterat
         )
     server = Server(process, port, log)
     try:
-        server.wait_healthy()
+        server.wait_healthy(start_timeout)
         yield server
     finally:
         server.stop()

@@ -26,6 +26,7 @@ from tests.services import postgres_database
 from tests.wsclient import group_with, sign_up
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+START_TIMEOUT = 120  # seconds to answer /health: generous, for a busy machine
 PREFIX = "huddle-failover:"
 STORM = 120
 
@@ -46,7 +47,9 @@ async def test_a_master_killed_mid_storm_loses_nothing(database: str, tmp_path: 
     with (
         local_cluster(tmp_path / "nodes") as cluster,
         run_server(
-            tmp_path, **cluster_env(database, cluster.url, PREFIX, REDIS_CLUSTER="1", LOG_LEVEL="INFO")
+            tmp_path,
+            start_timeout=START_TIMEOUT,
+            **cluster_env(database, cluster.url, PREFIX, REDIS_CLUSTER="1", LOG_LEVEL="INFO"),
         ) as server,
     ):
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
