@@ -101,6 +101,10 @@ def run_server(
         yield server
     finally:
         server.stop()
+        if own_group:
+            # A worker still starting when its main process stopped outlives it: the group goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextmanager

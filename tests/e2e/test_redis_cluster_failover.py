@@ -48,6 +48,7 @@ async def test_a_master_killed_mid_storm_loses_nothing(database: str, tmp_path: 
         local_cluster(tmp_path / "nodes") as cluster,
         run_server(
             tmp_path,
+            own_group=True,
             start_timeout=START_TIMEOUT,
             **cluster_env(database, cluster.url, PREFIX, REDIS_CLUSTER="1", LOG_LEVEL="INFO"),
         ) as server,
