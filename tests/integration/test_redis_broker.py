@@ -126,12 +126,19 @@ async def test_sharded_subscriptions_use_one_connection_per_shard(redis_cluster_
 @pytest.mark.slow
 async def test_a_killed_master_moves_its_channels_to_the_promoted_replica(tmp_path: Path) -> None:
     """The master of a channel dies mid-stream: the broker reads the slot map again once its replica
-    is promoted, subscribes there, and only then asks for the resync that fills the gap."""
+    is promoted, subscribes there, and only then asks for the resync that fills the gap, naming the
+    channels that moved (the other shards' channels missed nothing)."""
     with local_cluster(tmp_path) as cluster:
         client = connect_redis_cluster(cluster.url)
         resynced = asyncio.Event()
         broker, heard = ShardedRedisBroker(client, cluster.url, "kill:"), HeardByChannel()
-        broker.on_reconnect = resynced.set
+        told: set[str] = set()
+
+        def on_moved(channels: list[str]) -> None:
+            told.update(channels)
+            resynced.set()
+
+        broker.on_moved = on_moved
         await broker.start(heard)
         try:
             channels = [f"g:{i}" for i in range(30)]
@@ -144,6 +151,7 @@ async def test_a_killed_master_moves_its_channels_to_the_promoted_replica(tmp_pa
             await asyncio.to_thread(cluster.kill, victim)
             await asyncio.wait_for(resynced.wait(), 30)  # after the promotion and the new SSUBSCRIBEs
             assert broker.reconnects == 1
+            assert told == set(moved)  # only the lost shard's channels need their sockets to re-read
             assert victim not in cluster.masters()
             for channel in moved:
                 await broker.publish(channel, b"after")

@@ -93,6 +93,9 @@ class ShardedRedisBroker(PipelinedPublisher):
         self._cluster = cluster
         self._url = url
         self.on_reconnect = on_reconnect
+        # Given the channels that moved (without the prefix), called instead of on_reconnect: only
+        # they may have missed messages, so only their sockets need to re-read the store.
+        self.on_moved: Callable[[list[str]], None] | None = None
         self._handler: Handler | None = None
         self._wanted: set[str] = set()  # full channel names this worker needs
         self._owner: dict[str, _Shard] = {}  # channel -> the shard it is subscribed on
@@ -309,6 +312,7 @@ class ShardedRedisBroker(PipelinedPublisher):
 
     async def _rebuild(self) -> None:
         delay = 0.1
+        moved: set[str] = set()  # over every attempt: a channel placed by a failed one had a gap too
         while not self._closing:
             self._again = False
             try:
@@ -316,16 +320,8 @@ class ShardedRedisBroker(PipelinedPublisher):
                     await self._cluster.nodes_manager.initialize()  # the slot map, read again
                 else:
                     await self._cluster.initialize()
-                primaries = {node.name for node in self._cluster.get_primaries()}
-                for shard in list(self._shards.values()):
-                    if shard.name not in primaries:
-                        await self._drop(shard)
-                moving = []
-                for channel in list(self._wanted):
-                    held = self._owner.get(channel)
-                    owner = self._cluster.get_node_from_key(channel)
-                    if held is None or not held.alive or owner is None or owner.name != held.name:
-                        moving.append(channel)
+                moving = await self._misplaced()
+                moved.update(moving)
                 await self._place(moving)
                 if self._again:
                     continue  # something else broke meanwhile: look again before resyncing
@@ -338,11 +334,31 @@ class ShardedRedisBroker(PipelinedPublisher):
                 continue
             self._stable.set()
             if self._started:
-                self.reconnects += 1
-                metrics.broker_reconnected()
-                log.info("broker rebuilt on %d shard(s); %d channel(s) moved", len(self._shards), len(moving))
-                # Only now that every moved channel is confirmed may sockets re-read the store.
-                if self.on_reconnect is not None:
-                    self.on_reconnect()
+                self._announce(moved)
             self._started = True
             return
+
+    async def _misplaced(self) -> list[str]:
+        """Drop the connections to nodes that are no longer masters; list the wanted channels that
+        are not subscribed on their slot's master (per the slot map just read)."""
+        primaries = {node.name for node in self._cluster.get_primaries()}
+        for shard in list(self._shards.values()):
+            if shard.name not in primaries:
+                await self._drop(shard)
+        moving = []
+        for channel in list(self._wanted):
+            held = self._owner.get(channel)
+            owner = self._cluster.get_node_from_key(channel)
+            if held is None or not held.alive or owner is None or owner.name != held.name:
+                moving.append(channel)
+        return moving
+
+    def _announce(self, moved: set[str]) -> None:
+        """Only now that every moved channel is confirmed may sockets re-read the store."""
+        self.reconnects += 1
+        metrics.broker_reconnected()
+        log.info("broker rebuilt on %d shard(s); %d channel(s) moved", len(self._shards), len(moved))
+        if self.on_moved is not None:
+            self.on_moved([channel[len(self._prefix) :] for channel in moved])
+        elif self.on_reconnect is not None:
+            self.on_reconnect()
