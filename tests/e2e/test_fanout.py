@@ -14,6 +14,7 @@ import httpx
 import pytest
 import websockets
 
+from tests.helpers import eventually
 from tests.process import Server, backend_server
 from tests.wsclient import User, WSClient, group_with, sign_up
 
@@ -71,7 +72,9 @@ async def test_a_burst_reaches_every_socket_complete_and_in_order(
             assert seqs == sorted(set(seqs)), "every seq once, in order"
         for client in clients[1::2]:  # huddle.v1: one event per frame, always
             assert all("\n" not in raw for raw in client.raw_frames)
-        # Every message answered once, and stored in the order sent (acks may arrive in any order).
+        # Every message answered once, and stored in the order sent (acks may arrive in any order,
+        # and after the broadcast: a message is acknowledged once it is committed and published).
+        await eventually(lambda: sum(f.get("type") == "ack" for f in sender.frames) >= BURST, timeout=60)
         ack_frames = [f for f in sender.frames if f.get("type") == "ack"]
         acks = {f["client_msg_id"]: f["seq"] for f in ack_frames}
         assert len(ack_frames) == BURST
