@@ -25,7 +25,8 @@ from tests.redis_cluster import local_cluster
 from tests.services import postgres_database
 from tests.wsclient import group_with, sign_up
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+# Several servers and a Redis Cluster start and stop in this test: past the suite's 120 s default.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(300)]
 START_TIMEOUT = 120  # seconds to answer /health: generous, for a busy machine
 PREFIX = "huddle-failover:"
 STORM = 120

@@ -32,7 +32,8 @@ from tests.redis_cluster import LocalCluster, local_cluster
 from tests.services import postgres_database, unavailable
 from tests.wsclient import User, group_with, sign_up
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+# Several servers and a Redis Cluster start and stop in this test: past the suite's 120 s default.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx" / "huddle.conf"
 START_TIMEOUT = 120  # seconds to answer /health: generous, for a busy machine
