@@ -178,6 +178,13 @@ class LocalCluster:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
+    def freeze(self, port: int) -> None:
+        """SIGSTOP: the node holds its connections open and answers nothing."""
+        self.processes[port].send_signal(signal.SIGSTOP)
+
+    def thaw(self, port: int) -> None:
+        self.processes[port].send_signal(signal.SIGCONT)
+
     def stop_all(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:

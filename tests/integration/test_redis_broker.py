@@ -251,3 +251,28 @@ async def test_a_manual_failover_moves_the_subscription_to_the_promoted_replica(
         finally:
             await broker.close()
             await client.aclose()
+
+
+@pytest.mark.slow
+async def test_a_frozen_master_is_noticed_and_its_channels_move(tmp_path: Path) -> None:
+    """A master that hangs (SIGSTOP) keeps its connections open: no error ever comes. The cluster
+    promotes its replica; the broker notices the silent connection (a ping left unanswered) and moves
+    the channel to the new master."""
+    with local_cluster(tmp_path) as cluster:
+        client = connect_redis_cluster(cluster.url)
+        resynced = asyncio.Event()
+        broker, heard = ShardedRedisBroker(client, cluster.url, "freeze:"), HeardByChannel()
+        broker.on_moved = lambda _moved: resynced.set()
+        await broker.start(heard)
+        victim = cluster.master_of("freeze:g:5")
+        try:
+            await broker.subscribe("g:5")
+            cluster.freeze(victim)
+            await asyncio.wait_for(resynced.wait(), 60)
+            assert cluster.master_of("freeze:g:5") != victim
+            await broker.publish("g:5", b"after")
+            await eventually(lambda: heard.payloads.get("g:5") == [b"after"])
+        finally:
+            cluster.thaw(victim)
+            await broker.close()
+            await client.aclose()

@@ -42,7 +42,7 @@ from app.ws.broker import Handler
 from app.ws.broker.redis_broker import CONFIRM_TIMEOUT, PipelinedPublisher
 
 log = logging.getLogger("huddle.broker")
-PING_EVERY = 15.0  # seconds of silence on a shard connection before it is pinged
+PING_EVERY = 5.0  # seconds of silence on a shard connection before it is pinged
 PONG_WITHIN = 10.0  # a pinged shard that stays silent this long counts as dead
 
 
