@@ -173,8 +173,11 @@ class ShardedRedisBroker(PipelinedPublisher):
             try:
                 await shard.pubsub.connect()  # type: ignore[no-untyped-call]
             except BaseException as error:
-                shard.opened.set_exception(error)
-                shard.opened.exception()  # retrieved: waiters get it from their own await
+                if isinstance(error, Exception):
+                    shard.opened.set_exception(error)
+                    shard.opened.exception()  # retrieved: waiters get it from their own await
+                else:
+                    shard.opened.cancel()  # cancelled: the waiters try again in the rebuild
                 await self._drop(shard)
                 raise
             shard.reader = asyncio.get_running_loop().create_task(self._read(shard))
