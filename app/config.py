@@ -49,6 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_pool_size: int = 20  # connections kept open per worker (PostgreSQL)
     database_max_overflow: int = 10  # opened beyond that at peaks, closed again after use
     redis_url: str | None = None
+    redis_cluster: bool = False  # REDIS_URL is one node of a Redis Cluster: sharded pub/sub
     redis_key_prefix: str = "huddle:"
     mongodb_url: str | None = None
     database_name: str = "chatapp"
@@ -267,6 +268,15 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         redis_url is None or redis_url.startswith(("redis://", "rediss://", "unix://")),
         "REDIS_URL: expected a redis:// or rediss:// URL",
     )
+    redis_cluster = r.flag("REDIS_CLUSTER")
+    r.check(
+        not redis_cluster or redis_url is not None,
+        "REDIS_CLUSTER: needs REDIS_URL (any node of the cluster, e.g. redis://host:7000)",
+    )
+    r.check(
+        not redis_cluster or redis_url is None or not redis_url.startswith("unix://"),
+        "REDIS_CLUSTER: a cluster is reached over TCP (redis:// or rediss://), not a unix socket",
+    )
     workers = r.number("WORKERS", 1, 1, 256)
     r.check(
         workers == 1 or redis_url is not None,
@@ -303,6 +313,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         database_pool_size=r.number("DATABASE_POOL_SIZE", 20, 1, 1000),
         database_max_overflow=r.number("DATABASE_MAX_OVERFLOW", 10, 0, 1000),
         redis_url=redis_url,
+        redis_cluster=redis_cluster,
         redis_key_prefix=r.text("REDIS_KEY_PREFIX", "huddle:"),
         mongodb_url=r.optional("MONGODB_URL"),
         database_name=r.text("DATABASE_NAME", "chatapp"),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -25,10 +26,11 @@ from app.domain.messages.sql_store import SQLMessageStore
 from app.domain.messages.store import MessageStore
 from app.kv import SharedState
 from app.kv.memory import MemoryState
-from app.kv.redis_state import RedisState, connect_redis
+from app.kv.redis_state import RedisClient, RedisState, connect_redis, connect_redis_cluster
 from app.ws.broker import Broker
 from app.ws.broker.memory import MemoryBroker
 from app.ws.broker.redis_broker import RedisBroker
+from app.ws.broker.sharded import ShardedRedisBroker
 from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
 from app.ws.watching import MemoryWatching, RedisWatching, WatchingStore
 
@@ -38,7 +40,9 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    redis: Redis | None
+    # A RedisClient (one server or a cluster) or None. Typed Any: Litestar checks dependencies with
+    # msgspec, which refuses a union of two classes.
+    redis: Any
     state: SharedState
     tokens: TokenCodec
     passwords: PasswordHasher
@@ -71,9 +75,25 @@ def _message_store(settings: Settings, engine: AsyncEngine) -> MessageStore:
     return SQLMessageStore(engine)
 
 
+def _redis(settings: Settings) -> RedisClient | None:
+    if settings.redis_url is None:
+        return None
+    if settings.redis_cluster:
+        return connect_redis_cluster(settings.redis_url)
+    return connect_redis(settings.redis_url)
+
+
+def _broker(settings: Settings, redis: RedisClient | None) -> Broker:
+    if redis is None:
+        return MemoryBroker()
+    if isinstance(redis, RedisCluster):
+        return ShardedRedisBroker(redis, settings.redis_url or "", settings.redis_key_prefix)
+    return RedisBroker(redis, settings.redis_key_prefix)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings)
-    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    redis = _redis(settings)
     state: SharedState = RedisState(redis, settings.redis_key_prefix) if redis else MemoryState()
     tokens = TokenCodec(
         settings.secret_key,
@@ -85,7 +105,7 @@ def build_runtime(settings: Settings) -> Runtime:
         },
     )
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    broker: Broker = RedisBroker(redis, settings.redis_key_prefix) if redis else MemoryBroker()
+    broker = _broker(settings, redis)
     messages = _message_store(settings, engine)
     events = Events(broker, StreamGrants())
     signer = AttachmentSigner(settings.secret_key, settings.attachment_url_ttl_seconds)

@@ -1,7 +1,8 @@
 """`make bench`: Huddle against the peer baselines in ../shared/bench, side by side in one run.
 
 Starts everything it measures on 127.0.0.1 (Huddle on PostgreSQL + Redis with 2 workers, then 1 worker,
-then the embedded mode; the peers via ../shared/bench/peers.sh; bare Granian apps for the fan-out and
+then 2 workers on one Redis and on a local 3+3 Redis Cluster with Redis's CPU counted, then the
+embedded mode; the peers via ../shared/bench/peers.sh; bare Granian apps for the fan-out and
 idle-memory floors), seeds users and groups through the seed-000 contract
 (../shared/bench/setup_group.py), runs the fan-out driver (fanout.js) and the range driver (wrk +
 range.lua) with the same parameters for every target, stops everything, and writes
@@ -139,6 +140,68 @@ def fresh_fanouts(name: str, repeat: int, connections: int, messages: int) -> li
         setup_group(f"http://{HOST}:{PORTS['huddle']}", path, ws_path="/ws")
         runs.append(fanout(path, "huddle", HUDDLE_PROCESSES, connections, messages))
     return runs
+
+
+def redis_pids(ports: list[int]) -> list[int]:
+    """The redis-server processes listening on these loopback ports (from their own INFO)."""
+    pids = []
+    for port in ports:
+        info = run(["redis-cli", "-h", HOST, "-p", str(port), "info", "server"], timeout=10)
+        pids += [int(line.split(":")[1]) for line in info.splitlines() if line.startswith("process_id:")]
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of the processes (every thread) so far, from /proc."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def redis_fanouts(
+    name: str, repeat: int, connections: int, messages: int, pids: list[int]
+) -> list[dict[str, Any]]:
+    """`fresh_fanouts`, adding the CPU Redis spent over each driver run (connects included, so an
+    upper bound for the send phase) per 1,000 deliveries."""
+    runs = []
+    for index in range(repeat):
+        path = RUN / f"{name}-{index}.json"
+        setup_group(f"http://{HOST}:{PORTS['huddle']}", path, ws_path="/ws")
+        before = cpu_seconds(pids)
+        result = fanout(path, "huddle", HUDDLE_PROCESSES, connections, messages)
+        used = cpu_seconds(pids) - before
+        result["redis_cpu_s"] = round(used, 2)
+        result["redis_cpu_ms_per_1k_deliveries"] = round(used * 1e6 / max(1, result["delivered"]), 3)
+        runs.append(result)
+    return runs
+
+
+def redis_phase(database_url: str, repeat: int, connections: int, messages: int) -> dict[str, Any]:
+    """Huddle with 2 workers on one Redis, then on a local 3+3 Redis Cluster (REDIS_CLUSTER=1, sharded
+    pub/sub): deliveries/s, the workers' CPU per delivery and Redis's CPU per 1,000 deliveries."""
+    from tests.redis_cluster import local_cluster  # noqa: PLC0415 -- the tests' cluster, only here
+
+    phase: dict[str, Any] = {}
+    single_port = int(REDIS_URL.rsplit(":", 1)[1].split("/", 1)[0])
+    with bench_huddle("huddle-redis", 2, database_url, redis=True):
+        phase["single"] = redis_fanouts(
+            "huddle-redis", repeat, connections, messages, redis_pids([single_port])
+        )
+    folder = RUN / "redis-cluster"
+    shutil.rmtree(folder, ignore_errors=True)
+    with local_cluster(folder) as cluster:
+        env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "1"}
+        with huddle(
+            "huddle-redis-cluster", 2, database_url, redis=True, port=PORTS["huddle"], run_dir=RUN, env=env
+        ):
+            phase["cluster"] = redis_fanouts(
+                "huddle-redis-cluster", repeat, connections, messages, redis_pids(cluster.ports)
+            )
+    return phase
 
 
 def wrk(url: str, *, size: int) -> dict[str, Any]:
@@ -370,6 +433,9 @@ def main() -> None:
         with bench_huddle("huddle-1w", 1, database_url, redis=True):
             one = fresh_fanouts("huddle-1w", args.repeat, top, args.messages)
             results["scaling"] = {"1": one, "2": sweep_results["huddle"][top]}
+
+        log("Redis per delivery: one Redis, then a local 3+3 Redis Cluster (REDIS_CLUSTER=1), 2 workers")
+        results["redis"] = redis_phase(database_url, args.repeat, top, args.messages)
 
         log("embedded mode: SQLite, in-process broker, 1 worker")
         with bench_huddle("huddle-embedded", 1, f"sqlite:///{RUN / 'embedded.db'}", redis=False):

@@ -306,12 +306,40 @@ def tables(results: dict[str, Any]) -> str:
     lines += [
         "",
         f"Scaling 1 → 2 workers: {ratio(med(two, 'delivered_per_s'), med(one, 'delivered_per_s'))}.",
+        *redis_table(results, top),
         "",
         "Raw numbers of every run: [docs/bench/results.json](bench/results.json).",
         "",
         END,
     ]
     return "\n".join(lines)
+
+
+def redis_table(results: dict[str, Any], top: str) -> list[str]:
+    """One Redis against a 3+3 Redis Cluster (sharded pub/sub), 2 workers: the capacity model's inputs
+    (docs/deployment.md, *Capacity*)."""
+    phase = results.get("redis")
+    if not phase:
+        return []
+    lines = [
+        "",
+        f"### One Redis and a Redis Cluster ({top} sockets, 2 workers, same driver and parameters)",
+        "",
+        "Redis CPU counts every redis-server of the variant over the whole driver run (connects included):",
+        "an upper bound. One Redis is the machine's shared server, which other work may use too.",
+        "",
+        "| Redis | deliveries/s | workers' CPU µs/delivery | Redis CPU ms per 1k deliveries | p99 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    names = {"single": "one Redis (PUBLISH/SUBSCRIBE)", "cluster": "3+3 Redis Cluster (SPUBLISH/SSUBSCRIBE)"}
+    for key, label in names.items():
+        runs = phase.get(key)
+        if runs:
+            lines.append(
+                f"| {label} | {med(runs, 'delivered_per_s'):,.0f}{spread(runs, 'delivered_per_s')} | "
+                f"{med(runs, CPU):g} | {med(runs, 'redis_cpu_ms_per_1k_deliveries'):g} | {med(runs, 'p99_ms'):g} |"
+            )
+    return lines
 
 
 RANGE_NOTE = "a stream reads its range in bounded chunks; wrk keeps one request per connection in flight"

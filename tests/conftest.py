@@ -1,4 +1,6 @@
-"""Fixtures: the app on SQLite (embedded mode) and on PostgreSQL + Redis (production mode)."""
+"""Fixtures: the app on SQLite (embedded mode), on PostgreSQL + Redis (production mode) and, for the
+real-time, presence, rate-limit and ticket tests, on PostgreSQL + a Redis Cluster (REDIS_CLUSTER=1,
+sharded pub/sub): a module opts in with `pytestmark = [..., WITH_REDIS_CLUSTER]`."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from litestar import Litestar
 from app.config import Settings
 from app.db import migrate
 from app.server.app import create_app
+from tests.redis_cluster import LocalCluster, local_cluster
 from tests.secantus import secantus
-from tests.services import postgres_database, redis_namespace
+from tests.services import RUN_ID, postgres_database, redis_namespace
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 _app_counter = itertools.count()
@@ -51,6 +54,23 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with secantus(tmp_path_factory.mktemp("secantus")) as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One local Redis Cluster (3 masters + 3 replicas) for the session's shared-cluster tests; a test
+    that kills nodes starts its own with `local_cluster`."""
+    with local_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_env(redis_cluster: LocalCluster) -> tuple[str, str]:
+    return redis_cluster.url, f"huddle-test:{RUN_ID}:"
+
+
+# The third infrastructure variant, for the modules that opt in: overrides the `backend` fixture.
+WITH_REDIS_CLUSTER = pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis-cluster"])
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +115,13 @@ def make_settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) 
             "search_rate_limit": 1000,
             "transcode_concurrency": 0,
         }
-        if backend == "postgres":
-            redis_url, prefix = request.getfixturevalue("redis_env")
+        if backend in ("postgres", "redis-cluster"):
+            cluster = backend == "redis-cluster"
+            redis_url, prefix = request.getfixturevalue("redis_cluster_env" if cluster else "redis_env")
             base |= {
                 "database_url": request.getfixturevalue("postgres_url"),
                 "redis_url": redis_url,
+                "redis_cluster": cluster,
                 "redis_key_prefix": f"{prefix}{next(_app_counter)}:",
             }
         else:

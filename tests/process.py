@@ -18,6 +18,8 @@ import httpx
 APP_VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",
+    "REDIS_CLUSTER",
+    "REDIS_KEY_PREFIX",
     "SECRET_KEY",
     "WORKERS",
     "PORT",
@@ -96,9 +98,15 @@ class Server:
 
 
 @contextmanager
-def run_server(tmp_path: Path, *, own_group: bool = False, **env: str) -> Iterator[Server]:
-    """`own_group`: the server and its children (workers, ffmpeg) in a process group of their own,
-    for a test to signal as a whole."""
+def run_server(
+    tmp_path: Path, *, own_group: bool = False, start_timeout: float = 90, **env: str
+) -> Iterator[Server]:
+    """The server and its children (workers, ffmpeg) always run in a process group of their own: a
+    worker still starting when the server is stopped (a start that timed out on a busy machine)
+    would otherwise outlive it, holding its database and Redis connections; the group is killed at
+    the end. `own_group` says a test signals that group itself. `start_timeout`: how long it may take
+    to answer /health, a bound for a busy machine, not a timing."""
+    del own_group  # every server has its group now; kept for the tests that ask for it by name
     port = int(env.pop("PORT", "0")) or free_port()
     base = {k: v for k, v in os.environ.items() if k not in APP_VARIABLES}
     log = tmp_path / f"server-{port}.log"
@@ -109,30 +117,42 @@ def run_server(tmp_path: Path, *, own_group: bool = False, **env: str) -> Iterat
             stdout=sink,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
-            start_new_session=own_group,
+            start_new_session=True,
         )
     server = Server(process, port, log)
     try:
-        server.wait_healthy()
+        server.wait_healthy(start_timeout)
         yield server
     finally:
         server.stop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextmanager
 def backend_server(kind: str, tmp_path: Path, **env: str) -> Iterator[Server]:
-    """The real server on the embedded default (`embedded`: one worker, SQLite, in-process broker) or
-    on PostgreSQL + Redis with two workers (`cluster`), each with a database and key prefix of its own."""
+    """The real server on the embedded default (`embedded`: one worker, SQLite, in-process broker), on
+    PostgreSQL + Redis with two workers (`cluster`), or on PostgreSQL + a local Redis Cluster of its
+    own (`redis-cluster`: REDIS_CLUSTER=1, sharded pub/sub), each with a database and key prefix of
+    its own."""
     if kind == "embedded":
         with run_server(tmp_path, **env) as running:
             yield running
         return
     from app.db import migrate  # noqa: PLC0415 -- only the cluster needs the schema made here
     from tests.conftest import SECRET  # noqa: PLC0415
+    from tests.redis_cluster import local_cluster  # noqa: PLC0415
     from tests.services import postgres_database, redis_namespace  # noqa: PLC0415
 
-    with postgres_database() as database, redis_namespace() as (redis_url, prefix):
+    with contextlib.ExitStack() as stack:
+        database = stack.enter_context(postgres_database())
         migrate.upgrade(database)
-        backends = {"DATABASE_URL": database, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
-        with run_server(tmp_path, **env, **backends, SECRET_KEY=SECRET, WORKERS="2") as running:
-            yield running
+        if kind == "redis-cluster":
+            nodes = stack.enter_context(local_cluster(tmp_path / "redis-cluster"))
+            redis = {"REDIS_URL": nodes.url, "REDIS_CLUSTER": "1", "REDIS_KEY_PREFIX": "huddle:"}
+        else:
+            redis_url, prefix = stack.enter_context(redis_namespace())
+            redis = {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
+        backends = {"DATABASE_URL": database, **redis}
+        running = stack.enter_context(run_server(tmp_path, **env, **backends, SECRET_KEY=SECRET, WORKERS="2"))
+        yield running

@@ -10,6 +10,7 @@ from litestar import MediaType, Response, get
 from sqlalchemy import text
 
 from app.domain.params import RuntimeDep
+from app.kv.redis_state import ping as redis_ping
 from app.runtime import Runtime
 from app.server.errors import error_responses
 
@@ -64,7 +65,7 @@ async def health_db(runtime: RuntimeDep) -> Response[Readiness]:
     redis = (
         "not_configured"
         if runtime.redis is None
-        else ("connected" if await _probe(runtime.redis.ping()) else "unavailable")
+        else ("connected" if await _probe(redis_ping(runtime.redis)) else "unavailable")
     )
     mongodb = (
         "not_configured"

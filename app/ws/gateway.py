@@ -130,6 +130,9 @@ class Gateway:
         reconnect = getattr(self.runtime.broker, "on_reconnect", "absent")
         if reconnect != "absent":
             self.runtime.broker.on_reconnect = self.registry.resync_all  # type: ignore[attr-defined]
+        if getattr(self.runtime.broker, "on_moved", "absent") != "absent":
+            # Sharded: only what was on a lost shard may have missed something.
+            self.runtime.broker.on_moved = self.registry.resync  # type: ignore[attr-defined]
         await self.runtime.broker.start(self.fanout.on_payload)
         await self.registry.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())

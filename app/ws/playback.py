@@ -10,8 +10,8 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
-from redis.asyncio import Redis
 
+from app.kv.redis_state import RedisClient
 from app.ws.protocol import PlaybackState, server_ms
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class MemoryPlayback:
 
 
 class RedisPlayback:
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix
 

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
+from app.kv.redis_state import RedisClient
 
 HEARTBEAT_SECONDS = 15
 ENTRY_TTL_SECONDS = 45
@@ -79,7 +79,7 @@ return 1
 
 
 class RedisPresence:
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix
         self._worker = uuid.uuid4().hex[:12]

@@ -128,6 +128,19 @@ class Registry:
                 if feed is not None:
                     connection.follow(group_id, feed.last_seq)
 
+    def resync(self, channels: list[str]) -> None:
+        """After some channels moved to another shard (a Redis Cluster failover or resharding): the
+        groups among them re-read the store; stream grants are forgotten, as after a reconnect."""
+        self._events.grants.clear()
+        moved = set(channels)
+        for group_id, connections in self.by_group.items():
+            if group_channel(group_id) not in moved:
+                continue
+            for connection in connections:
+                feed = connection.feeds.get(group_id)
+                if feed is not None:
+                    connection.follow(group_id, feed.last_seq)
+
     def catch_up(self, latest: dict[int, int]) -> int:
         """Safety net for a publish that never arrived (Redis unreachable from the publisher): any
         live feed behind the store's latest seq replays the rest. Returns how many feeds did."""

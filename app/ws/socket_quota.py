@@ -14,8 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
-
+from app.kv.redis_state import RedisClient
 from app.ws.presence import ENTRY_TTL_SECONDS
 
 
@@ -66,7 +65,7 @@ return 1
 
 
 class RedisSocketQuota:
-    def __init__(self, client: Redis, prefix: str, limit: int) -> None:
+    def __init__(self, client: RedisClient, prefix: str, limit: int) -> None:
         self._redis = client
         self._prefix = prefix
         self._limit = limit

@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from typing import Annotated, Protocol
 
 import msgspec
-from redis.asyncio import Redis
+
+from app.kv.redis_state import RedisClient
 
 WATCHING_TTL_SECONDS = 60
 RENEW_SECONDS = 20  # what the SPA does; documented in docs/protocol.md
@@ -88,7 +89,7 @@ class MemoryWatching:
 
 
 class RedisWatching:
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix
 

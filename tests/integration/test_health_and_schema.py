@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings
-from tests.conftest import AppClient
+from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 
 pytestmark = pytest.mark.anyio
 
@@ -26,12 +26,13 @@ async def test_liveness(client: AppClient) -> None:
     assert response.json()["status"] == "healthy"
 
 
+@WITH_REDIS_CLUSTER
 async def test_readiness_reports_connected_dependencies(client: AppClient, backend: str) -> None:
     response = await client.get("/health/db")
     assert response.status_code == 200
     body = response.json()
     assert body["database"] == "connected"
-    assert body["redis"] == ("connected" if backend == "postgres" else "not_configured")
+    assert body["redis"] == ("not_configured" if backend == "sqlite" else "connected")
     assert body["down"] == []
 
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from tests.conftest import AppClient
+from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import register
 from tests.integration.media.wsclient import AsgiWebSocket
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, WITH_REDIS_CLUSTER]
 
 
 async def test_typing_and_playback_over_http_reach_the_sockets(client: AppClient) -> None:

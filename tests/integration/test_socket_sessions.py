@@ -11,11 +11,11 @@ from sqlalchemy import update
 
 from app.db.models.accounts import AuthSession
 from app.ws.fanout import CloseCode
-from tests.conftest import AppClient
+from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import bearer, register
 from tests.integration.media.wsclient import AsgiWebSocket
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, WITH_REDIS_CLUSTER]
 
 
 async def group_of(client: AppClient, headers: dict[str, str]) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import AppClient
+from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import register
 from tests.integration.groups.test_groups import add, make_group
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, WITH_REDIS_CLUSTER]
 
 
 async def test_tabs_open_and_close_the_player_and_only_members_may_say_so(client: AppClient) -> None:

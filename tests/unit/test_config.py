@@ -63,6 +63,18 @@ def test_workers_without_redis_refused() -> None:
     ]
 
 
+def test_redis_cluster_takes_any_node_as_its_entry_point() -> None:
+    settings = settings_from_env({"REDIS_URL": "redis://node-3:7000", "REDIS_CLUSTER": "1", "WORKERS": "2"})
+    assert (settings.redis_url, settings.redis_cluster) == ("redis://node-3:7000", True)
+    assert not settings_from_env({"REDIS_URL": "redis://redis:6379/0"}).redis_cluster
+    assert _problems({"REDIS_CLUSTER": "1"}) == [
+        "REDIS_CLUSTER: needs REDIS_URL (any node of the cluster, e.g. redis://host:7000)"
+    ]
+    assert _problems({"REDIS_CLUSTER": "yes", "REDIS_URL": "unix:///run/redis.sock"}) == [
+        "REDIS_CLUSTER: a cluster is reached over TCP (redis:// or rediss://), not a unix socket"
+    ]
+
+
 def test_production_without_secret_refused() -> None:
     assert _problems({"ENVIRONMENT": "production"}) == ["SECRET_KEY: required when ENVIRONMENT=production"]
 

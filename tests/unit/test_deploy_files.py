@@ -199,11 +199,16 @@ def compose() -> dict[str, Any]:
 GENERATED_KEY = secrets.token_urlsafe(48)
 
 
-def _interpolated(value: str) -> str:
-    """The value compose would use with SECRET_KEY set (as compose.yaml says: generated) and
-    MONGODB_URL unset."""
-    given = {"SECRET_KEY": GENERATED_KEY}
-    return re.sub(r"\$\{(\w+)(?::[?-][^}]*)?\}", lambda m: given.get(m.group(1), ""), value)
+def _interpolated(value: str, **given: str) -> str:
+    """The value compose would use with SECRET_KEY set (as compose.yaml says: generated), the other
+    variables as given, and unset ones at their `:-` default."""
+    given = {"SECRET_KEY": GENERATED_KEY} | given
+
+    def value_of(match: re.Match[str]) -> str:
+        name, operator, default = match.group(1), match.group(2) or "", match.group(3) or ""
+        return given.get(name, default if operator == ":-" else "")
+
+    return re.sub(r"\$\{(\w+)(?:(:[?-])([^}]*))?\}", value_of, value)
 
 
 def test_compose_has_the_services(compose: dict[str, Any]) -> None:
@@ -246,6 +251,40 @@ def test_compose_runs_real_commands_with_settings_the_app_reads(
     app_env = compose["services"]["app"]["environment"]
     [subnet] = compose["networks"]["backend"]["ipam"]["config"]
     assert ipaddress.ip_network(app_env["TRUSTED_PROXIES"]) == ipaddress.ip_network(subnet["subnet"])
+
+
+def test_compose_has_an_optional_redis_cluster_profile(compose: dict[str, Any]) -> None:
+    """--profile redis-cluster: six cluster-enabled nodes at fixed addresses (outside the dynamic
+    range), made one 3+3 cluster by a one-shot service the app waits for, and an app configuration
+    (REDIS_CLUSTER=1, REDIS_URL at a node) that is valid."""
+    services = compose["services"]
+    nodes = {name: service for name, service in services.items() if name.startswith("redis-node-")}
+    assert len(nodes) == 6
+    [network] = compose["networks"]["backend"]["ipam"]["config"]
+    subnet, dynamic = ipaddress.ip_network(network["subnet"]), ipaddress.ip_network(network["ip_range"])
+    addresses = []
+    for service in nodes.values():
+        assert service["profiles"] == ["redis-cluster"]
+        command = service["command"]
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+        address = ipaddress.ip_address(service["networks"]["backend"]["ipv4_address"])
+        assert address in subnet
+        assert address not in dynamic
+        addresses.append(str(address))
+    init = services["redis-cluster-init"]
+    assert init["profiles"] == ["redis-cluster"]
+    assert set(init["depends_on"]) == set(nodes)
+    script = " ".join(init["command"])
+    assert "--cluster create " + " ".join(f"{a}:6379" for a in sorted(addresses)) in script
+    assert "--cluster-replicas 1 --cluster-yes" in script
+    waits = services["app"]["depends_on"]["redis-cluster-init"]
+    assert waits == {"condition": "service_completed_successfully", "required": False}
+    given = {"REDIS_CLUSTER": "1", "REDIS_URL": f"redis://{addresses[0]}:6379"}
+    env = {k: _interpolated(str(v), **given) for k, v in services["app"]["environment"].items()}
+    settings = settings_from_env(env)
+    assert (settings.redis_cluster, settings.redis_url) == (True, given["REDIS_URL"])
+    plain = settings_from_env({k: _interpolated(str(v)) for k, v in services["app"]["environment"].items()})
+    assert (plain.redis_cluster, plain.redis_url) == (False, "redis://redis:6379/0")
 
 
 def test_compose_mounts_existing_files(compose: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from redis.asyncio import RedisCluster
 
 from app.config import Settings
 from app.domain.media.blobstore import LocalBlobStore
@@ -14,6 +15,7 @@ from app.domain.messages.sql_store import SQLMessageStore
 from app.kv.memory import MemoryState
 from app.kv.redis_state import RedisState
 from app.runtime import build_runtime
+from app.ws.broker.sharded import ShardedRedisBroker
 from tests.azurite import connection_string
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +41,22 @@ async def test_configured_services_are_chosen() -> None:
     runtime = build_runtime(settings)
     try:
         assert isinstance(runtime.messages, MongoMessageStore)
+        assert isinstance(runtime.state, RedisState)
+    finally:
+        await runtime.close()
+
+
+async def test_a_redis_cluster_gets_the_sharded_broker() -> None:
+    settings = Settings(
+        secret_key="k" * 40,
+        database_url="sqlite+aiosqlite:///:memory:",
+        redis_url="redis://127.0.0.1:1",  # the cluster client reads the slot map lazily
+        redis_cluster=True,
+    )
+    runtime = build_runtime(settings)
+    try:
+        assert isinstance(runtime.redis, RedisCluster)
+        assert isinstance(runtime.broker, ShardedRedisBroker)
         assert isinstance(runtime.state, RedisState)
     finally:
         await runtime.close()

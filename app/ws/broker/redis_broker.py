@@ -1,4 +1,5 @@
-"""Redis pub/sub broker: one subscriber connection per worker, pipelined publishing.
+"""Redis pub/sub broker: one subscriber connection per worker, pipelined publishing (on a Redis Cluster,
+app/ws/broker/sharded.py subscribes instead and this module only publishes).
 
 - Subscriptions are confirmed before `subscribe` returns, so a sync that reads the store afterwards
   cannot miss a message published in between.
@@ -14,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
@@ -26,29 +27,19 @@ CONFIRM_TIMEOUT = 5.0
 PUBLISH_BATCH = 512
 
 
-class RedisBroker:
-    def __init__(self, client: Redis, prefix: str, on_reconnect: Callable[[], None] | None = None) -> None:
+class PipelinedPublisher:
+    """Publishes queued by concurrent callers go out together, in order, one pipeline round trip per
+    batch. `_publish_command` names the command: PUBLISH, or SPUBLISH on a cluster (each channel's
+    publishes then go to the shard that owns its slot, still in order per channel)."""
+
+    _publish_command = "PUBLISH"
+
+    def __init__(self, client: Redis | RedisCluster, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix
-        self.on_reconnect = on_reconnect
-        self._handler: Handler | None = None
-        self._channels: set[str] = set()
-        self._confirm: dict[str, asyncio.Future[None]] = {}
-        self._pubsub: PubSub | None = None
-        self._listener: asyncio.Task[None] | None = None
         self._outbox: list[tuple[str, tuple[bytes, ...], asyncio.Future[None]]] = []
         self._flushing = False
         self._flusher: asyncio.Task[None] | None = None  # held: the loop keeps tasks only weakly
-        self._ready = asyncio.Event()
-        self._closing = False
-        self._resync: asyncio.Task[None] | None = None
-        self.reconnects = 0
-
-    async def start(self, handler: Handler) -> None:
-        self._handler = handler
-        self._listener = asyncio.get_running_loop().create_task(self._listen())
-
-    # -- publishing --------------------------------------------------------------------------------
 
     async def publish(self, channel: str, *payloads: bytes) -> None:
         """A caller that finds no flush running flushes until its own payloads are out, in its own
@@ -81,7 +72,7 @@ class RedisBroker:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for channel, payloads, _ in batch:
                     for payload in payloads:
-                        pipe.publish(channel, payload)
+                        pipe.execute_command(self._publish_command, channel, payload)
                 await pipe.execute()
         except Exception as error:  # noqa: BLE001 -- handed to every waiting publisher
             for _, _, done in batch:
@@ -91,6 +82,26 @@ class RedisBroker:
             for _, _, done in batch:
                 if not done.done():
                     done.set_result(None)
+
+
+class RedisBroker(PipelinedPublisher):
+    def __init__(self, client: Redis, prefix: str, on_reconnect: Callable[[], None] | None = None) -> None:
+        super().__init__(client, prefix)
+        self._client = client
+        self.on_reconnect = on_reconnect
+        self._handler: Handler | None = None
+        self._channels: set[str] = set()
+        self._confirm: dict[str, asyncio.Future[None]] = {}
+        self._pubsub: PubSub | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._resync: asyncio.Task[None] | None = None
+        self.reconnects = 0
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
 
     # -- subscribing -------------------------------------------------------------------------------
 
@@ -123,7 +134,7 @@ class RedisBroker:
         delay = 0.1
         first = True
         while not self._closing:
-            self._pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
+            self._pubsub = self._client.pubsub(ignore_subscribe_messages=False)
             try:
                 await self._pubsub.ping()
                 self._ready.set()

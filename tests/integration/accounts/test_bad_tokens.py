@@ -14,7 +14,7 @@ import pytest
 from app.domain.accounts.services import AccountService
 from app.errors import Unauthorized
 from app.server.app import runtime_of
-from tests.conftest import SECRET, AppClient
+from tests.conftest import SECRET, WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import Account, bearer, register
 
 pytestmark = pytest.mark.anyio
@@ -98,6 +98,7 @@ async def test_access_token_is_not_a_refresh_token(client: AppClient) -> None:
     assert (await client.get("/users/me", headers=account.headers)).status_code == 200
 
 
+@WITH_REDIS_CLUSTER
 async def test_ticket_is_single_use_and_not_an_access_token(client: AppClient) -> None:
     account = await register(client)
     issued = await client.post("/api/v1/auth/ws-ticket", headers=account.headers)

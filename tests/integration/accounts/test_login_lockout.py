@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.conftest import AppClient
+from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import Account, register
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, WITH_REDIS_CLUSTER]
 
 
 def _settings(make_settings: Callable[..., Settings], **overrides: Any) -> Settings:

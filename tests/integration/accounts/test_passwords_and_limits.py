@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings
-from tests.conftest import AppClient
+from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import register, unique_email
 
 pytestmark = pytest.mark.anyio
@@ -106,6 +106,7 @@ async def test_oversized_body_is_413(client: AppClient) -> None:
     assert response.status_code == 413
 
 
+@WITH_REDIS_CLUSTER
 async def test_login_attempts_are_rate_limited(
     make_client: Callable[[Settings], Any], make_settings: Callable[..., Settings]
 ) -> None:

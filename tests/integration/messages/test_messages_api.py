@@ -7,12 +7,14 @@ from typing import Any
 
 import msgspec
 import pytest
+from redis.asyncio import RedisCluster
 
 from app.server.app import runtime_of
 from app.ws.broker import Broker, group_channel
 from app.ws.broker.redis_broker import RedisBroker
+from app.ws.broker.sharded import ShardedRedisBroker
 from app.ws.envelope import Kind, unpack
-from tests.conftest import AppClient
+from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import Account, register
 from tests.integration.media.wsclient import AsgiWebSocket
 from tests.integration.messages.conftest import BACKENDS
@@ -63,6 +65,7 @@ async def test_send_returns_the_seed_shape_with_seq(client: AppClient) -> None:
     }
 
 
+@WITH_REDIS_CLUSTER
 async def test_events_are_published_after_the_write(client: AppClient) -> None:
     owner, _, gid = await setup_pair(client)
     runtime = runtime_of(client.app)
@@ -78,7 +81,12 @@ async def test_events_are_published_after_the_write(client: AppClient) -> None:
     # The app's broker already has a listener (the gateway's): Redis gets a second subscriber of its
     # own rather than a second listener racing the first on one connection.
     redis = runtime.redis
-    listener: Broker = RedisBroker(redis, runtime.settings.redis_key_prefix) if redis else runtime.broker
+    prefix = runtime.settings.redis_key_prefix
+    listener: Broker = runtime.broker
+    if isinstance(redis, RedisCluster):
+        listener = ShardedRedisBroker(redis, runtime.settings.redis_url or "", prefix)
+    elif redis is not None:
+        listener = RedisBroker(redis, prefix)
     await listener.start(handler)
     try:
         await listener.subscribe(group_channel(gid))
