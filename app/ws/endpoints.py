@@ -6,7 +6,7 @@ import os
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, Request, WebSocket, get, post, websocket
+from litestar import Litestar, Request, WebSocket, delete, get, post, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Parameter
@@ -105,6 +105,21 @@ async def typing(group_id: Id, principal: Authenticated, db_session: DbSession, 
     await gateway.typing(principal, group_id)
 
 
+@delete(
+    "/api/v1/groups/{group_id:int}/typing",
+    tags=["realtime"],
+    security=BEARER,
+    status_code=204,
+    summary="Tell the group you stopped typing (the socket's `typing` frame with `active: false`)",
+    responses=error_responses(401, 404),
+)
+async def stop_typing(
+    group_id: Id, principal: Authenticated, db_session: DbSession, gateway: GatewayDep
+) -> None:
+    await require_member(db_session, group_id, principal.user_id)
+    await gateway.typing(principal, group_id, active=False)
+
+
 @post(
     "/api/v1/groups/{group_id:int}/playback",
     tags=["realtime"],
@@ -184,6 +199,7 @@ route_handlers = [
     group_socket,
     event_stream,
     typing,
+    stop_typing,
     playback_control,
     server_time,
     online_members,

@@ -60,13 +60,13 @@ from app.ws.reads import SharedReads
 from app.ws.registry import Registry
 from app.ws.socket_quota import MemorySocketQuota, RedisSocketQuota, SocketQuota
 from app.ws.sse import EventStream, StreamConnection, end, read_cursor, wait_for_end
+from app.ws.typing_gate import TypingGate
 
 log = logging.getLogger("huddle.ws")
 # In order of preference: huddle.v2 frames may carry several events, one JSON object per line.
 SUBPROTOCOLS = ("huddle.v2", "huddle.v1")
 COALESCING = "huddle.v2"
 BEARER_SUBPROTOCOL = "bearer."
-TYPING_INTERVAL = 2.0
 SHUTDOWN_CLOSE_GRACE = 0.5  # seconds for close frames to go out before the server stops
 CATCH_UP_BATCH = 500  # groups per store query in the upkeep loop
 UNAVAILABLE = "A backing service is unavailable; retry shortly"
@@ -119,7 +119,7 @@ class Gateway:
         self.reads = SharedReads(runtime.messages, SYNC_READ_SLOTS, runtime.attachment_signer)
         self._admission = asyncio.Semaphore(SETUP_SLOTS)
         self.limiter = FrameLimiter(settings.ws_frames_per_second, settings.ws_frames_per_second * 3)
-        self._typing: dict[tuple[int, int], float] = {}
+        self._typing = TypingGate()
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -452,7 +452,7 @@ class Gateway:
             raise AppError("group_id is required on /ws")
         principal = connection.principal
         if isinstance(frame, TypingFrame):
-            await self._typing_event(connection, group_id)
+            await self._typing_event(connection, group_id, frame.active)
         elif isinstance(frame, SendFrame):
             await self._start_send(connection, frame, group_id)
         elif isinstance(frame, SeenFrame):
@@ -519,24 +519,20 @@ class Gateway:
                 connection.push_event(msgspec.structs.replace(state, server_time=server_ms()))
             await self.registry.follow(connection, group_id, last_seq)
 
-    async def _typing_event(self, connection: Connection, group_id: int) -> None:
+    async def _typing_event(self, connection: Connection, group_id: int, active: bool) -> None:
         if group_id not in connection.feeds:
             raise AppError("Subscribe to the group first")
-        await self.typing(connection.principal, group_id)
+        await self.typing(connection.principal, group_id, active=active)
 
-    async def typing(self, principal: Principal, group_id: int) -> None:
-        """A member is typing (socket frame or `POST .../typing`): one event per user and group every
-        TYPING_INTERVAL on this worker."""
-        key = (principal.user_id, group_id)
-        now = time.monotonic()
-        if now - self._typing.get(key, 0.0) < TYPING_INTERVAL:
-            return  # throttled
-        self._typing[key] = now
-        if len(self._typing) > 100_000:
-            self._typing.clear()
+    async def typing(self, principal: Principal, group_id: int, *, active: bool = True) -> None:
+        """A member is typing, or stopped (socket frame, `POST`/`DELETE .../typing`), if the gate lets
+        the signal through (app/ws/typing_gate.py)."""
+        if not self._typing.allow(principal.user_id, group_id, active=active):
+            return
         user = principal.user
+        name = user.display_name or user.name
         await self.runtime.events.to_group(
-            group_id, Typing(group_id=group_id, user_id=user.id, user_name=user.display_name or user.name)
+            group_id, Typing(group_id=group_id, user_id=user.id, user_name=name, active=active)
         )
 
     async def video_control(

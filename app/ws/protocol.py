@@ -33,6 +33,7 @@ class SendFrame(msgspec.Struct, tag_field="type", tag="message", forbid_unknown_
 
 class TypingFrame(msgspec.Struct, tag_field="type", tag="typing"):
     group_id: GroupId | None = None
+    active: bool = True  # false: stopped typing (the box was cleared, the chat or tab closed)
 
 
 class SeenFrame(msgspec.Struct, tag_field="type", tag="seen"):
@@ -110,6 +111,7 @@ class Typing(msgspec.Struct, kw_only=True, tag_field="type", tag="typing"):
     group_id: int
     user_id: int
     user_name: str
+    active: bool = True  # false: stopped typing; hide the indicator now rather than after ~5 s
 
 
 class Presence(msgspec.Struct, kw_only=True, tag_field="type", tag="presence"):

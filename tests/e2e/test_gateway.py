@@ -371,7 +371,18 @@ async def test_typing_seen_presence_and_playback(server: Server, http: httpx.Asy
         await a.send({"type": "typing"})
         await a.send({"type": "typing"})  # throttled
         typing = await b.expect("typing")
-        assert typing == {"type": "typing", "group_id": group, "user_id": ann.user_id, "user_name": "Ann"}
+        assert typing == {
+            "type": "typing",
+            "group_id": group,
+            "user_id": ann.user_id,
+            "user_name": "Ann",
+            "active": True,
+        }
+        # Stopping (the box cleared) is told at once, once: a repeated stop sends nothing.
+        await a.send({"type": "typing", "active": False})
+        await a.send({"type": "typing", "active": False})
+        stopped = await b.expect("typing")
+        assert (stopped["user_id"], stopped["active"]) == (ann.user_id, False)
         await b.send({"type": "seen", "seq": 1})
         seen = await a.expect("seen")
         assert (seen["user_id"], seen["seq"]) == (bob.user_id, 1)

@@ -7,6 +7,7 @@ tests do not see each other's chats.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -585,6 +586,48 @@ def test_a_message_deleted_before_it_was_read_is_not_unread(people: list[Person]
     bob.page.get_by_role("link", name=re.compile("Unread")).click()
     expect(message(bob, "second of two")).to_be_visible()
     expect(badge).to_have_count(0)
+
+
+# -- smaller: the typing indicator lingered ~5 s after the box was cleared or the tab closed ----------
+
+
+def test_typing_stops_showing_when_the_box_is_cleared_or_the_tab_closes(people: list[Person]) -> None:
+    ann, bob = people[0], people[1]
+    make_group(ann, "Typing", bob)
+    frames: list[dict[str, Any]] = []
+    bob.page.on("websocket", lambda ws: ws.on("framereceived", lambda text: frames.extend(lines(text))))
+    bob.page.reload()  # the recorder sees Bob's socket from its start
+    bob.page.get_by_role("link", name=re.compile("Typing")).click()
+    line = bob.page.locator("#typing")
+    composer = ann.page.get_by_label("Message Typing")
+    ann_id = ann.page.evaluate("() => window.huddle.store.me.id")
+
+    def told(check: Any) -> None:
+        """Bob's socket received a frame about Ann that `check` accepts, and his line is cleared by it,
+        well before the ~5 s an indicator shows on its own."""
+        for _ in range(200):
+            if any(f.get("user_id") == ann_id and check(f) for f in frames):
+                break
+            bob.page.wait_for_timeout(25)
+        else:
+            raise AssertionError(f"no such frame: {frames}")
+        expect(line).to_have_text("", timeout=2_000)
+
+    composer.press_sequentially("never mind")
+    expect(line).to_have_text("Ann is typing…")
+    composer.fill("")  # the box cleared without sending
+    told(lambda f: f["type"] == "typing" and f.get("active") is False)
+
+    composer.press_sequentially("gone soon")
+    expect(line).to_have_text("Ann is typing…")
+    ann.page.close()  # the tab closes mid-sentence
+    stopped = {("typing", False, None), ("presence", None, "offline")}
+    told(lambda f: (f["type"], f.get("active"), f.get("status")) in stopped)
+
+
+def lines(payload: Any) -> list[dict[str, Any]]:
+    """The events of one huddle.v2 frame (NDJSON)."""
+    return [json.loads(part) for part in str(payload).splitlines() if part.startswith("{")]
 
 
 # -- smaller: after signing in, focus was on the page rather than on anything in it -------------------

@@ -41,12 +41,26 @@ async def test_typing_and_playback_over_http_reach_the_sockets(client: AppClient
         assert (frame["video_action"], frame["user"]) == ("play", ann.email)
         pushed = await bob_socket.until(lambda frame: frame["type"] == "playback_state")
         assert pushed["video_name"] == "clip.mp4"
+        for _ in range(2):
+            stopped = await client.delete(f"/api/v1/groups/{group}/typing", headers=ann.headers)
+            assert stopped.status_code == 204
+        stop = await bob_socket.until(lambda frame: frame["type"] == "typing")
+        assert (stop["user_id"], stop["active"]) == (ann.user["id"], False)
+        await client.post(f"/api/v1/groups/{group}/typing", headers=ann.headers)  # typing again: shown
+        await client.post(f"/api/v1/groups/{group}/typing", headers=ann.headers)  # then throttled
+        await client.post(f"/api/v1/groups/{group}/read", json={"seq": 1}, headers=ann.headers)
+        after = []
+        while (later := await bob_socket.frame())["type"] != "seen":
+            after.append((later["type"], later.get("active")))
+        assert after == [("typing", True)]  # one stop for two DELETEs, one start for two POSTs
 
 
 async def test_http_actions_are_for_members_only_and_validated(client: AppClient) -> None:
     ann, stranger = await register(client, "Ann"), await register(client, "Stranger")
     group = (await client.post("/groups", json={"name": "lab"}, headers=ann.headers)).json()["id"]
     assert (await client.post(f"/api/v1/groups/{group}/typing", headers=stranger.headers)).status_code == 404
+    stopped = await client.delete(f"/api/v1/groups/{group}/typing", headers=stranger.headers)
+    assert stopped.status_code == 404
     control = {"video_action": "play", "video_time": 1}
     refused = await client.post(f"/api/v1/groups/{group}/playback", json=control, headers=stranger.headers)
     assert refused.status_code == 404

@@ -273,8 +273,8 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (protocol.Reset(group_id=1, latest_seq=900), {"type": "reset", "group_id": 1, "latest_seq": 900}),
     (protocol.Pong(t=10.0, server_time=12.5), {"type": "pong", "t": 10.0, "server_time": 12.5}),
     (
-        protocol.Typing(group_id=1, user_id=5, user_name="Ann"),
-        {"type": "typing", "group_id": 1, "user_id": 5, "user_name": "Ann"},
+        protocol.Typing(group_id=1, user_id=5, user_name="Ann", active=False),
+        {"type": "typing", "group_id": 1, "user_id": 5, "user_name": "Ann", "active": False},
     ),
     (
         protocol.Presence(group_id=1, user_id=5, status="online"),
@@ -443,6 +443,7 @@ def test_every_server_event_type_is_pinned() -> None:
             protocol.SendFrame(attachment_ids=[3, 4], group_id=2),
         ),
         ('{"type": "typing", "group_id": 3}', protocol.TypingFrame(group_id=3)),
+        ('{"type": "typing", "group_id": 3, "active": false}', protocol.TypingFrame(group_id=3, active=False)),
         ('{"type": "seen", "seq": 9}', protocol.SeenFrame(seq=9)),
         (
             '{"type": "video_control", "video_action": "seek", "video_name": "a.mp4", "video_time": 12.5}',

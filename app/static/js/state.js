@@ -3,7 +3,7 @@
 // Views listen for "change" events ({kind, groupId, ...}) and update only what changed.
 
 export const SEQUENCED = new Set(["message", "add", "leave", "video_control"]);
-const TYPING_SHOWN_MS = 5_000;
+export const TYPING_SHOWN_MS = 5_000;
 
 export class Chat {
   constructor(groupId) {
@@ -281,11 +281,16 @@ export class Store extends EventTarget {
     if (event.status === "online") chat.online.add(event.user_id);
     else chat.online.delete(event.user_id);
     this.emit("presence", { groupId: event.group_id });
+    if (event.status !== "online" && chat.typing.delete(event.user_id)) this.emit("typing", { groupId: event.group_id });
   }
 
   typing(event) {
     if (event.user_id === this.me?.id) return;
     const chat = this.chat(event.group_id);
+    if (event.active === false) {
+      if (chat.typing.delete(event.user_id)) this.emit("typing", { groupId: event.group_id });
+      return;
+    }
     chat.typing.set(event.user_id, { name: event.user_name, until: Date.now() + TYPING_SHOWN_MS });
     this.emit("typing", { groupId: event.group_id });
     setTimeout(() => this.emit("typing", { groupId: event.group_id }), TYPING_SHOWN_MS + 50);

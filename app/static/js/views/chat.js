@@ -4,6 +4,7 @@
 import { describeError } from "../api.js";
 import { AttachmentTray, renderAttachments } from "../attachments.js";
 import { announce, confirmDialog, formatClock, formatTime, h, initials, replaceChildren, toast } from "../dom.js";
+import { TYPING_SHOWN_MS } from "../state.js";
 import { MembersPanel } from "./members.js";
 import { PlayerPanel } from "./player.js";
 
@@ -34,6 +35,8 @@ export class ChatView {
     this.store.addEventListener("change", this.onChange);
     this.onVisible = () => this.markSeen();
     document.addEventListener("visibilitychange", this.onVisible);
+    this.onPageHide = () => this.stopTyping(); // the tab closes or navigates away
+    window.addEventListener("pagehide", this.onPageHide);
   }
 
   get group() {
@@ -189,8 +192,10 @@ export class ChatView {
   }
 
   unmount() {
+    this.stopTyping();
     this.store.removeEventListener("change", this.onChange);
     document.removeEventListener("visibilitychange", this.onVisible);
+    window.removeEventListener("pagehide", this.onPageHide);
     this.observer.disconnect();
     this.resizer.disconnect();
     this.player.destroy();
@@ -636,9 +641,21 @@ export class ChatView {
 
   sendTyping() {
     const now = Date.now();
-    if (now - this.lastTypingSent < 2_000 || !this.input.value.trim()) return;
+    if (!this.input.value.trim()) {
+      this.stopTyping();
+      return;
+    }
+    if (now - this.lastTypingSent < 2_000) return;
     this.lastTypingSent = now;
     this.app.realtime?.send({ type: "typing", group_id: this.groupId });
+  }
+
+  /** The box cleared, the chat left or the tab closed: the others stop seeing "typing…" now, not
+   * when it fades. Nothing is sent if they were never told, or it has faded already. */
+  stopTyping() {
+    if (Date.now() - this.lastTypingSent > TYPING_SHOWN_MS) return;
+    this.lastTypingSent = 0;
+    this.app.realtime?.send({ type: "typing", group_id: this.groupId, active: false });
   }
 
   setReply(frame, { keepFocus = false } = {}) {
