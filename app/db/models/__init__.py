@@ -2,7 +2,7 @@
 
 from advanced_alchemy.base import metadata_registry
 
-from app.db.models.accounts import AuthSession, User
+from app.db.models.accounts import AuthSession, OidcIdentity, User
 from app.db.models.groups import Group, Membership
 from app.db.models.media import (
     Attachment,
@@ -25,6 +25,7 @@ __all__ = [
     "Membership",
     "MessageAttachment",
     "MessageRow",
+    "OidcIdentity",
     "ReactionRow",
     "Rendition",
     "UploadChunk",
