@@ -9,6 +9,7 @@
 //   PUT  /__test/accounts/<sub>  {email, email_verified, name}   a test user
 //   POST /__test/next-id-token   {id_token}                       replaces the next token response's ID token
 //   POST /__test/extra-keys      {keys: [...]}                    public keys appended to /jwks (rotation)
+//   POST /__test/default-account {sub}                            who a browser (no `account` query) is
 // Prints "ready <issuer>" once it listens.
 
 import { readFileSync } from "node:fs";
@@ -22,6 +23,7 @@ const jwks = JSON.parse(readFileSync(process.env.JWKS_FILE, "utf8"));
 const accounts = new Map();
 let nextIdToken = null;
 let extraKeys = [];
+let defaultAccount = null; // who a browser signs in as when the interaction URL names nobody
 
 const provider = new Provider(issuer, {
   clients: [
@@ -79,7 +81,7 @@ async function interaction(req, res, url) {
   }
   const { prompt, params, session } = details;
   if (prompt.name === "login") {
-    const sub = url.searchParams.get("account");
+    const sub = url.searchParams.get("account") || defaultAccount;
     if (!accounts.has(sub)) {
       res.writeHead(400, { "content-type": "text/plain" });
       return res.end(`unknown test account ${sub}`);
@@ -114,6 +116,11 @@ const server = http.createServer(async (req, res) => {
     }
     if (req.method === "POST" && url.pathname === "/__test/next-id-token") {
       nextIdToken = (await readJson(req)).id_token;
+      res.writeHead(204);
+      return res.end();
+    }
+    if (req.method === "POST" && url.pathname === "/__test/default-account") {
+      defaultAccount = (await readJson(req)).sub;
       res.writeHead(204);
       return res.end();
     }

@@ -84,6 +84,10 @@ class Idp:
         payload = {name: value for name, value in payload.items() if value is not None}
         return jwt.encode(payload, key or self.key, algorithm=alg, headers={"kid": kid or self.kid})
 
+    def browser_account(self, sub: str) -> None:
+        """Who a real browser signs in as (it follows the provider's pages without an `account`)."""
+        httpx.post(f"{self.issuer}/__test/default-account", json={"sub": sub}, timeout=10).raise_for_status()
+
     def next_id_token(self, token: str) -> None:
         """The provider's next token response carries this ID token instead of its own."""
         httpx.post(
@@ -122,7 +126,9 @@ def find_node() -> str | None:
 
 
 @contextmanager
-def oidc_idp(workdir: Path, timeout: float = 30) -> Iterator[Idp]:
+def oidc_idp(
+    workdir: Path, timeout: float = 30, redirect_uris: tuple[str, ...] = (REDIRECT_URI,)
+) -> Iterator[Idp]:
     node = find_node()
     if node is None:
         unavailable("Node.js (`node`) not found; the OIDC tests run oidc-provider on it")
@@ -138,7 +144,7 @@ def oidc_idp(workdir: Path, timeout: float = 30) -> Iterator[Idp]:
         "PORT": str(port),
         "CLIENT_ID": CLIENT_ID,
         "CLIENT_SECRET": CLIENT_SECRET,
-        "REDIRECT_URIS": REDIRECT_URI,
+        "REDIRECT_URIS": ",".join(redirect_uris),
         "JWKS_FILE": str(jwks_file),
         "NODE_NO_WARNINGS": "1",
     }

@@ -20,6 +20,23 @@ const STATUS_TEXT = {
   ended: "Disconnected",
 };
 
+// Why a sign-in with an identity provider was refused (the callback's `reason`), in words.
+const PROVIDER_FAILURES = {
+  denied: "The sign-in was cancelled at your identity provider.",
+  expired: "The sign-in took too long. Try again.",
+  no_flow: "The sign-in expired or was started in another browser. Try again.",
+  bad_state: "The sign-in could not be verified. Try again.",
+  replayed: "That sign-in was already used. Try again.",
+  unverified_email: "Your identity provider has not confirmed your email address. Verify it there, then try again.",
+  link_required: "An account with your email already exists. Sign in with its password, then link the provider from your profile.",
+  identity_taken: "That identity is already linked to another Huddle account.",
+  inactive: "This account is deactivated.",
+};
+
+function providerFailure(reason) {
+  return PROVIDER_FAILURES[reason] || "Signing in with your identity provider failed. Try again.";
+}
+
 class App {
   constructor(root) {
     this.root = root;
@@ -55,7 +72,8 @@ class App {
 
   async boot() {
     try {
-      await this.session.restore();
+      await this.finishProviderSignIn();
+      if (!this.session.signedIn) await this.session.restore();
     } catch (error) {
       if (error instanceof NetworkError) {
         this.showUnreachable();
@@ -64,6 +82,27 @@ class App {
     }
     this.root.removeAttribute("aria-busy");
     this.route();
+  }
+
+  /** Back from an identity provider: the fragment carries a one-time code (`#oidc=`), a refusal's
+   * reason (`#oidc_error=`) or a linked provider (`#oidc_linked=`). It is read once and removed from
+   * the address bar and history; the fragment never reaches a server. */
+  async finishProviderSignIn() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    const code = params.get("oidc");
+    const failed = params.get("oidc_error");
+    const linked = params.get("oidc_linked");
+    if (code === null && failed === null && linked === null) return;
+    history.replaceState({}, "", location.pathname + location.search);
+    if (failed !== null) this.notice = providerFailure(failed);
+    if (linked !== null) toast(`${linked} is now linked to your account: you can sign in with it.`);
+    if (code === null) return;
+    try {
+      await this.session.signInWithCode(code);
+    } catch (error) {
+      if (error instanceof NetworkError) throw error;
+      this.notice = `Signing in did not complete: ${describeError(error)} Try again.`;
+    }
   }
 
   showUnreachable() {

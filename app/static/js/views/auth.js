@@ -7,8 +7,40 @@ function field(id, label, attrs) {
   return h("div", { class: "field" }, h("label", { for: id, text: label }), h("input", { id, name: id, required: true, ...attrs }));
 }
 
+/** The identity providers (OIDC_PROVIDERS), fetched once per page load. */
+let providers = null;
+function loadProviders() {
+  providers ??= fetch("/api/v1/auth/oidc/providers", { headers: { Accept: "application/json" }, credentials: "omit" })
+    .then((response) => (response.ok ? response.json() : { providers: [], password_signup: true }))
+    .catch(() => {
+      providers = null; // offline: try again next time
+      return { providers: [], password_signup: true };
+    });
+  return providers;
+}
+
+/** "Sign in with <name>" links: a full navigation to the provider, back to where the user was going. */
+function providerButtons(app, box, switcher, signup) {
+  loadProviders().then((found) => {
+    const back = app.afterSignIn || "/";
+    const links = found.providers.map((provider) =>
+      h("a", {
+        class: "button secondary wide sso",
+        href: `${provider.login_url}?return_to=${encodeURIComponent(back)}`,
+        text: `Sign in with ${provider.name}`,
+      }),
+    );
+    if (links.length) box.replaceChildren(h("p", { class: "or", text: "or" }), ...links);
+    if (!found.password_signup) {
+      if (signup) box.replaceChildren(h("p", { class: "notice", text: "Accounts here are created by signing in with your organisation's identity provider." }), ...links);
+      switcher.hidden = true;
+    }
+  });
+}
+
 export function authView(app, mode, notice) {
   const signup = mode === "signup";
+  const sso = h("div", { class: "sso-list" });
   const error = h("p", { class: "form-error", id: "auth-error", role: "alert" });
   const submit = h("button", { type: "submit", class: "primary wide", text: signup ? "Create account" : "Sign in" });
   const form = h(
@@ -27,6 +59,7 @@ export function authView(app, mode, notice) {
     signup ? h("p", { class: "hint", id: "password-hint", text: "At least 8 characters." }) : null,
     error,
     submit,
+    sso,
     h(
       "p",
       { class: "switch" },
@@ -69,6 +102,7 @@ export function authView(app, mode, notice) {
     }
   });
 
+  providerButtons(app, sso, form.querySelector(".switch"), signup);
   const view = h("main", { id: "main", class: "auth-page", tabIndex: -1 }, h("div", { class: "brand-large", text: "Huddle" }), form);
   view.focusTarget = () => form.querySelector(signup ? "#name" : "#email");
   return view;

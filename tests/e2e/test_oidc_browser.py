@@ -1,0 +1,83 @@
+"""Sign in with an identity provider in a real browser: Debian's Chromium (Playwright), the real
+server (`huddle run`) and a real OpenID Provider (oidc-provider on Node.js, tests/oidc_idp.mjs).
+
+The sign-in page shows "Sign in with Corp SSO"; clicking it goes to the provider, whose pages the
+test's account passes (interaction approved by the provider script), and lands back in the app
+signed in. A refusal (an email the provider has not verified) is said in words, on the callback's
+page and then on the sign-in form.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e import test_spa
+from tests.e2e.test_spa import SERVER_ENV, VIEWPORT, expect
+from tests.oidc_idp import CLIENT_ID, CLIENT_SECRET, Idp, oidc_idp
+from tests.process import Server, free_port, run_server
+
+pytestmark = pytest.mark.slow
+browser = test_spa.browser  # the browser suite's Chromium fixture
+
+
+@pytest.fixture(scope="module")
+def sso_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Idp]]:
+    workdir = tmp_path_factory.mktemp("sso")
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    with oidc_idp(workdir, redirect_uris=(f"{public}/api/v1/auth/oidc/corp/callback",)) as idp:
+        env = SERVER_ENV | {
+            "PORT": str(port),
+            "PUBLIC_URL": public,
+            "OIDC_PROVIDERS": "corp",
+            "OIDC_CORP_ISSUER": idp.issuer,
+            "OIDC_CORP_CLIENT_ID": CLIENT_ID,
+            "OIDC_CORP_CLIENT_SECRET": CLIENT_SECRET,
+            "OIDC_CORP_NAME": "Corp SSO",
+        }
+        with run_server(workdir, **env) as server:
+            yield server, idp
+
+
+def test_sign_in_with_the_provider_lands_in_the_app(browser: object, sso_server: tuple[Server, Idp]) -> None:
+    server, idp = sso_server
+    name = f"Grace {uuid.uuid4().hex[:6]}"
+    idp.browser_account(idp.add_account(f"grace-{uuid.uuid4().hex[:8]}@example.com", name=name))
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[attr-defined]
+    problems: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+        page.goto(f"{server.url}/signin")
+        page.get_by_role("link", name="Sign in with Corp SSO").click()
+        expect(page.get_by_role("heading", name=f"Welcome, {name}")).to_be_visible()
+        assert "#" not in page.url  # the one-time code is gone from the address bar
+        expect(page.locator(".conn")).to_have_attribute("data-status", "online")
+        page.reload()  # the session survives a reload like a password sign-in's
+        expect(page.get_by_role("heading", name=f"Welcome, {name}")).to_be_visible()
+    finally:
+        context.close()
+    assert problems == []
+
+
+def test_an_unverified_email_is_refused_in_words(browser: object, sso_server: tuple[Server, Idp]) -> None:
+    server, idp = sso_server
+    idp.browser_account(idp.add_account(f"eve-{uuid.uuid4().hex[:8]}@example.com", verified=False))
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[attr-defined]
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/signin")
+        with page.expect_response(lambda r: "/callback" in r.url) as landed:
+            page.get_by_role("link", name="Sign in with Corp SSO").click()
+        assert landed.value.status == 403
+        expect(page.get_by_text("did not confirm that this email address is yours")).to_be_visible()
+        page.get_by_role("link", name="Back to sign in").click()
+        expect(
+            page.get_by_text("Your identity provider has not confirmed your email address")
+        ).to_be_visible()
+        expect(page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
+    finally:
+        context.close()
