@@ -415,3 +415,28 @@ async def test_password_signup_can_be_turned_off(
     )
     assert response.status_code == 403
     assert (await client.get("/api/v1/auth/oidc/providers")).json()["password_signup"] is False
+
+
+async def test_a_provider_account_sets_a_password_and_then_signs_in_with_either(
+    sso: AppClient, idp: Idp
+) -> None:
+    email = unique_email("sso")
+    sub = idp.add_account(email)
+    tokens = await sign_in(sso, idp, sub)
+    headers = bearer(tokens["access_token"])
+    response = await sso.post(
+        "/api/v1/users/me/password", json={"current_password": "", "new_password": PASSWORD}, headers=headers
+    )
+    assert response.status_code == 204, response.text  # no password yet: none to confirm
+    login = await sso.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200
+    assert login.json()["user"]["id"] == tokens["user"]["id"]
+    assert (await sso.get("/api/v1/users/me/identities", headers=headers)).json()["has_password"] is True
+    # From now on the password is confirmed like anyone's.
+    response = await sso.post(
+        "/api/v1/users/me/password",
+        json={"current_password": "wrong", "new_password": PASSWORD},
+        headers=headers,
+    )
+    assert response.status_code == 401
+    assert (await sign_in(sso, idp, sub))["user"]["id"] == tokens["user"]["id"]
