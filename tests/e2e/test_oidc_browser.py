@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e import test_spa
-from tests.e2e.test_spa import SERVER_ENV, VIEWPORT, expect
+from tests.e2e.test_spa import PASSWORD, SERVER_ENV, VIEWPORT, expect
 from tests.oidc_idp import CLIENT_ID, CLIENT_SECRET, Idp, oidc_idp
 from tests.process import Server, free_port, run_server
 
@@ -81,3 +81,33 @@ def test_an_unverified_email_is_refused_in_words(browser: object, sso_server: tu
         expect(page.get_by_role("heading", name="Sign in to Huddle")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_password_user_links_the_provider_and_then_signs_in_with_it(
+    browser: object, sso_server: tuple[Server, Idp]
+) -> None:
+    server, idp = sso_server
+    name = f"Ada {uuid.uuid4().hex[:6]}"
+    email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+    idp.browser_account(idp.add_account(email, name=name))
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[attr-defined]
+    problems: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+        page.goto(f"{server.url}/signup")
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        expect(page.get_by_role("heading", name=f"Welcome, {name}")).to_be_visible()
+        # The provider's account has the same email: signing in with it would be refused until linked.
+        page.get_by_role("button", name="Link Corp SSO").click()
+        expect(page.get_by_text("The identity provider is now linked to your account")).to_be_visible()
+        expect(page.get_by_text(f"Corp SSO: linked ({email})")).to_be_visible()
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("link", name="Sign in with Corp SSO").click()
+        expect(page.get_by_role("heading", name=f"Welcome, {name}")).to_be_visible()
+    finally:
+        context.close()
+    assert problems == []

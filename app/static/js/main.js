@@ -8,6 +8,7 @@ import { Realtime } from "./realtime.js";
 import { SEQUENCED, Store } from "./state.js";
 import { Session } from "./session.js";
 import { authView } from "./views/auth.js";
+import { identitiesSection } from "./views/identities.js";
 import { ChatView } from "./views/chat.js";
 import { Sidebar } from "./views/sidebar.js";
 
@@ -95,7 +96,7 @@ class App {
     if (code === null && failed === null && linked === null) return;
     history.replaceState({}, "", location.pathname + location.search);
     if (failed !== null) this.notice = providerFailure(failed);
-    if (linked !== null) toast(`${linked} is now linked to your account: you can sign in with it.`);
+    if (linked !== null) toast("The identity provider is now linked to your account: you can sign in with it.", "info");
     if (code === null) return;
     try {
       await this.session.signInWithCode(code);
@@ -278,6 +279,7 @@ class App {
         heading,
         h("p", { text: "Pick a chat on the left, create a group, or start a direct chat with someone." }),
         h("p", { class: "muted", text: "In a group, “Watch together” plays a video in sync for everyone in it." }),
+        identitiesSection(this),
       ),
     );
     this.sidebar.render();

@@ -9,7 +9,7 @@ function field(id, label, attrs) {
 
 /** The identity providers (OIDC_PROVIDERS), fetched once per page load. */
 let providers = null;
-function loadProviders() {
+export function loadProviders() {
   providers ??= fetch("/api/v1/auth/oidc/providers", { headers: { Accept: "application/json" }, credentials: "omit" })
     .then((response) => (response.ok ? response.json() : { providers: [], password_signup: true }))
     .catch(() => {
