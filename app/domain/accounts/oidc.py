@@ -14,10 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import anyio
@@ -26,6 +27,8 @@ import jwt
 import msgspec
 
 from app.config import OidcProvider, Settings
+from app.db.models.accounts import EMAIL_MAX, NAME_MAX
+from app.domain.patterns import EMAIL
 from app.errors import AppError, BadRequest, ServiceUnavailable
 
 # Asymmetric algorithms only: an HMAC would be keyed by the client secret (anyone holding it could
@@ -80,11 +83,27 @@ class Discovery(msgspec.Struct, frozen=True):
 class IdClaims(msgspec.Struct, frozen=True):
     """What Huddle uses of a verified ID token."""
 
-    sub: str
+    sub: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
     email: str | None = None
-    email_verified: bool | None = None
+    # Some providers (Amazon Cognito) send the string "true"; anything but true is unverified.
+    email_verified: bool | str | None = None
     name: str | None = None
     preferred_username: str | None = None
+
+    @property
+    def verified_email(self) -> str | None:
+        """The email, when the provider vouches for it and it is a plausible address."""
+        if self.email_verified not in (True, "true") or not self.email:
+            return None
+        email = self.email.strip().lower()
+        if len(email) > EMAIL_MAX or not re.match(EMAIL, email):
+            return None
+        return email
+
+    @property
+    def display_name(self) -> str:
+        raw = self.name or self.preferred_username or ""
+        return "".join(ch for ch in raw if ch.isprintable()).strip()[:NAME_MAX]
 
 
 class FlowState(msgspec.Struct, frozen=True):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.folding import Folded, fold_name
-from app.db.models.accounts import AuthSession, OidcIdentity, User
+from app.db.models.accounts import EMAIL_MAX, AuthSession, OidcIdentity, User
 from app.domain.accounts.oidc import EXCHANGE_SECONDS, IdClaims, OidcFailed, RelyingParty
 from app.domain.accounts.passwords import NO_PASSWORD, has_password
 from app.domain.accounts.schemas import (
@@ -375,13 +375,13 @@ class AccountService:
             if user is None or not user.is_active:
                 raise OidcFailed("inactive", "This account is deactivated", status_code=403)
             return user
-        if not claims.email or claims.email_verified is not True:
+        email = claims.verified_email
+        if email is None:
             raise OidcFailed(
                 "unverified_email",
                 f"{party.name} did not confirm that this email address is yours; verify it there first",
                 status_code=403,
             )
-        email = normalize_email(claims.email)
         if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
             raise OidcFailed(
                 "link_required",
@@ -389,28 +389,34 @@ class AccountService:
                 "from your profile",
                 status_code=409,
             )
-        name = (claims.name or claims.preferred_username or email.split("@", 1)[0]).strip()[:100]
-        user = User(email=email, name=name or email, password_hash=NO_PASSWORD)
+        user = User(email=email, name=claims.display_name or email, password_hash=NO_PASSWORD)
         self.db.add(user)
         try:
             await self.db.flush()
-            await self._link(user, party, claims)
-        except IntegrityError:  # the same person, twice at once: the other request made it
+        except IntegrityError:  # the same email, registered at the same moment
             await self.db.rollback()
-            raise OidcFailed("conflict", "This sign-in happened twice at once; try again", 409) from None
+            raise OidcFailed("conflict", "This account was just created; sign in again", 409) from None
+        await self._link(user, party, claims)
         return user
 
     async def _link(self, user: User, party: RelyingParty, claims: IdClaims) -> None:
+        email = claims.email.strip().lower() if claims.email else None
         self.db.add(
             OidcIdentity(
                 user_id=user.id,
                 provider=party.provider.key,
                 issuer=party.provider.issuer,
                 subject=claims.sub,
-                email=normalize_email(claims.email) if claims.email else None,
+                email=email if email and len(email) <= EMAIL_MAX else None,
             )
         )
-        await self.db.flush()
+        try:
+            await self.db.flush()
+        except IntegrityError:  # linked at the same moment by another request
+            await self.db.rollback()
+            raise OidcFailed(
+                "identity_taken", f"This {party.name} account is already linked to a Huddle account", 409
+            ) from None
         await self.db.commit()
 
     def exchange_code(self, user: User) -> str:

@@ -440,3 +440,34 @@ async def test_a_provider_account_sets_a_password_and_then_signs_in_with_either(
     )
     assert response.status_code == 401
     assert (await sign_in(sso, idp, sub))["user"]["id"] == tokens["user"]["id"]
+
+
+async def test_odd_but_valid_claims_sign_in_and_junk_claims_are_4xx(sso: AppClient, idp: Idp) -> None:
+    """`email_verified: "true"` (Amazon Cognito's string) counts; a name with control characters is
+    cleaned; an over-long `sub`, a non-string name or an email that is no address is a 4xx."""
+    email = unique_email("cognito")
+    response = await tampered(
+        sso,
+        idp,
+        lambda n, sub: idp.sign(
+            {"sub": sub, "nonce": n, "email": email, "email_verified": "true", "name": "Bob\x00\x1b Cole"}
+        ),
+    )
+    assert response.status_code == 302, response.text
+    tokens = (await exchange(sso, response.headers["location"])).json()
+    assert (tokens["user"]["email"], tokens["user"]["name"]) == (email, "Bob Cole")
+    junk = [
+        {"sub": "x" * 300, "email": unique_email(), "email_verified": True},
+        {"name": {"first": "Bob"}, "email": unique_email(), "email_verified": True},
+    ]
+    for claims in junk:
+        response = await tampered(
+            sso, idp, lambda n, sub, claims=claims: idp.sign({"sub": sub, "nonce": n} | claims)
+        )
+        refused(response, 400, "bad_id_token")
+    response = await tampered(
+        sso,
+        idp,
+        lambda n, sub: idp.sign({"sub": sub, "nonce": n, "email": "no-at-sign", "email_verified": True}),
+    )
+    refused(response, 403, "unverified_email")
