@@ -9,6 +9,7 @@ page and then on the sign-in form.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -58,6 +59,12 @@ def test_sign_in_with_the_provider_lands_in_the_app(browser: object, sso_server:
         expect(page.locator(".conn")).to_have_attribute("data-status", "online")
         page.reload()  # the session survives a reload like a password sign-in's
         expect(page.get_by_role("heading", name=f"Welcome, {name}")).to_be_visible()
+        # Signing out ends Huddle's session and offers the provider's RP-initiated logout.
+        page.get_by_role("button", name="Sign out").click()
+        provider_logout = page.get_by_role("link", name="Sign out of Corp SSO too")
+        expect(provider_logout).to_have_attribute(
+            "href", re.compile(rf"^{re.escape(idp.issuer)}/session/end\?")
+        )
     finally:
         context.close()
     assert problems == []

@@ -7,7 +7,7 @@ import { Media } from "./media.js";
 import { Realtime } from "./realtime.js";
 import { SEQUENCED, Store } from "./state.js";
 import { Session } from "./session.js";
-import { authView } from "./views/auth.js";
+import { SSO_KEY, SSO_PENDING_KEY, authView } from "./views/auth.js";
 import { identitiesSection } from "./views/identities.js";
 import { ChatView } from "./views/chat.js";
 import { Sidebar } from "./views/sidebar.js";
@@ -54,6 +54,7 @@ class App {
     this.unsentReads = new Map(); // groupId -> seq the server may not have
     this.pendingEdits = new Map(); // "groupId:seq" -> {groupId, seq, text}, waiting for the connection
     this.afterSignIn = null;
+    this.providerLogout = null; // {name, url}: offered on the sign-in page after signing out
 
     this.session.addEventListener("ended", (event) => this.sessionEnded(event.detail.reason));
     window.addEventListener("popstate", () => this.route());
@@ -97,9 +98,12 @@ class App {
     history.replaceState({}, "", location.pathname + location.search);
     if (failed !== null) this.notice = providerFailure(failed);
     if (linked !== null) toast("The identity provider is now linked to your account: you can sign in with it.", "info");
+    const pending = sessionStorage.getItem(SSO_PENDING_KEY);
+    sessionStorage.removeItem(SSO_PENDING_KEY);
     if (code === null) return;
     try {
       await this.session.signInWithCode(code);
+      if (pending) sessionStorage.setItem(SSO_KEY, pending);
     } catch (error) {
       if (error instanceof NetworkError) throw error;
       this.notice = `Signing in did not complete: ${describeError(error)} Try again.`;
@@ -163,6 +167,7 @@ class App {
 
   startShell() {
     if (this.shell) return;
+    this.providerLogout = null;
     this.store.reset();
     this.store.me = this.session.user;
     this.sidebar = new Sidebar(this);
@@ -214,6 +219,24 @@ class App {
   }
 
   async signOut() {
+    let sso = null;
+    try {
+      sso = JSON.parse(sessionStorage.getItem(SSO_KEY) || "null");
+    } catch {
+      sso = null;
+    }
+    sessionStorage.removeItem(SSO_KEY);
+    // Huddle's logout ends Huddle's session; the provider's own session goes on. Where it offers
+    // RP-initiated logout (end_session_endpoint), the sign-in page links to it.
+    this.providerLogout = null;
+    if (sso) {
+      try {
+        const found = await this.api.get(`/api/v1/auth/oidc/${encodeURIComponent(sso.key)}/logout`);
+        if (found.end_session_url) this.providerLogout = { name: sso.name, url: found.end_session_url };
+      } catch {
+        // no link then: signing out of Huddle matters, the provider's page is a courtesy
+      }
+    }
     await this.session.signOut();
   }
 

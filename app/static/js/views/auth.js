@@ -7,6 +7,9 @@ function field(id, label, attrs) {
   return h("div", { class: "field" }, h("label", { for: id, text: label }), h("input", { id, name: id, required: true, ...attrs }));
 }
 
+export const SSO_PENDING_KEY = "huddle.sso.pending";
+export const SSO_KEY = "huddle.sso";
+
 /** The identity providers (OIDC_PROVIDERS), fetched once per page load. */
 let providers = null;
 export function loadProviders() {
@@ -23,13 +26,16 @@ export function loadProviders() {
 function providerButtons(app, box, switcher, signup) {
   loadProviders().then((found) => {
     const back = app.afterSignIn || "/";
-    const links = found.providers.map((provider) =>
-      h("a", {
+    const links = found.providers.map((provider) => {
+      const link = h("a", {
         class: "button secondary wide sso",
         href: `${provider.login_url}?return_to=${encodeURIComponent(back)}`,
         text: `Sign in with ${provider.name}`,
-      }),
-    );
+      });
+      // Remembered for signing out of the provider too (main.js); kept once the sign-in completes.
+      link.addEventListener("click", () => sessionStorage.setItem(SSO_PENDING_KEY, JSON.stringify({ key: provider.key, name: provider.name })));
+      return link;
+    });
     if (links.length) box.replaceChildren(h("p", { class: "or", text: "or" }), ...links);
     if (!found.password_signup) {
       if (signup) box.replaceChildren(h("p", { class: "notice", text: "Accounts here are created by signing in with your organisation's identity provider." }), ...links);
@@ -48,6 +54,9 @@ export function authView(app, mode, notice) {
     { class: "card auth", aria: { labelledby: "auth-title", describedby: "auth-error" }, novalidate: true },
     h("h1", { id: "auth-title", tabIndex: -1, text: signup ? "Create your Huddle account" : "Sign in to Huddle" }),
     notice ? h("p", { class: "notice", role: "status", text: notice }) : null,
+    app.providerLogout
+      ? h("p", { class: "notice" }, `You are still signed in at ${app.providerLogout.name}. `, h("a", { href: app.providerLogout.url, text: `Sign out of ${app.providerLogout.name} too` }))
+      : null,
     signup ? field("name", "Name", { type: "text", autocomplete: "name", maxLength: 100 }) : null,
     field("email", "Email", { type: "email", autocomplete: "email", inputMode: "email" }),
     field("password", "Password", {
