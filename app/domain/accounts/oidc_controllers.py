@@ -15,7 +15,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from app.domain.accounts.controllers import AUTH, AUTH_BODY_LIMIT, USERS, _agent
-from app.domain.accounts.deps import Accounts, Authenticated
+from app.domain.accounts.deps import Accounts, Authenticated, client_address
 from app.domain.accounts.oidc import (
     COOKIE_PATH,
     FLOW_SECONDS,
@@ -183,7 +183,7 @@ def _failure_page(error: AppError) -> Response[str]:
     tags=AUTH,
     summary="Where the identity provider sends the browser back: verifies and signs in (or links)",
     status_code=302,
-    responses=error_responses(400, 401, 403, 404, 409, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 429, 503),
 )
 async def oidc_callback(
     request: Request[Any, Any, Any],
@@ -237,6 +237,7 @@ async def _finish(
         raise OidcFailed("denied" if error == "access_denied" else "provider_error", detail, status_code=403)
     if not code:
         raise OidcFailed("no_code", "The identity provider sent no sign-in code")
+    await accounts.limit_provider_sign_in(client_address(request))
     id_token = await party.exchange(code, _redirect_uri(request, runtime, provider), flow.verifier)
     claims = await party.verify(id_token, flow.nonce)
     user = await accounts.oidc_identity(party, claims, flow.link_user)

@@ -96,6 +96,14 @@ class AccountService:
             if everyone >= s.login_email_failure_limit:
                 raise RateLimited(min(mine_wait, everyone_wait))
 
+    async def limit_provider_sign_in(self, client: str) -> None:
+        """Before a callback calls the provider's token endpoint: sign-in attempts per client address
+        (the same budget as password sign-ins), so Huddle cannot be made to hammer the provider."""
+        s = self.settings
+        await self._limit(
+            f"login:client:{client}", limit=s.login_rate_limit, window=s.login_rate_window_seconds
+        )
+
     async def login_failed(self, email: str, client: str) -> None:
         window = self.settings.login_rate_window_seconds
         for key in (f"login:failed:{email}:{client}", f"login:failed:{email}"):

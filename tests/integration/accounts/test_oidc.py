@@ -471,3 +471,20 @@ async def test_odd_but_valid_claims_sign_in_and_junk_claims_are_4xx(sso: AppClie
         lambda n, sub: idp.sign({"sub": sub, "nonce": n, "email": "no-at-sign", "email_verified": True}),
     )
     refused(response, 403, "unverified_email")
+
+
+async def test_callbacks_share_the_sign_in_rate_limit(
+    idp: Idp, make_settings: Callable[..., Settings], make_client: Callable[..., Any]
+) -> None:
+    """A flow cookie is free to get; each callback with a code costs a call to the provider, so
+    callbacks count against LOGIN_RATE_LIMIT per client address like password sign-ins."""
+    provider = OidcProvider(key=PROVIDER, issuer=idp.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    client: AppClient = await make_client(make_settings(oidc_providers=(provider,), login_rate_limit=2))
+    statuses = []
+    for _ in range(3):
+        state = authorize_query(await start(client))["state"]
+        response = await client.get(
+            f"/api/v1/auth/oidc/{PROVIDER}/callback", params={"code": "x", "state": state}
+        )
+        statuses.append(response.status_code)
+    assert statuses == [400, 400, 429]  # the provider refuses the made-up code; then the limit
