@@ -139,9 +139,9 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)  # 64 characters, within RFC 7636's 43..128
-    return verifier, _b64(hashlib.sha256(verifier.encode("ascii")).digest())
+def pkce_challenge(verifier: str) -> str:
+    """RFC 7636 S256: BASE64URL(SHA256(verifier)), no padding."""
+    return _b64(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
 class FlowCodec:
@@ -358,7 +358,7 @@ class Oidc:
 
     def start(self, key: str, return_to: str, link_user: int | None) -> tuple[FlowState, str]:
         """A new flow: its state (for the authorization URL) and the sealed cookie value."""
-        verifier, _ = pkce_pair()
+        verifier = secrets.token_urlsafe(48)  # 64 characters, within RFC 7636's 43..128
         flow = FlowState(
             jti=uuid.uuid4().hex,
             provider=key,
@@ -391,7 +391,7 @@ class Oidc:
         return flow
 
     def challenge(self, flow: FlowState) -> str:
-        return _b64(hashlib.sha256(flow.verifier.encode("ascii")).digest())
+        return pkce_challenge(flow.verifier)
 
     async def close(self) -> None:
         if self._http is not None:
