@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import msgspec
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -298,6 +298,8 @@ class AccountService:
         user.deleted_at = _now()
         user.email = f"deleted+{user.id}@deleted.invalid"
         user.avatar_url = user.status_message = None
+        # Its identity providers are freed like its email: signing in there again makes a new account.
+        await self.db.execute(delete(OidcIdentity).where(OidcIdentity.user_id == user.id))
         await self._revoke(AuthSession.user_id == user.id, reason="account_deleted")
         await self.db.commit()
         # The email is free to register again: seed frames name authors by email, so the old

@@ -488,3 +488,14 @@ async def test_callbacks_share_the_sign_in_rate_limit(
         )
         statuses.append(response.status_code)
     assert statuses == [400, 400, 429]  # the provider refuses the made-up code; then the limit
+
+
+async def test_a_deleted_account_frees_its_provider_identity(sso: AppClient, idp: Idp) -> None:
+    sub = idp.add_account(unique_email("sso"))
+    first = await sign_in(sso, idp, sub)
+    response = await sso.request(
+        "DELETE", "/api/v1/users/me", json={"password": ""}, headers=bearer(first["access_token"])
+    )
+    assert response.status_code == 204, response.text  # no password to confirm on a provider's account
+    again = await sign_in(sso, idp, sub)
+    assert again["user"]["id"] != first["user"]["id"]  # a new account, not the deleted one
