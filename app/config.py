@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,6 +35,17 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class OidcProvider(msgspec.Struct, frozen=True, kw_only=True):
+    """One OpenID Connect identity provider (OIDC_<KEY>_*): Huddle is its relying party."""
+
+    key: str  # lower-case, in the URLs: /api/v1/auth/oidc/<key>/login
+    issuer: str  # exactly as the provider's discovery document and ID tokens say it
+    client_id: str
+    client_secret: str | None = None  # None: a public client (PKCE alone)
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    name: str = ""  # the button's "Sign in with <name>"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,6 +119,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()  # IPs/CIDRs whose X-Forwarded-For is believed
     cors_allow_origins: tuple[str, ...] = ()  # empty: no cross-origin browser access
     metrics_token: str | None = None  # bearer for /metrics; without it, loopback only
+    oidc_providers: tuple[OidcProvider, ...] = ()  # sign in with an identity provider (OIDC)
+    public_url: str | None = None  # the origin browsers reach Huddle at: OIDC redirect URIs are built on it
+    allow_password_signup: bool = True  # false: accounts come from identity providers only
     log_level: str = "INFO"
     debug: bool = False
 
@@ -196,6 +211,66 @@ def _origins(r: _Reader, name: str) -> tuple[str, ...]:
             f"{name}: {origin!r} is not an origin like https://chat.example.com",
         )
     return origins
+
+
+OIDC_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _oidc_providers(r: _Reader) -> tuple[OidcProvider, ...]:
+    """OIDC_PROVIDERS=corp,... and, for each, OIDC_CORP_ISSUER, _CLIENT_ID, _CLIENT_SECRET, _SCOPES, _NAME."""
+    providers = []
+    for raw in r.items("OIDC_PROVIDERS"):
+        key = raw.lower()
+        if not OIDC_KEY.match(key):
+            r.problems.append(
+                f"OIDC_PROVIDERS: {raw!r} must be letters, digits and _ (starting with a letter)"
+            )
+            continue
+        prefix = f"OIDC_{key.upper()}_"
+        issuer = r.text(prefix + "ISSUER", "").rstrip("/")
+        scheme, _, host = issuer.partition("://")
+        r.check(
+            scheme == "https" or (scheme == "http" and _loopback_host(host)),
+            f"{prefix}ISSUER: required, an https:// URL (http:// only on a loopback address), got {issuer!r}",
+        )
+        client_id = r.text(prefix + "CLIENT_ID", "")
+        r.check(bool(client_id), f"{prefix}CLIENT_ID: required for the provider {key!r}")
+        scopes = tuple(r.text(prefix + "SCOPES", "openid email profile").replace(",", " ").split())
+        r.check("openid" in scopes, f"{prefix}SCOPES: must include openid, got {' '.join(scopes)!r}")
+        providers.append(
+            OidcProvider(
+                key=key,
+                issuer=issuer,
+                client_id=client_id,
+                client_secret=r.optional(prefix + "CLIENT_SECRET"),
+                scopes=scopes,
+                name=r.text(prefix + "NAME", key.capitalize()),
+            )
+        )
+    return tuple(providers)
+
+
+def _loopback_host(host: str) -> bool:
+    name = host.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _public_url(r: _Reader) -> str | None:
+    url = r.optional("PUBLIC_URL")
+    if url is None:
+        return None
+    url = url.rstrip("/")
+    scheme, _, host = url.partition("://")
+    r.check(
+        scheme in {"http", "https"} and bool(host) and "/" not in host,
+        f"PUBLIC_URL: {url!r} is not an origin like https://chat.example.com",
+    )
+    return url
 
 
 def _heights(r: _Reader, name: str) -> tuple[int, ...]:
@@ -375,6 +450,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_networks(r, "TRUSTED_PROXIES"),
         cors_allow_origins=_origins(r, "CORS_ALLOW_ORIGINS"),
         metrics_token=metrics_token,
+        oidc_providers=_oidc_providers(r),
+        public_url=_public_url(r),
+        allow_password_signup=r.text("ALLOW_PASSWORD_SIGNUP", "true").lower()
+        not in {"0", "false", "no", "off"},
         log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), str.upper),
         debug=r.flag("DEBUG"),
     )

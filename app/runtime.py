@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.engine import create_engine
+from app.domain.accounts.oidc import Oidc
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
 from app.domain.events import Events
@@ -56,12 +57,14 @@ class Runtime:
     watching: WatchingStore  # who has each group's player open (app/ws/watching.py)
     # Images decoded at once by this worker (IMAGE_CONCURRENCY): a few KB of PNG can decode to 150 MB.
     image_slots: asyncio.Semaphore
+    oidc: Oidc  # the identity providers of OIDC_PROVIDERS (sign in with ...)
 
     async def close(self) -> None:
         await self.broker.close()
         await self.messages.close()
         await self.blobs.close()
         await self.state.close()
+        await self.oidc.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -126,4 +129,5 @@ def build_runtime(settings: Settings) -> Runtime:
         playback=RedisPlayback(redis, settings.redis_key_prefix) if redis else MemoryPlayback(),
         watching=RedisWatching(redis, settings.redis_key_prefix) if redis else MemoryWatching(),
         image_slots=asyncio.Semaphore(settings.image_concurrency),
+        oidc=Oidc(settings),
     )

@@ -15,6 +15,7 @@ from litestar.types import ControllerRouterHandler, Scope, Send
 from app.config import Settings
 from app.db.engine import sqlalchemy_config
 from app.domain.accounts import controllers as accounts
+from app.domain.accounts import oidc_controllers as oidc
 from app.domain.accounts.deps import provide_accounts, provide_blocks, provide_principal, provide_runtime
 from app.domain.attachments import controllers as attachments
 from app.domain.attachments.deps import provide_attachments
@@ -58,6 +59,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *health.route_handlers,
         *metrics.route_handlers,
         *accounts.route_handlers,
+        *oidc.route_handlers,
         *groups.route_handlers,
         *messages.route_handlers,
         *videos.route_handlers,

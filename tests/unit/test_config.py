@@ -202,3 +202,54 @@ def test_realtime_transport_is_the_socket_unless_sse_is_chosen() -> None:
     assert _problems({"REALTIME_TRANSPORT": "long-polling"}) == [
         "REALTIME_TRANSPORT: must be one of ws, sse, got 'long-polling'"
     ]
+
+
+def test_identity_providers_are_read() -> None:
+    settings = settings_from_env(
+        {
+            "OIDC_PROVIDERS": "corp, Google",
+            "OIDC_CORP_ISSUER": "https://sso.example.com/realms/huddle/",
+            "OIDC_CORP_CLIENT_ID": "huddle",
+            "OIDC_CORP_CLIENT_SECRET": "s3",
+            "OIDC_CORP_SCOPES": "openid email",
+            "OIDC_CORP_NAME": "Example SSO",
+            "OIDC_GOOGLE_ISSUER": "https://accounts.google.com",
+            "OIDC_GOOGLE_CLIENT_ID": "id.apps.googleusercontent.com",
+            "PUBLIC_URL": "https://chat.example.com/",
+            "ALLOW_PASSWORD_SIGNUP": "false",
+        }
+    )
+    corp, google = settings.oidc_providers
+    assert (corp.key, corp.issuer, corp.client_id, corp.client_secret) == (
+        "corp",
+        "https://sso.example.com/realms/huddle",
+        "huddle",
+        "s3",
+    )
+    assert (corp.scopes, corp.name) == (("openid", "email"), "Example SSO")
+    assert (google.key, google.client_secret, google.name) == ("google", None, "Google")
+    assert google.scopes == ("openid", "email", "profile")
+    assert settings.public_url == "https://chat.example.com"
+    assert settings.allow_password_signup is False
+    assert settings_from_env({}).oidc_providers == ()
+    assert settings_from_env({}).allow_password_signup is True
+
+
+def test_identity_provider_problems_name_the_variable() -> None:
+    problems = _problems(
+        {
+            "OIDC_PROVIDERS": "corp,bad-key,plain",
+            "OIDC_CORP_ISSUER": "http://sso.example.com",  # plain http off the machine
+            "OIDC_CORP_SCOPES": "email profile",
+            "OIDC_PLAIN_ISSUER": "http://127.0.0.1:9000",  # loopback http: a test provider
+            "OIDC_PLAIN_CLIENT_ID": "x",
+            "PUBLIC_URL": "chat.example.com",
+        }
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "OIDC_CORP_ISSUER",
+        "OIDC_CORP_CLIENT_ID",
+        "OIDC_CORP_SCOPES",
+        "OIDC_PROVIDERS",
+        "PUBLIC_URL",
+    ]

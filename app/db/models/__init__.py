@@ -2,7 +2,7 @@
 
 from advanced_alchemy.base import metadata_registry
 
-from app.db.models.accounts import AuthSession, User, UserBlock
+from app.db.models.accounts import AuthSession, OidcIdentity, User, UserBlock
 from app.db.models.groups import Group, Membership
 from app.db.models.media import (
     Attachment,
@@ -26,6 +26,7 @@ __all__ = [
     "Membership",
     "MessageAttachment",
     "MessageRow",
+    "OidcIdentity",
     "ReactionRow",
     "Rendition",
     "Subtitle",

@@ -6,7 +6,7 @@ import datetime as dt
 
 from advanced_alchemy.base import DefaultBase, IdentityAuditBase, UUIDv7AuditBase
 from advanced_alchemy.types import BigIntIdentity, DateTimeUTC
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 EMAIL_MAX = 320
@@ -59,4 +59,21 @@ class UserBlock(DefaultBase):
     )
 
 
-__all__ = ["AuthSession", "User", "UserBlock"]
+class OidcIdentity(IdentityAuditBase):
+    """An account at an identity provider linked to a Huddle user: signing in there signs in here.
+    The provider's `sub` is unique only within its issuer, so the pair names the person."""
+
+    __tablename__ = "oidc_identities"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_oidc_identities_issuer_subject"),
+        {"sqlite_autoincrement": True},
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))  # the OIDC_PROVIDERS key it was linked through
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_MAX), default=None)  # as the provider said it
+
+
+__all__ = ["AuthSession", "OidcIdentity", "User", "UserBlock"]

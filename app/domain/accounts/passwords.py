@@ -15,6 +15,13 @@ import bcrypt
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024  # code points; bounds the pre-hash work per request
+# An account made by an identity provider has no password until its owner sets one: this is no
+# bcrypt hash, so no password ever matches it.
+NO_PASSWORD = "!"  # noqa: S105 -- a marker, not a secret
+
+
+def has_password(hashed: str | None) -> bool:
+    return bool(hashed) and hashed != NO_PASSWORD
 
 
 def _prehash(password: str) -> bytes:
@@ -34,12 +41,14 @@ class PasswordHasher:
         return await anyio.to_thread.run_sync(self._hash, password)
 
     async def verify(self, password: str, hashed: str | None) -> bool:
-        """Check a password; with no hash (unknown user) spend the same time on a dummy hash."""
-        if hashed is None:
+        """Check a password; with no hash (unknown user, or an account without a password) spend the
+        same time on a dummy hash."""
+        if not has_password(hashed):
+            hashed = None
             if self._dummy is None:
                 self._dummy = (await self.hash("dummy password for timing")).encode("ascii")
             target = self._dummy
         else:
-            target = hashed.encode("ascii")
+            target = hashed.encode("ascii")  # type: ignore[union-attr]
         ok = await anyio.to_thread.run_sync(bcrypt.checkpw, _prehash(password), target)
         return ok and hashed is not None

@@ -8,12 +8,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import msgspec
-from sqlalchemy import ColumnElement, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.folding import Folded, fold_name
-from app.db.models.accounts import AuthSession, User, UserBlock
+from app.db.models.accounts import EMAIL_MAX, AuthSession, OidcIdentity, User, UserBlock
+from app.domain.accounts.oidc import EXCHANGE_SECONDS, IdClaims, OidcFailed, RelyingParty
+from app.domain.accounts.passwords import NO_PASSWORD, has_password
 from app.domain.accounts.schemas import (
     PasswordChangeBody,
     ProfilePatch,
@@ -24,7 +26,7 @@ from app.domain.accounts.schemas import (
     UserOut,
 )
 from app.domain.accounts.tokens import Claims
-from app.errors import Conflict, NotFound, RateLimited, Unauthorized
+from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from app.runtime import Runtime
 from app.ws.protocol import SessionEnded
 
@@ -94,6 +96,14 @@ class AccountService:
             if everyone >= s.login_email_failure_limit:
                 raise RateLimited(min(mine_wait, everyone_wait))
 
+    async def limit_provider_sign_in(self, client: str) -> None:
+        """Before a callback calls the provider's token endpoint: sign-in attempts per client address
+        (the same budget as password sign-ins), so Huddle cannot be made to hammer the provider."""
+        s = self.settings
+        await self._limit(
+            f"login:client:{client}", limit=s.login_rate_limit, window=s.login_rate_window_seconds
+        )
+
     async def login_failed(self, email: str, client: str) -> None:
         window = self.settings.login_rate_window_seconds
         for key in (f"login:failed:{email}:{client}", f"login:failed:{email}"):
@@ -149,6 +159,8 @@ class AccountService:
         await self._limit(
             f"register:client:{client}", limit=s.login_rate_limit, window=s.login_rate_window_seconds
         )
+        if not s.allow_password_signup:
+            raise Forbidden("Accounts are created by signing in with an identity provider here")
         email = normalize_email(body.email)
         if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
             raise Conflict("Email already registered")
@@ -257,6 +269,8 @@ class AccountService:
     # -- account management ------------------------------------------------------------------------
 
     async def _check_password(self, principal: Principal, password: str, client: str) -> None:
+        if not has_password(principal.user.password_hash):
+            return  # an identity provider's account has no password to confirm until one is set
         await self.limit_login(principal.user.email, client)
         if not await self.runtime.passwords.verify(password, principal.user.password_hash):
             await self.login_failed(principal.user.email, client)
@@ -284,6 +298,8 @@ class AccountService:
         user.deleted_at = _now()
         user.email = f"deleted+{user.id}@deleted.invalid"
         user.avatar_url = user.status_message = None
+        # Its identity providers are freed like its email: signing in there again makes a new account.
+        await self.db.execute(delete(OidcIdentity).where(OidcIdentity.user_id == user.id))
         await self._revoke(AuthSession.user_id == user.id, reason="account_deleted")
         await self.db.commit()
         # The email is free to register again: seed frames name authors by email, so the old
@@ -343,6 +359,124 @@ class AccountService:
             .offset(offset)
         )
         return list(rows)
+
+    # -- identity providers (OpenID Connect) -------------------------------------------------------
+
+    async def oidc_identity(self, party: RelyingParty, claims: IdClaims, link_user: int | None) -> User:
+        """The user a verified ID token signs in (or, with `link_user`, links to).
+
+        - A linked identity (issuer + `sub`) signs its user in, whatever the email says now.
+        - Linking from a signed-in session attaches the identity to that user, unless another
+          account holds it already.
+        - Otherwise a new account is made, only from an email the provider says is verified, and
+          never for an email an account already has: its owner must sign in (with the password) and
+          link the provider from their profile, so nobody takes an account over by an email claim.
+        """
+        issuer = party.provider.issuer
+        linked = await self.db.scalar(
+            select(OidcIdentity).where(OidcIdentity.issuer == issuer, OidcIdentity.subject == claims.sub)
+        )
+        if link_user is not None:
+            user = await self.db.get(User, link_user)
+            if user is None or not user.is_active:
+                raise OidcFailed("inactive", "This account is deactivated", status_code=403)
+            if linked is not None and linked.user_id != user.id:
+                raise OidcFailed(
+                    "identity_taken",
+                    f"This {party.name} account is linked to another Huddle account",
+                    status_code=409,
+                )
+            if linked is None:
+                await self._link(user, party, claims)
+            return user
+        if linked is not None:
+            user = await self.db.get(User, linked.user_id)
+            if user is None or not user.is_active:
+                raise OidcFailed("inactive", "This account is deactivated", status_code=403)
+            return user
+        email = claims.verified_email
+        if email is None:
+            raise OidcFailed(
+                "unverified_email",
+                f"{party.name} did not confirm that this email address is yours; verify it there first",
+                status_code=403,
+            )
+        if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
+            raise OidcFailed(
+                "link_required",
+                f"An account with this email exists: sign in with its password, then link {party.name} "
+                "from your profile",
+                status_code=409,
+            )
+        user = User(email=email, name=claims.display_name or email, password_hash=NO_PASSWORD)
+        self.db.add(user)
+        try:
+            await self.db.flush()
+        except IntegrityError:  # the same email, registered at the same moment
+            await self.db.rollback()
+            raise OidcFailed("conflict", "This account was just created; sign in again", 409) from None
+        await self._link(user, party, claims)
+        return user
+
+    async def _link(self, user: User, party: RelyingParty, claims: IdClaims) -> None:
+        email = claims.email.strip().lower() if claims.email else None
+        self.db.add(
+            OidcIdentity(
+                user_id=user.id,
+                provider=party.provider.key,
+                issuer=party.provider.issuer,
+                subject=claims.sub,
+                email=email if email and len(email) <= EMAIL_MAX else None,
+            )
+        )
+        try:
+            await self.db.flush()
+        except IntegrityError:  # linked at the same moment by another request
+            await self.db.rollback()
+            raise OidcFailed(
+                "identity_taken", f"This {party.name} account is already linked to a Huddle account", 409
+            ) from None
+        await self.db.commit()
+
+    def exchange_code(self, user: User) -> str:
+        """The one-time code the callback hands the SPA (in the URL fragment, never sent to a server)
+        for a session: the tokens themselves never appear in a URL."""
+        return self.runtime.oidc.codec.seal(
+            "oidc_exchange", {"sub": str(user.id), "jti": uuid.uuid4().hex}, EXCHANGE_SECONDS
+        )
+
+    async def oidc_exchange(self, code: str, user_agent: str | None) -> TokenResponse:
+        """Swap the callback's one-time code for a session, exactly like a password sign-in."""
+        try:
+            claims = self.runtime.oidc.codec.open("oidc_exchange", code)
+        except OidcFailed:
+            raise Unauthorized("The sign-in code is invalid or expired; sign in again") from None
+        jti, sub = claims.get("jti"), claims.get("sub")
+        if not isinstance(jti, str) or not isinstance(sub, str) or not sub.isdigit():
+            raise Unauthorized("The sign-in code is invalid or expired; sign in again")
+        if not await self.runtime.state.claim(f"oidc:exchange:{jti}", EXCHANGE_SECONDS * 2):
+            raise Unauthorized("The sign-in code has already been used; sign in again")
+        user = await self.db.get(User, int(sub))
+        if user is None or not user.is_active:
+            raise Unauthorized("Account is deactivated")
+        return await self._start_session(user, user_agent)
+
+    async def identities(self, principal: Principal) -> list[OidcIdentity]:
+        rows = await self.db.scalars(
+            select(OidcIdentity).where(OidcIdentity.user_id == principal.user_id).order_by(OidcIdentity.id)
+        )
+        return list(rows)
+
+    async def unlink(self, principal: Principal, identity_id: int) -> None:
+        """Remove a linked identity, unless it is the account's last way in (no password)."""
+        mine = await self.identities(principal)
+        identity = next((row for row in mine if row.id == identity_id), None)
+        if identity is None:
+            raise NotFound("No such linked identity")
+        if len(mine) == 1 and not has_password(principal.user.password_hash):
+            raise Conflict("This is the account's only way to sign in: set a password first")
+        await self.db.delete(identity)
+        await self.db.commit()
 
     async def provision(self, email: str, name: str, password_hash: str, user_agent: str) -> TokenResponse:
         """An operator's account (`huddle users create`): created, or its password reset when it

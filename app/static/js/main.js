@@ -8,7 +8,8 @@ import { Media } from "./media.js";
 import { chosenTransport, createRealtime } from "./realtime.js";
 import { SEQUENCED, Store } from "./state.js";
 import { Session } from "./session.js";
-import { authView } from "./views/auth.js";
+import { SSO_KEY, SSO_PENDING_KEY, authView } from "./views/auth.js";
+import { identitiesSection } from "./views/identities.js";
 import { ChatView } from "./views/chat.js";
 import { Sidebar } from "./views/sidebar.js";
 
@@ -20,6 +21,23 @@ const STATUS_TEXT = {
   offline: "Offline: waiting for the network",
   ended: "Disconnected",
 };
+
+// Why a sign-in with an identity provider was refused (the callback's `reason`), in words.
+const PROVIDER_FAILURES = {
+  denied: "The sign-in was cancelled at your identity provider.",
+  expired: "The sign-in took too long. Try again.",
+  no_flow: "The sign-in expired or was started in another browser. Try again.",
+  bad_state: "The sign-in could not be verified. Try again.",
+  replayed: "That sign-in was already used. Try again.",
+  unverified_email: "Your identity provider has not confirmed your email address. Verify it there, then try again.",
+  link_required: "An account with your email already exists. Sign in with its password, then link the provider from your profile.",
+  identity_taken: "That identity is already linked to another Huddle account.",
+  inactive: "This account is deactivated.",
+};
+
+function providerFailure(reason) {
+  return PROVIDER_FAILURES[reason] || "Signing in with your identity provider failed. Try again.";
+}
 
 class App {
   constructor(root) {
@@ -39,6 +57,7 @@ class App {
     this.pendingEdits = new Map(); // "groupId:seq" -> {groupId, seq, text}, waiting for the connection
     this.httpSends = Promise.resolve(); // messages sent over HTTP while the connection is down, in order
     this.afterSignIn = null;
+    this.providerLogout = null; // {name, url}: offered on the sign-in page after signing out
 
     this.session.addEventListener("ended", (event) => this.sessionEnded(event.detail.reason));
     window.addEventListener("popstate", () => this.route());
@@ -58,7 +77,8 @@ class App {
 
   async boot() {
     try {
-      await this.session.restore();
+      await this.finishProviderSignIn();
+      if (!this.session.signedIn) await this.session.restore();
     } catch (error) {
       if (error instanceof NetworkError) {
         this.showUnreachable();
@@ -67,6 +87,30 @@ class App {
     }
     this.root.removeAttribute("aria-busy");
     this.route();
+  }
+
+  /** Back from an identity provider: the fragment carries a one-time code (`#oidc=`), a refusal's
+   * reason (`#oidc_error=`) or a linked provider (`#oidc_linked=`). It is read once and removed from
+   * the address bar and history; the fragment never reaches a server. */
+  async finishProviderSignIn() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    const code = params.get("oidc");
+    const failed = params.get("oidc_error");
+    const linked = params.get("oidc_linked");
+    if (code === null && failed === null && linked === null) return;
+    history.replaceState({}, "", location.pathname + location.search);
+    if (failed !== null) this.notice = providerFailure(failed);
+    if (linked !== null) toast("The identity provider is now linked to your account: you can sign in with it.", "info");
+    const pending = sessionStorage.getItem(SSO_PENDING_KEY);
+    sessionStorage.removeItem(SSO_PENDING_KEY);
+    if (code === null) return;
+    try {
+      await this.session.signInWithCode(code);
+      if (pending) sessionStorage.setItem(SSO_KEY, pending);
+    } catch (error) {
+      if (error instanceof NetworkError) throw error;
+      this.notice = `Signing in did not complete: ${describeError(error)} Try again.`;
+    }
   }
 
   showUnreachable() {
@@ -127,6 +171,7 @@ class App {
 
   startShell() {
     if (this.shell) return;
+    this.providerLogout = null;
     this.store.reset();
     this.store.me = this.session.user;
     this.sidebar = new Sidebar(this);
@@ -183,6 +228,24 @@ class App {
   }
 
   async signOut() {
+    let sso = null;
+    try {
+      sso = JSON.parse(sessionStorage.getItem(SSO_KEY) || "null");
+    } catch {
+      sso = null;
+    }
+    sessionStorage.removeItem(SSO_KEY);
+    // Huddle's logout ends Huddle's session; the provider's own session goes on. Where it offers
+    // RP-initiated logout (end_session_endpoint), the sign-in page links to it.
+    this.providerLogout = null;
+    if (sso) {
+      try {
+        const found = await this.api.get(`/api/v1/auth/oidc/${encodeURIComponent(sso.key)}/logout`);
+        if (found.end_session_url) this.providerLogout = { name: sso.name, url: found.end_session_url };
+      } catch {
+        // no link then: signing out of Huddle matters, the provider's page is a courtesy
+      }
+    }
     await this.session.signOut();
   }
 
@@ -248,6 +311,7 @@ class App {
         heading,
         h("p", { text: "Pick a chat on the left, create a group, or start a direct chat with someone." }),
         h("p", { class: "muted", text: "In a group, “Watch together” plays a video in sync for everyone in it." }),
+        identitiesSection(this),
       ),
     );
     this.sidebar.render();

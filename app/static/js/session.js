@@ -80,6 +80,11 @@ export class Session extends EventTarget {
     this.adopt(await publicPost("/api/v1/auth/login", { email, password }));
   }
 
+  /** After "Sign in with <provider>": the callback's one-time code (from the URL fragment) for tokens. */
+  async signInWithCode(code) {
+    this.adopt(await publicPost("/api/v1/auth/oidc/exchange", { code }));
+  }
+
   async register(email, name, password) {
     this.adopt(await publicPost("/api/v1/auth/register", { email, name, password }));
   }

@@ -7,8 +7,46 @@ function field(id, label, attrs) {
   return h("div", { class: "field" }, h("label", { for: id, text: label }), h("input", { id, name: id, required: true, ...attrs }));
 }
 
+export const SSO_PENDING_KEY = "huddle.sso.pending";
+export const SSO_KEY = "huddle.sso";
+
+/** The identity providers (OIDC_PROVIDERS), fetched once per page load. */
+let providers = null;
+export function loadProviders() {
+  providers ??= fetch("/api/v1/auth/oidc/providers", { headers: { Accept: "application/json" }, credentials: "omit" })
+    .then((response) => (response.ok ? response.json() : { providers: [], password_signup: true }))
+    .catch(() => {
+      providers = null; // offline: try again next time
+      return { providers: [], password_signup: true };
+    });
+  return providers;
+}
+
+/** "Sign in with <name>" links: a full navigation to the provider, back to where the user was going. */
+function providerButtons(app, box, switcher, signup) {
+  loadProviders().then((found) => {
+    const back = app.afterSignIn || "/";
+    const links = found.providers.map((provider) => {
+      const link = h("a", {
+        class: "button secondary wide sso",
+        href: `${provider.login_url}?return_to=${encodeURIComponent(back)}`,
+        text: `Sign in with ${provider.name}`,
+      });
+      // Remembered for signing out of the provider too (main.js); kept once the sign-in completes.
+      link.addEventListener("click", () => sessionStorage.setItem(SSO_PENDING_KEY, JSON.stringify({ key: provider.key, name: provider.name })));
+      return link;
+    });
+    if (links.length) box.replaceChildren(h("p", { class: "or", text: "or" }), ...links);
+    if (!found.password_signup) {
+      if (signup) box.replaceChildren(h("p", { class: "notice", text: "Accounts here are created by signing in with your organisation's identity provider." }), ...links);
+      switcher.hidden = true;
+    }
+  });
+}
+
 export function authView(app, mode, notice) {
   const signup = mode === "signup";
+  const sso = h("div", { class: "sso-list" });
   const error = h("p", { class: "form-error", id: "auth-error", role: "alert" });
   const submit = h("button", { type: "submit", class: "primary wide", text: signup ? "Create account" : "Sign in" });
   const form = h(
@@ -16,6 +54,9 @@ export function authView(app, mode, notice) {
     { class: "card auth", aria: { labelledby: "auth-title", describedby: "auth-error" }, novalidate: true },
     h("h1", { id: "auth-title", tabIndex: -1, text: signup ? "Create your Huddle account" : "Sign in to Huddle" }),
     notice ? h("p", { class: "notice", role: "status", text: notice }) : null,
+    app.providerLogout
+      ? h("p", { class: "notice" }, `You are still signed in at ${app.providerLogout.name}. `, h("a", { href: app.providerLogout.url, text: `Sign out of ${app.providerLogout.name} too` }))
+      : null,
     signup ? field("name", "Name", { type: "text", autocomplete: "name", maxLength: 100 }) : null,
     field("email", "Email", { type: "email", autocomplete: "email", inputMode: "email" }),
     field("password", "Password", {
@@ -27,6 +68,7 @@ export function authView(app, mode, notice) {
     signup ? h("p", { class: "hint", id: "password-hint", text: "At least 8 characters." }) : null,
     error,
     submit,
+    sso,
     h(
       "p",
       { class: "switch" },
@@ -69,6 +111,7 @@ export function authView(app, mode, notice) {
     }
   });
 
+  providerButtons(app, sso, form.querySelector(".switch"), signup);
   const view = h("main", { id: "main", class: "auth-page", tabIndex: -1 }, h("div", { class: "brand-large", text: "Huddle" }), form);
   view.focusTarget = () => form.querySelector(signup ? "#name" : "#email");
   return view;
