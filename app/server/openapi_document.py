@@ -121,7 +121,11 @@ def _bound_cursors(operation: Operation) -> None:
 
 
 def _one_error_body(status: int, response: OpenAPIResponse) -> None:
-    """Every 4xx/5xx answer is an ErrorBody, including the 400 Litestar documents for validation."""
+    """Every 4xx/5xx answer is an ErrorBody, including the 400 Litestar documents for validation; a
+    redirect has no body (Litestar documents an empty JSON one for a handler returning a Response)."""
+    if 300 <= status < 400:
+        response.content = None
+        return
     if status < 400:
         return
     response.content = {_JSON: OpenAPIMediaType(schema=ERROR_BODY)}
