@@ -7,11 +7,9 @@ shared one is never stopped)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import httpx
 import pytest
 
 from app.db import migrate
-from tests.e2e.test_gateway_cluster import cluster_env, private_redis, send_with_retries
+from tests.e2e.test_gateway_cluster import ResumingReader, cluster_env, private_redis, send_with_retries
 from tests.process import Server, run_server
 from tests.services import postgres_database, redis_namespace
 from tests.wsclient import SEQUENCED, User, group_with, sign_up
@@ -34,23 +32,16 @@ def database() -> Iterator[str]:
         yield url
 
 
-class ResumingStream:
+class ResumingStream(ResumingReader):
     """Follows one group over `GET /api/v1/events` and resumes by Last-Event-ID after any end: a
-    refusal, the connection dropped, or the server's `event: close`."""
+    refusal, the connection dropped, or the server's `event: close` (the socket reader's `start`,
+    `wait_for` and `stop`)."""
 
     def __init__(self, server: Server, user: User, group_id: int) -> None:
-        self.server, self.user, self.group_id = server, user, group_id
-        self.seqs: list[int] = []
-        self.texts: list[str] = []
+        super().__init__(server, user, group_id)
         self.last_id: str | None = None
-        self.reconnects = 0
         self.closes: list[int] = []  # the codes of the server's `event: close`
-        self.connected = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._connection: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         while True:
@@ -104,19 +95,6 @@ class ResumingStream:
         elif frame.get("type") in SEQUENCED and frame.get("group_id") == self.group_id:
             self.seqs.append(int(str(frame["seq"])))
             self.texts.append(str(frame.get("text", "")))
-
-    async def wait_for(self, seq: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.seqs or self.seqs[-1] < seq:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"stream stuck at {self.seqs[-3:]} waiting for {seq}")
-            await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 async def committed(http: httpx.AsyncClient, user: User, group_id: int) -> list[tuple[int, str]]:
