@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.process import free_port
+from tests.process import free_port, listening
 from tests.services import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,14 +41,6 @@ def connection_string(port: int) -> str:
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
         f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
     )
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -89,7 +80,7 @@ def azurite(workdir: Path, timeout: float = 30, port: int | None = None) -> Iter
         )
     try:
         deadline = time.monotonic() + timeout
-        while not _listening(port):
+        while not listening(port):
             if process.poll() is not None:
                 unavailable(f"Azurite exited with {process.returncode}: {log.read_text(errors='replace')}")
             if time.monotonic() > deadline:

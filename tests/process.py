@@ -35,6 +35,15 @@ APP_VARIABLES = (
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def listening(port: int) -> bool:
+    """Something accepts connections on this loopback port (a helper server has started)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.process import free_port
+from tests.process import free_port, listening
 from tests.services import unavailable
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 class Secantus:
@@ -65,7 +56,7 @@ class Secantus:
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
-        while not _listening(self.port):
+        while not listening(self.port):
             if self.process.poll() is not None:
                 unavailable(f"SecantusDB exited with {self.process.returncode}: {self._tail()}")
             if time.monotonic() > deadline:
