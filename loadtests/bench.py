@@ -204,6 +204,28 @@ def redis_phase(database_url: str, repeat: int, connections: int, messages: int)
     return phase
 
 
+def mongodb_phase(database_url: str, repeat: int, connections: int, messages: int) -> dict[str, Any]:
+    """The MongoDB message store (MONGODB_URL) beside PostgreSQL's: Huddle's fan-out with 2 workers on
+    it, and the stores alone (loadtests/store_append.py). The server is SecantusDB, the test server
+    (no mongod can be installed here): its numbers price the adapter on it, not MongoDB."""
+    from loadtests import store_append  # noqa: PLC0415 -- the tests' SecantusDB starter, only here
+    from tests.secantus import Secantus  # noqa: PLC0415
+
+    phase: dict[str, Any] = {}
+    server = Secantus(RUN / "secantus")
+    server.start()
+    try:
+        env = {"MONGODB_URL": server.url, "DATABASE_NAME": f"bench_{uuid.uuid4().hex[:6]}"}
+        with huddle(
+            "huddle-mongodb", 2, database_url, redis=True, port=PORTS["huddle"], run_dir=RUN, env=env
+        ):
+            phase["fanout"] = fresh_fanouts("huddle-mongodb", repeat, connections, messages)
+    finally:
+        server.stop()
+    phase["store"] = store_append.compare()
+    return phase
+
+
 def wrk(url: str, *, size: int) -> dict[str, Any]:
     out = run(
         ["wrk", "-t2", f"-c{RANGE_CONNECTIONS}", f"-d{RANGE_SECONDS}s", "-s", str(SHARED / "range.lua"), url],
@@ -436,6 +458,9 @@ def main() -> None:
 
         log("Redis per delivery: one Redis, then a local 3+3 Redis Cluster (REDIS_CLUSTER=1), 2 workers")
         results["redis"] = redis_phase(database_url, args.repeat, top, args.messages)
+
+        log("the MongoDB message store (on SecantusDB, the test server), 2 workers; then the stores alone")
+        results["mongodb"] = mongodb_phase(database_url, args.repeat, top, args.messages)
 
         log("embedded mode: SQLite, in-process broker, 1 worker")
         with bench_huddle("huddle-embedded", 1, f"sqlite:///{RUN / 'embedded.db'}", redis=False):

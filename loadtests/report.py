@@ -307,6 +307,7 @@ def tables(results: dict[str, Any]) -> str:
         "",
         f"Scaling 1 → 2 workers: {ratio(med(two, 'delivered_per_s'), med(one, 'delivered_per_s'))}.",
         *redis_table(results, top),
+        *mongodb_table(results, top),
         "",
         "Raw numbers of every run: [docs/bench/results.json](bench/results.json).",
         "",
@@ -339,6 +340,44 @@ def redis_table(results: dict[str, Any], top: str) -> list[str]:
                 f"| {label} | {med(runs, 'delivered_per_s'):,.0f}{spread(runs, 'delivered_per_s')} | "
                 f"{med(runs, CPU):g} | {med(runs, 'redis_cpu_ms_per_1k_deliveries'):g} | {med(runs, 'p99_ms'):g} |"
             )
+    return lines
+
+
+def mongodb_table(results: dict[str, Any], top: str) -> list[str]:
+    """What the MongoDB message store costs beside PostgreSQL's, through Huddle and alone."""
+    phase = results.get("mongodb")
+    if not phase:
+        return []
+    two = results["scaling"]["2"]
+    runs = phase["fanout"]
+    lines = [
+        "",
+        f"### The MongoDB message store ({top} sockets, 2 workers, same driver and parameters)",
+        "",
+        "On SecantusDB, the MongoDB-protocol test server (no mongod can be installed on this machine): the",
+        "numbers price Huddle's adapter on that server, not MongoDB's own speed.",
+        "",
+        "| message store | deliveries/s | workers' CPU µs/delivery | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|",
+        f"| PostgreSQL | {med(two, 'delivered_per_s'):,.0f}{spread(two, 'delivered_per_s')} | {med(two, CPU):g} | "
+        f"{med(two, 'p50_ms'):g} | {med(two, 'p99_ms'):g} |",
+        f"| MongoDB store on SecantusDB | {med(runs, 'delivered_per_s'):,.0f}{spread(runs, 'delivered_per_s')} | "
+        f"{med(runs, CPU):g} | {med(runs, 'p50_ms'):g} | {med(runs, 'p99_ms'):g} |",
+    ]
+    store = phase.get("store") or {}
+    if store:
+        names = list(next(iter(store.values())))
+        lines += [
+            "",
+            "The stores alone, through the message-store port (`python -m loadtests.store_append`):",
+            "",
+            "| store | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names),
+        ]
+        lines += [
+            f"| {label} | " + " | ".join(f"{numbers[name]:,.0f}" for name in names) + " |"
+            for label, numbers in store.items()
+        ]
     return lines
 
 

@@ -94,7 +94,8 @@ async def run(settings: Settings) -> dict[str, float]:
         await runtime.close()
 
 
-def main() -> None:
+def compare() -> dict[str, dict[str, float]]:
+    """Each adapter's numbers: PostgreSQL's SQL store, then the MongoDB store on SecantusDB."""
     with tempfile.TemporaryDirectory() as folder, postgres_database() as database_url:
         migrate.upgrade(database_url)
         base = Settings(
@@ -116,6 +117,11 @@ def main() -> None:
             }
         finally:
             server.stop()
+    return results
+
+
+def main() -> None:
+    results = compare()
     names = list(next(iter(results.values())))
     print("| store | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
