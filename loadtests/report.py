@@ -348,7 +348,8 @@ def mongodb_table(results: dict[str, Any], top: str) -> list[str]:
     phase = results.get("mongodb")
     if not phase:
         return []
-    two = results["scaling"]["2"]
+    # PostgreSQL beside it: the one-Redis runs just before (same setup, minutes apart), else the headline.
+    two = (results.get("redis") or {}).get("single") or results["scaling"]["2"]
     runs = phase["fanout"]
     lines = [
         "",
