@@ -34,7 +34,7 @@ from app.domain.accounts.services import AccountService
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.attachments.thumbnails import THUMB_CONTENT_TYPE, ImageRefused, inspect_image_off_loop
 from app.domain.media import quota
-from app.domain.media.blobstore import BlobInfo, BlobStore
+from app.domain.media.blobstore import BlobInfo, BlobStore, in_one_chunk
 from app.domain.media.signing import INVALID_LINK, AttachmentSigner
 from app.domain.media.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
 from app.domain.messages.frames import render_attachment
@@ -172,12 +172,12 @@ async def add_attachment(
             raise Unprocessable(str(error)) from None
         width, height = facts.width, facts.height
         thumb_key = f"{key}-thumbnail"
-        await store.put(thumb_key, _once(facts.thumbnail), THUMB_CONTENT_TYPE)
+        await store.put(thumb_key, in_one_chunk(facts.thumbnail), THUMB_CONTENT_TYPE)
         if facts.original is not None:
             # In place, before the row makes it reachable; last, so that a failed thumbnail leaves the
             # upload as sent for the client's retry of `complete` (after this, a retry finds bytes
             # that no longer match the declared size and must send the upload again).
-            info = await store.put(key, _once(facts.original), info.content_type)
+            info = await store.put(key, in_one_chunk(facts.original), info.content_type)
     try:
         attachment = Attachment(
             group_id=group_id,
@@ -201,10 +201,6 @@ async def add_attachment(
             await remove_blobs(store, [thumb_key])
         raise
     return attachment
-
-
-async def _once(data: bytes) -> Any:
-    yield data
 
 
 # -- sending ----------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from app.db.models.media import SUBTITLE_LABEL_MAX, Subtitle, Video
 from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService
 from app.domain.media import quota, subtitles
+from app.domain.media.blobstore import in_one_chunk
 from app.domain.media.multipart import FORM_OVERHEAD, MultipartReader
 from app.domain.media.schemas import SubtitleOut
 from app.domain.media.services import MediaService
@@ -115,10 +116,6 @@ def _checked(meta: TrackMeta) -> tuple[str, str]:
     return language, kind
 
 
-async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
 class SubtitleService:
     def __init__(self, db: AsyncSession, runtime: Runtime) -> None:
         self.db = db
@@ -197,7 +194,7 @@ class SubtitleService:
         body = converted.text.encode("utf-8")
         key = new_subtitle_key()
         try:
-            info = await self.store.put(key, _one_chunk(body), subtitles.VTT_CONTENT_TYPE)
+            info = await self.store.put(key, in_one_chunk(body), subtitles.VTT_CONTENT_TYPE)
             row = await self._insert(
                 video,
                 Subtitle(

@@ -19,6 +19,7 @@ from app.domain.media.blobstore._port import (
     InvalidKey,
     MissingBlocks,
     check_key,
+    in_one_chunk,
 )
 from app.domain.media.blobstore.local import LocalBlobStore
 
@@ -36,6 +37,7 @@ __all__ = [
     "MissingBlocks",
     "check_key",
     "create_blob_store",
+    "in_one_chunk",
 ]
 
 

@@ -117,6 +117,12 @@ class BlobStore(Protocol):
     async def close(self) -> None: ...
 
 
+async def in_one_chunk(data: bytes) -> AsyncGenerator[bytes, None]:
+    """Bytes already in memory (a thumbnail, a scrubbed image, a subtitle track) as the chunk stream
+    `BlobStore.put` takes."""
+    yield data
+
+
 def check_key(key: str) -> str:
     """Return `key` when it is a safe relative name (`videos/abc`), else raise InvalidKey."""
     if len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
