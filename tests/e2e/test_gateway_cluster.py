@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -171,6 +171,13 @@ async def send_with_retries(http: httpx.AsyncClient, user: User, group_id: int, 
     raise AssertionError(f"could not send {text}")
 
 
+async def start_all(readers: Sequence[ResumingReader], timeout: float = 10) -> None:
+    """Start the readers (socket or event-stream ones) and wait until every one is connected."""
+    for reader in readers:
+        reader.start()
+    await asyncio.wait_for(asyncio.gather(*(reader.connected.wait() for reader in readers)), timeout)
+
+
 def assert_exactly_once_in_order(reader: ResumingReader, last_seq: int) -> None:
     assert reader.seqs == list(range(reader.seqs[0], last_seq + 1)), reader.seqs
 
@@ -216,9 +223,7 @@ async def test_sigkill_a_worker_mid_storm_loses_nothing(cluster: tuple[Server, h
     readers_users = [await sign_up(http, f"R{i}") for i in range(6)]
     group = await group_with(http, ann, *readers_users)  # seqs 1..6 are the add notices
     readers = [ResumingReader(server, user, group) for user in readers_users]
-    for reader in readers:
-        reader.start()
-    await asyncio.wait_for(asyncio.gather(*(r.connected.wait() for r in readers)), 10)
+    await start_all(readers)
     # Kill a worker that holds readers: the kernel may well have put every socket on one worker.
     spread = await socket_spread(http, ann)
     victim = max(spread, key=lambda pid: spread[pid])

@@ -19,6 +19,7 @@ from tests.e2e.test_gateway_cluster import (
     assert_exactly_once_in_order,
     cluster_env,
     send_with_retries,
+    start_all,
 )
 from tests.process import run_server
 from tests.redis_cluster import local_cluster
@@ -59,10 +60,8 @@ async def test_a_master_killed_mid_storm_loses_nothing(database: str, tmp_path: 
             readers_users = [await sign_up(http, f"R{i}") for i in range(6)]
             group = await group_with(http, ann, *readers_users)  # seqs 1..6: the add notices
             readers = [ResumingReader(server, user, group) for user in readers_users]
-            for reader in readers:
-                reader.start()
             try:
-                await asyncio.wait_for(asyncio.gather(*(r.connected.wait() for r in readers)), 10)
+                await start_all(readers)
                 for reader in readers:
                     await reader.wait_for(len(readers_users))
                 victim = cluster.master_of(f"{PREFIX}g:{group}")

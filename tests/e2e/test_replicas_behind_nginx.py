@@ -26,6 +26,7 @@ from tests.e2e.test_gateway_cluster import (
     assert_exactly_once_in_order,
     cluster_env,
     send_with_retries,
+    start_all,
 )
 from tests.process import Server, free_port, run_server
 from tests.redis_cluster import LocalCluster, local_cluster
@@ -164,10 +165,8 @@ async def test_four_replicas_survive_a_replica_and_a_redis_master_dying(
         ]
         followers: dict[int, list[User]] = {groups[0]: members[:5], groups[1]: members[:3] + members[5:]}
         readers = [ResumingReader(balancer, u, g) for g, users in followers.items() for u in users]  # type: ignore[arg-type]
-        for reader in readers:
-            reader.start()
         try:
-            await asyncio.wait_for(asyncio.gather(*(r.connected.wait() for r in readers)), 20)
+            await start_all(readers, timeout=20)
             for reader in readers:
                 await reader.wait_for(len(followers[reader.group_id]))  # the add notices
             spread = await asyncio.to_thread(sockets_per_replica, replicas)

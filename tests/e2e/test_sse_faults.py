@@ -17,7 +17,13 @@ import httpx
 import pytest
 
 from app.db import migrate
-from tests.e2e.test_gateway_cluster import ResumingReader, cluster_env, private_redis, send_with_retries
+from tests.e2e.test_gateway_cluster import (
+    ResumingReader,
+    cluster_env,
+    private_redis,
+    send_with_retries,
+    start_all,
+)
 from tests.process import Server, run_server
 from tests.services import postgres_database, redis_namespace
 from tests.wsclient import SEQUENCED, User, group_with, sign_up
@@ -143,10 +149,8 @@ async def test_a_worker_sigkilled_mid_stream_loses_and_repeats_nothing(database:
             users = [await sign_up(http, f"R{i}") for i in range(6)]
             group = await group_with(http, ann, *users)  # seqs 1..6: the add notices
             readers = [ResumingStream(server, user, group) for user in users]
-            for reader in readers:
-                reader.start()
             try:
-                await asyncio.wait_for(asyncio.gather(*(r.connected.wait() for r in readers)), 10)
+                await start_all(readers)
                 await asyncio.gather(*(r.wait_for(6) for r in readers))
                 spread = await stream_spread(http)
                 victim = max(spread, key=lambda pid: spread[pid])  # the worker holding the most streams
