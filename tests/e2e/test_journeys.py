@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_spa import SERVER_ENV, Person, browser, expect, make_group  # noqa: F401 -- browser is a fixture
+from tests.e2e.test_spa import (  # noqa: F401 -- browser is a fixture
+    SERVER_ENV,
+    TRANSPORTS,
+    Person,
+    browser,
+    expect,
+    expect_transport,
+    make_group,
+)
 from tests.process import Server, free_port, run_server
 
 pytestmark = pytest.mark.slow
@@ -484,9 +492,15 @@ def test_attachment_chips_previews_and_video_previews_read_well(
 # -- 5. server restart: an edit typed during the outage was lost; read positions went wrong ---------
 
 
-def test_a_server_restart_loses_no_edit_and_no_read_position(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_server_restart_loses_no_edit_and_no_read_position(
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+    transport: str,
+) -> None:
     port = free_port()
-    with run_server(tmp_path, PORT=str(port), **SERVER_ENV) as server:
+    env = SERVER_ENV | {"REALTIME_TRANSPORT": transport}
+    with run_server(tmp_path, PORT=str(port), **env) as server:
         ann, bob = Person(browser, server, "Ann"), Person(browser, server, "Bob")
         ann.sign_up()
         bob.sign_up()
@@ -511,7 +525,7 @@ def test_a_server_restart_loses_no_edit_and_no_read_position(browser: Any, tmp_p
         ann.page.get_by_label("Edit message").fill("second typo")
         bob.say("Restart", "said in the outage")
 
-        with run_server(tmp_path, PORT=str(port), **SERVER_ENV):
+        with run_server(tmp_path, PORT=str(port), **env):
             ann.expect_connected(timeout=25_000)
             bob.expect_connected(timeout=25_000)
             expect(message(bob, "first typo")).to_be_visible()  # the queued edit went out
@@ -532,6 +546,7 @@ def test_a_server_restart_loses_no_edit_and_no_read_position(browser: Any, tmp_p
             )
             assert unread == [0], unread
             for person in (ann, bob):
+                expect_transport(person, transport)
                 problems = person.problems
                 person.context.close()
                 assert not [p for p in problems if "Failed to fetch" not in p], problems
