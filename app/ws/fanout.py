@@ -142,7 +142,7 @@ class Outbox:
         self._drained: asyncio.Future[None] | None = None  # a replay waits for room in the queue
         self.close_code: int | None = None
         self.close_reason = ""
-        self.closed = asyncio.Event()
+        self._closed: asyncio.Future[None] | None = None  # `when_closed`, made on first ask
 
     def push(self, text: str, *, droppable: bool = False) -> None:
         if self.close_code is not None:
@@ -227,8 +227,17 @@ class Outbox:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
             self._queue.clear()
-            self.closed.set()
+            _resolve(self._closed)
             _resolve(self._drained)
+
+    def when_closed(self) -> asyncio.Future[None]:
+        """Done once `close` is called. A plain future, not an Event waited on by a task: an idle
+        connection's memory is mostly what it waits with."""
+        if self._closed is None:
+            self._closed = asyncio.get_running_loop().create_future()
+            if self.close_code is not None:
+                self._closed.set_result(None)
+        return self._closed
 
     async def finish(self, wait: float) -> bool:
         """Stop sending, letting the frame being written finish (cancelling a write mid-frame leaves

@@ -395,7 +395,7 @@ class Gateway:
         idle = self.runtime.settings.ws_idle_timeout_seconds
         strikes = 0
         receive = asyncio.ensure_future(socket.receive())
-        closing = asyncio.ensure_future(connection.closed.wait())
+        closing: asyncio.Future[Any] = connection.when_closed()  # never cancelled: shared
         try:
             while True:
                 done, _ = await asyncio.wait(
@@ -432,7 +432,6 @@ class Gateway:
                 await self._handle(connection, text, group_id, groups)
         finally:
             receive.cancel()
-            closing.cancel()
 
     async def _handle(
         self, connection: Connection, text: str, default_group: int | None, groups: list[int]

@@ -9,8 +9,9 @@ A socket may only share a read that started after it began receiving the group's
 `since` ticket): an older read can miss a message that was published before the socket was listening,
 and nothing would ever tell the socket about it.
 
-The sockets that share a read also share its frames: a message's frame depends on the viewer only
-through the `me` flag of its reactions, so one without reactions is encoded once, not once per socket.
+Replays share frames too: a message's frame depends on the viewer only through the `me` flag of its
+reactions, so one without reactions is encoded once per worker, not once per socket, and a thousand
+sockets replaying the same latest messages hold one copy of each.
 """
 
 from __future__ import annotations
@@ -50,22 +51,23 @@ class SharedReads:
     def __init__(self, store: MessageStore, slots: int, signer: AttachmentSigner) -> None:
         self._store = store
         self._signer = signer
-        self._texts: OrderedDict[int, tuple[StoredMessage, str]] = OrderedDict()
+        self._texts: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         self._slots = asyncio.Semaphore(slots)
         self._inflight: dict[tuple[Any, ...], _Read] = {}
         self._tickets = itertools.count()
 
     def text(self, message: StoredMessage, viewer_id: int) -> str:
-        """The frame of a message returned by `after`, encoded once for every socket that replays it."""
+        """The frame of a message returned by `after`, encoded once per worker for every socket that
+        replays it, keyed by what changes the frame (an edit, a delete, attachment URLs' expiry)."""
         if message.reactions:  # `me` differs per viewer
             return _encoder.encode(to_frame(message, viewer_id, signer=self._signer)).decode()
-        cached = self._texts.get(id(message))
-        if cached is not None and cached[0] is message:
-            return cached[1]
-        text = _encoder.encode(to_frame(message, signer=self._signer)).decode()
-        self._texts[id(message)] = (message, text)  # the message is kept, so its id is not reused
-        if len(self._texts) > SHARED_TEXTS:
-            self._texts.popitem(last=False)
+        expiry = self._signer.expiry() if message.attachments else 0
+        key = (message.id, message.edited_at, message.deleted_at, expiry)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = _encoder.encode(to_frame(message, signer=self._signer)).decode()
+            if len(self._texts) > SHARED_TEXTS:
+                self._texts.popitem(last=False)
         return text
 
     def ticket(self) -> int:

@@ -85,9 +85,12 @@ class StreamConnection(Connection):
     def _next_frame(self) -> str:
         # Every sequenced event's seq is recorded before it is queued (Connection._send_sequenced),
         # so once the queue is taken whole the cursor names exactly what this write carries.
-        cursor = self.cursor()
-        parts = [*self._queue, f"id: {cursor}\n\n"] if cursor else [*self._queue]
-        self._queue.clear()
+        # Emptied by popleft, not clear(): clear() gives the deque a new block each time, and the
+        # deque keeps the old ones for reuse, ~0.5 KiB a write that an idle stream would hold on to.
+        queue = self._queue
+        parts = [queue.popleft() for _ in range(len(queue))]
+        if cursor := self.cursor():
+            parts.append(f"id: {cursor}\n\n")
         return "".join(parts)
 
     def _message(self, frame: str) -> dict[str, Any]:
@@ -127,27 +130,39 @@ class EventStream:
 
 
 async def wait_for_end(connection: Connection, receive: Any) -> None:
-    """Until the client goes (`http.disconnect`) or the server closes the stream; a comment line
-    whenever the stream has been idle for HEARTBEAT_SECONDS."""
-    gone = asyncio.ensure_future(receive())
-    closing = asyncio.ensure_future(connection.closed.wait())
+    """Until the client goes (`http.disconnect`) or the server closes the stream, with a comment line
+    every HEARTBEAT_SECONDS so proxies keep it open. Callbacks and one future rather than tasks and
+    `asyncio.wait`: thousands of streams sit here, and this is most of what each one holds."""
+    loop = asyncio.get_running_loop()
+    reading: asyncio.Future[Any] | None = None
+    beating: asyncio.TimerHandle | None = None
+
+    def listen() -> None:
+        nonlocal reading
+        reading = asyncio.ensure_future(receive())
+        reading.add_done_callback(received)
+
+    def received(done: asyncio.Future[Any]) -> None:
+        if done.cancelled() or connection.close_code is not None:
+            return
+        if done.exception() is None and done.result().get("type") != "http.disconnect":
+            listen()  # a request body: the stream ignores it
+            return
+        connection.close(1000)
+
+    def beat() -> None:
+        nonlocal beating
+        connection.push(": keep-alive\n\n")
+        beating = loop.call_later(HEARTBEAT_SECONDS, beat)
+
+    beating = loop.call_later(HEARTBEAT_SECONDS, beat)
+    listen()
     try:
-        while True:
-            done, _ = await asyncio.wait(
-                {gone, closing}, timeout=HEARTBEAT_SECONDS, return_when="FIRST_COMPLETED"
-            )
-            if closing in done:
-                return
-            if gone in done:
-                if gone.result().get("type") == "http.disconnect":
-                    connection.close(1000)
-                    return
-                gone = asyncio.ensure_future(receive())  # a request body: the stream ignores it
-                continue
-            connection.push(": keep-alive\n\n")
+        await connection.when_closed()
     finally:
-        gone.cancel()
-        closing.cancel()
+        beating.cancel()
+        if reading is not None:
+            reading.cancel()
 
 
 def closing_chunk(code: int, reason: str) -> bytes:

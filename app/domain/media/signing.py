@@ -60,7 +60,8 @@ class _Signer:
     def _mac(self, message: str) -> str:
         return _b64(hmac.digest(self._key, message.encode("ascii"), hashlib.sha256))
 
-    def _expiry(self, now: float | None) -> int:
+    def expiry(self, now: float | None = None) -> int:
+        """The expiry of a URL signed now: rounded up, so URLs signed within one step are the same."""
         moment = time.time() if now is None else now
         return -(-int(moment + self.ttl) // EXPIRY_STEP) * EXPIRY_STEP
 
@@ -87,7 +88,7 @@ class StreamSigner(_Signer):
     ) -> tuple[str, int]:
         """The query string of a stream URL for this user (and quality) of the video stored under
         `key` (the original's blob key, whatever the quality), and its expiry (unix seconds)."""
-        expires = self._expiry(now)
+        expires = self.expiry(now)
         signature = self._mac(self._message(video_id, user_id, expires, quality, key))
         return urlencode({"uid": user_id, "exp": expires, "sig": signature}), expires
 
@@ -142,7 +143,7 @@ class AttachmentSigner(_Signer):
     ) -> tuple[str, int]:
         """The query string of a URL for this attachment (or its thumbnail), stored under `key`, and
         its expiry."""
-        expires = self._expiry(now)
+        expires = self.expiry(now)
         signature = self._mac(self._message(attachment_id, variant, expires, key))
         return urlencode({"exp": expires, "sig": signature}), expires
 
