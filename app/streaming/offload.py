@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 
@@ -115,6 +115,29 @@ def stream_offload(settings: Settings, store: BlobStore) -> Offload | None:
         signing: Any = store
         return AzureRedirect(signing, timedelta(seconds=settings.stream_sas_ttl_seconds))
     return None
+
+
+def redirect_origins(settings: Settings) -> tuple[str, ...]:
+    """The origins streams redirect browsers to: the blob endpoint's with azure-redirect, else none."""
+    if settings.stream_offload != "azure-redirect" or not settings.azure_storage_connection_string:
+        return ()
+    return (blob_origin(settings.azure_storage_connection_string),)
+
+
+def blob_origin(connection_string: str) -> str:
+    """`scheme://host[:port]` of the blob endpoint a connection string names (its BlobEndpoint, else
+    the account's public endpoint)."""
+    parts = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (part.partition("=") for part in connection_string.split(";"))
+    }
+    endpoint = parts.get("blobendpoint")
+    if not endpoint:
+        scheme = parts.get("defaultendpointsprotocol", "https")
+        suffix = parts.get("endpointsuffix", "core.windows.net")
+        endpoint = f"{scheme}://{parts.get('accountname', '')}.blob.{suffix}"
+    split = urlsplit(endpoint)
+    return f"{split.scheme}://{split.netloc}"
 
 
 def offloadable(request: Request[Any, Any, Any], info: BlobInfo) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.config import ConfigError, load_settings, settings_from_env
+from app.streaming.offload import redirect_origins
 
 GOOD_SECRET = "s" * 40
 
@@ -295,3 +296,25 @@ def test_stream_offload_problems_name_the_variable(env: dict[str, str], problem:
     with pytest.raises(ConfigError) as error:
         settings_from_env(env)
     assert any(line.startswith(problem) for line in error.value.problems), error.value.problems
+
+
+@pytest.mark.parametrize(
+    ("connection", "origin"),
+    [
+        (
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5",
+            "https://acct.blob.core.windows.net",
+        ),
+        (
+            "AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn",
+            "https://acct.blob.core.chinacloudapi.cn",
+        ),
+        ("AccountName=d;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/d;", "http://127.0.0.1:10000"),
+    ],
+)
+def test_redirects_go_to_the_blob_endpoint_origin(connection: str, origin: str) -> None:
+    settings = settings_from_env(
+        {"STREAM_OFFLOAD": "azure-redirect", "AZURE_STORAGE_CONNECTION_STRING": connection}
+    )
+    assert redirect_origins(settings) == (origin,)
+    assert redirect_origins(settings_from_env({"AZURE_STORAGE_CONNECTION_STRING": connection})) == ()
