@@ -201,14 +201,16 @@ GENERATED_KEY = secrets.token_urlsafe(48)
 
 def _interpolated(value: str, **given: str) -> str:
     """The value compose would use with SECRET_KEY set (as compose.yaml says: generated), the other
-    variables as given, and unset ones at their `:-` default."""
+    variables as given, and unset ones at their `:-` or `-` default (`:-` also replaces an empty one)."""
     given = {"SECRET_KEY": GENERATED_KEY} | given
 
     def value_of(match: re.Match[str]) -> str:
         name, operator, default = match.group(1), match.group(2) or "", match.group(3) or ""
-        return given.get(name, default if operator == ":-" else "")
+        if operator == ":-" and not given.get(name):
+            return default
+        return given.get(name, default if operator == "-" else "")
 
-    return re.sub(r"\$\{(\w+)(?:(:[?-])([^}]*))?\}", value_of, value)
+    return re.sub(r"\$\{(\w+)(?:(:?[?-])([^}]*))?\}", value_of, value)
 
 
 def test_compose_has_the_services(compose: dict[str, Any]) -> None:
@@ -515,3 +517,23 @@ def test_configuration_is_read_by_the_app_and_valid(manifests: dict[tuple[str, s
     settings = settings_from_env(env | {"SECRET_KEY": secrets.token_urlsafe(48)})
     assert settings.workers >= 1
     assert settings.environment == "production"
+
+
+def test_compose_shares_the_media_folder_read_only_with_nginx(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    given = {"AZURE_STORAGE_CONNECTION_STRING": "", "STREAM_OFFLOAD": "nginx"}
+    env = {k: _interpolated(str(v), **given) for k, v in services["app"]["environment"].items()}
+    settings = settings_from_env(env)
+    assert (settings.stream_offload, settings.azure_storage_connection_string) == ("nginx", None)
+    default = settings_from_env({k: _interpolated(str(v)) for k, v in services["app"]["environment"].items()})
+    assert default.stream_offload == "off"
+    assert default.azure_storage_connection_string  # Azurite unless asked otherwise
+    assert f"media:{settings.media_dir}" in services["app"]["volumes"]
+    config = nginx_blocks(NGINX.read_text())
+    [server] = [item for item in config if item[0] == "server"]
+    locations = {block[1][-1]: block[2] for block in directives(server[2], "location")}
+    protected = {item[0]: item[1] for item in locations[settings.stream_offload_prefix] if len(item) == 2}
+    assert protected["internal"] == []
+    [alias] = protected["alias"]
+    assert f"media:{alias.rstrip('/')}:ro" in services["lb"]["volumes"]
+    assert "media" in compose["volumes"]

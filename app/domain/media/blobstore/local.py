@@ -46,6 +46,9 @@ WRITE_BUFFER = 1024 * 1024  # gather small request chunks into fewer thread hops
 READ_FIRST = 64 * 1024
 READ_LIMIT = 1024 * 1024
 COPY_BUFFER = 1024 * 1024
+# mkstemp's 0600 would keep the nginx that serves the folder read-only (STREAM_OFFLOAD=nginx, another
+# user) out; who may enter the folder is the deployment's to say (compose mounts it in two services).
+BLOB_MODE = 0o644
 OPEN_FILE_SECONDS = 2.0  # how long an open blob and its info are trusted before they are looked up again
 OPEN_FILES_LIMIT = 256
 # Linux 4.14+; elsewhere (or when the file system refuses it) every read takes the thread.
@@ -128,6 +131,7 @@ class LocalBlobStore:
         folder = self.root / ".tmp"
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=folder, prefix="put-")
+        os.fchmod(fd, BLOB_MODE)
         return os.fdopen(fd, "wb"), Path(name)
 
     def _finish(self, handle: BinaryIO) -> None:
