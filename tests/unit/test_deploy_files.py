@@ -373,12 +373,55 @@ def test_nginx_passes_websockets_and_streams(compose: dict[str, Any]) -> None:
     assert port == compose["services"]["app"]["environment"]["PORT"]
 
 
+LOCAL_MEDIA = ROOT / "deploy" / "kubernetes-local-media"
+
+
+def _protected(text: str) -> tuple[list[Any], list[Any]]:
+    """The offload location of an nginx config and the map it uses."""
+    config = nginx_blocks(text)
+    [server] = [item for item in config if item[0] == "server"]
+    locations = {block[1][-1]: block[2] for block in directives(server[2], "location")}
+    [accept_ranges] = [item for item in config if item[0] == "map" and item[1][-1] == "$huddle_accept_ranges"]
+    return locations[Settings().stream_offload_prefix], accept_ranges
+
+
+def test_the_kubernetes_sidecar_serves_videos_as_the_balancer_does(
+    manifests: dict[tuple[str, str], Any],
+) -> None:
+    """deploy/kubernetes-local-media (STREAM_OFFLOAD=nginx on Kubernetes) copies the balancer's
+    /_protected/ location: kept identical here."""
+    assert _protected((LOCAL_MEDIA / "nginx.conf").read_text()) == _protected(NGINX.read_text())
+    kustomization = yaml.safe_load((LOCAL_MEDIA / "kustomization.yaml").read_text())
+    patch = yaml.safe_load((LOCAL_MEDIA / "deployment-patch.yaml").read_text())
+    app, sidecar = patch["spec"]["template"]["spec"]["containers"]
+    assert app["name"] == _container(manifests[("Deployment", "huddle")])["name"]
+    [port] = sidecar["ports"]
+    assert f"value: {port['name']}" in kustomization["patches"][1]["patch"]
+    [protected_alias] = [item[1][0] for item in _protected(NGINX.read_text())[0] if item[0] == "alias"]
+    mounts = {mount["mountPath"]: mount for mount in sidecar["volumeMounts"]}
+    assert mounts[protected_alias.rstrip("/")]["readOnly"] is True
+    config = manifests[("ConfigMap", "huddle-config")]["data"]
+    secret = manifests[("Secret", "huddle-secrets")]["stringData"]
+    secret = {k: v for k, v in secret.items() if k != "AZURE_STORAGE_CONNECTION_STRING"}
+    patched = {**config, **secret, "SECRET_KEY": secrets.token_urlsafe(48)}
+    for operation in yaml.safe_load(kustomization["patches"][2]["patch"]):
+        patched[operation["path"].rsplit("/", 1)[1]] = operation["value"]
+    settings = settings_from_env(patched)
+    assert settings.stream_offload == "nginx"
+    assert app["volumeMounts"][0]["mountPath"] == str(settings.media_dir)
+    assert "127.0.0.1/32" in settings.trusted_proxies
+
+
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if nginx is None:
         unavailable("nginx is not installed (apt-get install nginx-light); the structural check ran")
     # Compose service names do not resolve here, and nginx resolves upstreams while testing.
-    (tmp_path / "huddle.conf").write_text(NGINX.read_text().replace("server app:", "server 127.0.0.1:"))
+    (tmp_path / "huddle.conf").write_text(
+        NGINX.read_text().replace("server app:", "server 127.0.0.1:")
+        # The Kubernetes sidecar's configuration too, on a port of its own.
+        + (LOCAL_MEDIA / "nginx.conf").read_text().replace("listen 8080;", "listen 127.0.0.1:8081;")
+    )
     temp = " ".join(
         f"{kind}_temp_path {tmp_path / kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
