@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
@@ -68,7 +68,10 @@ class NginxOffload:
         )
 
 
+@runtime_checkable
 class SigningStore(Protocol):
+    """A blob store that can hand out a read URL of one blob (the Azure adapter)."""
+
     async def read_url(
         self,
         key: str,
@@ -110,10 +113,9 @@ def stream_offload(settings: Settings, store: BlobStore) -> Offload | None:
     if settings.stream_offload == "nginx":
         return NginxOffload(settings.stream_offload_prefix)
     if settings.stream_offload == "azure-redirect":
-        if not hasattr(store, "read_url"):
+        if not isinstance(store, SigningStore):  # settings_from_env refuses this configuration
             raise RuntimeError("STREAM_OFFLOAD=azure-redirect needs the Azure blob store")
-        signing: Any = store
-        return AzureRedirect(signing, timedelta(seconds=settings.stream_sas_ttl_seconds))
+        return AzureRedirect(store, timedelta(seconds=settings.stream_sas_ttl_seconds))
     return None
 
 
