@@ -20,6 +20,9 @@ import msgspec
 
 Environment = Literal["development", "production"]
 Transport = Literal["ws", "sse"]
+StreamOffload = Literal["off", "nginx", "azure-redirect"]
+STREAM_OFFLOADS: tuple[StreamOffload, ...] = ("off", "nginx", "azure-redirect")
+_PREFIX = re.compile(r"/(?:[A-Za-z0-9_-]+/)+")
 REALTIME_TRANSPORTS: tuple[Transport, ...] = ("ws", "sse")
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_LENGTH = 32
@@ -75,6 +78,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upload_session_ttl_seconds: int = 24 * 3600  # from the session's last activity
     upload_sweep_interval_seconds: float = 300.0
     stream_url_ttl_seconds: int = 4 * 3600  # a signed URL must outlast the film it plays
+    # Who moves a video's bytes once Huddle has authorized the request: Huddle itself (`off`), the
+    # nginx in front (`nginx`: X-Accel-Redirect to STREAM_OFFLOAD_PREFIX, local disk only) or the
+    # browser straight from Azure (`azure-redirect`: 307 to a short-lived read-only SAS URL).
+    stream_offload: StreamOffload = "off"
+    stream_offload_prefix: str = "/_protected/"
+    stream_sas_ttl_seconds: int = 300  # lifetime of an azure-redirect SAS URL
     attachment_image_max_bytes: int = 20 * MiB
     attachment_pdf_max_bytes: int = 50 * MiB
     attachment_text_max_bytes: int = 5 * MiB
@@ -319,6 +328,11 @@ def weak_secret(key: str) -> str | None:
     return None
 
 
+def _has_account_key(connection_string: str) -> bool:
+    parts = (part.partition("=") for part in connection_string.split(";"))
+    return any(name.strip().lower() == "accountkey" and value.strip() for name, _, value in parts)
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate settings; raise ConfigError listing every problem."""
     env = os.environ if env is None else env
@@ -358,6 +372,27 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         f"REDIS_URL: required when WORKERS={workers}; workers share real-time state through Redis",
     )
     azure = r.optional("AZURE_STORAGE_CONNECTION_STRING")
+    offload = r.choice("STREAM_OFFLOAD", "off", STREAM_OFFLOADS, str.lower)
+    offload_prefix = r.text("STREAM_OFFLOAD_PREFIX", "/_protected/")
+    r.check(
+        offload != "nginx" or azure is None,
+        "STREAM_OFFLOAD: nginx serves files from MEDIA_DIR; with AZURE_STORAGE_CONNECTION_STRING use "
+        "azure-redirect (or off)",
+    )
+    r.check(
+        offload != "azure-redirect" or azure is not None,
+        "STREAM_OFFLOAD: azure-redirect needs AZURE_STORAGE_CONNECTION_STRING (videos on local disk: nginx)",
+    )
+    r.check(
+        offload != "azure-redirect" or azure is None or _has_account_key(azure),
+        "STREAM_OFFLOAD: azure-redirect signs SAS URLs with the account key: "
+        "AZURE_STORAGE_CONNECTION_STRING needs AccountKey=",
+    )
+    r.check(
+        _PREFIX.fullmatch(offload_prefix) is not None,
+        "STREAM_OFFLOAD_PREFIX: an absolute path starting and ending with / (letters, digits, _ and -), "
+        f"got {offload_prefix!r}",
+    )
     metrics_token = r.optional("METRICS_TOKEN")
     r.check(
         metrics_token is None or len(metrics_token) >= MIN_METRICS_TOKEN_LENGTH,
@@ -402,6 +437,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         upload_session_ttl_seconds=r.number("UPLOAD_SESSION_TTL", 24 * 3600, 60, 30 * 24 * 3600),
         upload_sweep_interval_seconds=r.number("UPLOAD_SWEEP_INTERVAL", 300, 1, 24 * 3600),
         stream_url_ttl_seconds=r.number("STREAM_URL_TTL", 4 * 3600, 60, 7 * 24 * 3600),
+        stream_offload=next((choice for choice in STREAM_OFFLOADS if choice == offload), "off"),
+        stream_offload_prefix=offload_prefix,
+        stream_sas_ttl_seconds=r.number("STREAM_SAS_TTL", 300, 30, 3600),
         attachment_image_max_bytes=r.number("ATTACHMENT_IMAGE_MAX_BYTES", 20 * MiB, 1, 1024 * GiB),
         attachment_pdf_max_bytes=r.number("ATTACHMENT_PDF_MAX_BYTES", 50 * MiB, 1, 1024 * GiB),
         attachment_text_max_bytes=r.number("ATTACHMENT_TEXT_MAX_BYTES", 5 * MiB, 1, 1024 * GiB),

@@ -52,7 +52,15 @@ RUN = Path(os.environ.get("BENCH_RUN", "/tmp/huddle-bench"))
 DOCS = ROOT / "docs"
 OUT = DOCS / "bench"
 
-PORTS = {"huddle": 8100, "fastapi": 8101, "socketio": 8102, "nginx": 8103, "bare": 8105}
+PORTS = {
+    "huddle": 8100,
+    "fastapi": 8101,
+    "socketio": 8102,
+    "nginx": 8103,
+    "balancer": 8104,
+    "bare": 8105,
+    "bare_nginx": 8106,
+}
 USERS = 100  # registered users per group; connections take their tokens round-robin
 SENDERS, WINDOW = 2, 16
 VIDEO_BYTES = 100 * 1024 * 1024
@@ -60,9 +68,9 @@ RANGE_SECONDS, RANGE_CONNECTIONS = 10, 64
 
 
 def bench_huddle(
-    name: str, workers: int, database_url: str, *, redis: bool
+    name: str, workers: int, database_url: str, *, redis: bool, env: dict[str, str] | None = None
 ) -> contextlib.AbstractContextManager[Server]:
-    return huddle(name, workers, database_url, redis=redis, port=PORTS["huddle"], run_dir=RUN)
+    return huddle(name, workers, database_url, redis=redis, port=PORTS["huddle"], run_dir=RUN, env=env)
 
 
 def granian_app(name: str, target: str, port: int, workers: int, env: dict[str, str]) -> Any:
@@ -238,6 +246,89 @@ def wrk(url: str, *, size: int) -> dict[str, Any]:
     return result
 
 
+def measured_wrk(url: str, pids: list[int], *, size: int) -> dict[str, Any]:
+    """wrk against `url`, with the CPU and resident memory of the serving processes (`pids`) over the
+    run: CPU as cores busy (and per stream: per wrk connection), memory before and at its peak."""
+    before, started = memory_kib(pids), time.monotonic()
+    cpu = cpu_seconds(pids)
+    result = wrk(url, size=size)
+    busy = (cpu_seconds(pids) - cpu) / (time.monotonic() - started)
+    after = memory_kib(pids)
+    result |= {
+        "cpu_cores": round(busy, 3),
+        "cpu_percent_per_stream": round(busy * 100 / RANGE_CONNECTIONS, 3),
+        "rss_kib_before": before["rss"],
+        "rss_kib_peak": after["hwm"],
+        "kib_per_stream": round(max(0, after["hwm"] - before["rss"]) / RANGE_CONNECTIONS, 1),
+        "processes": len(pids),
+    }
+    log(
+        f"    cpu {result['cpu_cores']} cores, peak rss {after['hwm'] // 1024} MiB over {len(pids)} processes"
+    )
+    return result
+
+
+@contextlib.contextmanager
+def bare_nginx(videos: Path) -> Any:
+    """The peers' nginx (../shared/bench/nginx.conf: sendfile, 2 workers, no authorization) on its
+    own port, in the foreground, stopped by its pid: for the offload phase run alone."""
+    folder = RUN / "bare-nginx"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = (SHARED / "nginx.conf").read_text().replace("VIDEO_DIR", str(videos))
+    config = config.replace("RUN_DIR", str(folder)).replace("daemon on;", "daemon off;")
+    config = config.replace(f"127.0.0.1:{PORTS['nginx']}", f"127.0.0.1:{PORTS['bare_nginx']}")
+    (folder / "nginx.conf").write_text(config)
+    server = Server("bare-nginx", ["nginx", "-p", str(folder), "-c", str(folder / "nginx.conf")], {}, 0, RUN)
+    try:
+        wait_port(PORTS["bare_nginx"], 30)
+        yield server
+    finally:
+        server.stop()
+
+
+def nginx_pids(server: Any) -> list[int]:
+    return [server.proc.pid, *server.workers()]
+
+
+def offload_phase(database_url: str, videos: Path, repeat: int) -> dict[str, Any]:
+    """Range streaming with STREAM_OFFLOAD=nginx through the repository's balancer
+    (deploy/nginx/huddle.conf), the same balancer proxying Huddle's own streaming, Huddle alone, and
+    nginx alone (the peers' configuration). Huddle: 2 workers, PostgreSQL + Redis, a signed URL (every
+    request authorized); the balancer: 2 nginx workers, as the bare one."""
+    from tests.nginx import run_nginx  # noqa: PLC0415 -- the tests' launcher of the shipped config
+
+    media = RUN / "offload-media"
+    runs: dict[str, list[dict[str, Any]]] = {"offload": [], "balancer": [], "huddle": [], "nginx": []}
+    common = {"MEDIA_DIR": str(media), "TRANSCODE_CONCURRENCY": "0"}
+    stream = ""
+    for mode in ("nginx", "off"):
+        env = {**common, "STREAM_OFFLOAD": mode}
+        with bench_huddle(f"huddle-offload-{mode}", 2, database_url, redis=True, env=env) as server:
+            base = f"http://{HOST}:{PORTS['huddle']}"
+            stream = stream or upload_video(base, videos / "bench.mp4")
+            with run_nginx(
+                RUN / f"balancer-{mode}",
+                [PORTS["huddle"]],
+                media_dir=media,
+                workers=2,
+                port=PORTS["balancer"],
+            ) as balancer:
+                pids = server.workers() + balancer.pids()
+                target = "offload" if mode == "nginx" else "balancer"
+                for _ in range(repeat):
+                    runs[target].append(measured_wrk(balancer.url + stream, pids, size=VIDEO_BYTES))
+            if mode == "off":
+                for _ in range(repeat):
+                    runs["huddle"].append(measured_wrk(base + stream, server.workers(), size=VIDEO_BYTES))
+    with bare_nginx(videos) as nginx:
+        url = f"http://{HOST}:{PORTS['bare_nginx']}/api/stream/bench.mp4"
+        for _ in range(repeat):
+            runs["nginx"].append(measured_wrk(url, nginx_pids(nginx), size=VIDEO_BYTES))
+    offloaded, bare = median_of(runs["offload"], "MiB_per_s"), median_of(runs["nginx"], "MiB_per_s")
+    log(f"offloaded / bare nginx: {offloaded / bare:.2f}x (target >= 0.9x)")
+    return {"runs": runs, "offload_vs_nginx": round(offloaded / bare, 3)}
+
+
 def idle(setup: Path, count: int, pids: list[int], ready_type: str, sse: str = "") -> dict[str, Any]:
     cmd = [
         PY,
@@ -279,6 +370,11 @@ def main() -> None:
     parser.add_argument("--idle", default="1000,5000", help="idle socket counts for memory")
     parser.add_argument("--quick", action="store_true", help="one repetition, a short sweep (smoke run)")
     parser.add_argument("--no-docs", action="store_true", help="write results.json only")
+    parser.add_argument(
+        "--only",
+        choices=["offload"],
+        help="run one phase alone (no peers, no docs): its results go to docs/bench/<phase>.json",
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.sweep, args.idle, args.wide = 1, "1000", "1000", ""
@@ -322,6 +418,22 @@ def main() -> None:
         },
     }
     peer_env = {"PEER_RUN": str(RUN / "peers"), "VIDEO_DIR": str(videos), "REDIS_URL": REDIS_URL}
+    if args.only:
+        try:
+            run([PY, "-m", "app", "migrate"], timeout=300, env={**HUDDLE_ENV, "DATABASE_URL": database_url})
+            log("range streaming offloaded to nginx (STREAM_OFFLOAD=nginx), the balancer alone, nginx alone")
+            results[args.only] = offload_phase(database_url, videos, args.repeat)
+        finally:
+            run(
+                ["psql", PG_ADMIN, "-qc", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'],
+                timeout=60,
+                check=False,
+            )
+        results["machine"]["loadavg_end"] = loadavg()
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / f"{args.only}.json").write_text(json.dumps(results, indent=1))
+        log(f"wrote {OUT / f'{args.only}.json'}")
+        return
     try:
         run([PY, "-m", "app", "migrate"], timeout=300, env={**HUDDLE_ENV, "DATABASE_URL": database_url})
         log("starting the peers")
@@ -417,6 +529,9 @@ def main() -> None:
             after = memory_kib(server.workers())
             results["range_memory_kib"] = {"before": before, "after": after, "streams": RANGE_CONNECTIONS}
         results["range"] = ranges
+
+        log("range streaming offloaded to nginx (STREAM_OFFLOAD=nginx), the balancer alone, nginx alone")
+        results["offload"] = offload_phase(database_url, videos, args.repeat)
 
         # Memory: a fresh server for every count, both sides, so no run reuses memory a previous one
         # freed (the allocator keeps it): the growth is what the sockets themselves cost.

@@ -44,6 +44,7 @@ from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.openapi_document import openapi_config, refine
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, with_security_headers
+from app.streaming.offload import redirect_origins
 from app.ws import asyncapi, watching_routes
 from app.ws import endpoints as realtime
 from app.ws.endpoints import provide_gateway
@@ -141,7 +142,8 @@ def create_app(settings: Settings) -> Litestar:
     # Outermost, around Litestar's whole handler: every request, matched or not, is seen with its
     # real client address.
     app.asgi_handler = proxy_headers(
-        observe(with_security_headers(app.asgi_handler)), TrustedProxies(settings.trusted_proxies)
+        observe(with_security_headers(app.asgi_handler, redirect_origins(settings))),
+        TrustedProxies(settings.trusted_proxies),
     )
     refine(app.openapi_schema)
     return app

@@ -35,10 +35,21 @@ _COMMON: tuple[tuple[bytes, bytes], ...] = (
 _CSP_NAME = b"content-security-policy"
 
 
-def with_security_headers(app: ASGIApp) -> ASGIApp:
+def page_csp(media_origins: tuple[str, ...] = ()) -> str:
+    """The policy of the app's pages, admitting `media_origins` for videos and posters."""
+    if not media_origins:
+        return CSP
+    origins = " ".join(media_origins)
+    return f"{CSP}; media-src 'self' {origins}; img-src 'self' {origins}"
+
+
+def with_security_headers(app: ASGIApp, media_origins: tuple[str, ...] = ()) -> ASGIApp:
     """Wraps Litestar's whole handler, so every HTTP response gets the headers, 404s and errors raised
     by the router included. WebSocket messages pass straight through: no cost per frame (a
-    `before_send` hook would run for each one)."""
+    `before_send` hook would run for each one). `media_origins`: where streams redirect to
+    (STREAM_OFFLOAD=azure-redirect), admitted for videos and posters: a redirect is checked against
+    the page's policy too."""
+    csp = page_csp(media_origins)
 
     async def secured(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -46,7 +57,7 @@ def with_security_headers(app: ASGIApp) -> ASGIApp:
             return
 
         async def send_secured(message: Message) -> None:
-            await security_headers(message, scope)
+            await security_headers(message, scope, csp)
             await send(message)
 
         await app(scope, receive, send_secured)
@@ -54,13 +65,13 @@ def with_security_headers(app: ASGIApp) -> ASGIApp:
     return secured
 
 
-async def security_headers(message: Message, scope: Scope) -> None:
+async def security_headers(message: Message, scope: Scope, page_csp: str = CSP) -> None:
     if message["type"] != "http.response.start":
         return
     headers = list(message.get("headers") or [])
     message["headers"] = headers
     present = {bytes(name).lower() for name, _ in headers}
-    csp = DOCS_CSP if str(scope.get("path", "")).startswith(DOCS_PREFIX) else CSP
+    csp = DOCS_CSP if str(scope.get("path", "")).startswith(DOCS_PREFIX) else page_csp
     for name, value in ((_CSP_NAME, csp.encode()), *_COMMON):
         if name not in present:
             headers.append((name, value))

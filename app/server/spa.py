@@ -20,7 +20,8 @@ from litestar.enums import HttpMethod
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
-from app.server.security import CSP
+from app.server.security import CSP, page_csp
+from app.streaming.offload import redirect_origins
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 INDEX = STATIC_DIR / "index.html"
@@ -55,14 +56,16 @@ async def secure(response: Response[object]) -> Response[object]:
 )
 def index(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The SPA shell; client-side routes (`/g/12`) load it too, so a reload or a shared link works."""
-    transport = request.app.state.runtime.settings.realtime_transport
+    settings = request.app.state.runtime.settings
+    transport = settings.realtime_transport
+    policy = {"Content-Security-Policy": page_csp(redirect_origins(settings))}
     shell = INDEX.read_bytes().replace(
         TRANSPORT_META.encode(), TRANSPORT_META.replace('"ws"', f'"{transport}"').encode()
     )
     etag = f'"{hashlib.sha256(shell).hexdigest()[:32]}"'
     if etag in request.headers.get("if-none-match", ""):
-        return Response(b"", status_code=304, headers={"ETag": etag})
-    return Response(shell, media_type=MediaType.HTML, headers={"ETag": etag})
+        return Response(b"", status_code=304, headers={"ETag": etag, **policy})
+    return Response(shell, media_type=MediaType.HTML, headers={"ETag": etag, **policy})
 
 
 static_files: Router = create_static_files_router(

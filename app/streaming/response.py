@@ -29,6 +29,7 @@ from litestar.types import Receive, Scope, Send
 from app.domain.media.blobstore import DEFAULT_CONTENT_TYPE, BlobChanged, BlobInfo, BlobStore
 from app.errors import NotFound, RangeNotSatisfiable
 from app.streaming.conditions import http_date, if_range_allows, not_modified
+from app.streaming.offload import HANDED_OVER, Offload, offloadable
 from app.streaming.ranges import ByteRange, select_ranges
 
 log = logging.getLogger("huddle.streaming")
@@ -139,14 +140,20 @@ async def stored_response(
     missing: str,
     filename: str | None = None,
     disposition: Literal["inline", "attachment"] = "inline",
-) -> BlobResponse:
+    offload: Offload | None = None,
+) -> Response[bytes]:
     """`ranged_response` for the blob's current version. A catalog row whose blob is gone is a 404
-    saying `missing`, and logged: the row and the store disagree."""
+    saying `missing`, and logged: the row and the store disagree. With `offload`, the requests nginx
+    or Azure answer exactly as Huddle would are handed to them (app/streaming/offload.py)."""
     info = await store.stat(key)
     if info is None:
         log.error("%s: no blob at %s", missing, key)
         raise NotFound(missing)
-    return ranged_response(request, store, key, info, filename=filename, disposition=disposition)
+    response = ranged_response(request, store, key, info, filename=filename, disposition=disposition)
+    if offload is not None and offloadable(request, info):
+        handed = {name: response.headers[name] for name in HANDED_OVER if name in response.headers}
+        return await offload.respond(key, info, handed)
+    return response
 
 
 def multipart_segments(

@@ -1,7 +1,9 @@
-"""A tiny ASGI app for the real-server streaming test: blobs under HUDDLE_TEST_BLOB_ROOT via ranged_response.
+"""A tiny ASGI app for the real-server streaming tests: blobs under HUDDLE_TEST_BLOB_ROOT via
+`stored_response` (`?name=` sets the download name).
 
 `GET /extensions` tells which ASGI extensions the server advertised, so the test knows that a whole
-file went out through `http.response.pathsend`.
+file went out through `http.response.pathsend`. With HUDDLE_TEST_OFFLOAD_PREFIX set, it hands the
+bytes to nginx (STREAM_OFFLOAD=nginx) behind deploy/nginx/huddle.conf.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from litestar import Litestar, Request, Response, get, route
 from litestar.params import FromPath
 
 from app.domain.media.blobstore import LocalBlobStore
-from app.errors import NotFound
 from app.server.errors import exception_handlers
-from app.streaming.response import ranged_response
+from app.streaming.offload import NginxOffload
+from app.streaming.response import stored_response
 
 store = LocalBlobStore(Path(os.environ.get("HUDDLE_TEST_BLOB_ROOT", "var/test-blobs")), fsync=False)
+prefix = os.environ.get("HUDDLE_TEST_OFFLOAD_PREFIX")
+offload = NginxOffload(prefix) if prefix else None
 
 
 @get("/health")
@@ -33,11 +37,14 @@ async def extensions(request: Request[Any, Any, Any]) -> list[str]:
 
 @route("/blobs/{key:path}", http_method=["GET", "HEAD"])
 async def serve_blob(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[bytes]:
-    key = key.lstrip("/")
-    info = await store.stat(key)
-    if info is None:
-        raise NotFound("No such blob")
-    return ranged_response(request, store, key, info)
+    return await stored_response(
+        request,
+        store,
+        key.lstrip("/"),
+        missing="No such blob",
+        filename=request.query_params.get("name"),
+        offload=offload,
+    )
 
 
 app = Litestar([health, extensions, serve_blob], exception_handlers=exception_handlers)

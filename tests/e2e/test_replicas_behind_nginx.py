@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,78 +25,25 @@ from tests.e2e.test_gateway_cluster import (
     send_with_retries,
     start_all,
 )
-from tests.process import Server, free_port, run_server
+from tests.nginx import Balancer, run_nginx
+from tests.process import Server, run_server
 from tests.redis_cluster import LocalCluster, local_cluster
-from tests.services import postgres_database, unavailable
+from tests.services import postgres_database
 from tests.wsclient import User, group_with, sign_up
 
 # Several servers and a Redis Cluster start and stop in this test: past the suite's 120 s default.
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
-NGINX_CONF = ROOT / "deploy" / "nginx" / "huddle.conf"
 START_TIMEOUT = 120  # seconds to answer /health: generous, for a busy machine
 PREFIX = "huddle-replicas:"
 WORKERS = ("2", "1", "1", "2")  # four replicas, 1-2 workers each
 STORM = 120
 
 
-class Balancer:
-    """nginx with deploy/nginx/huddle.conf, its upstream pointed at the local replicas."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-
-    def ws_url(self, path: str) -> str:
-        return f"ws://127.0.0.1:{self.port}{path}"
-
-
 @contextlib.contextmanager
 def nginx(tmp_path: Path, replicas: list[Server]) -> Iterator[Balancer]:
-    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if binary is None:
-        unavailable("nginx is not installed (apt-get install nginx-light)")
-    config = NGINX_CONF.read_text()
-    upstream = "server app:8000 max_fails=3 fail_timeout=10s;"
-    assert upstream in config, "the balancer's upstream line changed: update this test"
-    (tmp_path / "logs").mkdir(parents=True, exist_ok=True)  # nginx opens its default log before reading ours
-    port = free_port()
-    servers = "\n    ".join(f"server 127.0.0.1:{r.port} max_fails=3 fail_timeout=10s;" for r in replicas)
-    config = config.replace(upstream, servers).replace("listen 80;", f"listen 127.0.0.1:{port};")
-    (tmp_path / "huddle.conf").write_text(config)
-    temp = " ".join(
-        f"{kind}_temp_path {tmp_path / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read and write the temp folder
-    (tmp_path / "nginx.conf").write_text(
-        f"{user}daemon off;\npid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'nginx-error.log'};\n"
-        f"events {{}}\nhttp {{ access_log off; {temp} include {tmp_path / 'huddle.conf'}; }}\n"
-    )
-    process = subprocess.Popen(
-        [binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    balancer = Balancer(port)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{balancer.url}/health", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = tmp_path / "nginx-error.log"
-                raise RuntimeError(f"nginx did not start: {log.read_text() if log.exists() else ''}")
-            time.sleep(0.1)
-        yield balancer
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with run_nginx(tmp_path, [replica.port for replica in replicas]) as running:
+        yield running
 
 
 def sockets_per_replica(replicas: list[Server]) -> dict[int, int]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.config import ConfigError, load_settings, settings_from_env
+from app.streaming.offload import redirect_origins
 
 GOOD_SECRET = "s" * 40
 
@@ -253,3 +254,67 @@ def test_identity_provider_problems_name_the_variable() -> None:
         "OIDC_PROVIDERS",
         "PUBLIC_URL",
     ]
+
+
+def test_stream_offload_is_off_unless_chosen() -> None:
+    assert settings_from_env({}).stream_offload == "off"
+    nginx = settings_from_env({"STREAM_OFFLOAD": "nginx", "STREAM_OFFLOAD_PREFIX": "/_media/"})
+    assert (nginx.stream_offload, nginx.stream_offload_prefix) == ("nginx", "/_media/")
+    key = "AccountName=a;AccountKey=c2VjcmV0;BlobEndpoint=https://a.blob.core.windows.net/"
+    azure = settings_from_env(
+        {"STREAM_OFFLOAD": "Azure-Redirect", "AZURE_STORAGE_CONNECTION_STRING": key, "STREAM_SAS_TTL": "120"}
+    )
+    assert (azure.stream_offload, azure.stream_sas_ttl_seconds) == ("azure-redirect", 120)
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"STREAM_OFFLOAD": "sendfile"}, "STREAM_OFFLOAD: must be one of off, nginx, azure-redirect"),
+        (
+            {"STREAM_OFFLOAD": "nginx", "AZURE_STORAGE_CONNECTION_STRING": "AccountName=a;AccountKey=b"},
+            "STREAM_OFFLOAD: nginx serves files from MEDIA_DIR",
+        ),
+        (
+            {"STREAM_OFFLOAD": "azure-redirect"},
+            "STREAM_OFFLOAD: azure-redirect needs AZURE_STORAGE_CONNECTION",
+        ),
+        (
+            {
+                "STREAM_OFFLOAD": "azure-redirect",
+                "AZURE_STORAGE_CONNECTION_STRING": "BlobEndpoint=https://a.blob.core.windows.net/;"
+                "SharedAccessSignature=sv=2024&sig=x",
+            },
+            "STREAM_OFFLOAD: azure-redirect signs SAS URLs with the account key",
+        ),
+        ({"STREAM_OFFLOAD_PREFIX": "_protected"}, "STREAM_OFFLOAD_PREFIX: an absolute path"),
+        ({"STREAM_OFFLOAD_PREFIX": "/a/../b/"}, "STREAM_OFFLOAD_PREFIX: an absolute path"),
+        ({"STREAM_SAS_TTL": "5"}, "STREAM_SAS_TTL: must be between 30 and 3600"),
+    ],
+)
+def test_stream_offload_problems_name_the_variable(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from_env(env)
+    assert any(line.startswith(problem) for line in error.value.problems), error.value.problems
+
+
+@pytest.mark.parametrize(
+    ("connection", "origin"),
+    [
+        (
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5",
+            "https://acct.blob.core.windows.net",
+        ),
+        (
+            "AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn",
+            "https://acct.blob.core.chinacloudapi.cn",
+        ),
+        ("AccountName=d;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/d;", "http://127.0.0.1:10000"),
+    ],
+)
+def test_redirects_go_to_the_blob_endpoint_origin(connection: str, origin: str) -> None:
+    settings = settings_from_env(
+        {"STREAM_OFFLOAD": "azure-redirect", "AZURE_STORAGE_CONNECTION_STRING": connection}
+    )
+    assert redirect_origins(settings) == (origin,)
+    assert redirect_origins(settings_from_env({"AZURE_STORAGE_CONNECTION_STRING": connection})) == ()

@@ -201,14 +201,16 @@ GENERATED_KEY = secrets.token_urlsafe(48)
 
 def _interpolated(value: str, **given: str) -> str:
     """The value compose would use with SECRET_KEY set (as compose.yaml says: generated), the other
-    variables as given, and unset ones at their `:-` default."""
+    variables as given, and unset ones at their `:-` or `-` default (`:-` also replaces an empty one)."""
     given = {"SECRET_KEY": GENERATED_KEY} | given
 
     def value_of(match: re.Match[str]) -> str:
         name, operator, default = match.group(1), match.group(2) or "", match.group(3) or ""
-        return given.get(name, default if operator == ":-" else "")
+        if operator == ":-" and not given.get(name):
+            return default
+        return given.get(name, default if operator == "-" else "")
 
-    return re.sub(r"\$\{(\w+)(?:(:[?-])([^}]*))?\}", value_of, value)
+    return re.sub(r"\$\{(\w+)(?:(:?[?-])([^}]*))?\}", value_of, value)
 
 
 def test_compose_has_the_services(compose: dict[str, Any]) -> None:
@@ -371,12 +373,55 @@ def test_nginx_passes_websockets_and_streams(compose: dict[str, Any]) -> None:
     assert port == compose["services"]["app"]["environment"]["PORT"]
 
 
+LOCAL_MEDIA = ROOT / "deploy" / "kubernetes-local-media"
+
+
+def _protected(text: str) -> tuple[list[Any], list[Any]]:
+    """The offload location of an nginx config and the map it uses."""
+    config = nginx_blocks(text)
+    [server] = [item for item in config if item[0] == "server"]
+    locations = {block[1][-1]: block[2] for block in directives(server[2], "location")}
+    [accept_ranges] = [item for item in config if item[0] == "map" and item[1][-1] == "$huddle_accept_ranges"]
+    return locations[Settings().stream_offload_prefix], accept_ranges
+
+
+def test_the_kubernetes_sidecar_serves_videos_as_the_balancer_does(
+    manifests: dict[tuple[str, str], Any],
+) -> None:
+    """deploy/kubernetes-local-media (STREAM_OFFLOAD=nginx on Kubernetes) copies the balancer's
+    /_protected/ location: kept identical here."""
+    assert _protected((LOCAL_MEDIA / "nginx.conf").read_text()) == _protected(NGINX.read_text())
+    kustomization = yaml.safe_load((LOCAL_MEDIA / "kustomization.yaml").read_text())
+    patch = yaml.safe_load((LOCAL_MEDIA / "deployment-patch.yaml").read_text())
+    app, sidecar = patch["spec"]["template"]["spec"]["containers"]
+    assert app["name"] == _container(manifests[("Deployment", "huddle")])["name"]
+    [port] = sidecar["ports"]
+    assert f"value: {port['name']}" in kustomization["patches"][1]["patch"]
+    [protected_alias] = [item[1][0] for item in _protected(NGINX.read_text())[0] if item[0] == "alias"]
+    mounts = {mount["mountPath"]: mount for mount in sidecar["volumeMounts"]}
+    assert mounts[protected_alias.rstrip("/")]["readOnly"] is True
+    config = manifests[("ConfigMap", "huddle-config")]["data"]
+    secret = manifests[("Secret", "huddle-secrets")]["stringData"]
+    secret = {k: v for k, v in secret.items() if k != "AZURE_STORAGE_CONNECTION_STRING"}
+    patched = {**config, **secret, "SECRET_KEY": secrets.token_urlsafe(48)}
+    for operation in yaml.safe_load(kustomization["patches"][2]["patch"]):
+        patched[operation["path"].rsplit("/", 1)[1]] = operation["value"]
+    settings = settings_from_env(patched)
+    assert settings.stream_offload == "nginx"
+    assert app["volumeMounts"][0]["mountPath"] == str(settings.media_dir)
+    assert "127.0.0.1/32" in settings.trusted_proxies
+
+
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if nginx is None:
         unavailable("nginx is not installed (apt-get install nginx-light); the structural check ran")
     # Compose service names do not resolve here, and nginx resolves upstreams while testing.
-    (tmp_path / "huddle.conf").write_text(NGINX.read_text().replace("server app:", "server 127.0.0.1:"))
+    (tmp_path / "huddle.conf").write_text(
+        NGINX.read_text().replace("server app:", "server 127.0.0.1:")
+        # The Kubernetes sidecar's configuration too, on a port of its own.
+        + (LOCAL_MEDIA / "nginx.conf").read_text().replace("listen 8080;", "listen 127.0.0.1:8081;")
+    )
     temp = " ".join(
         f"{kind}_temp_path {tmp_path / kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -515,3 +560,23 @@ def test_configuration_is_read_by_the_app_and_valid(manifests: dict[tuple[str, s
     settings = settings_from_env(env | {"SECRET_KEY": secrets.token_urlsafe(48)})
     assert settings.workers >= 1
     assert settings.environment == "production"
+
+
+def test_compose_shares_the_media_folder_read_only_with_nginx(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    given = {"AZURE_STORAGE_CONNECTION_STRING": "", "STREAM_OFFLOAD": "nginx"}
+    env = {k: _interpolated(str(v), **given) for k, v in services["app"]["environment"].items()}
+    settings = settings_from_env(env)
+    assert (settings.stream_offload, settings.azure_storage_connection_string) == ("nginx", None)
+    default = settings_from_env({k: _interpolated(str(v)) for k, v in services["app"]["environment"].items()})
+    assert default.stream_offload == "off"
+    assert default.azure_storage_connection_string  # Azurite unless asked otherwise
+    assert f"media:{settings.media_dir}" in services["app"]["volumes"]
+    config = nginx_blocks(NGINX.read_text())
+    [server] = [item for item in config if item[0] == "server"]
+    locations = {block[1][-1]: block[2] for block in directives(server[2], "location")}
+    protected = {item[0]: item[1] for item in locations[settings.stream_offload_prefix] if len(item) == 2}
+    assert protected["internal"] == []
+    [alias] = protected["alias"]
+    assert f"media:{alias.rstrip('/')}:ro" in services["lb"]["volumes"]
+    assert "media" in compose["volumes"]

@@ -25,6 +25,10 @@ JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
         (f"sent {JWT} somewhere", f"sent {REDACTED} somewhere"),
         ("client_msg_id=abc&limit=5", "client_msg_id=abc&limit=5"),
         ("nothing to see", "nothing to see"),
+        (  # a SAS URL (STREAM_OFFLOAD=azure-redirect), should one ever reach a log line
+            "https://a.blob.core.windows.net/videos/v/1?se=2026-12-05T21%3A21%3A08Z&sp=r&sr=b&sig=h4j%2B0%3D",
+            f"https://a.blob.core.windows.net/videos/v/1?se=2026-12-05T21%3A21%3A08Z&sp=r&sr=b&sig={REDACTED}",
+        ),
     ],
 )
 def test_redact_text(text: str, expected: str) -> None:

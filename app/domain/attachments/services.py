@@ -18,7 +18,7 @@ from contextlib import aclosing
 from typing import Any, Literal
 
 import msgspec
-from litestar import Request
+from litestar import Request, Response
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -42,7 +42,7 @@ from app.domain.messages.schemas import AttachmentOut
 from app.domain.messages.store import AttachmentRef
 from app.errors import Forbidden, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from app.runtime import Runtime
-from app.streaming.response import BlobResponse, stored_response
+from app.streaming.response import stored_response
 
 log = logging.getLogger("huddle.attachments")
 
@@ -365,7 +365,7 @@ class AttachmentService:
         variant: Variant,
         exp: str | None,
         sig: str | None,
-    ) -> BlobResponse:
+    ) -> Response[bytes]:
         """GET/HEAD of an attachment's bytes: a signed URL (judged by its signature alone, which is bound
         to the file's blob key), else a bearer token of a member of its group who may see it (anyone
         else: 404). No byte is read before."""

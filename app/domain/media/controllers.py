@@ -48,6 +48,11 @@ def stream_responses(media_type: str) -> dict[int, ResponseSpec]:
         200: body("The whole file"),
         206: body("Partial content: one range, or several as multipart/byteranges"),
         304: ResponseSpec(data_container=None, description="Not modified"),
+        307: ResponseSpec(
+            data_container=None,
+            description="STREAM_OFFLOAD=azure-redirect: the bytes at a short-lived read-only URL of the "
+            "blob store (`Location`); follow it with the same Range",
+        ),
         **error_responses(401, 403, 404, 409, 416),
     }
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from litestar import Request
+from litestar import Request, Response
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,7 +51,8 @@ from app.domain.media.tracks import load_subtitles, subtitle_info, subtitle_out
 from app.domain.messages.services import release
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.runtime import Runtime
-from app.streaming.response import BlobResponse, stored_response
+from app.streaming.offload import stream_offload
+from app.streaming.response import stored_response
 from app.ws.playback import follow_video
 
 log = logging.getLogger("huddle.media")
@@ -107,6 +108,7 @@ class MediaService:
         self.store = runtime.blobs
         self.events = runtime.events
         self.signer = StreamSigner(runtime.settings.secret_key, runtime.settings.stream_url_ttl_seconds)
+        self.offload = stream_offload(runtime.settings, runtime.blobs)
 
     def render(
         self,
@@ -321,7 +323,7 @@ class MediaService:
         video_id: int,
         link: Link,
         quality: str = ORIGINAL,
-    ) -> BlobResponse:
+    ) -> Response[bytes]:
         """GET/HEAD of a video (or of one of its renditions, or its poster) by id: a signed URL,
         else a bearer token; nothing is read before.
 
@@ -358,7 +360,7 @@ class MediaService:
         group_id: int | None,
         link: Link,
         quality: str = ORIGINAL,
-    ) -> BlobResponse:
+    ) -> Response[bytes]:
         """The seed's `/api/stream/{video_name}`: the video of that name among the caller's groups."""
         if link.present:
             uid = as_id(link.uid)
@@ -455,12 +457,17 @@ class MediaService:
             )
         return rendition.blob_key, rendition_name(video.name, quality)
 
-    async def _respond(self, request: Request[Any, Any, Any], video: Video, quality: str) -> BlobResponse:
+    async def _respond(self, request: Request[Any, Any, Any], video: Video, quality: str) -> Response[bytes]:
         key, name = await self._blob_key(video, quality)
         await release(self.db)  # no pooled connection is held while the bytes flow
         return await self._respond_blob(request, key, name)
 
-    async def _respond_blob(self, request: Request[Any, Any, Any], key: str, name: str) -> BlobResponse:
+    async def _respond_blob(self, request: Request[Any, Any, Any], key: str, name: str) -> Response[bytes]:
         return await stored_response(
-            request, self.store, key, missing="The video file is missing from storage", filename=name
+            request,
+            self.store,
+            key,
+            missing="The video file is missing from storage",
+            filename=name,
+            offload=self.offload,
         )

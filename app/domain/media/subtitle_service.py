@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
-from litestar import Request
+from litestar import Request, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +49,7 @@ from app.errors import (
     UnsupportedSubtitles,
 )
 from app.runtime import Runtime
-from app.streaming.response import BlobResponse, stored_response
+from app.streaming.response import stored_response
 
 log = logging.getLogger("huddle.media")
 
@@ -138,7 +138,7 @@ class SubtitleService:
         video_id: int,
         subtitle_id: int,
         link: Link,
-    ) -> BlobResponse:
+    ) -> Response[bytes]:
         """GET/HEAD of a track: its signed URL (judged by the signature alone, bearer or not), else
         a bearer token; the user must still be able to watch the video either way."""
         if link.present:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import random
+import stat
 from pathlib import Path
 
 import anyio
 import pytest
 
-from app.domain.media.blobstore import local
+from app.domain.media.blobstore import in_one_chunk, local
 from app.domain.media.blobstore.local import LocalBlobStore
 from tests.integration.media.test_blobstore_contract import new_key, read_all, stream_of
 
@@ -95,3 +96,20 @@ async def test_an_open_blob_is_closed_when_it_expires_even_if_nobody_asks_again(
     assert _open_descriptors_of(store.root / key) == 1
     await anyio.sleep(0.2)
     assert _open_descriptors_of(store.root / key) == 0  # a deleted blob's space would be freed
+
+
+async def test_blobs_are_readable_by_a_server_sharing_the_folder_and_each_version_has_its_etag(
+    store: LocalBlobStore,
+) -> None:
+    """nginx serves the folder as another user (STREAM_OFFLOAD=nginx) and sends its own ETag
+    (`"<mtime>-<size>"`, hex): a replacement written in the same second with the same size must not
+    share the old version's."""
+    first = await store.put("videos/v", in_one_chunk(b"a" * 10), "video/mp4")
+    path = store.local_path("videos/v")
+    assert path is not None
+    assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044
+    result = path.stat()
+    assert first.etag == f'"{int(result.st_mtime):x}-{result.st_size:x}"'
+    second = await store.put("videos/v", in_one_chunk(b"b" * 10), "video/mp4")
+    assert second.etag != first.etag
+    assert (await store.stat("videos/v")) == second

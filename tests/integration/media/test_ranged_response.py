@@ -1,4 +1,8 @@
-"""`ranged_response` mounted on a tiny Litestar app, over local disk and Azure (Azurite).
+"""`ranged_response` mounted on a tiny Litestar app, over local disk and Azure (Azurite), and the same
+requests on the two offloaded paths (STREAM_OFFLOAD): nginx from deploy/nginx/huddle.conf in front of
+the app on Granian (`X-Accel-Redirect`), and Azure redirects (a 307 to a SAS URL, followed to Azurite).
+The semantic tests take the `blob` fixture and run on all four; the offloaded paths must answer
+exactly as Huddle does (app/streaming/offload.py hands over only what nginx and Azure answer alike).
 
 Bodies are checked byte for byte; multipart bodies are split by hand so their framing is checked too.
 Raw ASGI calls check what httpx cannot show: pathsend, chunk sizes, a client that goes away.
@@ -6,11 +10,15 @@ Raw ASGI calls check what httpx cannot show: pathsend, chunk sizes, a client tha
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +30,15 @@ from litestar import Litestar, Request, Response, route
 from litestar.params import FromPath
 
 from app.domain.media.blobstore import READ_CHUNK_LIMIT, BlobInfo, BlobStore, LocalBlobStore
+from app.domain.media.blobstore.azure import AzureBlobStore
 from app.errors import NotFound
 from app.server.errors import exception_handlers
 from app.streaming.conditions import http_date
-from app.streaming.response import PATHSEND, ranged_response
+from app.streaming.offload import AzureRedirect, Offload
+from app.streaming.response import PATHSEND, ranged_response, stored_response
+from tests.nginx import Balancer, run_nginx
+from tests.process import ROOT, Server, free_port
+from tests.services import RUN_ID
 
 pytestmark = pytest.mark.anyio
 
@@ -34,30 +47,37 @@ SIZE = 100_000
 CONTENT_TYPE = "video/mp4"
 
 
-def make_app(store: BlobStore) -> Litestar:
+def make_app(store: BlobStore, offload: Offload | None = None) -> Litestar:
     @route("/blobs/{key:path}", http_method=["GET", "HEAD"])
     async def serve_blob(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[bytes]:
         key = key.lstrip("/")
+        name = request.query_params.get("name")
+        if "type" not in request.query_params:
+            return await stored_response(
+                request, store, key, missing="No such blob", filename=name, offload=offload
+            )
         info = await store.stat(key)
         if info is None:
             raise NotFound("No such blob")
-        if "type" in request.query_params:  # what a store written by other code might hold
-            info = msgspec.structs.replace(info, content_type=request.query_params["type"])
-        return ranged_response(request, store, key, info, filename=request.query_params.get("name"))
+        # What a store written by other code might hold.
+        info = msgspec.structs.replace(info, content_type=request.query_params["type"])
+        return ranged_response(request, store, key, info, filename=name)
 
     return Litestar([serve_blob], exception_handlers=exception_handlers)
 
 
 @dataclass
 class Served:
-    """One stored blob, the app serving it and a client for that app."""
+    """One stored blob, the app serving it and a client for that app (on the nginx path, a client of
+    the nginx in front of the app, and `app` is None: it runs on Granian)."""
 
     store: BlobStore
-    app: Litestar
+    app: Litestar | None
     client: httpx.AsyncClient
     key: str
     data: bytes
     info: BlobInfo
+    route: str = "direct"
 
     @property
     def path(self) -> str:
@@ -88,17 +108,104 @@ async def serve(store: BlobStore, data: bytes, content_type: str = CONTENT_TYPE)
         yield Served(store, app, client, key, data, info)
 
 
+# -- the offloaded paths ------------------------------------------------------------------------------
+
+ROUTES = ["local", "azure", "nginx", "azure-redirect"]
+SAS_LIFETIME = timedelta(minutes=5)
+
+
+@dataclass
+class Offloaded:
+    """The blob app on Granian (handing bytes over with X-Accel-Redirect) behind the shipped nginx."""
+
+    root: Path
+    app: Server
+    nginx: Balancer
+
+
+@pytest.fixture(scope="module")
+def nginx_offload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offloaded]:
+    """One Granian app and one nginx for the module (each test stores its own blob)."""
+    workdir = tmp_path_factory.mktemp("offload")
+    root = workdir / "media"
+    root.mkdir()
+    port = free_port()
+    log = workdir / "granian.log"
+    command = [
+        *(sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"),
+        *("--port", str(port), "--workers", "1", "tests.e2e.blob_app:app"),
+    ]
+    env = os.environ | {"HUDDLE_TEST_BLOB_ROOT": str(root), "HUDDLE_TEST_OFFLOAD_PREFIX": "/_protected/"}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
+    app = Server(process, port, log)
+    try:
+        app.wait_healthy()
+        with run_nginx(workdir / "nginx", [port], media_dir=root) as nginx:
+            yield Offloaded(root, app, nginx)
+    finally:
+        app.stop()
+
+
+async def serve_offloaded(route: str, request: pytest.FixtureRequest, data: bytes) -> AsyncIterator[Served]:
+    key = f"videos/{uuid.uuid4()}"
+    if route == "nginx":
+        offloaded: Offloaded = request.getfixturevalue("nginx_offload")
+        store: BlobStore = LocalBlobStore(offloaded.root, fsync=False)
+        info = await store.put(key, _once(data), CONTENT_TYPE)
+        async with httpx.AsyncClient(base_url=offloaded.nginx.url) as client:
+            yield Served(store, None, client, key, data, info, route)
+        await store.close()
+        return
+    azure = AzureBlobStore(request.getfixturevalue("azurite_connection_string"), f"huddle-test-{RUN_ID}")
+    try:
+        info = await azure.put(key, _once(data), CONTENT_TYPE)
+        app = make_app(azure, AzureRedirect(azure, SAS_LIFETIME))
+        # Huddle in process; the redirect's target (Azurite) over the network, as a browser follows it.
+        mounts = {"http://testserver": httpx.ASGITransport(app=app)}
+        async with httpx.AsyncClient(
+            base_url="http://testserver", mounts=mounts, follow_redirects=True
+        ) as client:
+            yield Served(azure, app, client, key, data, info, route)
+    finally:
+        await azure.close()
+
+
+@pytest.fixture(params=ROUTES)
+async def blob(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Served]:
+    data = random.Random(10).randbytes(SIZE)
+    route = str(request.param)
+    if route in ("nginx", "azure-redirect"):
+        async for served in serve_offloaded(route, request, data):
+            yield served
+        return
+    store: BlobStore
+    if route == "azure":
+        store = AzureBlobStore(request.getfixturevalue("azurite_connection_string"), f"huddle-test-{RUN_ID}")
+    else:
+        store = LocalBlobStore(tmp_path / "media", fsync=False)
+    try:
+        async for served in serve(store, data):
+            yield served
+    finally:
+        await store.close()
+
+
 @pytest.fixture
-async def blob(blob_store: BlobStore) -> AsyncIterator[Served]:
+async def direct_blob(blob_store: BlobStore) -> AsyncIterator[Served]:
     async for served in serve(blob_store, random.Random(10).randbytes(SIZE)):
         yield served
 
 
-def assert_common_headers(response: httpx.Response, info: BlobInfo) -> None:
+def assert_common_headers(response: httpx.Response, info: BlobInfo, route: str = "direct") -> None:
     assert response.headers["accept-ranges"] == "bytes"
     assert response.headers["etag"] == info.etag
     assert response.headers["last-modified"] == http_date(info.last_modified)
-    assert response.headers["x-content-type-options"] == "nosniff"
+    if response.history:  # Azure's answer: a SAS URL cannot add headers (docs/security.md)
+        assert route == "azure-redirect"
+        assert "x-content-type-options" not in response.headers
+    else:
+        assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "private, max-age=3600"
 
 
@@ -109,7 +216,7 @@ async def test_full_body(blob: Served) -> None:
     assert response.headers["content-length"] == str(SIZE)
     assert response.headers["content-type"] == CONTENT_TYPE
     assert "content-range" not in response.headers
-    assert_common_headers(response, blob.info)
+    assert_common_headers(response, blob.info, blob.route)
 
 
 async def test_head_has_the_headers_and_no_body(blob: Served) -> None:
@@ -146,7 +253,7 @@ async def test_single_range(blob: Served, header: str, start: int, end: int) -> 
     assert response.headers["content-range"] == f"bytes {start}-{end - 1}/{SIZE}"
     assert response.headers["content-length"] == str(end - start)
     assert response.headers["content-type"] == CONTENT_TYPE
-    assert_common_headers(response, blob.info)
+    assert_common_headers(response, blob.info, blob.route)
 
 
 def parse_multipart(response: httpx.Response) -> list[tuple[dict[str, str], bytes]]:
@@ -184,7 +291,7 @@ async def test_multiple_ranges(blob: Served, header: str, expected: list[tuple[i
     assert response.status_code == 206
     assert "content-range" not in response.headers
     assert response.headers["content-length"] == str(len(response.content))
-    assert_common_headers(response, blob.info)
+    assert_common_headers(response, blob.info, blob.route)
     parts = parse_multipart(response)
     assert len(parts) == len(expected)
     for (headers, data), (start, end) in zip(parts, expected, strict=True):
@@ -363,7 +470,9 @@ def body_of(messages: list[dict[str, Any]]) -> bytes:
     return b"".join(m["body"] for m in messages if m["type"] == "http.response.body")
 
 
-async def test_whole_file_uses_pathsend_on_local_disk(blob: Served) -> None:
+async def test_whole_file_uses_pathsend_on_local_disk(direct_blob: Served) -> None:
+    blob = direct_blob
+    assert blob.app is not None
     extensions: dict[str, Any] = {PATHSEND: {}}
     messages = await call(blob.app, blob.path, extensions=extensions)
     assert messages[0]["type"] == "http.response.start"
@@ -406,3 +515,68 @@ async def test_client_gone_stops_the_stream(blob_store: BlobStore) -> None:
         assert messages[0]["type"] == "http.response.start"
         assert len(body_of(messages)) < len(data)
         assert not any(m.get("more_body") is False for m in messages[1:])
+
+
+# -- the hand-over itself ---------------------------------------------------------------------------------
+
+
+async def test_nginx_gets_plain_requests_and_huddle_keeps_the_rest(nginx_offload: Offloaded) -> None:
+    data = random.Random(14).randbytes(SIZE)
+    store = LocalBlobStore(nginx_offload.root, fsync=False)
+    key = f"videos/{uuid.uuid4()}"
+    info = await store.put(key, _once(data), CONTENT_TYPE)
+    name = {"name": 'clip "ünï".mp4'}
+    async with httpx.AsyncClient(base_url=nginx_offload.app.url) as app:
+        handed = await app.get(f"/blobs/{key}", params=name, headers={"range": "bytes=10-"})
+        assert (handed.status_code, handed.content) == (200, b"")
+        assert handed.headers["x-accel-redirect"] == f"/_protected/{key}"
+        kept = await app.get(f"/blobs/{key}", headers={"range": "bytes=-10"})  # a suffix: Huddle's
+        assert "x-accel-redirect" not in kept.headers
+        assert kept.content == data[-10:]
+        for headers in ({"if-none-match": info.etag}, {"range": f"bytes={SIZE}-"}):
+            assert "x-accel-redirect" not in (await app.get(f"/blobs/{key}", headers=headers)).headers
+        assert "x-accel-redirect" not in (await app.head(f"/blobs/{key}")).headers
+    async with httpx.AsyncClient(base_url=nginx_offload.nginx.url) as client:
+        response = await client.get(f"/blobs/{key}", params=name, headers={"range": "bytes=10-"})
+        assert response.status_code == 206
+        assert response.content == data[10:]
+        assert "x-accel-redirect" not in response.headers
+        assert response.headers["content-disposition"] == handed.headers["content-disposition"]
+        assert response.headers["content-security-policy"] == "sandbox"
+        # The internal location answers nobody but the app.
+        assert (await client.get(f"/_protected/{key}")).status_code == 404
+
+
+async def test_azure_redirect_is_short_lived_uncached_and_read_only(azurite_connection_string: str) -> None:
+    store = AzureBlobStore(azurite_connection_string, f"huddle-test-{RUN_ID}")
+    try:
+        data = random.Random(15).randbytes(1000)
+        key, other = f"videos/{uuid.uuid4()}", f"videos/{uuid.uuid4()}"
+        await store.put(key, _once(data), CONTENT_TYPE)
+        await store.put(other, _once(b"another video"), CONTENT_TYPE)
+        app = make_app(store, AzureRedirect(store, SAS_LIFETIME))
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as huddle,
+            httpx.AsyncClient() as browser,
+        ):
+            redirect = await huddle.get(
+                f"/blobs/{key}", params={"name": "a.mp4"}, headers={"range": "bytes=0-"}
+            )
+            assert redirect.status_code == 307
+            assert redirect.headers["cache-control"] == "no-store"  # no cache keeps a URL that expires
+            url = redirect.headers["location"]
+            query = dict(item.split("=", 1) for item in url.split("?", 1)[1].split("&"))
+            assert (query["sp"], query["sr"]) == ("r", "b")  # read, this one blob
+            assert (await huddle.get(f"/blobs/{key}", headers={"range": "bytes=-5"})).status_code == 206
+            assert (await browser.get(url)).content == data
+            # Altered: another blob, more rights, a forged signature; a write: all refused by the store.
+            assert (await browser.get(url.replace(key, other))).status_code == 403
+            assert (await browser.get(url.replace("sp=r", "sp=rw"))).status_code == 403
+            assert (await browser.get(url.replace("sig=", "sig=A"))).status_code == 403
+            put = await browser.put(url, content=b"x", headers={"x-ms-blob-type": "BlockBlob"})
+            assert put.status_code == 403
+            assert (await browser.delete(url)).status_code == 403
+            expired = await store.read_url(key, lifetime=timedelta(seconds=-1), content_type=CONTENT_TYPE)
+            assert (await browser.get(expired)).status_code == 403
+    finally:
+        await store.close()

@@ -325,3 +325,55 @@ async def test_a_signed_seed_link_keeps_its_video_when_the_name_comes_twice(clie
     assert (await client.get("/api/stream/clip.mp4", params=params)).content == mp4(KiB, seed=1)
     _, other = signed_parts(two["stream_url"])
     assert (await client.get("/api/stream/clip.mp4", params=other)).content == mp4(KiB, seed=2)
+
+
+# -- STREAM_OFFLOAD: every check first, then the bytes are handed over ---------------------------------
+
+
+@pytest.fixture
+def offload_settings(media_settings: Any, media_store: str) -> Any:
+    return media_settings(stream_offload="nginx" if media_store == "local" else "azure-redirect")
+
+
+async def test_offloaded_streams_are_authorized_first(make_client: Any, offload_settings: Any) -> None:
+    offload = offload_settings.stream_offload
+    client: AppClient = await make_client(offload_settings)
+    owner, gid = await group_with_owner(client)
+    data = mp4(SIZE, seed=11)
+    video = await upload(client, owner, gid, data, "film.mp4")
+    key = await blob_key_of(client, Video, video["id"])
+    stream = f"/api/v1/videos/{video['id']}/stream"
+
+    def handed_over(response: Any) -> bool:
+        if offload == "nginx":
+            return bool(response.headers.get("x-accel-redirect") == f"/_protected/{key}")
+        return response.status_code == 307 and key in response.headers["location"]
+
+    for headers, url in [({}, video["stream_url"]), (owner.headers, stream)]:  # signed, then bearer
+        response = await client.get(url, headers={**headers, "range": "bytes=0-"})
+        assert handed_over(response), response.headers
+        if offload == "nginx":
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "video/mp4"
+            assert 'filename="film.mp4"' in response.headers["content-disposition"]
+        else:
+            assert response.headers["cache-control"] == "no-store"
+    stranger = await register(client, "Stranger")
+    path, params = signed_parts(video["stream_url"])
+    refused = [
+        await client.get(stream),  # 401
+        await client.get(stream, headers=stranger.headers),  # 404
+        await client.get(path, params={**params, "sig": "A" + params["sig"][1:]}),  # 403
+        await client.get(stream, params={"quality": "360p"}, headers=owner.headers),  # 404: not made
+    ]
+    assert [r.status_code for r in refused] == [401, 404, 403, 404]
+    assert not any(handed_over(r) for r in refused if r.status_code != 307)
+    suffix = await client.get(video["stream_url"], headers={"range": "bytes=-10"})  # Huddle's own
+    assert (suffix.status_code, suffix.content) == (206, data[-10:])
+    # The page's policy admits the redirect's target for <video> and posters (CSP checks redirects).
+    csp = (await client.get("/")).headers["content-security-policy"]
+    if offload == "azure-redirect":
+        split = urlsplit(response.headers["location"])
+        assert f"media-src 'self' {split.scheme}://{split.netloc}" in csp
+    else:
+        assert "media-src" not in csp

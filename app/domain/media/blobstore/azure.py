@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,13 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import BlobBlock, ContentSettings
+from azure.storage.blob import (
+    BlobBlock,
+    BlobSasPermissions,
+    ContentSettings,
+    UserDelegationKey,
+    generate_blob_sas,
+)
 from azure.storage.blob.aio import BlobClient, BlobServiceClient, ExponentialRetry
 
 from app.domain.media.blobstore._port import (
@@ -44,6 +50,9 @@ from app.domain.media.blobstore._port import (
 BLOCK_SIZE = 4 * 1024 * 1024  # what `put` stages per block: the memory one upload holds
 READ_FIRST = 256 * 1024
 RANGE_NOT_SATISFIABLE = 416
+SAS_CLOCK_SKEW = timedelta(minutes=5)  # a SAS starts this much in the past: the store's clock may lag
+DELEGATION_KEY_LIFETIME = timedelta(hours=12)  # a user delegation key is asked for at most this often
+DELEGATION_KEY_MARGIN = timedelta(hours=1)  # renewed when less than this is left
 
 
 def _block_id(index: int) -> str:
@@ -81,6 +90,8 @@ class AzureBlobStore:
         )
         self._container = self._service.get_container_client(container)
         self._container_ready = False
+        self._delegation_key: UserDelegationKey | None = None
+        self._delegation_expiry = datetime.min.replace(tzinfo=UTC)
 
     def _blob(self, key: str) -> BlobClient:
         return self._container.get_blob_client(check_key(key))
@@ -209,6 +220,57 @@ class AzureBlobStore:
                 yield data
             if len(data) < length:
                 return
+
+    # -- handing reads to the browser -----------------------------------------------------------------
+
+    @property
+    def can_sign(self) -> bool:
+        """Whether `read_url` can sign: an account key, or a token credential (user delegation SAS)."""
+        credential = self._service.credential
+        return bool(getattr(credential, "account_key", None)) or hasattr(credential, "get_token")
+
+    async def read_url(
+        self,
+        key: str,
+        *,
+        lifetime: timedelta,
+        content_type: str,
+        content_disposition: str | None = None,
+        cache_control: str | None = None,
+    ) -> str:
+        """A URL that reads this one blob (and nothing else: no list, write or delete) until `lifetime`
+        has passed, answering with the given response headers (the SAS overrides them): a user
+        delegation SAS when the client signs in with a token credential, else a service SAS signed
+        with the account key."""
+        blob = self._blob(key)
+        now = datetime.now(UTC)
+        sas_options: dict[str, Any] = {
+            "account_name": blob.account_name,
+            "container_name": blob.container_name,
+            "blob_name": blob.blob_name,
+            "permission": BlobSasPermissions(read=True),
+            "start": now - SAS_CLOCK_SKEW,
+            "expiry": now + lifetime,
+            "content_type": content_type,
+            "content_disposition": content_disposition,
+            "cache_control": cache_control,
+        }
+        if blob.url.startswith("https://"):
+            sas_options["protocol"] = "https"
+        account_key = getattr(self._service.credential, "account_key", None)
+        if account_key:
+            sas = generate_blob_sas(account_key=account_key, **sas_options)
+        else:
+            sas = generate_blob_sas(user_delegation_key=await self._user_delegation_key(now), **sas_options)
+        return f"{blob.url}?{sas}"
+
+    async def _user_delegation_key(self, now: datetime) -> UserDelegationKey:
+        # One key signs every SAS for hours: asking Entra ID per request would cost a round trip each.
+        if self._delegation_key is None or self._delegation_expiry - now < DELEGATION_KEY_MARGIN:
+            expiry = now + DELEGATION_KEY_LIFETIME
+            self._delegation_key = await self._service.get_user_delegation_key(now - SAS_CLOCK_SKEW, expiry)
+            self._delegation_expiry = expiry
+        return self._delegation_key
 
     async def close(self) -> None:
         await self._service.close()

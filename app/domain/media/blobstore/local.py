@@ -46,6 +46,9 @@ WRITE_BUFFER = 1024 * 1024  # gather small request chunks into fewer thread hops
 READ_FIRST = 64 * 1024
 READ_LIMIT = 1024 * 1024
 COPY_BUFFER = 1024 * 1024
+# mkstemp's 0600 would keep the nginx that serves the folder read-only (STREAM_OFFLOAD=nginx, another
+# user) out; who may enter the folder is the deployment's to say (compose mounts it in two services).
+BLOB_MODE = 0o644
 OPEN_FILE_SECONDS = 2.0  # how long an open blob and its info are trusted before they are looked up again
 OPEN_FILES_LIMIT = 256
 # Linux 4.14+; elsewhere (or when the file system refuses it) every read takes the thread.
@@ -128,6 +131,7 @@ class LocalBlobStore:
         folder = self.root / ".tmp"
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=folder, prefix="put-")
+        os.fchmod(fd, BLOB_MODE)
         return os.fdopen(fd, "wb"), Path(name)
 
     def _finish(self, handle: BinaryIO) -> None:
@@ -145,6 +149,7 @@ class LocalBlobStore:
         meta_temp.replace(meta)
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _differ_from(path, temp)
         temp.replace(path)
         return _info(path.stat(), content_type)
 
@@ -323,9 +328,24 @@ def _read_cached(fd: int, length: int, offset: int) -> bytearray | None:
     return buffer
 
 
+def _differ_from(path: Path, temp: Path) -> None:
+    """Give `temp`, about to replace `path`, a later mtime second when it would otherwise share the old
+    version's ETag (same second, same size): every version of a key gets a validator of its own."""
+    try:
+        old = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    new = temp.stat()
+    if int(new.st_mtime) == int(old.st_mtime) and new.st_size == old.st_size:
+        os.utime(temp, ns=(new.st_atime_ns, (int(old.st_mtime) + 1) * 1_000_000_000))
+
+
 def _info(result: os.stat_result, content_type: str) -> BlobInfo:
-    # Files are replaced by rename, never rewritten, so inode + mtime + size change with every version.
-    etag = f'"{result.st_ino:x}-{result.st_mtime_ns:x}-{result.st_size:x}"'
+    # nginx's own ETag format ("<mtime seconds, hex>-<size, hex>"), so a file nginx serves for us
+    # (STREAM_OFFLOAD=nginx) carries the validator Huddle sends: a client's If-Range and
+    # If-None-Match hold on either path. Files are replaced by rename, never rewritten, and
+    # `_differ_from` makes the mtime or the size change with every version.
+    etag = f'"{int(result.st_mtime):x}-{result.st_size:x}"'
     return BlobInfo(
         size=result.st_size,
         etag=etag,
