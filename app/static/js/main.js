@@ -11,6 +11,8 @@ import { Session } from "./session.js";
 import { SSO_KEY, SSO_PENDING_KEY, authView } from "./views/auth.js";
 import { identitiesSection } from "./views/identities.js";
 import { ChatView } from "./views/chat.js";
+import { noteLiveMention } from "./mentions.js";
+import { mentionsView } from "./views/mentions.js";
 import { Sidebar } from "./views/sidebar.js";
 
 const STATUS_TEXT = {
@@ -142,8 +144,9 @@ class App {
     }
     this.startShell();
     const match = location.pathname.match(/^\/g\/(\d+)$/);
-    if (match) this.openGroup(Number(match[1]));
+    if (match) this.openGroup(Number(match[1]), Number(new URLSearchParams(location.search).get("seq")) || null);
     else if (location.pathname === "/settings") this.showSettings();
+    else if (location.pathname === "/mentions") this.showMentions();
     else this.showHome();
   }
 
@@ -191,6 +194,7 @@ class App {
         this.statusPill,
         this.retryButton,
         h("span", { class: "me", text: me.display_name || me.name, title: me.email }),
+        h("a", { href: "/mentions", class: "mentions-link", data: { nav: "" }, text: "Mentions" }),
         h("a", { href: "/settings", class: "settings-link", data: { nav: "" }, text: "Settings" }),
         h("button", { type: "button", class: "secondary", id: "sign-out", text: "Sign out", on: { click: () => this.signOut() } }),
       ),
@@ -331,6 +335,16 @@ class App {
     view.heading.focus();
   }
 
+  showMentions() {
+    this.closeChat();
+    this.shell.classList.remove("chat-open");
+    document.title = "Mentions · Huddle";
+    const view = mentionsView(this);
+    replaceChildren(this.main, view.el);
+    this.sidebar.render();
+    view.heading.focus();
+  }
+
   closeChat() {
     this.settingsView?.destroy();
     this.settingsView = null;
@@ -339,8 +353,11 @@ class App {
     this.store.openGroupId = null;
   }
 
-  async openGroup(groupId) {
-    if (this.chatView?.groupId === groupId) return;
+  async openGroup(groupId, seq = null) {
+    if (this.chatView?.groupId === groupId) {
+      if (seq) this.chatView.reveal(seq);
+      return;
+    }
     this.closeChat();
     await this.groupsLoaded;
     if (!this.shell) return;
@@ -361,6 +378,7 @@ class App {
     this.sidebar.render();
     view.focus();
     await view.mount();
+    if (seq && this.chatView === view) view.reveal(seq); // from the Mentions view or a notification
   }
 
   // -- connection status ---------------------------------------------------------------------------
@@ -419,6 +437,7 @@ class App {
         return;
       }
       if (!store.groups.has(groupId)) this.scheduleGroupsRefresh();
+      noteLiveMention(store, frame);
       const result = store.addLive(frame);
       if (result === "gap") this.fillGap(groupId);
       if (result !== "duplicate") this.sequenced(frame);
@@ -453,7 +472,7 @@ class App {
         store.seen(frame);
         break;
       case "message_edited":
-        store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at, editPending: false });
+        store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at, mentions: frame.mentions || [], editPending: false });
         break;
       case "message_deleted":
         store.deleteMessage(groupId, frame.seq);
@@ -656,7 +675,7 @@ class App {
     try {
       const updated = await this.api.patch(`/api/v1/groups/${groupId}/messages/${seq}`, { text });
       this.pendingEdits.delete(`${groupId}:${seq}`);
-      this.store.updateMessage(groupId, seq, { text: updated.text, edited_at: updated.edited_at, editPending: false });
+      this.store.updateMessage(groupId, seq, { text: updated.text, edited_at: updated.edited_at, mentions: updated.mentions || [], editPending: false });
     } catch (error) {
       if (!(error instanceof NetworkError || error?.status === 503)) throw error;
       this.pendingEdits.set(`${groupId}:${seq}`, { groupId, seq, text });
