@@ -95,7 +95,7 @@ def create_app(settings: Settings) -> Litestar:
     gateway = Gateway(runtime)
 
     @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # The schema is upgraded by `huddle run` (embedded SQLite) or `huddle migrate` before workers start.
         await runtime.messages.prepare()
         await gateway.start()
@@ -105,6 +105,7 @@ def create_app(settings: Settings) -> Litestar:
         transcoder.start()
         key = vapid_key(settings)  # None: Web Push is off (production without VAPID_PRIVATE_KEY)
         pusher = PushNotifier(runtime, gateway.presence, key) if key else None
+        app.state.pusher = pusher
         if pusher:
             runtime.appender.on_stored = pusher.enqueue
             pusher.start()
