@@ -12,6 +12,7 @@ import { SSO_KEY, SSO_PENDING_KEY, authView } from "./views/auth.js";
 import { identitiesSection } from "./views/identities.js";
 import { ChatView } from "./views/chat.js";
 import { noteLiveMention } from "./mentions.js";
+import { Notifier, notificationSettingsSection } from "./notifications.js";
 import { mentionsView } from "./views/mentions.js";
 import { Sidebar } from "./views/sidebar.js";
 
@@ -212,6 +213,8 @@ class App {
     this.realtime.addEventListener("status", (event) => this.connectionStatus(event.detail.status));
     this.statusTimer = setInterval(() => this.renderRetry(), 1000);
     this.groupsLoaded = this.refreshGroups().then(() => this.realtime.start());
+    this.notifier = new Notifier(this);
+    this.notifier.start(); // settings, and push when permission was given before (never asks here)
     loadBlocks(this).catch(() => {}); // the Block buttons say "Unblock" for those blocked; retried on /settings
   }
 
@@ -221,6 +224,7 @@ class App {
     this.chatView = null;
     this.realtime?.stop();
     this.realtime = null;
+    this.notifier = null;
     clearInterval(this.statusTimer);
     this.store.removeEventListener("change", this.onStoreChange);
     this.store.reset();
@@ -329,6 +333,7 @@ class App {
     this.shell.classList.remove("chat-open");
     document.title = "Settings · Huddle";
     const view = settingsView(this);
+    view.el.lastElementChild.before(notificationSettingsSection(this));
     this.settingsView = view;
     replaceChildren(this.main, view.el);
     this.sidebar.render();
@@ -440,7 +445,10 @@ class App {
       noteLiveMention(store, frame);
       const result = store.addLive(frame);
       if (result === "gap") this.fillGap(groupId);
-      if (result !== "duplicate") this.sequenced(frame);
+      if (result !== "duplicate") {
+        this.sequenced(frame);
+        this.notifier?.frame(frame);
+      }
       return;
     }
     switch (frame.type) {
