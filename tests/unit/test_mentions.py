@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
+from app.config import ConfigError, Settings, settings_from_env
 from app.domain.notifications.mentions import Member, MentionIndex, may_broadcast
 from app.domain.notifications.policy import Policy, in_dnd, notifies
+from app.domain.notifications.vapid import new_private_key, vapid_key
 
 ZOE, ANNA, ANNA_MARIA, LI, BOB = 1, 2, 3, 4, 5
 INDEX = MentionIndex(
@@ -81,3 +84,28 @@ def test_policy_levels_mutes_and_do_not_disturb() -> None:
     assert not in_dnd(Policy(dnd_start=23 * 60, dnd_end=24 * 60 - 1, timezone="UTC"), NOW)
     assert in_dnd(Policy(dnd_start=23 * 60, dnd_end=24 * 60 - 1, timezone="Europe/Berlin"), NOW)
     assert not in_dnd(night, NOW + dt.timedelta(hours=9))  # 08:30 in Berlin
+
+
+def test_notification_settings_from_the_environment(tmp_path: Path) -> None:
+    settings = settings_from_env({"MENTION_ALL_LIMIT": "5", "VAPID_SUBJECT": "https://chat.example.com"})
+    assert (settings.mention_all_limit, settings.vapid_subject, settings.vapid_private_key) == (
+        5,
+        "https://chat.example.com",
+        "",
+    )
+    key = new_private_key()
+    assert settings_from_env({"VAPID_PRIVATE_KEY": key}).vapid_private_key == key
+    with pytest.raises(ConfigError, match="VAPID_PRIVATE_KEY") as bad:
+        settings_from_env({"VAPID_PRIVATE_KEY": "not-a-key", "VAPID_SUBJECT": "ops@example.com"})
+    assert "VAPID_SUBJECT" in str(bad.value)
+    # Generated once into var/, the same key for every worker after; none in production without one.
+    first = vapid_key(Settings(var_dir=tmp_path))
+    assert first is not None
+    assert (tmp_path / "vapid_private_key").stat().st_mode & 0o777 == 0o600
+    again = vapid_key(Settings(var_dir=tmp_path))
+    assert again is not None
+    assert again.public_key == first.public_key
+    assert vapid_key(Settings(var_dir=tmp_path / "prod", environment="production")) is None
+    configured = vapid_key(Settings(var_dir=tmp_path / "set", vapid_private_key=key))
+    assert configured is not None
+    assert not (tmp_path / "set" / "vapid_private_key").exists()
