@@ -11,6 +11,7 @@ from app.domain.messages.schemas import ChatMessage
 
 Level = Literal["all", "mentions", "nothing"]
 ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, 24-hour")]
+Instant = Annotated[dt.datetime, msgspec.Meta(tz=True, description="With a time zone or offset")]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="An IANA time zone")]
 
 
@@ -38,7 +39,7 @@ class NotificationSettingsPatch(msgspec.Struct, kw_only=True, omit_defaults=True
     """Only the fields given change; `dnd_start` and `dnd_end` are set (or cleared with null) together."""
 
     level: Level | msgspec.UnsetType = msgspec.UNSET
-    mute_until: dt.datetime | msgspec.UnsetType | None = msgspec.UNSET
+    mute_until: Instant | msgspec.UnsetType | None = msgspec.UNSET
     dnd_start: ClockTime | msgspec.UnsetType | None = msgspec.UNSET
     dnd_end: ClockTime | msgspec.UnsetType | None = msgspec.UNSET
     timezone: TimeZone | msgspec.UnsetType = msgspec.UNSET
@@ -47,7 +48,7 @@ class NotificationSettingsPatch(msgspec.Struct, kw_only=True, omit_defaults=True
 
 class GroupNotificationIn(msgspec.Struct, kw_only=True):
     level: Level | None = None
-    mute_until: dt.datetime | None = None
+    mute_until: Instant | None = None
 
 
 class MentionPage(msgspec.Struct, kw_only=True):
@@ -68,7 +69,7 @@ class PushKeys(msgspec.Struct):
 class PushSubscriptionIn(msgspec.Struct):
     """A browser's PushSubscription.toJSON(): where to POST, and the keys to encrypt for it."""
 
-    endpoint: Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
+    endpoint: Annotated[str, msgspec.Meta(min_length=8, max_length=2048, pattern=r"^https?://[!-~]+$")]
     keys: PushKeys
 
 

@@ -94,6 +94,7 @@ async def test_settings_per_user_and_per_group(client: AppClient) -> None:
         ({"timezone": "Mars/Olympus_Mons"}, 422),
         ({"level": "loud"}, 400),
         ({"dnd_start": "24:00", "dnd_end": "01:00"}, 400),
+        ({"mute_until": "2030-01-01T00:00:00"}, 400),  # no time zone: which instant?
     ]:
         assert (await client.patch(url, json=bad, headers=me.headers)).status_code == status, bad
     cleared = (await client.patch(url, json={"dnd_start": None, "dnd_end": None}, headers=me.headers)).json()
@@ -200,10 +201,13 @@ async def test_web_push_end_to_end(
     assert subscribed.status_code == 201, subscribed.text
     gone = f"{push_service.base}/gone/anna-old"
     await client.post("/api/v1/push/subscriptions", json=stale.subscription(gone), headers=anna.headers)
-    bad = browser.subscription("ftp://example.com/x") | {"keys": {"p256dh": b64(b"short"), "auth": b64(b"x")}}
-    assert (
-        await client.post("/api/v1/push/subscriptions", json=bad, headers=anna.headers)
-    ).status_code == 422
+    subscribe = "/api/v1/push/subscriptions"
+    ftp = browser.subscription("ftp://example.com/x")
+    assert (await client.post(subscribe, json=ftp, headers=anna.headers)).status_code == 400
+    short = browser.subscription("https://push.example.com/x") | {
+        "keys": {"p256dh": b64(b"short"), "auth": b64(b"x")}
+    }
+    assert (await client.post(subscribe, json=short, headers=anna.headers)).status_code == 422
 
     pusher = client.app.state.pusher
     runtime = runtime_of(client.app)
