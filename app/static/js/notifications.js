@@ -88,7 +88,15 @@ export class Notifier {
     const title = !group || group.is_direct ? sender : `${sender} in ${this.app.store.displayName(group)}`;
     const body = this.settings.previews ? frame.text || "Attachment" : mentioned ? "You were mentioned" : "New message";
     const url = `/g/${frame.group_id}?seq=${frame.seq}`;
-    const shown = new window.Notification(title, { body, tag: `huddle-${frame.group_id}-${frame.seq}`, data: { url } });
+    const options = { body, tag: `huddle-${frame.group_id}-${frame.seq}`, data: { url } };
+    let shown;
+    try {
+      shown = new window.Notification(title, options);
+    } catch {
+      // Android's Chrome has no page Notifications: the service worker shows it (its click opens the chat).
+      navigator.serviceWorker?.getRegistration(WORKER).then((registration) => registration?.showNotification(title, options));
+      return;
+    }
     shown.onclick = () => {
       window.focus();
       shown.close();
