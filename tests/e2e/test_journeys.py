@@ -856,3 +856,13 @@ def test_mentions_badges_and_notifications(people: list[Person]) -> None:
     results = bob.page.get_by_role("list", name="Messages that mention you")
     expect(results).to_contain_text("see the plan")
     expect(results).not_to_contain_text("no mention here")
+
+    # A mention further back than the first page still opens at the message.
+    ann.page.evaluate(
+        """async () => { const app = window.huddle; const id = app.store.openGroupId;
+            for (let i = 0; i < 50; i += 1)
+                await app.api.post(`/api/v1/groups/${id}/messages`, {text: `filler ${i}`}); }"""
+    )
+    bob.page.reload()
+    bob.page.get_by_role("list", name="Messages that mention you").get_by_role("link").first.click()
+    expect(message(bob, "see the plan")).to_be_in_viewport()

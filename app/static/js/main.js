@@ -360,7 +360,7 @@ class App {
 
   async openGroup(groupId, seq = null) {
     if (this.chatView?.groupId === groupId) {
-      if (seq) this.chatView.reveal(seq);
+      if (seq) await this.revealMessage(this.chatView, seq);
       return;
     }
     this.closeChat();
@@ -383,7 +383,18 @@ class App {
     this.sidebar.render();
     view.focus();
     await view.mount();
-    if (seq && this.chatView === view) view.reveal(seq); // from the Mentions view or a notification
+    if (seq && this.chatView === view) await this.revealMessage(view, seq); // from Mentions or a notification
+  }
+
+  /** Shows one message, loading older pages until it is there (a mention may be days back). */
+  async revealMessage(view, seq) {
+    for (let pages = 0; pages < 20 && !view.items.has(seq) && view.chat.hasMore && this.chatView === view; pages += 1) {
+      const oldest = view.chat.oldestSeq;
+      if (oldest !== null && oldest <= seq) break;
+      await view.loadOlder();
+      if (view.chat.oldestSeq === oldest) await new Promise((resolve) => setTimeout(resolve, 100)); // another load was running
+    }
+    if (this.chatView === view) view.reveal(seq);
   }
 
   // -- connection status ---------------------------------------------------------------------------
