@@ -11,7 +11,16 @@ from app.domain.messages.schemas import ChatMessage
 
 Level = Literal["all", "mentions", "nothing"]
 ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, 24-hour")]
-Instant = Annotated[dt.datetime, msgspec.Meta(tz=True, description="With a time zone or offset")]
+# A string, not a datetime: request bodies are decoded leniently, which would take a number as a Unix
+# time; the pattern insists on RFC 3339 with its offset (services.instant() reads it).
+Instant = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$",
+        description="An RFC 3339 date-time with its offset",
+        extra_json_schema={"format": "date-time"},
+    ),
+]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="An IANA time zone")]
 
 

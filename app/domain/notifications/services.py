@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +40,16 @@ def _minutes(clock: str | None) -> int | None:
         return None
     hours, minutes = clock.split(":")
     return int(hours) * 60 + int(minutes)
+
+
+def instant(text: str | None) -> dt.datetime | None:
+    """An Instant of a request body (RFC 3339 with an offset, by its pattern) as a datetime."""
+    if text is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+    except ValueError as error:  # the pattern's shape, yet no such day or time (2026-02-30)
+        raise Unprocessable("mute_until: not a valid date and time") from error
 
 
 def _level(value: str | None) -> Level | None:
@@ -86,6 +98,8 @@ class NotificationService:
             raise Unprocessable("dnd_start and dnd_end are set or cleared together")
         if "timezone" in given and zone(given["timezone"]).key != given["timezone"]:
             raise Unprocessable("timezone: not a known IANA time zone")
+        if "mute_until" in given:
+            given["mute_until"] = instant(given["mute_until"])
         for name, value in given.items():
             setattr(row, name, _minutes(value) if name in ("dnd_start", "dnd_end") else value)
         await self.db.merge(row)
@@ -101,7 +115,7 @@ class NotificationService:
             row = GroupNotificationSettings(user_id=principal.user_id, group_id=group_id)
             self.db.add(row)
         row.level = data.level
-        row.mute_until = data.mute_until
+        row.mute_until = instant(data.mute_until)
         await self.db.commit()
         return _group_out(row)
 

@@ -96,14 +96,18 @@ async def test_settings_per_user_and_per_group(client: AppClient) -> None:
         ({"level": "loud"}, 400),
         ({"dnd_start": "24:00", "dnd_end": "01:00"}, 400),
         ({"mute_until": "2030-01-01T00:00:00"}, 400),  # no time zone: which instant?
+        ({"mute_until": 0}, 400),  # not a Unix time either
+        ({"mute_until": "2030-02-30T00:00:00Z"}, 422),
     ]:
         assert (await client.patch(url, json=bad, headers=me.headers)).status_code == status, bad
     cleared = (await client.patch(url, json={"dnd_start": None, "dnd_end": None}, headers=me.headers)).json()
     assert (cleared["dnd_start"], cleared["dnd_end"]) == (None, None)
 
     group_url = f"/api/v1/notifications/groups/{gid}"
-    put = await client.put(group_url, json={"level": "nothing", "mute_until": None}, headers=me.headers)
-    assert put.json() == {"group_id": gid, "level": "nothing", "mute_until": None}
+    put = await client.put(
+        group_url, json={"level": "nothing", "mute_until": "2030-01-01T02:00:00+02:00"}, headers=me.headers
+    )
+    assert put.json() == {"group_id": gid, "level": "nothing", "mute_until": "2030-01-01T00:00:00Z"}
     assert (await client.get(url, headers=me.headers)).json()["groups"] == [put.json()]
     reset = await client.put(group_url, json={"level": None}, headers=me.headers)
     assert reset.json()["level"] is None
