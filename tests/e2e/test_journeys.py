@@ -866,3 +866,8 @@ def test_mentions_badges_and_notifications(people: list[Person]) -> None:
     bob.page.reload()
     bob.page.get_by_role("list", name="Messages that mention you").get_by_role("link").first.click()
     expect(message(bob, "see the plan")).to_be_in_viewport()
+
+    bob.page.get_by_role("link", name="Settings").click()
+    bob.page.get_by_label("Mute Plans").select_option("1")
+    expect(bob.page.get_by_label("Mute Plans")).to_have_value("keep")  # "Muted until <in an hour>"
+    assert bob.page.evaluate("window.huddle.notifier.settings.groups[0].mute_until")

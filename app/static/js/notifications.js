@@ -207,9 +207,18 @@ export function notificationSettingsSection(app) {
     const groups = [...app.store.groups.values()].map((group) => {
       const own = s.groups.find((g) => g.group_id === group.id);
       const id = `notify-group-${group.id}`;
+      const name = app.store.displayName(group);
       const choice = select(id, [["", "Default"], ...LEVELS], own?.level || "");
       choice.addEventListener("change", () => notifier.saveGroup(group.id, { level: choice.value || null, mute_until: own?.mute_until || null }).then(render, fail));
-      return h("li", { class: "member" }, h("label", { for: id, class: "member-name", text: app.store.displayName(group) }), choice);
+      const muted = own?.mute_until && Date.parse(own.mute_until) > Date.now();
+      const groupMute = muteChoice(`${id}-mute`);
+      groupMute.setAttribute("aria-label", `Mute ${name}`);
+      if (muted) groupMute.prepend(h("option", { value: "keep", text: `Muted until ${new Date(own.mute_until).toLocaleString()}` }));
+      groupMute.value = muted ? "keep" : "";
+      groupMute.addEventListener("change", () => {
+        if (groupMute.value !== "keep") notifier.saveGroup(group.id, { level: own?.level || null, mute_until: muteUntil(groupMute.value) }).then(render, fail);
+      });
+      return h("li", { class: "member" }, h("label", { for: id, class: "member-name", text: name }), choice, groupMute);
     });
     replaceChildren(
       body,
