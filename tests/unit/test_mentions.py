@@ -10,6 +10,7 @@ import pytest
 from app.config import ConfigError, Settings, settings_from_env
 from app.domain.notifications.mentions import Member, MentionIndex, may_broadcast
 from app.domain.notifications.policy import Policy, in_dnd, notifies
+from app.domain.notifications.services import _internal
 from app.domain.notifications.vapid import new_private_key, vapid_key
 
 ZOE, ANNA, ANNA_MARIA, LI, BOB = 1, 2, 3, 4, 5
@@ -109,3 +110,22 @@ def test_notification_settings_from_the_environment(tmp_path: Path) -> None:
     configured = vapid_key(Settings(var_dir=tmp_path / "set", vapid_private_key=key))
     assert configured is not None
     assert not (tmp_path / "set" / "vapid_private_key").exists()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "internal"),
+    [
+        ("https://fcm.googleapis.com/fcm/send/abc", False),
+        ("https://updates.push.services.mozilla.com/wpush/v2/x", False),
+        ("https://127.0.0.1/x", True),
+        ("https://10.1.2.3:8443/x", True),
+        ("https://[::1]/x", True),
+        ("https://169.254.169.254/latest", True),
+        ("https://localhost/x", True),
+        ("https://redis/x", True),
+        ("https://db.internal/x", True),
+        ("https://8.8.8.8/x", False),
+    ],
+)
+def test_push_endpoints_on_this_network_are_refused(endpoint: str, internal: bool) -> None:
+    assert _internal(endpoint) is internal

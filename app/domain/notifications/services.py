@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+from urllib.parse import urlsplit
 
 import msgspec
 from sqlalchemy import delete, select
@@ -147,6 +149,19 @@ def _decoded(text: str, size: int, what: str) -> None:
         raise Unprocessable(f"keys.{what}: expected {size} bytes, base64url")
 
 
+def _internal(endpoint: str) -> bool:
+    """An endpoint on this network rather than a push service's: the server must not be made to POST
+    there (a resolved name can still point inward; the push services' names do not)."""
+    host = (urlsplit(endpoint).hostname or "").rstrip(".").lower()
+    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # a bare name: something on the local network
+    return not address.is_global
+
+
 class PushService:
     """Web Push subscriptions of the caller's browsers (sending: app/domain/notifications/push.py)."""
 
@@ -163,7 +178,9 @@ class PushService:
         if vapid_key(self.runtime.settings) is None:
             raise ServiceUnavailable("Web Push is not configured on this server (VAPID_PRIVATE_KEY)")
         allowed = ("https://", "http://") if self.runtime.settings.push_allow_http else ("https://",)
-        if not data.endpoint.startswith(allowed):
+        if not data.endpoint.startswith(allowed) or (
+            not self.runtime.settings.push_allow_http and _internal(data.endpoint)
+        ):
             raise Unprocessable("endpoint: expected an https:// URL of a push service")
         _decoded(data.keys.p256dh, 65, "p256dh")
         _decoded(data.keys.auth, 16, "auth")
