@@ -96,6 +96,7 @@ async def test_mentions_are_resolved_counted_and_listed(client: AppClient) -> No
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.usefixtures("sqlite_url")  # migrated before the test's event loop runs
 async def test_all_is_for_admins_in_large_groups(
     make_client: Callable[[Settings], Any], make_settings: Callable[..., Settings]
 ) -> None:

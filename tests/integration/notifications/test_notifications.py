@@ -188,6 +188,7 @@ def check_vapid(headers: dict[str, str], audience: str, server_key: str, subject
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.usefixtures("sqlite_url")  # migrated before the test's event loop runs
 async def test_web_push_end_to_end(
     make_client: Callable[[Settings], Any], make_settings: Callable[..., Settings], push_service: PushService
 ) -> None:
@@ -267,6 +268,13 @@ async def test_web_push_end_to_end(
         )
         await pusher.drained()
     await client.post(f"/api/v1/groups/{gid}/messages", json={"text": "@Owner mine"}, headers=anna.headers)
+    await pusher.drained()
+    assert len([r for r in push_service.received if r[0] == "/ok/anna"]) == 2
+
+    # Nothing from someone Anna blocked.
+    block = await client.put(f"/api/v1/users/me/blocks/{owner.user['id']}", headers=anna.headers)
+    assert block.status_code in (200, 204), block.text
+    await client.post(f"/api/v1/groups/{gid}/messages", json={"text": "@Anna blocked"}, headers=owner.headers)
     await pusher.drained()
     assert len([r for r in push_service.received if r[0] == "/ok/anna"]) == 2
 
