@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -29,6 +30,25 @@ def new_private_key() -> str:
     return b64url(value.to_bytes(32, "big"))
 
 
+def _embedded_key(path: Path) -> str:
+    """The key in `path`, written once. Workers start together: a key is written whole to a file of
+    this process's and then linked into place, which fails if another got there first, so nobody
+    reads a half-written key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mine = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_private_key())
+        try:
+            os.link(mine, path)
+        except FileExistsError:
+            pass  # another worker's key is in place: everyone uses that one
+        finally:
+            mine.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
 @dataclass(frozen=True)
 class VapidKey:
     vapid: Vapid02
@@ -42,16 +62,7 @@ def vapid_key(settings: Settings) -> VapidKey | None:
     if not raw:
         if settings.environment == "production":
             return None
-        path = settings.var_dir / "vapid_private_key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raw = path.read_text().strip()
-        else:
-            raw = new_private_key()
-            with os.fdopen(fd, "w") as handle:
-                handle.write(raw)
+        raw = _embedded_key(settings.var_dir / "vapid_private_key")
     vapid = Vapid02.from_raw(raw.encode())
     point = vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     return VapidKey(vapid=vapid, public_key=b64url(point))
