@@ -9,7 +9,8 @@ settings, leaves out those with a realtime connection to the group (presence, ac
 those the settings silence (app/domain/notifications/policy.py), and POSTs to each subscription's
 push service with pywebpush. A 404 or 410 from the push service means the subscription is gone:
 its row is deleted. Payloads name the group and the sender; the message text only when the user
-allows previews. The queue is best effort: what is queued when a worker stops is not pushed.
+allows previews. The queue is best effort: what is queued when a worker stops is not pushed. While
+nobody has a subscription (checked at most every NOBODY_TTL_S) a message costs no query at all.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ log = logging.getLogger("huddle.push")
 QUEUE_MAX = 10_000  # messages waiting; past it new ones are not pushed (logged)
 PREVIEW_MAX = 200  # characters of text in a payload that carries one
 GONE = (404, 410)
+# How long "nobody has a subscription" is believed: a server without Web Push users (a load test, a
+# team that never enabled it) then pays no query per message; a first subscription is noticed this late.
+NOBODY_TTL_S = 10.0
 
 
 class PushPayload(msgspec.Struct, kw_only=True):
@@ -61,6 +65,7 @@ class PushNotifier:
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         self.dropped = 0
+        self._nobody_until = 0.0  # loop time until which no subscription is assumed
 
     def enqueue(self, messages: Sequence[StoredMessage]) -> None:
         """New messages, just published (no await: the sender is never held up by pushes)."""
@@ -101,7 +106,19 @@ class PushNotifier:
             finally:
                 self.queue.task_done()
 
+    async def _anyone_subscribed(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        if now < self._nobody_until:
+            return False
+        async with self.runtime.sessions() as db:
+            anyone = await db.scalar(select(PushSubscription.id).limit(1)) is not None
+        if not anyone:
+            self._nobody_until = now + NOBODY_TTL_S
+        return anyone
+
     async def deliver(self, message: StoredMessage) -> None:
+        if not await self._anyone_subscribed():
+            return
         async with self.runtime.sessions() as db:
             rows = (
                 await db.execute(
