@@ -117,6 +117,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     member_add_rate_limit: int = 30  # member additions an admin may attempt per contact window
     contact_rate_window_seconds: int = 600
     group_member_limit: int = 100
+    mention_all_limit: int = 20  # in larger groups only admins may mention @all / @here
+    # Web Push (RFC 8292): the application server's P-256 key, base64url of the raw 32-byte private
+    # value; empty: generated once into var/vapid_private_key (except ENVIRONMENT=production: no push).
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:huddle@localhost"  # who push services contact about this server
+    push_ttl_seconds: int = 24 * 3600  # how long a push service keeps an undelivered notification
+    push_allow_http: bool = False  # accept http:// push endpoints (a local push service in tests)
     ws_allowed_origins: tuple[str, ...] = ()  # empty: same origin only
     ws_send_queue: int = 1024  # events queued per socket before it counts as a slow consumer
     ws_initial_messages: int = 100  # sent to a first connection that has seen nothing yet
@@ -411,6 +418,16 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         f"MAX_UPLOAD_BYTES: a resumable upload has at most {MAX_UPLOAD_BLOCKS} chunks of "
         "UPLOAD_CHUNK_MAX_BYTES; raise that or lower this",
     )
+    vapid_key = r.text("VAPID_PRIVATE_KEY", "")
+    r.check(
+        not vapid_key or re.fullmatch(r"[A-Za-z0-9_-]{43}=?", vapid_key) is not None,
+        "VAPID_PRIVATE_KEY: expected the base64url of a raw 32-byte P-256 private key (43 characters)",
+    )
+    vapid_subject = r.text("VAPID_SUBJECT", "mailto:huddle@localhost")
+    r.check(
+        vapid_subject.startswith(("mailto:", "https://")),
+        "VAPID_SUBJECT: expected a mailto: or https:// URL (RFC 8292)",
+    )
     settings = Settings(
         environment="production" if environment == "production" else "development",
         var_dir=var_dir,
@@ -471,6 +488,11 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         member_add_rate_limit=r.number("MEMBER_ADD_RATE_LIMIT", 30, 1, 100_000),
         contact_rate_window_seconds=r.number("CONTACT_RATE_WINDOW", 600, 1, 7 * 24 * 3600),
         group_member_limit=r.number("GROUP_MEMBER_LIMIT", 100, 2, 100_000),
+        mention_all_limit=r.number("MENTION_ALL_LIMIT", 20, 0, 100_000),
+        vapid_private_key=vapid_key,
+        vapid_subject=vapid_subject,
+        push_ttl_seconds=r.number("PUSH_TTL", 24 * 3600, 0, 28 * 24 * 3600),
+        push_allow_http=r.flag("PUSH_ALLOW_HTTP"),
         ws_allowed_origins=tuple(
             origin.strip().rstrip("/")
             for origin in r.text("WS_ALLOWED_ORIGINS", "").split(",")

@@ -34,6 +34,10 @@ from app.domain.media.runner import TranscodeRunner
 from app.domain.media.sweeper import UploadSweeper
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
+from app.domain.notifications import controllers as notifications
+from app.domain.notifications.deps import provide_notifications, provide_push
+from app.domain.notifications.push import PushNotifier
+from app.domain.notifications.vapid import vapid_key
 from app.observability.logs import configure_logging
 from app.observability.middleware import FRAME_SEND, observe
 from app.runtime import Runtime, build_runtime
@@ -63,6 +67,7 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         *oidc.route_handlers,
         *groups.route_handlers,
         *messages.route_handlers,
+        *notifications.route_handlers,
         *videos.route_handlers,
         *subtitles.route_handlers,
         *uploads.route_handlers,
@@ -91,7 +96,7 @@ def create_app(settings: Settings) -> Litestar:
     gateway = Gateway(runtime)
 
     @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # The schema is upgraded by `huddle run` (embedded SQLite) or `huddle migrate` before workers start.
         await runtime.messages.prepare()
         await gateway.start()
@@ -99,9 +104,18 @@ def create_app(settings: Settings) -> Litestar:
         sweeper.start()
         transcoder = TranscodeRunner(runtime)  # TRANSCODE_CONCURRENCY slots; 0 starts none
         transcoder.start()
+        key = vapid_key(settings)  # None: Web Push is off (production without VAPID_PRIVATE_KEY)
+        pusher = PushNotifier(runtime, gateway.presence, key) if key else None
+        app.state.pusher = pusher
+        if pusher:
+            runtime.appender.on_stored = pusher.enqueue
+            pusher.start()
         try:
             yield
         finally:
+            if pusher:
+                runtime.appender.on_stored = None
+                await pusher.stop()
             await transcoder.stop()
             await sweeper.stop()
             await gateway.stop()
@@ -116,6 +130,8 @@ def create_app(settings: Settings) -> Litestar:
             "blocks": Provide(provide_blocks, sync_to_thread=False),
             "groups": Provide(provide_groups, sync_to_thread=False),
             "messages": Provide(provide_messages, sync_to_thread=False),
+            "notifications": Provide(provide_notifications, sync_to_thread=False),
+            "push": Provide(provide_push, sync_to_thread=False),
             "media": Provide(provide_media, sync_to_thread=False),
             "subtitles": Provide(provide_subtitles, sync_to_thread=False),
             "forms": Provide(provide_form_uploads, sync_to_thread=False),

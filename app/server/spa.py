@@ -47,7 +47,7 @@ async def secure(response: Response[object]) -> Response[object]:
 
 
 @route(
-    ["/", "/signin", "/signup", "/settings", "/g/{group_id:int}"],
+    ["/", "/signin", "/signup", "/settings", "/mentions", "/g/{group_id:int}"],
     http_method=[HttpMethod.GET, HttpMethod.HEAD],
     include_in_schema=False,
     after_request=secure,

@@ -799,3 +799,90 @@ def test_a_rate_limited_direct_chat_says_how_long_to_wait(browser: Any, tmp_path
         finally:
             for person in crowd:
                 person.context.close()
+
+
+# Records the Notifications the page raises (the real ones still show) and makes the tab "hidden".
+SPY_ON_NOTIFICATIONS = """() => {
+    const Real = window.Notification;
+    window.shown = [];
+    window.Notification = class extends Real {
+        constructor(title, options) {
+            super(title, options);
+            window.shown.push({ title, body: options.body, notification: this });
+        }
+    };
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+}"""
+
+
+def test_mentions_badges_and_notifications(people: list[Person]) -> None:
+    """Issue 30: the @-autocomplete, mention chips and badge, the Mentions view, and notifications:
+    permission from a click, the service worker registered, a notification raised while the tab is
+    hidden, and clicking it opens the group at that message."""
+    ann, bob = people[0], people[1]
+    bob.context.grant_permissions(["notifications"], origin=bob.server.url)
+    make_group(ann, "Plans", bob)
+    bob.page.get_by_role("link", name="Settings").click()
+    assert (
+        bob.page.evaluate("Notification.permission") == "granted"
+    )  # granted, yet nothing registered on load
+    assert not bob.page.evaluate("async () => (await navigator.serviceWorker.getRegistrations()).length")
+    bob.page.get_by_role("button", name="Enable notifications").click()
+    expect(bob.page.get_by_role("status").filter(has_text="Notifications are on")).to_be_visible()
+    workers = bob.page.evaluate(
+        "async () => (await navigator.serviceWorker.getRegistrations()).map(r => r.active?.scriptURL)"
+    )
+    assert [url.removeprefix(bob.server.url) for url in workers] == ["/static/sw.js"]
+    with bob.page.expect_response(
+        lambda r: r.url.endswith("/notifications/settings") and r.request.method == "PATCH"
+    ):
+        bob.page.get_by_label("Notify me about").select_option("mentions")
+    bob.page.evaluate(SPY_ON_NOTIFICATIONS)
+
+    composer = ann.page.get_by_label("Message Plans")
+    composer.press_sequentially("no mention here")
+    composer.press("Enter")
+    composer.press_sequentially("@Bo")
+    option = ann.page.get_by_role("option", name="@Bob")
+    expect(option).to_be_visible()
+    composer.press("Enter")  # takes the suggestion, sends nothing
+    expect(composer).to_have_value("@Bob ")
+    composer.press_sequentially("see the plan")
+    composer.press("Enter")
+    expect(message(ann, "see the plan").locator(".mention")).to_have_text("@Bob")
+
+    # Bob, elsewhere with the tab hidden: a badge, and one notification (the other message is not a mention).
+    link = bob.page.get_by_role("link", name=re.compile("Plans"))
+    expect(link.locator(".mention-badge")).to_have_text("@1")
+    bob.page.wait_for_function("window.shown.length === 1")
+    assert bob.page.evaluate("window.shown.map(n => [n.title, n.body])") == [
+        ["Ann in Plans", "You were mentioned"]
+    ]
+    bob.page.evaluate(
+        "() => { Object.defineProperty(document, 'visibilityState', "
+        "{ configurable: true, get: () => 'visible' }); window.shown[0].notification.onclick(); }"
+    )
+    expect(bob.page).to_have_url(re.compile(r"/g/\d+\?seq=\d+$"))
+    chip = message(bob, "see the plan").locator(".mention.to-me")
+    expect(chip).to_have_text("@Bob")
+    expect(link.locator(".mention-badge")).to_have_count(0)  # read now
+
+    bob.page.get_by_role("link", name="Mentions").click()
+    results = bob.page.get_by_role("list", name="Messages that mention you")
+    expect(results).to_contain_text("see the plan")
+    expect(results).not_to_contain_text("no mention here")
+
+    # A mention further back than the first page still opens at the message.
+    ann.page.evaluate(
+        """async () => { const app = window.huddle; const id = app.store.openGroupId;
+            for (let i = 0; i < 50; i += 1)
+                await app.api.post(`/api/v1/groups/${id}/messages`, {text: `filler ${i}`}); }"""
+    )
+    bob.page.reload()
+    bob.page.get_by_role("list", name="Messages that mention you").get_by_role("link").first.click()
+    expect(message(bob, "see the plan")).to_be_in_viewport()
+
+    bob.page.get_by_role("link", name="Settings").click()
+    bob.page.get_by_label("Mute Plans").select_option("1")
+    expect(bob.page.get_by_label("Mute Plans")).to_have_value("keep")  # "Muted until <in an hour>"
+    assert bob.page.evaluate("window.huddle.notifier.settings.groups[0].mute_until")

@@ -56,9 +56,11 @@ SERVER_ENV = {"BCRYPT_ROUNDS": "4", "LOGIN_RATE_LIMIT": "1000"}
 VIEWPORT = {"width": 1180, "height": 720}
 # The real-time transports (REALTIME_TRANSPORT): the key flows run on both.
 TRANSPORTS = ["ws", "sse"]
-# Expected while the server is down; anything else in the console is a bug (CSP violations included).
+# Expected while the server is down, and Chromium's own note that a test's (incognito) context has no
+# push service; anything else in the console is a bug (CSP violations included).
 EXPECTED_CONSOLE = re.compile(
     r"ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|WebSocket connection to|Failed to load resource"
+    r"|does not support the Push API in incognito mode"
 )
 
 

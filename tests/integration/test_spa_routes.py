@@ -15,7 +15,7 @@ from tests.conftest import AppClient
 
 pytestmark = pytest.mark.anyio
 
-SHELL_PATHS = ["/", "/signin", "/signup", "/settings", "/g/42"]
+SHELL_PATHS = ["/", "/signin", "/signup", "/settings", "/mentions", "/g/42"]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 from app.domain.messages.mongo_store import (
     CLIENT_ID_INDEX,
     INDEXES,
+    MENTIONS_INDEX,
     SEQ_INDEX,
     WORDS_INDEX,
     MongoMessageStore,
@@ -208,7 +209,7 @@ def test_backoff_is_jittered_and_capped() -> None:
 
 def test_index_definitions() -> None:
     indexes = {model.document["name"]: model.document for model in INDEXES}
-    assert set(indexes) == {SEQ_INDEX, CLIENT_ID_INDEX, WORDS_INDEX}
+    assert set(indexes) == {SEQ_INDEX, CLIENT_ID_INDEX, WORDS_INDEX, MENTIONS_INDEX}
     assert indexes[SEQ_INDEX]["unique"]
     assert list(indexes[SEQ_INDEX]["key"].items()) == [("group_id", 1), ("seq", 1)]
     client = indexes[CLIENT_ID_INDEX]
@@ -221,6 +222,8 @@ def test_index_definitions() -> None:
     }
     # Only index kinds every MongoDB-protocol server has (no text index): words is multikey.
     assert list(indexes[WORDS_INDEX]["key"].items()) == [("words", 1), ("group_id", 1)]
+    # Multikey too: one entry per mentioned user, for mention counts and the Mentions view.
+    assert list(indexes[MENTIONS_INDEX]["key"].items()) == [("mentions", 1), ("group_id", 1), ("seq", 1)]
 
 
 def test_the_client_reads_aware_utc_and_has_bounded_timeouts() -> None:

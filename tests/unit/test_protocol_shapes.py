@@ -82,6 +82,7 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
             client_msg_id="c1",
             reply_to=2,
             reactions=[message_schemas.ReactionOut("👍", 2, True)],
+            mentions=[8],
         ),
         {
             "type": "message",
@@ -100,6 +101,7 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
             "deleted": False,
             "reactions": [{"emoji": "👍", "count": 2, "me": True}],
             "attachments": [],
+            "mentions": [8],
         },
     ),
     (
@@ -181,6 +183,7 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
                     "url_expires_at": ISO,
                 },
             ],
+            "mentions": [],
         },
     ),
     (
@@ -253,8 +256,16 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
         },
     ),
     (
-        message_schemas.MessageEdited(id="7", seq=3, group_id=1, text="fixed", edited_at=AT),
-        {"type": "message_edited", "id": "7", "seq": 3, "group_id": 1, "text": "fixed", "edited_at": ISO},
+        message_schemas.MessageEdited(id="7", seq=3, group_id=1, text="fixed", edited_at=AT, mentions=[8]),
+        {
+            "type": "message_edited",
+            "id": "7",
+            "seq": 3,
+            "group_id": 1,
+            "text": "fixed",
+            "edited_at": ISO,
+            "mentions": [8],
+        },
     ),
     (
         message_schemas.MessageDeleted(id="7", seq=3, group_id=1, deleted_by=5),

@@ -14,7 +14,8 @@ from app.db.models.media import (
     Video,
     VideoJob,
 )
-from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
+from app.db.models.messages import GroupSequence, MentionRow, MessageRow, ReactionRow
+from app.db.models.notifications import GroupNotificationSettings, NotificationSettings, PushSubscription
 
 metadata = metadata_registry.get(None)
 
@@ -22,11 +23,15 @@ __all__ = [
     "Attachment",
     "AuthSession",
     "Group",
+    "GroupNotificationSettings",
     "GroupSequence",
     "Membership",
+    "MentionRow",
     "MessageAttachment",
     "MessageRow",
+    "NotificationSettings",
     "OidcIdentity",
+    "PushSubscription",
     "ReactionRow",
     "Rendition",
     "Subtitle",

@@ -52,6 +52,8 @@ class MessageRow(IdentityBase):
     video_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # What the message shows of its attachments (a snapshot: attachments never change once uploaded).
     attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    # The user ids the text mentions, as shown (MentionRow indexes them for counts and the Mentions view).
+    mentions: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
     edited_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
@@ -83,3 +85,18 @@ class ReactionRow(DefaultBase):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTimeUTC(timezone=True), default=lambda: dt.datetime.now(dt.UTC)
     )
+
+
+class MentionRow(DefaultBase):
+    """One user mentioned by one live message: unread mention counts and the Mentions view read these
+    (the primary key leads with the user), never the messages' JSON."""
+
+    __tablename__ = "message_mentions"
+
+    user_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)

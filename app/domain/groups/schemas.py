@@ -53,6 +53,7 @@ class GroupOut(msgspec.Struct, kw_only=True):
     member_count: int
     last_read_seq: int
     unread_count: int
+    mention_count: int = 0  # unread messages that mention the caller
     last_message: MessageFrame | None = None
     peer: PublicUser | None = None  # the other person of a direct chat
 

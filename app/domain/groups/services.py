@@ -80,9 +80,9 @@ class GroupService:
         await release(self.db)
         latest = await self.runtime.messages.latest(ids)
         # A message deleted before it was read is not unread.
-        deleted = await self.runtime.messages.deleted_after(
-            {group.id: membership.last_read_seq for group, membership in pairs if group.id in latest}
-        )
+        positions = {group.id: membership.last_read_seq for group, membership in pairs if group.id in latest}
+        deleted = await self.runtime.messages.deleted_after(positions)
+        mentioned = await self.runtime.messages.mention_counts(principal.user_id, positions)
         result = []
         for group, membership in pairs:
             last = latest.get(group.id)
@@ -101,6 +101,7 @@ class GroupService:
                     unread_count=max(
                         0, (last.seq if last else 0) - membership.last_read_seq - deleted.get(group.id, 0)
                     ),
+                    mention_count=mentioned.get(group.id, 0),
                     last_message=(
                         to_frame(last, principal.user_id, signer=self.runtime.attachment_signer)
                         if last

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,8 @@ class Appender:
         self._signer = signer
         self._queues: dict[int, deque[_Submission]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # the queues' writers, and answers after a read update
+        # Handed each batch's new messages once published, without an await (Web Push's queue).
+        self.on_stored: Callable[[Sequence[StoredMessage]], None] | None = None
 
     def submit(self, draft: Draft, *, by_member: bool) -> asyncio.Future[Appended]:
         """Queue a draft; its place in the group's order is taken now, before any await. The future
@@ -148,6 +150,8 @@ class Appender:
         results = await self._store.append(drafts)
         frames = [to_frame(message, signer=self._signer) for message, created in results if created]
         await self._events.to_group(group_id, *frames)
+        if self.on_stored is not None:
+            self.on_stored([message for message, created in results if created])
         readers: dict[int, int] = {}
         for submission, (message, created) in zip(accepted, results, strict=True):
             if created and submission.by_member and message.author_id is not None:

@@ -64,6 +64,7 @@ def to_frame(
         deleted=message.deleted_at is not None,
         reactions=reaction_summary(message.reactions, viewer_id),
         attachments=[render_attachment(ref, signer) for ref in message.attachments],
+        mentions=list(message.mentions),
     )
 
 

@@ -58,6 +58,7 @@ Document = dict[str, Any]
 SEQ_INDEX = "group_seq"
 CLIENT_ID_INDEX = "group_author_client_msg_id"
 WORDS_INDEX = "words_group"
+MENTIONS_INDEX = "mentions_group_seq"
 OLD_TEXT_INDEX = "text_search"  # earlier versions' $text index: dropped by prepare(), nothing reads it
 TIMEOUT_MS = 3_000  # each operation, server selection, connect: an outage fails a request in seconds
 SEARCH_BUDGET_MS = 2_000  # a search's server time (a substring is a scan of the groups' messages)
@@ -89,6 +90,8 @@ INDEXES = [
     ),
     # Multikey: one entry per word; `$all` walks the first word's entries.
     IndexModel([("words", ASCENDING), ("group_id", ASCENDING)], name=WORDS_INDEX),
+    # Multikey: one entry per mentioned user, for unread mention counts and the Mentions view.
+    IndexModel([("mentions", ASCENDING), ("group_id", ASCENDING), ("seq", ASCENDING)], name=MENTIONS_INDEX),
 ]
 NOT_READ: Document = {"words": False}  # stored for search only: never sent back
 # A document without a seq (written by seed 000's service after prepare() numbered the others: the
@@ -118,6 +121,7 @@ def new_document(draft: Draft, seq: int) -> Document:
     document: Document = {"_id": ObjectId(), "seq": seq, **msgspec.structs.asdict(draft)}
     document |= {
         "attachments": msgspec.to_builtins(draft.attachments),
+        "mentions": list(dict.fromkeys(draft.mentions)),
         "created_at": bson_time(draft.created_at),
         "edited_at": None,
         "deleted_at": None,
@@ -154,6 +158,7 @@ def to_stored(document: Mapping[str, Any]) -> StoredMessage:
             "text": document.get("text") or "",
             "reactions": reaction_map(document.get("reactions")),
             "attachments": document.get("attachments") or [],
+            "mentions": document.get("mentions") or [],
         },
         StoredMessage,
     )
@@ -504,16 +509,30 @@ class MongoMessageStore:
         )
         return None if document is None else to_stored(document)
 
-    async def edit(self, group_id: int, seq: int, text: str, at: dt.datetime) -> StoredMessage | None:
-        return await self._update_live(
-            group_id, seq, {"text": text, "words": search_words(text), "edited_at": at}
-        )
+    async def edit(
+        self, group_id: int, seq: int, text: str, at: dt.datetime, mentions: Sequence[int] = ()
+    ) -> StoredMessage | None:
+        values = {
+            "text": text,
+            "words": search_words(text),
+            "edited_at": at,
+            "mentions": list(dict.fromkeys(mentions)),
+        }
+        return await self._update_live(group_id, seq, values)
 
     async def tombstone(self, group_id: int, seq: int, at: dt.datetime) -> StoredMessage | None:
         return await self._update_live(
             group_id,
             seq,
-            {"text": "", "words": [], "deleted_at": at, "video_id": None, "reactions": [], "attachments": []},
+            {
+                "text": "",
+                "words": [],
+                "deleted_at": at,
+                "video_id": None,
+                "reactions": [],
+                "attachments": [],
+                "mentions": [],
+            },
         )
 
     async def react(
@@ -569,6 +588,31 @@ class MongoMessageStore:
         ]
         cursor = await self._messages.aggregate(pipeline)
         return {row["_id"]: row["count"] for row in await cursor.to_list()}
+
+    async def mention_counts(self, user_id: int, positions: Mapping[int, int]) -> dict[int, int]:
+        if not positions:
+            return {}
+        after: list[Document] = [{"group_id": group, "seq": {"$gt": seq}} for group, seq in positions.items()]
+        pipeline: list[Document] = [
+            # Tombstones empty their mentions: every match is a live message.
+            {"$match": {"mentions": user_id, "$or": after}},
+            {"$group": {"_id": "$group_id", "count": {"$sum": 1}}},
+        ]
+        cursor = await self._messages.aggregate(pipeline)
+        return {row["_id"]: row["count"] for row in await cursor.to_list()}
+
+    async def mentioning(
+        self, user_id: int, group_ids: Sequence[int], *, limit: int, offset: int
+    ) -> list[StoredMessage]:
+        if not group_ids:
+            return []
+        return await self._find(
+            {"mentions": user_id, "group_id": {"$in": list(group_ids)}},
+            [("created_at", DESCENDING), ("_id", DESCENDING)],
+            offset=offset,
+            limit=limit,
+            projection=NOT_READ | {"reactions": False},  # as the SQL adapter: carries no reactions
+        )
 
     async def search(
         self, group_ids: Sequence[int], query: str, *, limit: int, offset: int

@@ -65,6 +65,7 @@ class ChatMessage(msgspec.Struct, kw_only=True, tag_field="type", tag="message")
     deleted: bool = False
     reactions: list[ReactionOut] = []
     attachments: list[AttachmentOut] = []
+    mentions: list[int] = []  # the members the text mentions (ids), resolved when sent or edited
 
 
 class _Membership(msgspec.Struct, kw_only=True):
@@ -107,6 +108,7 @@ class MessageEdited(msgspec.Struct, kw_only=True, tag_field="type", tag="message
     group_id: int
     text: str
     edited_at: dt.datetime
+    mentions: list[int] = []  # the mentions of the new text
 
 
 class MessageDeleted(msgspec.Struct, kw_only=True, tag_field="type", tag="message_deleted"):

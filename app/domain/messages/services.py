@@ -36,6 +36,7 @@ from app.domain.messages.schemas import (
     SendMessage,
 )
 from app.domain.messages.store import MAX_REACTION_KINDS, Draft, StoredMessage
+from app.domain.notifications.mentions import resolve_mentions
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
 from app.runtime import Runtime
 
@@ -108,6 +109,7 @@ class MessageService:
             await self._live_message(group_id, body.reply_to)
         user = principal.user
         refs = await refs_for_send(self.db, self.runtime.settings, group_id, user.id, body.attachment_ids)
+        mentions = await self._mentions(group_id, user.id, body.text)
         await release(self.db)  # the write takes its own connections
         draft = Draft(
             group_id=group_id,
@@ -120,9 +122,14 @@ class MessageService:
             reply_to=body.reply_to,
             video_id=body.video_id,
             attachments=refs,
+            mentions=mentions,
             created_at=_now(),
         )
         return Sending(draft, self.appender.submit(draft, by_member=True))
+
+    async def _mentions(self, group_id: int, author_id: int, text: str | None) -> tuple[int, ...]:
+        limit = self.runtime.settings.mention_all_limit
+        return await resolve_mentions(self.db, group_id, author_id, text, all_limit=limit)
 
     async def sent(self, sending: Sending) -> tuple[ChatMessage, bool]:
         """Wait for a queued message to be committed and published; (message, created)."""
@@ -225,13 +232,20 @@ class MessageService:
         message = await self._live_message(group_id, seq)
         if message.author_id != principal.user_id:
             raise Forbidden("Only the author can edit a message")
-        edited = await self.store.edit(group_id, seq, text, _now())
+        mentions = await self._mentions(group_id, principal.user_id, text)
+        await release(self.db)
+        edited = await self.store.edit(group_id, seq, text, _now(), mentions)
         if edited is None:
             raise NotFound(MESSAGE_NOT_FOUND)
         await self.events.to_group(
             group_id,
             MessageEdited(
-                id=edited.id, seq=seq, group_id=group_id, text=text, edited_at=edited.edited_at or _now()
+                id=edited.id,
+                seq=seq,
+                group_id=group_id,
+                text=text,
+                edited_at=edited.edited_at or _now(),
+                mentions=list(edited.mentions),
             ),
         )
         return self._frame(edited, principal.user_id)  # type: ignore[return-value]

@@ -33,12 +33,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import autocommit
-from app.db.models.messages import GroupSequence, MessageRow, ReactionRow
+from app.db.models.messages import GroupSequence, MentionRow, MessageRow, ReactionRow
 from app.domain.messages.search_terms import split_query
 from app.domain.messages.store import AttachmentRef, Draft, StoredMessage
 
 _ClientKey = tuple[int, str]
-_FIELDS = [name for name in Draft.__struct_fields__ if name not in {"created_at", "attachments"}]
+_FIELDS = [name for name in Draft.__struct_fields__ if name not in {"created_at", "attachments", "mentions"}]
 _MESSAGES: Table = MessageRow.__table__  # type: ignore[assignment]
 # Core, not the ORM's unit of work: one multi-row INSERT whose ids come back in the rows' order.
 _INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
@@ -79,6 +79,7 @@ def _stored(row: Any, reactions: dict[str, list[int]] | None = None) -> StoredMe
         video_time=row.video_time,
         video_id=row.video_id,
         attachments=msgspec.convert(row.attachments or [], tuple[AttachmentRef, ...]),
+        mentions=tuple(row.mentions or ()),
         edited_at=row.edited_at,
         deleted_at=row.deleted_at,
         reactions=reactions or {},
@@ -89,7 +90,12 @@ def _row(message: StoredMessage) -> dict[str, Any]:
     row = {field: getattr(message, field) for field in _FIELDS}
     row.update(seq=message.seq, created_at=message.created_at)
     row["attachments"] = msgspec.to_builtins(message.attachments) or None
+    row["mentions"] = list(message.mentions) or None
     return row
+
+
+def _mention_rows(group_id: int, seq: int, mentions: Sequence[int]) -> list[dict[str, int]]:
+    return [{"user_id": user_id, "group_id": group_id, "seq": seq} for user_id in dict.fromkeys(mentions)]
 
 
 def _with(message: StoredMessage, reactions: dict[int, dict[str, list[int]]]) -> StoredMessage:
@@ -173,6 +179,9 @@ class SQLMessageStore:
         if new:
             ids = (await db.execute(_INSERT, [_row(message) for message in new])).scalars().all()
             new = [msgspec.structs.replace(message, id=str(i)) for message, i in zip(new, ids, strict=True)]
+            mentioned = [row for m in new for row in _mention_rows(group_id, m.seq, m.mentions)]
+            if mentioned:
+                await db.execute(insert(MentionRow), mentioned)
         if seq < last:
             await db.execute(
                 update(GroupSequence).where(GroupSequence.group_id == group_id).values(last_seq=seq)
@@ -263,14 +272,26 @@ class SQLMessageStore:
                 await db.execute(
                     delete(ReactionRow).where(ReactionRow.group_id == group_id, ReactionRow.seq == seq)
                 )
+            if "mentions" in values:  # an edit's or a tombstone's: the index follows what is shown
+                await db.execute(
+                    delete(MentionRow).where(MentionRow.group_id == group_id, MentionRow.seq == seq)
+                )
+                if values["mentions"]:
+                    await db.execute(insert(MentionRow), _mention_rows(group_id, seq, values["mentions"]))
             return await self._with_reactions(db, row)
 
-    async def edit(self, group_id: int, seq: int, text: str, at: dt.datetime) -> StoredMessage | None:
-        return await self._update(group_id, seq, {"text": text, "edited_at": at})
+    async def edit(
+        self, group_id: int, seq: int, text: str, at: dt.datetime, mentions: Sequence[int] = ()
+    ) -> StoredMessage | None:
+        return await self._update(
+            group_id, seq, {"text": text, "edited_at": at, "mentions": list(dict.fromkeys(mentions)) or None}
+        )
 
     async def tombstone(self, group_id: int, seq: int, at: dt.datetime) -> StoredMessage | None:
         return await self._update(
-            group_id, seq, {"text": "", "deleted_at": at, "video_id": None, "attachments": None}
+            group_id,
+            seq,
+            {"text": "", "deleted_at": at, "video_id": None, "attachments": None, "mentions": None},
         )
 
     async def react(
@@ -338,6 +359,37 @@ class SQLMessageStore:
         async with autocommit(self._engine) as db:
             return dict((await db.execute(query)).tuples().all())  # a Result has keys(): not a mapping
 
+    async def mention_counts(self, user_id: int, positions: Mapping[int, int]) -> dict[int, int]:
+        after = [(MentionRow.group_id == group) & (MentionRow.seq > seq) for group, seq in positions.items()]
+        if not after:
+            return {}
+        # Tombstones drop their rows: every row left is a live message's.
+        query = (
+            select(MentionRow.group_id, func.count())
+            .where(MentionRow.user_id == user_id, or_(*after))
+            .group_by(MentionRow.group_id)
+        )
+        async with autocommit(self._engine) as db:
+            return dict((await db.execute(query)).tuples().all())
+
+    async def mentioning(
+        self, user_id: int, group_ids: Sequence[int], *, limit: int, offset: int
+    ) -> list[StoredMessage]:
+        if not group_ids:
+            return []
+        query = (
+            select(MessageRow)
+            .join(
+                MentionRow, (MentionRow.group_id == MessageRow.group_id) & (MentionRow.seq == MessageRow.seq)
+            )
+            .where(MentionRow.user_id == user_id, MentionRow.group_id.in_(group_ids))
+            .order_by(MessageRow.created_at.desc(), MessageRow.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        async with autocommit(self._engine) as db:
+            return [_stored(row) for row in await db.execute(query)]
+
     async def search(
         self, group_ids: Sequence[int], query: str, *, limit: int, offset: int
     ) -> list[StoredMessage]:
@@ -377,6 +429,7 @@ class SQLMessageStore:
     async def drop_group(self, group_id: int) -> None:
         async with self._engine.begin() as db:
             await db.execute(delete(ReactionRow).where(ReactionRow.group_id == group_id))
+            await db.execute(delete(MentionRow).where(MentionRow.group_id == group_id))
             await db.execute(delete(MessageRow).where(MessageRow.group_id == group_id))
             await db.execute(delete(GroupSequence).where(GroupSequence.group_id == group_id))
 

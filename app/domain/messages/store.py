@@ -50,6 +50,8 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     video_time: float | None = None
     video_id: int | None = None
     attachments: tuple[AttachmentRef, ...] = ()
+    # The members the text mentions (resolved at send and edit: app/domain/notifications/mentions.py).
+    mentions: tuple[int, ...] = ()
 
 
 class StoredMessage(Draft, frozen=True, kw_only=True):
@@ -82,8 +84,11 @@ class MessageStore(Protocol):
         """The seed's offset pagination, newest first."""
         ...
 
-    async def edit(self, group_id: int, seq: int, text: str, at: dt.datetime) -> StoredMessage | None:
-        """Replace the text of a live chat message; None when there is no such message."""
+    async def edit(
+        self, group_id: int, seq: int, text: str, at: dt.datetime, mentions: Sequence[int] = ()
+    ) -> StoredMessage | None:
+        """Replace the text (and with it the mentions) of a live chat message; None when there is no
+        such message."""
         ...
 
     async def tombstone(self, group_id: int, seq: int, at: dt.datetime) -> StoredMessage | None:
@@ -104,6 +109,17 @@ class MessageStore(Protocol):
     async def deleted_after(self, positions: Mapping[int, int]) -> dict[int, int]:
         """Per group, how many deleted messages lie after the given seq (a read position): unread
         counts leave them out. Groups with none may be missing from the answer."""
+        ...
+
+    async def mention_counts(self, user_id: int, positions: Mapping[int, int]) -> dict[int, int]:
+        """Per group, how many live messages after the given seq (a read position) mention the user.
+        Groups with none may be missing from the answer."""
+        ...
+
+    async def mentioning(
+        self, user_id: int, group_ids: Sequence[int], *, limit: int, offset: int
+    ) -> list[StoredMessage]:
+        """Live messages of the given groups that mention the user, newest first."""
         ...
 
     async def search(

@@ -11,6 +11,9 @@ import { Session } from "./session.js";
 import { SSO_KEY, SSO_PENDING_KEY, authView } from "./views/auth.js";
 import { identitiesSection } from "./views/identities.js";
 import { ChatView } from "./views/chat.js";
+import { noteLiveMention } from "./mentions.js";
+import { Notifier, notificationSettingsSection } from "./notifications.js";
+import { mentionsView } from "./views/mentions.js";
 import { Sidebar } from "./views/sidebar.js";
 
 const STATUS_TEXT = {
@@ -142,8 +145,9 @@ class App {
     }
     this.startShell();
     const match = location.pathname.match(/^\/g\/(\d+)$/);
-    if (match) this.openGroup(Number(match[1]));
+    if (match) this.openGroup(Number(match[1]), Number(new URLSearchParams(location.search).get("seq")) || null);
     else if (location.pathname === "/settings") this.showSettings();
+    else if (location.pathname === "/mentions") this.showMentions();
     else this.showHome();
   }
 
@@ -191,6 +195,7 @@ class App {
         this.statusPill,
         this.retryButton,
         h("span", { class: "me", text: me.display_name || me.name, title: me.email }),
+        h("a", { href: "/mentions", class: "mentions-link", data: { nav: "" }, text: "Mentions" }),
         h("a", { href: "/settings", class: "settings-link", data: { nav: "" }, text: "Settings" }),
         h("button", { type: "button", class: "secondary", id: "sign-out", text: "Sign out", on: { click: () => this.signOut() } }),
       ),
@@ -208,6 +213,8 @@ class App {
     this.realtime.addEventListener("status", (event) => this.connectionStatus(event.detail.status));
     this.statusTimer = setInterval(() => this.renderRetry(), 1000);
     this.groupsLoaded = this.refreshGroups().then(() => this.realtime.start());
+    this.notifier = new Notifier(this);
+    this.notifier.start(); // settings, and push when permission was given before (never asks here)
     loadBlocks(this).catch(() => {}); // the Block buttons say "Unblock" for those blocked; retried on /settings
   }
 
@@ -217,6 +224,7 @@ class App {
     this.chatView = null;
     this.realtime?.stop();
     this.realtime = null;
+    this.notifier = null;
     clearInterval(this.statusTimer);
     this.store.removeEventListener("change", this.onStoreChange);
     this.store.reset();
@@ -325,7 +333,18 @@ class App {
     this.shell.classList.remove("chat-open");
     document.title = "Settings · Huddle";
     const view = settingsView(this);
+    view.el.lastElementChild.before(notificationSettingsSection(this));
     this.settingsView = view;
+    replaceChildren(this.main, view.el);
+    this.sidebar.render();
+    view.heading.focus();
+  }
+
+  showMentions() {
+    this.closeChat();
+    this.shell.classList.remove("chat-open");
+    document.title = "Mentions · Huddle";
+    const view = mentionsView(this);
     replaceChildren(this.main, view.el);
     this.sidebar.render();
     view.heading.focus();
@@ -339,8 +358,11 @@ class App {
     this.store.openGroupId = null;
   }
 
-  async openGroup(groupId) {
-    if (this.chatView?.groupId === groupId) return;
+  async openGroup(groupId, seq = null) {
+    if (this.chatView?.groupId === groupId) {
+      if (seq) await this.revealMessage(this.chatView, seq);
+      return;
+    }
     this.closeChat();
     await this.groupsLoaded;
     if (!this.shell) return;
@@ -361,6 +383,18 @@ class App {
     this.sidebar.render();
     view.focus();
     await view.mount();
+    if (seq && this.chatView === view) await this.revealMessage(view, seq); // from Mentions or a notification
+  }
+
+  /** Shows one message, loading older pages until it is there (a mention may be days back). */
+  async revealMessage(view, seq) {
+    for (let pages = 0; pages < 20 && !view.items.has(seq) && view.chat.hasMore && this.chatView === view; pages += 1) {
+      const oldest = view.chat.oldestSeq;
+      if (oldest !== null && oldest <= seq) break;
+      await view.loadOlder();
+      if (view.chat.oldestSeq === oldest) await new Promise((resolve) => setTimeout(resolve, 100)); // another load was running
+    }
+    if (this.chatView === view) view.reveal(seq);
   }
 
   // -- connection status ---------------------------------------------------------------------------
@@ -419,9 +453,13 @@ class App {
         return;
       }
       if (!store.groups.has(groupId)) this.scheduleGroupsRefresh();
+      noteLiveMention(store, frame);
       const result = store.addLive(frame);
       if (result === "gap") this.fillGap(groupId);
-      if (result !== "duplicate") this.sequenced(frame);
+      if (result !== "duplicate") {
+        this.sequenced(frame);
+        this.notifier?.frame(frame);
+      }
       return;
     }
     switch (frame.type) {
@@ -453,7 +491,7 @@ class App {
         store.seen(frame);
         break;
       case "message_edited":
-        store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at, editPending: false });
+        store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at, mentions: frame.mentions || [], editPending: false });
         break;
       case "message_deleted":
         store.deleteMessage(groupId, frame.seq);
@@ -656,7 +694,7 @@ class App {
     try {
       const updated = await this.api.patch(`/api/v1/groups/${groupId}/messages/${seq}`, { text });
       this.pendingEdits.delete(`${groupId}:${seq}`);
-      this.store.updateMessage(groupId, seq, { text: updated.text, edited_at: updated.edited_at, editPending: false });
+      this.store.updateMessage(groupId, seq, { text: updated.text, edited_at: updated.edited_at, mentions: updated.mentions || [], editPending: false });
     } catch (error) {
       if (!(error instanceof NetworkError || error?.status === 503)) throw error;
       this.pendingEdits.set(`${groupId}:${seq}`, { groupId, seq, text });

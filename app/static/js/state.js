@@ -106,6 +106,7 @@ export class Store extends EventTarget {
       // The server's count leaves out messages deleted before they were read; keep that difference.
       merged.deletedUnread = Math.max(0, (group.last_message?.seq || 0) - (group.last_read_seq || 0) - group.unread_count);
       merged.deletedSeqs = new Set([...(known?.deletedSeqs || [])].filter((seq) => seq > (group.last_message?.seq || 0)));
+      merged.mentionListedSeq = group.last_message?.seq || 0; // mentions.js: the server counted up to here
     }
     this.groups.set(group.id, merged);
     if (!quiet) this.emit("groups");

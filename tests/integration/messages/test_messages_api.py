@@ -62,6 +62,7 @@ async def test_send_returns_the_seed_shape_with_seq(client: AppClient) -> None:
         "deleted": False,
         "reactions": [],
         "attachments": [],
+        "mentions": [],
     }
 
 

@@ -306,3 +306,32 @@ async def test_drop_group(store: MessageStore, make_group: Callable[[], Any]) ->
     await store.drop_group(group)
     assert await store.window(group, limit=10) == []
     assert await store.latest([group]) == {}
+
+
+async def test_mentions_are_stored_counted_edited_and_dropped(
+    store: MessageStore, make_group: Callable[[], Any], make_user: Callable[[], Any]
+) -> None:
+    group, other = await make_group(), await make_group()
+    me, you = await make_user(), await make_user()
+    one, _ = await append_one(store, draft(group, "@me", mentions=(me,)))
+    two, _ = await append_one(store, draft(group, "@me @you", mentions=(me, you)))
+    await append_one(store, draft(group, "plain"))
+    three, _ = await append_one(store, draft(other, "@me", mentions=(me,)))
+    assert (one.mentions, two.mentions) == ((me,), (me, you))
+    assert (await store.get(group, two.seq)).mentions == (me, you)  # type: ignore[union-attr]
+    assert await store.mention_counts(me, {group: 0, other: 0}) == {group: 2, other: 1}
+    assert await store.mention_counts(me, {group: one.seq}) == {group: 1}
+    assert await store.mention_counts(you, {group: two.seq}) in ({}, {group: 0})
+    newest = await store.mentioning(me, [group, other], limit=10, offset=0)
+    assert [(m.group_id, m.seq) for m in newest] == [(other, three.seq), (group, two.seq), (group, one.seq)]
+    assert [m.seq for m in await store.mentioning(me, [group], limit=1, offset=1)] == [one.seq]
+    edited = await store.edit(group, one.seq, "nobody", dt.datetime.now(dt.UTC), ())
+    assert edited is not None
+    assert edited.mentions == ()
+    await store.edit(group, two.seq, "@you", dt.datetime.now(dt.UTC), (you,))
+    assert await store.mention_counts(me, {group: 0}) in ({}, {group: 0})
+    assert await store.mention_counts(you, {group: 0}) == {group: 1}
+    await store.tombstone(group, two.seq, dt.datetime.now(dt.UTC))
+    assert await store.mentioning(you, [group], limit=10, offset=0) == []
+    await store.drop_group(other)
+    assert await store.mentioning(me, [other], limit=10, offset=0) == []

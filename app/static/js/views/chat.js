@@ -7,6 +7,7 @@ import { announce, confirmDialog, formatClock, formatTime, h, initials, replaceC
 import { TYPING_SHOWN_MS } from "../state.js";
 import { MembersPanel } from "./members.js";
 import { blockButton } from "../blocks.js";
+import { attachMentionAutocomplete, mentionNodes } from "../mentions.js";
 import { PlayerPanel } from "./player.js";
 
 export const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -102,6 +103,7 @@ export class ChatView {
       autocomplete: "off",
     });
     this.limitLine = h("p", { id: "composer-limit", class: "form-error composer-limit", aria: { live: "polite" } });
+    this.mentionList = attachMentionAutocomplete(this.input, () => this.chat.members, { meId: this.store.me?.id });
     this.composerLabel = h("label", { for: "composer", class: "sr-only", text: `Message ${name}` });
     this.tray = new AttachmentTray(this.app, this.groupId);
     this.composer = h(
@@ -112,6 +114,7 @@ export class ChatView {
       this.tray.input,
       this.tray.button,
       this.input,
+      this.mentionList,
       h("button", { type: "submit", class: "primary", text: "Send" }),
       h("p", { id: "composer-hint", class: "sr-only", text: "Enter sends, Shift+Enter starts a new line, Up arrow edits your last message." }),
       this.limitLine,
@@ -234,8 +237,13 @@ export class ChatView {
       case "typing":
         this.renderTyping();
         break;
-      case "presence":
       case "members":
+        // Mention chips need the members' names.
+        for (const frame of this.chat.messages.values()) if (frame.mentions?.length && this.items.has(frame.seq)) this.upsert(frame);
+        this.renderSubtitle();
+        this.renderReceipt();
+        break;
+      case "presence":
         this.renderSubtitle();
         this.renderReceipt();
         break;
@@ -463,7 +471,10 @@ export class ChatView {
       li.append(h("p", { class: "text muted", text: "This message was deleted." }));
       return li;
     }
-    if (frame.text) li.append(h("p", { class: "text", text: frame.text }));
+    if (frame.text) {
+      const me = this.store.me?.id;
+      li.append(h("p", { class: ["text", frame.mentions?.includes(me) && "mentions-me"] }, mentionNodes(frame.text, frame.mentions, this.chat.members, me)));
+    }
     const attachments = renderAttachments(frame.attachments, (id) => this.app.api.get(`/api/v1/attachments/${id}/info`));
     if (attachments) {
       for (const link of attachments.querySelectorAll("a")) link.tabIndex = -1;

@@ -2,6 +2,7 @@
 
 import { describeError } from "../api.js";
 import { debounce, formatTime, h, initials, replaceChildren } from "../dom.js";
+import { mentionCount } from "../mentions.js";
 
 /** A person's name from what this client knows: members, messages, the direct chat's peer. */
 function nameOf(store, groupId, userId) {
@@ -220,6 +221,7 @@ export class Sidebar {
       this.list,
       groups.map((group) => {
         const unread = store.unread(group);
+        const mentioned = unread ? mentionCount(store, group) : 0;
         const name = store.displayName(group);
         const current = store.openGroupId === group.id;
         const last = group.last_message;
@@ -238,6 +240,7 @@ export class Sidebar {
             h("span", { class: "group-name" }, h("span", { class: "name", text: name }), last ? h("time", { datetime: last.created_at, text: formatTime(last.created_at) }) : null),
             h("span", { class: "preview", text: preview(store, last, (groupId) => this.loadNames(groupId)) }),
           ),
+          mentioned ? h("span", { class: "badge mention-badge", text: `@${mentioned > 99 ? "99+" : mentioned}`, aria: { label: `${mentioned} mention${mentioned === 1 ? "" : "s"} of you` } }) : null,
           unread ? h("span", { class: "badge", text: unread > 99 ? "99+" : String(unread), aria: { label: `${unread} unread` } }) : null,
         );
         return h("li", {}, link);

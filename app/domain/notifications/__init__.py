@@ -1,0 +1,1 @@
+"""Mentions, notification settings, the Mentions view and Web Push (issue 30)."""
