@@ -18,11 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
 import msgspec
 from pywebpush import WebPushException, webpush_async
 from sqlalchemy import and_, delete, select
@@ -43,6 +46,30 @@ GONE = (404, 410)
 # How long "nobody has a subscription" is believed: a server without Web Push users (a load test, a
 # team that never enabled it) then pays no query per message; a first subscription is noticed this late.
 NOBODY_TTL_S = 10.0
+
+
+class PublicOnlyResolver(aiohttp.abc.AbstractResolver):
+    """DNS for push requests that drops every address on this network. Subscribing refuses local
+    names and addresses, but a public name can resolve inward (or be made to, after it was checked):
+    the address is checked here, as the connection is made."""
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        found = public_only(await self._inner.resolve(host, port, family))
+        if not found:
+            raise OSError(f"{host} resolves to no public address: not a push service")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def public_only(results: list[aiohttp.abc.ResolveResult]) -> list[aiohttp.abc.ResolveResult]:
+    return [result for result in results if ipaddress.ip_address(result["host"]).is_global]
 
 
 class PushPayload(msgspec.Struct, kw_only=True):
@@ -96,7 +123,10 @@ class PushNotifier:
         await self.queue.join()
 
     async def _run(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        # PUSH_ALLOW_HTTP is for a push service on this machine (tests, development): no address check.
+        local = self.runtime.settings.push_allow_http
+        connector = aiohttp.TCPConnector(resolver=None if local else PublicOnlyResolver())
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), connector=connector)
         while True:
             message = await self.queue.get()
             try:

@@ -284,3 +284,27 @@ async def test_web_push_end_to_end(
     )
     assert removed.status_code == 204
     assert await subscriptions() == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.usefixtures("sqlite_url")
+async def test_a_push_endpoint_whose_name_points_inward_gets_no_request(
+    make_client: Callable[[Settings], Any], make_settings: Callable[..., Settings], push_service: PushService
+) -> None:
+    """SSRF: subscribing refuses local names, but a public name may resolve (or be re-pointed) to this
+    network after the check. The row is written as if it had passed; the push must not go out."""
+    client: AppClient = await make_client(make_settings())
+    owner, anna = await register(client, name="Owner"), await register(client, name="Anna")
+    gid = await group_with(client, owner, anna)
+    inward = push_service.base.replace("127.0.0.1", "localhost") + "/ok/rebound"
+    point = Browser().subscription(inward)["keys"]
+    async with runtime_of(client.app).sessions() as db:
+        db.add(
+            PushSubscription(
+                endpoint=inward, user_id=anna.user["id"], p256dh=point["p256dh"], auth=point["auth"]
+            )
+        )
+        await db.commit()
+    await client.post(f"/api/v1/groups/{gid}/messages", json={"text": "@Anna hi"}, headers=owner.headers)
+    await client.app.state.pusher.drained()
+    assert push_service.received == []
