@@ -23,6 +23,7 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -329,22 +330,61 @@ def offload_phase(database_url: str, videos: Path, repeat: int) -> dict[str, Any
     return {"runs": runs, "offload_vs_nginx": round(offloaded / bare, 3)}
 
 
+# Connections one idle client holds: a process may open at most ~20k files here (`ulimit -Hn`).
+IDLE_PER_CLIENT = 7000
+
+
 def idle(setup: Path, count: int, pids: list[int], ready_type: str, sse: str = "") -> dict[str, Any]:
-    cmd = [
-        PY,
-        str(ROOT / "loadtests" / "idle_sockets.py"),
-        str(setup),
-        str(count),
-        "--hold",
-        "6",
-        "--settle",
-        "5",
-    ]
-    cmd += ["--ready-type", ready_type, "--pids", ",".join(map(str, pids))]
+    """RSS growth of the server processes per idle connection, `count` of them held by one client or,
+    past IDLE_PER_CLIENT, by several (this process then samples the memory once all are ready)."""
+    clients = -(-count // IDLE_PER_CLIENT)
+    cmd = [PY, str(ROOT / "loadtests" / "idle_sockets.py"), str(setup), "--ready-type", ready_type]
     cmd += ["--sse", sse] if sse else []
-    result: dict[str, Any] = json.loads(run(cmd, timeout=400).strip().splitlines()[-1])
+    if clients == 1:
+        cmd += [str(count), "--hold", "6", "--settle", "5", "--pids", ",".join(map(str, pids))]
+        result: dict[str, Any] = json.loads(run(cmd, timeout=400).strip().splitlines()[-1])
+    else:
+        result = idle_split(cmd, count, clients, pids)
     log(f"  idle {setup.stem}{' sse' if sse else ''} {count}: {result}")
     return result
+
+
+def idle_split(cmd: list[str], count: int, clients: int, pids: list[int]) -> dict[str, Any]:
+    share = -(-count // clients)
+    marks = [RUN / f"idle-ready-{uuid.uuid4().hex[:6]}" for _ in range(clients)]
+    before = memory_kib(pids)["rss"]
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            [*cmd, str(min(share, count - i * share)), "--first", str(i * share), "--hold", "600"]
+            + ["--ready-file", str(mark)],
+            stdout=subprocess.DEVNULL,
+        )
+        for i, mark in enumerate(marks)
+    ]
+    try:
+        while not all(mark.exists() for mark in marks):
+            if any(proc.poll() is not None for proc in procs):
+                raise RuntimeError("an idle client ended before its connections were ready")
+            if time.monotonic() - started > 600:
+                raise RuntimeError(f"{count} idle connections were not ready in 600 s")
+            time.sleep(0.5)
+        ready = max(json.loads(mark.read_text())["ready_seconds"] for mark in marks)
+        time.sleep(5)  # settle, as one client does
+        after = memory_kib(pids)["rss"]
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
+    return {
+        "sockets": count,
+        "clients": clients,
+        "ready_seconds": ready,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "per_socket_kib": round((after - before) / count, 2),
+    }
 
 
 def median_of(results: list[dict[str, Any]], key: str) -> float:
@@ -354,6 +394,39 @@ def median_of(results: list[dict[str, Any]], key: str) -> float:
 
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def idle_phase(database_url: str, idle_counts: list[int]) -> dict[str, dict[str, Any]]:
+    """Server memory per idle connection: Huddle's sockets and streams, and bare Granian's."""
+    # Memory: a fresh server for every count, both sides, so no run reuses memory a previous one
+    # freed (the allocator keeps it): the growth is what the sockets themselves cost.
+    phase: dict[str, dict[str, Any]] = {"huddle": {}, "bare": {}, "huddle_sse": {}, "bare_sse": {}}
+    bare_setup = RUN / "bare.json"
+    bare_setup.write_text(
+        json.dumps({"ws": f"ws://{HOST}:{PORTS['bare']}/ws?token={{token}}", "tokens": ["x"]})
+    )
+    for count in idle_counts:
+        log(f"idle-socket memory at {count} sockets: Huddle, then bare Granian (2 workers each, fresh)")
+        with bench_huddle(f"huddle-idle-{count}", 2, database_url, redis=True) as server:
+            path = RUN / f"huddle-idle-{count}.json"
+            # The seed path asking for every event: ready once subscribed, as a client holds it.
+            setup_group(f"http://{HOST}:{PORTS['huddle']}", path, ws_path=IDLE_WS_PATH)
+            time.sleep(2)
+            phase["huddle"][str(count)] = idle(path, count, server.workers(), "subscribed")
+        with bench_huddle(f"huddle-idle-sse-{count}", 2, database_url, redis=True) as server:
+            path = RUN / f"huddle-idle-sse-{count}.json"
+            setup_group(f"http://{HOST}:{PORTS['huddle']}", path)
+            time.sleep(2)
+            events = f"http://{HOST}:{PORTS['huddle']}/api/v1/events"
+            phase["huddle_sse"][str(count)] = idle(path, count, server.workers(), "subscribed", events)
+        with granian_app(f"bare-{count}", "loadtests.bare_ws:app", PORTS["bare"], 2, {}) as bare:
+            time.sleep(2)
+            phase["bare"][str(count)] = idle(bare_setup, count, bare.workers(), "")
+        with granian_app(f"bare-sse-{count}", "loadtests.bare_ws:app", PORTS["bare"], 2, {}) as bare:
+            time.sleep(2)
+            events = f"http://{HOST}:{PORTS['bare']}/events"
+            phase["bare_sse"][str(count)] = idle(bare_setup, count, bare.workers(), "subscribed", events)
+    return phase
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -367,12 +440,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100, help="messages per sender in a fan-out run")
     parser.add_argument("--sweep", default="100,250,500,1000", help="connection counts for the plot")
     parser.add_argument("--wide", default="5000", help="larger connection counts (one run each)")
-    parser.add_argument("--idle", default="1000,5000", help="idle socket counts for memory")
+    parser.add_argument("--idle", default="1000,5000,20000", help="idle connection counts for memory")
     parser.add_argument("--quick", action="store_true", help="one repetition, a short sweep (smoke run)")
     parser.add_argument("--no-docs", action="store_true", help="write results.json only")
     parser.add_argument(
         "--only",
-        choices=["offload"],
+        choices=["offload", "idle"],
         help="run one phase alone (no peers, no docs): its results go to docs/bench/<phase>.json",
     )
     args = parser.parse_args()
@@ -388,7 +461,7 @@ def main() -> None:
                 f"bench: `{tool}` not found (apt-get install -y nginx-light wrk; node, PostgreSQL, Redis)"
             )
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = max([*idle_counts, *wide]) * 2 + 4096
+    need = min(max([*idle_counts, *wide]), IDLE_PER_CLIENT) * 2 + 4096  # larger idle counts: several clients
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -421,8 +494,13 @@ def main() -> None:
     if args.only:
         try:
             run([PY, "-m", "app", "migrate"], timeout=300, env={**HUDDLE_ENV, "DATABASE_URL": database_url})
-            log("range streaming offloaded to nginx (STREAM_OFFLOAD=nginx), the balancer alone, nginx alone")
-            results[args.only] = offload_phase(database_url, videos, args.repeat)
+            if args.only == "idle":
+                results["idle"] = idle_phase(database_url, idle_counts)
+            else:
+                log(
+                    "range streaming offloaded to nginx (STREAM_OFFLOAD=nginx), the balancer alone, nginx alone"
+                )
+                results[args.only] = offload_phase(database_url, videos, args.repeat)
         finally:
             run(
                 ["psql", PG_ADMIN, "-qc", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'],
@@ -533,38 +611,7 @@ def main() -> None:
         log("range streaming offloaded to nginx (STREAM_OFFLOAD=nginx), the balancer alone, nginx alone")
         results["offload"] = offload_phase(database_url, videos, args.repeat)
 
-        # Memory: a fresh server for every count, both sides, so no run reuses memory a previous one
-        # freed (the allocator keeps it): the growth is what the sockets themselves cost.
-        results["idle"] = {"huddle": {}, "bare": {}, "huddle_sse": {}, "bare_sse": {}}
-        bare_setup = RUN / "bare.json"
-        bare_setup.write_text(
-            json.dumps({"ws": f"ws://{HOST}:{PORTS['bare']}/ws?token={{token}}", "tokens": ["x"]})
-        )
-        for count in idle_counts:
-            log(f"idle-socket memory at {count} sockets: Huddle, then bare Granian (2 workers each, fresh)")
-            with bench_huddle(f"huddle-idle-{count}", 2, database_url, redis=True) as server:
-                path = RUN / f"huddle-idle-{count}.json"
-                # The seed path asking for every event: ready once subscribed, as a client holds it.
-                setup_group(f"http://{HOST}:{PORTS['huddle']}", path, ws_path=IDLE_WS_PATH)
-                time.sleep(2)
-                results["idle"]["huddle"][str(count)] = idle(path, count, server.workers(), "subscribed")
-            with bench_huddle(f"huddle-idle-sse-{count}", 2, database_url, redis=True) as server:
-                path = RUN / f"huddle-idle-sse-{count}.json"
-                setup_group(f"http://{HOST}:{PORTS['huddle']}", path)
-                time.sleep(2)
-                events = f"http://{HOST}:{PORTS['huddle']}/api/v1/events"
-                results["idle"]["huddle_sse"][str(count)] = idle(
-                    path, count, server.workers(), "subscribed", events
-                )
-            with granian_app(f"bare-{count}", "loadtests.bare_ws:app", PORTS["bare"], 2, {}) as bare:
-                time.sleep(2)
-                results["idle"]["bare"][str(count)] = idle(bare_setup, count, bare.workers(), "")
-            with granian_app(f"bare-sse-{count}", "loadtests.bare_ws:app", PORTS["bare"], 2, {}) as bare:
-                time.sleep(2)
-                events = f"http://{HOST}:{PORTS['bare']}/events"
-                results["idle"]["bare_sse"][str(count)] = idle(
-                    bare_setup, count, bare.workers(), "subscribed", events
-                )
+        results["idle"] = idle_phase(database_url, idle_counts)
 
         log("scaling: Huddle with 1 worker")
         with bench_huddle("huddle-1w", 1, database_url, redis=True):

@@ -2,7 +2,7 @@
 line, close them.
 
 python loadtests/idle_sockets.py SETUP.json N --hold SECONDS [--ready-type subscribed] [--pids 1,2]
-                                 [--sse URL]
+                                 [--sse URL] [--first I --ready-file PATH]
 
 With `--sse URL` each connection is `GET URL` with the token as a bearer header, ready at its first
 `event: <ready-type>` line (or its first byte when the type is empty), read to the end while held.
@@ -11,7 +11,9 @@ SETUP.json is the fan-out setup file (`ws` template with {group} and {token}, `g
 connections take tokens round-robin. A socket counts as ready when its first frame of type
 `--ready-type` arrives (Huddle sends `ready` then `subscribed`), or at once when the type is empty
 (a bare server that only accepts). With `--pids`, the summed RSS of those processes is sampled after
-every socket is ready and has been idle for `--settle` seconds. Bounded: a connect or ready wait
+every socket is ready and has been idle for `--settle` seconds. A process holds at most ~20k open files
+here, so the bench splits larger counts over several clients (`--first`: the first connection's
+index, `--ready-file`: written once this client's connections are ready) and samples RSS itself. Bounded: a connect or ready wait
 longer than `--timeout` fails the run; only 127.0.0.1 is allowed.
 """
 
@@ -101,6 +103,10 @@ async def main() -> None:
     parser.add_argument("--pids", default="")
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--sse", default="", help="an event-stream URL: hold streams, not sockets")
+    parser.add_argument("--first", type=int, default=0, help="index of the first connection (its token)")
+    parser.add_argument(
+        "--ready-file", default="", help="written once every connection is ready (several clients)"
+    )
     args = parser.parse_args()
     if args.sse and urlsplit(args.sse).hostname != "127.0.0.1":
         sys.exit("idle_sockets: loopback (127.0.0.1) targets only")
@@ -117,8 +123,9 @@ async def main() -> None:
     before = rss_kib(pids) if pids else 0
     started = time.perf_counter()
     sockets: list[Any] = []
-    for base in range(0, args.count, BATCH):
-        part = range(base, min(args.count, base + BATCH))
+    last = args.first + args.count
+    for base in range(args.first, last, BATCH):
+        part = range(base, min(last, base + BATCH))
         if args.sse:
             token = tokens
             opening = [
@@ -128,6 +135,8 @@ async def main() -> None:
             opening = [open_one(url(i), args.ready_type, args.timeout) for i in part]
         sockets += await asyncio.gather(*opening)
     ready_seconds = time.perf_counter() - started
+    if args.ready_file:
+        Path(args.ready_file).write_text(json.dumps({"ready_seconds": round(ready_seconds, 3)}))
     readers = [asyncio.create_task(drain_stream(s) if args.sse else drain(s)) for s in sockets]
     await asyncio.sleep(args.settle)
     after = rss_kib(pids) if pids else 0
