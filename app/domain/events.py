@@ -11,11 +11,11 @@ import logging
 
 import msgspec
 
+from app.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
 from app.domain.groups.schemas import GroupDeleted
 from app.domain.media.grants import StreamGrants
 from app.domain.media.schemas import VideoDeleted, VideoUpdated
 from app.domain.messages.schemas import ChatMessage, MemberAdded, MemberLeft, VideoControl
-from app.ws.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
 from app.ws.envelope import Kind, pack
 from app.ws.protocol import Typing
 

@@ -9,7 +9,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ids import MAX_ID
-from app.runtime import Runtime
+from app.domain.runtime import Runtime
 
 Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
 PageLimit = Annotated[int, Parameter(ge=1, le=100, description="Page size (1-100)")]

@@ -34,9 +34,9 @@ from app.domain.media.runner import TranscodeRunner
 from app.domain.media.sweeper import UploadSweeper
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
+from app.domain.runtime import Runtime, build_runtime
 from app.observability.logs import configure_logging
 from app.observability.middleware import FRAME_SEND, observe
-from app.runtime import Runtime, build_runtime
 from app.server import health, metrics, spa
 from app.server.bodies import HuddleRequest, refuse_nul
 from app.server.dependencies import resolve_dependencies_in_order

@@ -20,7 +20,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
-from app.domain.media.blobstore import BlobNotFound, MissingBlocks
+from app.blobstore import BlobNotFound, MissingBlocks
 from app.errors import DEPENDENCY_DOWN, AppError
 from app.server.field_errors import humanize
 

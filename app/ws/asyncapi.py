@@ -36,6 +36,7 @@ from app.domain.messages.schemas import (
     Seen,
     VideoControl,
 )
+from app.domain.watching import Watching
 from app.ws.fanout import FRAME_CHARS, CloseCode
 from app.ws.gateway import BEARER_SUBPROTOCOL, COALESCING, SUBPROTOCOLS
 from app.ws.protocol import (
@@ -54,7 +55,6 @@ from app.ws.protocol import (
     Subscribed,
     Typing,
 )
-from app.ws.watching import Watching
 
 Frame = type[msgspec.Struct]
 

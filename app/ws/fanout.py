@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from app.broker import ACCESS_CHANNEL
 from app.domain.media.grants import StreamGrants
 from app.observability import metrics
-from app.ws.broker import ACCESS_CHANNEL
 from app.ws.envelope import Kind, unpack
 from app.ws.protocol import GroupJoined, SessionEnded
 

@@ -27,13 +27,13 @@ from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.messages.schemas import SendMessage
 from app.domain.messages.services import MessageService, Sending
+from app.domain.runtime import Runtime
 from app.errors import DEPENDENCY_DOWN, AppError, Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from app.observability import metrics
 from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
-from app.runtime import Runtime
 from app.server import bodies
-from app.server.shutdown import before_worker_stops
+from app.shutdown import before_worker_stops
 from app.ws.connection import Connection, next_id
 from app.ws.fanout import CloseCode, Fanout
 from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence

@@ -1,4 +1,4 @@
-"""The "who is watching" routes (see app/ws/watching.py)."""
+"""The "who is watching" routes (see app/domain/watching.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from litestar.params import Parameter
 from app.domain.accounts.deps import Authenticated
 from app.domain.groups.access import require_member
 from app.domain.params import BEARER, DbSession, Id, RuntimeDep
-from app.server.errors import error_responses
-from app.ws.watching import (
+from app.domain.watching import (
     RENEW_SECONDS,
     TAB_PATTERN,
     WATCHING_TTL_SECONDS,
@@ -19,6 +18,7 @@ from app.ws.watching import (
     WatchingIn,
     WatchingOut,
 )
+from app.server.errors import error_responses
 
 TAGS = ["realtime"]
 WATCHING_PATH = "/api/v1/groups/{group_id:int}/watching"

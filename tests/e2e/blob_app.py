@@ -13,7 +13,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, get, route
 from litestar.params import FromPath
 
-from app.domain.media.blobstore import LocalBlobStore
+from app.blobstore import LocalBlobStore
 from app.errors import NotFound
 from app.server.errors import exception_handlers
 from app.streaming.response import ranged_response

@@ -14,10 +14,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from app.domain import watching
 from app.domain.groups import schemas as group_schemas
 from app.domain.media import schemas as media_schemas
 from app.domain.messages import schemas as message_schemas
-from app.ws import asyncapi, fanout, protocol, watching
+from app.ws import asyncapi, fanout, protocol
 from app.ws.fanout import CloseCode
 from app.ws.gateway import BEARER_SUBPROTOCOL, SUBPROTOCOLS
 from app.ws.sse import closing_chunk

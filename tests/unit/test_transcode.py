@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.blobstore import check_key
 from app.config import ConfigError, settings_from_env
-from app.domain.media.blobstore import check_key
 from app.domain.media.ffmpeg import percent
 from app.domain.media.renditions import derived_keys, poster_key, rendition_key
 from app.domain.media.signing import Link, StreamSigner

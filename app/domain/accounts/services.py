@@ -26,8 +26,8 @@ from app.domain.accounts.schemas import (
     UserOut,
 )
 from app.domain.accounts.tokens import Claims
+from app.domain.runtime import Runtime
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
-from app.runtime import Runtime
 from app.ws.protocol import SessionEnded
 
 BAD_CREDENTIALS = "Incorrect email or password"

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blobstore import BlobInfo, BlobStore, in_one_chunk
 from app.config import Settings
 from app.db.models.accounts import User
 from app.db.models.groups import Membership
@@ -34,14 +35,13 @@ from app.domain.accounts.services import AccountService
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.attachments.thumbnails import THUMB_CONTENT_TYPE, ImageRefused, inspect_image_off_loop
 from app.domain.media import quota
-from app.domain.media.blobstore import BlobInfo, BlobStore, in_one_chunk
 from app.domain.media.signing import INVALID_LINK, AttachmentSigner
 from app.domain.media.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
 from app.domain.messages.frames import render_attachment
 from app.domain.messages.schemas import AttachmentOut
 from app.domain.messages.store import AttachmentRef
+from app.domain.runtime import Runtime
 from app.errors import Forbidden, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from app.runtime import Runtime
 from app.streaming.response import BlobResponse, stored_response
 
 log = logging.getLogger("huddle.attachments")

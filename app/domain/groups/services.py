@@ -33,8 +33,8 @@ from app.domain.groups.schemas import (
 from app.domain.media.sweeper import group_blob_keys, remove_group_blobs
 from app.domain.messages.frames import to_frame
 from app.domain.messages.services import MessageService, release
+from app.domain.runtime import Runtime
 from app.errors import BadRequest, Blocked, Conflict, Forbidden, NotFound, RateLimited
-from app.runtime import Runtime
 from app.ws.protocol import GroupJoined
 
 USER_NOT_FOUND = "User not found"

@@ -27,13 +27,13 @@ import anyio
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blobstore import BlobStore
 from app.config import RENDITION_HEIGHTS
 from app.db.models.media import JOB_DONE, JOB_QUEUED, JOB_RUNNING, Rendition, Video, VideoJob
 from app.domain.media import ffmpeg
-from app.domain.media.blobstore import BlobStore
 from app.domain.media.jobs import Lease, Queue
 from app.domain.media.schemas import ProcessingState, QualityState, VideoProcessing
-from app.runtime import Runtime
+from app.domain.runtime import Runtime
 
 log = logging.getLogger("huddle.media")
 

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blobstore import DEFAULT_CONTENT_TYPE, MAX_BLOCKS, BlobInfo, MissingBlocks
 from app.db.models.media import (
     PURPOSE_ATTACHMENT,
     UPLOAD_COMPLETING,
@@ -41,15 +42,14 @@ from app.domain.attachments import services as attachments
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.groups.access import require_member
 from app.domain.media import quota
-from app.domain.media.blobstore import DEFAULT_CONTENT_TYPE, MAX_BLOCKS, BlobInfo, MissingBlocks
 from app.domain.media.names import display_name
 from app.domain.media.schemas import ChunkAck, UploadCreate, UploadOut, UploadState, VideoOut
 from app.domain.media.services import MediaService
 from app.domain.media.sniff import ATTACHMENT_SNIFF_BYTES, SNIFF_BYTES, sniff, sniff_attachment
 from app.domain.media.uploads import check_type, new_blob_key, now, remove_blob, too_large
 from app.domain.messages.services import release
+from app.domain.runtime import Runtime
 from app.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable
-from app.runtime import Runtime
 
 log = logging.getLogger("huddle.media")
 

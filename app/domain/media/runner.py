@@ -18,8 +18,8 @@ from app.db.models.media import JOB_CANCELLED, Video
 from app.domain.media import ffmpeg
 from app.domain.media.jobs import Lease, LeaseLost, Queue, worker_name
 from app.domain.media.renditions import TranscodeJob, announce, remove_derived
-from app.runtime import Runtime
-from app.server.shutdown import before_worker_stops
+from app.domain.runtime import Runtime
+from app.shutdown import before_worker_stops
 
 log = logging.getLogger("huddle.transcode")
 STOP_GRACE_SECONDS = 10.0

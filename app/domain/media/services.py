@@ -19,6 +19,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blobstore import BlobInfo
 from app.db.engine import autocommit
 from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, Membership
@@ -27,7 +28,6 @@ from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService
 from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
-from app.domain.media.blobstore import BlobInfo
 from app.domain.media.jobs import cancel_video_jobs, new_job
 from app.domain.media.names import cleaned_name, numbered
 from app.domain.media.renditions import (
@@ -49,10 +49,10 @@ from app.domain.media.schemas import (
 from app.domain.media.signing import INVALID_LINK, ORIGINAL, Link, StreamSigner
 from app.domain.media.tracks import load_subtitles, subtitle_info, subtitle_out
 from app.domain.messages.services import release
+from app.domain.playback import follow_video
+from app.domain.runtime import Runtime
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
-from app.runtime import Runtime
 from app.streaming.response import BlobResponse, stored_response
-from app.ws.playback import follow_video
 
 log = logging.getLogger("huddle.media")
 

@@ -25,13 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blobstore import in_one_chunk
 from app.db.models.accounts import User
 from app.db.models.groups import Membership
 from app.db.models.media import SUBTITLE_LABEL_MAX, Subtitle, Video
 from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService
 from app.domain.media import quota, subtitles
-from app.domain.media.blobstore import in_one_chunk
 from app.domain.media.multipart import FORM_OVERHEAD, MultipartReader
 from app.domain.media.schemas import SubtitleOut
 from app.domain.media.services import MediaService
@@ -39,6 +39,7 @@ from app.domain.media.signing import INVALID_LINK, Link
 from app.domain.media.tracks import KINDS, load_subtitles, signed_as, subtitle_out
 from app.domain.media.uploads import remove_blob
 from app.domain.messages.services import release
+from app.domain.runtime import Runtime
 from app.errors import (
     BadRequest,
     Conflict,
@@ -48,7 +49,6 @@ from app.errors import (
     PayloadTooLarge,
     UnsupportedSubtitles,
 )
-from app.runtime import Runtime
 from app.streaming.response import BlobResponse, stored_response
 
 log = logging.getLogger("huddle.media")

@@ -17,13 +17,13 @@ from typing import NamedTuple
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blobstore import BlobStore
 from app.db.models.media import UPLOAD_DONE, Subtitle, UploadSession, Video
 from app.domain.attachments.services import sweep_unsent
-from app.domain.media.blobstore import BlobStore
 from app.domain.media.jobs import prune_jobs
 from app.domain.media.renditions import remove_derived
 from app.domain.media.resumable import stale_claim
-from app.runtime import Runtime
+from app.domain.runtime import Runtime
 
 log = logging.getLogger("huddle.media")
 SWEEP_BATCH = 100

@@ -9,9 +9,9 @@ from litestar import Request, Response, delete, get, post, put
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from app.blobstore import MAX_BLOCKS
 from app.domain.accounts.deps import Authenticated
 from app.domain.attachments.schemas import UploadedAttachment
-from app.domain.media.blobstore import MAX_BLOCKS
 from app.domain.media.deps import Resumable
 from app.domain.media.openapi import ChunkOperation
 from app.domain.media.schemas import ChunkAck, UploadCreate, UploadOut, VideoOut

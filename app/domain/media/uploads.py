@@ -19,18 +19,18 @@ from litestar import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blobstore import BlobStore
 from app.db.models.groups import Membership
 from app.domain.groups.access import require_member
 from app.domain.media import quota
-from app.domain.media.blobstore import BlobStore
 from app.domain.media.multipart import FORM_OVERHEAD, MultipartReader, Part
 from app.domain.media.names import display_name
 from app.domain.media.schemas import VideoOut
 from app.domain.media.services import MediaService, as_id
 from app.domain.media.sniff import SNIFF_BYTES, SUPPORTED, sniff
 from app.domain.messages.services import release
+from app.domain.runtime import Runtime
 from app.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from app.runtime import Runtime
 
 log = logging.getLogger("huddle.media")
 

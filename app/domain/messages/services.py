@@ -36,8 +36,8 @@ from app.domain.messages.schemas import (
     SendMessage,
 )
 from app.domain.messages.store import MAX_REACTION_KINDS, Draft, StoredMessage
+from app.domain.runtime import Runtime
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
-from app.runtime import Runtime
 
 MESSAGE_NOT_FOUND = "Message not found"
 

@@ -37,9 +37,9 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from app.broker import Handler
+from app.broker.redis_broker import CONFIRM_TIMEOUT, PipelinedPublisher
 from app.observability import metrics
-from app.ws.broker import Handler
-from app.ws.broker.redis_broker import CONFIRM_TIMEOUT, PipelinedPublisher
 
 log = logging.getLogger("huddle.broker")
 PING_EVERY = 5.0  # seconds of silence on a shard connection before it is pinged

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.ws.broker import Handler
+from app.broker import Handler
 
 
 class MemoryBroker:

@@ -1,5 +1,5 @@
 """Redis pub/sub broker: one subscriber connection per worker, pipelined publishing (on a Redis Cluster,
-app/ws/broker/sharded.py subscribes instead and this module only publishes).
+app/broker/sharded.py subscribes instead and this module only publishes).
 
 - Subscriptions are confirmed before `subscribe` returns, so a sync that reads the store afterwards
   cannot miss a message published in between.
@@ -19,8 +19,8 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from app.broker import Handler
 from app.observability import metrics
-from app.ws.broker import Handler
 
 log = logging.getLogger("huddle.broker")
 CONFIRM_TIMEOUT = 5.0

@@ -13,27 +13,27 @@ from typing import Any
 from redis.asyncio import RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.blobstore import BlobStore, create_blob_store
+from app.broker import Broker
+from app.broker.memory import MemoryBroker
+from app.broker.redis_broker import RedisBroker
+from app.broker.sharded import ShardedRedisBroker
 from app.config import Settings
 from app.db.engine import create_engine
 from app.domain.accounts.oidc import Oidc
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
 from app.domain.events import Events
-from app.domain.media.blobstore import BlobStore, create_blob_store
 from app.domain.media.grants import StreamGrants
 from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.appender import Appender
 from app.domain.messages.sql_store import SQLMessageStore
 from app.domain.messages.store import MessageStore
+from app.domain.playback import MemoryPlayback, PlaybackStore, RedisPlayback
+from app.domain.watching import MemoryWatching, RedisWatching, WatchingStore
 from app.kv import SharedState
 from app.kv.memory import MemoryState
 from app.kv.redis_state import RedisClient, RedisState, connect_redis, connect_redis_cluster
-from app.ws.broker import Broker
-from app.ws.broker.memory import MemoryBroker
-from app.ws.broker.redis_broker import RedisBroker
-from app.ws.broker.sharded import ShardedRedisBroker
-from app.ws.playback import MemoryPlayback, PlaybackStore, RedisPlayback
-from app.ws.watching import MemoryWatching, RedisWatching, WatchingStore
 
 
 @dataclass(eq=False)
@@ -54,7 +54,7 @@ class Runtime:
     blobs: BlobStore
     attachment_signer: AttachmentSigner
     playback: PlaybackStore  # each group's player: read by sockets, moved by controls and video changes
-    watching: WatchingStore  # who has each group's player open (app/ws/watching.py)
+    watching: WatchingStore  # who has each group's player open (app/domain/watching.py)
     # Images decoded at once by this worker (IMAGE_CONCURRENCY): a few KB of PNG can decode to 150 MB.
     image_slots: asyncio.Semaphore
     oidc: Oidc  # the identity providers of OIDC_PROVIDERS (sign in with ...)

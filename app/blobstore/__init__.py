@@ -6,8 +6,7 @@ Local disk (`MEDIA_DIR`, the embedded default) or Azure Blob Storage (`AZURE_STO
 
 from __future__ import annotations
 
-from app.config import Settings
-from app.domain.media.blobstore._port import (
+from app.blobstore._port import (
     DEFAULT_CONTENT_TYPE,
     MAX_BLOCKS,
     READ_CHUNK_LIMIT,
@@ -21,7 +20,8 @@ from app.domain.media.blobstore._port import (
     check_key,
     in_one_chunk,
 )
-from app.domain.media.blobstore.local import LocalBlobStore
+from app.blobstore.local import LocalBlobStore
+from app.config import Settings
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
@@ -45,7 +45,7 @@ def create_blob_store(settings: Settings) -> BlobStore:
     """Azure when a connection string is configured, else the local media folder. One per process."""
     if settings.azure_storage_connection_string:
         # Imported here so the embedded mode never loads the Azure SDK and its HTTP stack.
-        from app.domain.media.blobstore.azure import AzureBlobStore  # noqa: PLC0415
+        from app.blobstore.azure import AzureBlobStore  # noqa: PLC0415
 
         return AzureBlobStore(settings.azure_storage_connection_string, settings.azure_container_name)
     return LocalBlobStore(settings.media_dir)

@@ -26,7 +26,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobBlock, ContentSettings
 from azure.storage.blob.aio import BlobClient, BlobServiceClient, ExponentialRetry
 
-from app.domain.media.blobstore._port import (
+from app.blobstore._port import (
     DEFAULT_CONTENT_TYPE,
     READ_CHUNK_LIMIT,
     BlobChanged,

@@ -29,7 +29,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
-from app.domain.media.blobstore._port import (
+from app.blobstore._port import (
     DEFAULT_CONTENT_TYPE,
     BlobChanged,
     BlobInfo,
