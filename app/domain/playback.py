@@ -15,7 +15,7 @@ from app.kv.redis_state import RedisClient
 from app.ws.protocol import PlaybackState, server_ms
 
 if TYPE_CHECKING:
-    from app.domain.events import Events
+    from app.ws.delivery import Events
 
 log = logging.getLogger("huddle.ws")
 STATE_TTL_SECONDS = 7 * 86400

@@ -23,7 +23,6 @@ from app.db.engine import create_engine
 from app.domain.accounts.oidc import Oidc
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
-from app.domain.events import Events
 from app.domain.media.grants import StreamGrants
 from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.appender import Appender
@@ -34,6 +33,7 @@ from app.domain.watching import MemoryWatching, RedisWatching, WatchingStore
 from app.kv import SharedState
 from app.kv.memory import MemoryState
 from app.kv.redis_state import RedisClient, RedisState, connect_redis, connect_redis_cluster
+from app.ws.delivery import Events
 
 
 @dataclass(eq=False)

@@ -38,12 +38,12 @@ from app.domain.runtime import Runtime, build_runtime
 from app.observability.logs import configure_logging
 from app.observability.middleware import FRAME_SEND, observe
 from app.server import health, metrics, spa
-from app.server.bodies import HuddleRequest, refuse_nul
 from app.server.dependencies import resolve_dependencies_in_order
 from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.openapi_document import openapi_config, refine
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.security import cors_config, with_security_headers
+from app.web.bodies import HuddleRequest, refuse_nul
 from app.ws import asyncapi, watching_routes
 from app.ws import endpoints as realtime
 from app.ws.endpoints import provide_gateway

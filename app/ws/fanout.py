@@ -1,6 +1,6 @@
 """How one published event reaches every local socket.
 
-1. A service commits a change, then publishes its event (app/domain/events.py): the frame is encoded
+1. A service commits a change, then publishes its event (app/ws/delivery.py): the frame is encoded
    once and wrapped in a one-line routing header (app/ws/envelope.py), and the broker carries it to
    every worker subscribed to the group's channel.
 2. `Fanout.on_payload` (here) reads the header only, decodes the frame to text once per worker, and

@@ -32,8 +32,8 @@ from app.errors import DEPENDENCY_DOWN, AppError, Forbidden, RateLimited, Servic
 from app.observability import metrics
 from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
-from app.server import bodies
 from app.shutdown import before_worker_stops
+from app.web import bodies
 from app.ws.connection import Connection, next_id
 from app.ws.fanout import CloseCode, Fanout
 from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence
