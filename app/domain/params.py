@@ -15,8 +15,6 @@ Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
 PageLimit = Annotated[int, Parameter(ge=1, le=100, description="Page size (1-100)")]
 Offset = Annotated[int, Parameter(ge=0, le=100_000, description="Items to skip")]
 
-BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
-
 # Injected by name (Litestar 3 drops inferred dependencies).
 DbSession = NamedDependency[AsyncSession]
 RuntimeDep = NamedDependency[Runtime]

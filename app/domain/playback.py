@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
+from app.domain.frames import PlaybackState, server_ms
 from app.kv.redis_state import RedisClient
-from app.ws.protocol import PlaybackState, server_ms
 
 if TYPE_CHECKING:
-    from app.ws.delivery import Events
+    from app.domain.events import Events
 
 log = logging.getLogger("huddle.ws")
 STATE_TTL_SECONDS = 7 * 86400

@@ -34,7 +34,7 @@ from app.domain.media.runner import TranscodeRunner
 from app.domain.media.sweeper import UploadSweeper
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
-from app.domain.runtime import Runtime, build_runtime
+from app.domain.runtime import Runtime
 from app.observability.logs import configure_logging
 from app.observability.middleware import FRAME_SEND, observe
 from app.server import health, metrics, spa
@@ -42,6 +42,7 @@ from app.server.dependencies import resolve_dependencies_in_order
 from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.openapi_document import openapi_config, refine
 from app.server.proxies import TrustedProxies, proxy_headers
+from app.server.runtime import build_runtime
 from app.server.security import cors_config, with_security_headers
 from app.web.bodies import HuddleRequest, refuse_nul
 from app.ws import asyncapi, watching_routes

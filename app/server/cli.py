@@ -110,8 +110,8 @@ def worker(args: argparse.Namespace) -> None:
 async def _work(settings: Settings, concurrency: int) -> None:
     # Imported here: `huddle run` must not build a runtime in the parent process.
     from app.domain.media.runner import TranscodeRunner  # noqa: PLC0415
-    from app.domain.runtime import build_runtime  # noqa: PLC0415
     from app.observability.logs import configure_logging  # noqa: PLC0415
+    from app.server.runtime import build_runtime  # noqa: PLC0415
 
     configure_logging(settings.log_level)
     runtime = build_runtime(settings)

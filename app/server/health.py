@@ -12,7 +12,7 @@ from sqlalchemy import text
 from app.domain.params import RuntimeDep
 from app.domain.runtime import Runtime
 from app.kv.redis_state import ping as redis_ping
-from app.server.errors import error_responses
+from app.web.responses import error_responses
 
 CHECK_TIMEOUT_SECONDS = 2.0
 HEALTH = ["health"]

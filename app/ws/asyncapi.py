@@ -24,6 +24,7 @@ from litestar import MediaType, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 
 from app import __version__
+from app.domain.frames import GroupJoined, PlaybackState, SessionEnded
 from app.domain.groups.schemas import GroupDeleted, GroupUpdated, RoleChanged
 from app.domain.media.schemas import VideoAdded, VideoDeleted, VideoProcessing, VideoUpdated
 from app.domain.messages.schemas import (
@@ -44,13 +45,10 @@ from app.ws.protocol import (
     Ack,
     ClientFrame,
     ErrorFrame,
-    GroupJoined,
-    PlaybackState,
     Pong,
     Presence,
     Ready,
     Reset,
-    SessionEnded,
     StreamClosed,
     Subscribed,
     Typing,

@@ -1,5 +1,4 @@
-"""Publishing real-time events after a commit: encoded once, wrapped in a routing envelope, handed to
-the broker.
+"""Delivering the domain's events: encoded once, wrapped in a routing envelope, handed to the broker.
 
 A publish that fails (Redis down) is logged and swallowed: the write it announces is committed, and
 clients catch up by seq when they resume, so the request that made the change still succeeds.
@@ -38,7 +37,9 @@ def envelope(event: msgspec.Struct) -> bytes:
     return pack(frame)
 
 
-class Events:
+class BrokerEvents:
+    """The `Events` port (app/domain/events.py) over the broker: one channel a group, one a user."""
+
     def __init__(self, broker: Broker, grants: StreamGrants) -> None:
         self._broker = broker
         self.grants = grants  # this worker's stream grants, forgotten whenever access changes

@@ -12,13 +12,14 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from app.domain.accounts.deps import Authenticated, require_operator
+from app.domain.frames import PlaybackState, server_ms
 from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
-from app.domain.params import BEARER, DbSession, Id
-from app.server.errors import error_responses
+from app.domain.params import DbSession, Id
+from app.web.responses import BEARER, error_responses
 from app.ws.fanout import CloseCode
 from app.ws.gateway import Gateway
-from app.ws.protocol import PlaybackControl, PlaybackState, ServerTime, server_ms
+from app.ws.protocol import PlaybackControl, ServerTime
 from app.ws.sse import CURSOR_MAX_CHARS, CURSOR_PATTERN, EventStream
 
 

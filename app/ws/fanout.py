@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from app.broker import ACCESS_CHANNEL
+from app.domain.frames import GroupJoined, SessionEnded
 from app.domain.media.grants import StreamGrants
 from app.observability import metrics
 from app.ws.envelope import Kind, unpack
-from app.ws.protocol import GroupJoined, SessionEnded
 
 if TYPE_CHECKING:
     from app.ws.registry import Registry

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models.groups import Membership
 from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService, Principal
+from app.domain.frames import PlaybackState, server_ms
 from app.domain.messages.schemas import SendMessage
 from app.domain.messages.services import MessageService, Sending
 from app.domain.runtime import Runtime
@@ -44,7 +45,6 @@ from app.ws.protocol import (
     ErrorFrame,
     PingFrame,
     PlaybackControl,
-    PlaybackState,
     Pong,
     Ready,
     ResumeFrame,
@@ -54,7 +54,6 @@ from app.ws.protocol import (
     Typing,
     TypingFrame,
     VideoControlFrame,
-    server_ms,
 )
 from app.ws.reads import SharedReads
 from app.ws.registry import Registry

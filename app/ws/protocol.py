@@ -1,10 +1,9 @@
 """The WebSocket protocol: client frames (one msgspec decoder over a tagged union) and the server
-frames that are not messages (those live in app.domain.messages.schemas). docs/protocol.md is the
-prose version; tests/unit/test_protocol_shapes.py pins every shape."""
+frames that are not messages (app.domain.messages.schemas) nor built by the domain (app.domain.frames).
+docs/protocol.md is the prose version; tests/unit/test_protocol_shapes.py pins every shape."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 import msgspec
@@ -145,20 +144,6 @@ class Presence(msgspec.Struct, kw_only=True, tag_field="type", tag="presence"):
     status: Literal["online", "offline"]
 
 
-class PlaybackState(msgspec.Struct, kw_only=True, tag_field="type", tag="playback_state"):
-    """Where the group's player is: `position` seconds at `updated_at` (server ms); when playing,
-    the position now is position + (server_now - updated_at) / 1000 * rate."""
-
-    group_id: int
-    video_name: str | None
-    position: float
-    playing: bool
-    rate: float
-    updated_at: float
-    server_time: float
-    updated_by: int | None = None  # the member whose control set this state (None: not known)
-
-
 class Subscribed(msgspec.Struct, kw_only=True, tag_field="type", tag="subscribed"):
     """A group is followed: its latest `seq` and who is online; missed frames follow."""
 
@@ -174,26 +159,5 @@ class StreamClosed(msgspec.Struct, kw_only=True, tag_field="type", tag="close"):
     reason: str
 
 
-class SessionEnded(msgspec.Struct, kw_only=True, tag_field="type", tag="session_ended"):
-    """User channel control: close the sockets of `session_id` (all sessions when null) except
-    `keep_session`."""
-
-    user_id: int
-    reason: str
-    session_id: str | None = None
-    keep_session: str | None = None
-
-
-class GroupJoined(msgspec.Struct, kw_only=True, tag_field="type", tag="group_joined"):
-    """User channel control: the user was added to a group; their sockets start following it."""
-
-    group_id: int
-    from_seq: int
-
-
 class ServerTime(msgspec.Struct, kw_only=True):
     server_time: float  # ms since the epoch
-
-
-def server_ms(now: dt.datetime | None = None) -> float:
-    return (now or dt.datetime.now(dt.UTC)).timestamp() * 1000

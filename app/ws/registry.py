@@ -14,8 +14,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from app.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
+from app.domain.events import Events
 from app.ws.connection import Connection
-from app.ws.delivery import Events
 from app.ws.presence import PresenceStore
 from app.ws.protocol import Presence
 

@@ -9,7 +9,7 @@ from litestar.params import Parameter
 
 from app.domain.accounts.deps import Authenticated
 from app.domain.groups.access import require_member
-from app.domain.params import BEARER, DbSession, Id, RuntimeDep
+from app.domain.params import DbSession, Id, RuntimeDep
 from app.domain.watching import (
     RENEW_SECONDS,
     TAB_PATTERN,
@@ -18,7 +18,7 @@ from app.domain.watching import (
     WatchingIn,
     WatchingOut,
 )
-from app.server.errors import error_responses
+from app.web.responses import BEARER, error_responses
 
 TAGS = ["realtime"]
 WATCHING_PATH = "/api/v1/groups/{group_id:int}/watching"

@@ -13,9 +13,9 @@ from app.broker.sharded import ShardedRedisBroker
 from app.config import Settings
 from app.domain.messages.mongo_store import MongoMessageStore
 from app.domain.messages.sql_store import SQLMessageStore
-from app.domain.runtime import build_runtime
 from app.kv.memory import MemoryState
 from app.kv.redis_state import RedisState
+from app.server.runtime import build_runtime
 from tests.azurite import connection_string
 
 pytestmark = pytest.mark.anyio

@@ -31,8 +31,8 @@ from app.domain.accounts.schemas import (
 from app.domain.accounts.services import public_user, user_out
 from app.domain.attachments.deps import Attachments
 from app.domain.groups.deps import Groups
-from app.domain.params import BEARER, Id, Offset
-from app.server.errors import error_responses
+from app.domain.params import Id, Offset
+from app.web.responses import BEARER, error_responses
 
 AUTH = ["auth"]
 USERS = ["users"]

@@ -27,9 +27,9 @@ from app.domain.accounts.oidc import (
 )
 from app.domain.accounts.passwords import has_password
 from app.domain.accounts.schemas import TokenResponse
-from app.domain.params import BEARER, Id, RuntimeDep
+from app.domain.params import Id, RuntimeDep
 from app.errors import AppError
-from app.server.errors import error_response, error_responses
+from app.web.responses import BEARER, error_response, error_responses
 
 ProviderKey = Annotated[str, Parameter(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="OIDC_PROVIDERS key")]
 ReturnTo = Annotated[str | None, Parameter(max_length=512, description="A path on this site to land on")]

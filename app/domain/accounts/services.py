@@ -26,9 +26,9 @@ from app.domain.accounts.schemas import (
     UserOut,
 )
 from app.domain.accounts.tokens import Claims
+from app.domain.frames import SessionEnded
 from app.domain.runtime import Runtime
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
-from app.ws.protocol import SessionEnded
 
 BAD_CREDENTIALS = "Incorrect email or password"
 USER_AGENT_MAX = 255

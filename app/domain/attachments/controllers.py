@@ -14,8 +14,8 @@ from app.domain.accounts.deps import Accounts, Authenticated
 from app.domain.attachments.deps import Attachments
 from app.domain.media.controllers import BEARER_OR_SIGNED, Exp, Sig, stream_responses
 from app.domain.messages.schemas import AttachmentOut
-from app.domain.params import BEARER, Id
-from app.server.errors import error_responses
+from app.domain.params import Id
+from app.web.responses import BEARER, error_responses
 
 TAGS = ["attachments"]
 

@@ -19,8 +19,8 @@ from app.domain.groups.schemas import (
     UserRef,
     as_role,
 )
-from app.domain.params import BEARER, Id
-from app.server.errors import error_responses
+from app.domain.params import Id
+from app.web.responses import BEARER, error_responses
 
 TAGS = ["groups"]
 

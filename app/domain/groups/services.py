@@ -17,6 +17,7 @@ from app.domain.accounts.blocks import email_visible, has_blocked, shares_group
 from app.domain.accounts.services import Principal, normalize_email, public_user
 from app.domain.attachments.services import group_attachment_keys
 from app.domain.attachments.services import remove_blobs as remove_attachment_blobs
+from app.domain.frames import GroupJoined
 from app.domain.groups.access import require_admin, require_member
 from app.domain.groups.playback import forget_playback
 from app.domain.groups.schemas import (
@@ -35,7 +36,6 @@ from app.domain.messages.frames import to_frame
 from app.domain.messages.services import MessageService, release
 from app.domain.runtime import Runtime
 from app.errors import BadRequest, Blocked, Conflict, Forbidden, NotFound, RateLimited
-from app.ws.protocol import GroupJoined
 
 USER_NOT_FOUND = "User not found"
 NOT_A_MEMBER = "Not a member of this group"

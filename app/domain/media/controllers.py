@@ -17,8 +17,8 @@ from app.domain.media.openapi import FormUploadOperation, GroupUploadOperation
 from app.domain.media.schemas import QualityName, VideoOut, VideoPatch
 from app.domain.media.services import POSTER
 from app.domain.media.signing import Link
-from app.domain.params import BEARER, Id, Offset, PageLimit
-from app.server.errors import error_responses
+from app.domain.params import Id, Offset, PageLimit
+from app.web.responses import BEARER, error_responses
 
 TAGS = ["videos"]
 # A signed URL is an alternative to the bearer token, so the token is optional on stream routes.

@@ -16,8 +16,8 @@ from app.domain.media.openapi import SubtitleUploadOperation
 from app.domain.media.schemas import SubtitleOut
 from app.domain.media.signing import Link
 from app.domain.media.subtitle_service import TrackMeta
-from app.domain.params import BEARER, Id
-from app.server.errors import error_responses
+from app.domain.params import Id
+from app.web.responses import BEARER, error_responses
 
 TAGS = ["videos"]
 Label = Annotated[

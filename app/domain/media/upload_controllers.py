@@ -15,8 +15,7 @@ from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.media.deps import Resumable
 from app.domain.media.openapi import ChunkOperation
 from app.domain.media.schemas import ChunkAck, UploadCreate, UploadOut, VideoOut
-from app.domain.params import BEARER
-from app.server.errors import error_responses
+from app.web.responses import BEARER, error_responses
 
 TAGS = ["uploads"]
 ChunkIndex = Annotated[int, Parameter(ge=0, le=MAX_BLOCKS - 1, description="0-based chunk index")]

@@ -26,9 +26,9 @@ from app.domain.messages.schemas import (
     SearchPage,
     SendMessage,
 )
-from app.domain.params import BEARER, Id, Offset
+from app.domain.params import Id, Offset
 from app.domain.patterns import EMOJI_IN_PATH
-from app.server.errors import error_responses
+from app.web.responses import BEARER, error_responses
 
 TAGS = ["messages"]
 SeqParam = Annotated[int, Parameter(ge=1, le=MAX_ID)]

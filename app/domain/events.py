@@ -1,0 +1,26 @@
+"""The domain's publishing port: what it announces after a commit; app/ws/delivery.py delivers it.
+
+Services publish through `Events` (usually through a `UnitOfWork`, which holds the events until the
+transaction commits); they never see a broker, a channel or an envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from app.domain.media.grants import StreamGrants
+
+
+class Events(Protocol):
+    grants: StreamGrants  # this worker's stream grants, forgotten whenever access changes
+
+    async def to_group(self, group_id: int, *events: msgspec.Struct) -> None:
+        """Publish to a group's members, in the order given."""
+
+    async def access_changed(self) -> None:
+        """Every worker forgets its stream grants."""
+
+    async def to_user(self, user_id: int, event: msgspec.Struct) -> None:
+        """A control event for one user's sockets, wherever they are connected."""
