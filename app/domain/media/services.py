@@ -51,6 +51,7 @@ from app.domain.media.tracks import load_subtitles, subtitle_info, subtitle_out
 from app.domain.messages.services import release
 from app.domain.playback import follow_video
 from app.domain.runtime import Runtime
+from app.domain.uow import UnitOfWork
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.streaming.response import BlobResponse, stored_response
 
@@ -106,6 +107,7 @@ class MediaService:
         self.runtime = runtime
         self.store = runtime.blobs
         self.events = runtime.events
+        self.uow = UnitOfWork(db, runtime.events)
         self.signer = StreamSigner(runtime.settings.secret_key, runtime.settings.stream_url_ttl_seconds)
 
     def render(
@@ -243,11 +245,11 @@ class MediaService:
                 self.db.add(new_job(video))
                 if on_insert is not None:
                     await on_insert(video)
-                await self.db.commit()
+                self.uow.to_group(group_id, VideoAdded(group_id=group_id, video=video_info(video)))
+                await self.uow.commit()
             except IntegrityError:
                 await self.db.rollback()
                 continue
-            await self.events.to_group(group_id, VideoAdded(group_id=group_id, video=video_info(video)))
             return video
         raise Conflict("Another upload took this name at the same moment; try again")
 
@@ -297,7 +299,8 @@ class MediaService:
         tracks = list(await self.db.scalars(select(Subtitle.blob_key).where(Subtitle.video_id == video_id)))
         await cancel_video_jobs(self.db, video_id)  # a runner on it stops at its next heartbeat
         await self.db.delete(video)  # its subtitle rows cascade
-        await self.db.commit()
+        self.uow.to_group(group_id, VideoDeleted(group_id=group_id, video_id=video_id))
+        await self.uow.commit()
         for blob in [key, *tracks]:
             try:
                 await self.store.delete(blob)
@@ -305,7 +308,6 @@ class MediaService:
                 log.exception("could not delete blob %s of deleted video %d", blob, video_id)
         # After the commit: a rendition a job uploads from now on is removed by the job itself.
         await remove_derived(self.store, [key])
-        await self.events.to_group(group_id, VideoDeleted(group_id=group_id, video_id=video_id))
         await follow_video(self.runtime.playback, self.events, group_id, name, None)
 
     # -- streaming ---------------------------------------------------------------------------------
