@@ -21,14 +21,13 @@ from app.domain.groups.schemas import (
 )
 from app.domain.params import Id
 from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 TAGS = ["groups"]
 
 
 @post(
     ["/api/v1/groups", "/groups"],
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_201_CREATED,
     summary="Create a group; the creator becomes its admin",
     responses=error_responses(400, 401),
@@ -39,8 +38,6 @@ async def create_group(data: JSONBody[GroupCreate], principal: Authenticated, gr
 
 @get(
     ["/api/v1/groups", "/groups"],
-    tags=TAGS,
-    security=BEARER,
     summary="The caller's groups with role, member count, last message and unread count",
     responses=error_responses(401),
 )
@@ -50,8 +47,6 @@ async def list_groups(principal: Authenticated, groups: Groups) -> list[GroupOut
 
 @get(
     "/api/v1/groups/{group_id:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="One of the caller's groups",
     responses=error_responses(401, 404),
 )
@@ -61,8 +56,6 @@ async def get_group(group_id: Id, principal: Authenticated, groups: Groups) -> G
 
 @patch(
     "/api/v1/groups/{group_id:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="Rename or describe a group (admin)",
     responses=error_responses(400, 401, 403, 404),
 )
@@ -74,8 +67,6 @@ async def update_group(
 
 @delete(
     "/api/v1/groups/{group_id:int}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Delete a group and its messages (admin); members are notified",
     responses=error_responses(401, 403, 404),
@@ -86,8 +77,6 @@ async def delete_group(group_id: Id, principal: Authenticated, groups: Groups) -
 
 @get(
     "/api/v1/groups/{group_id:int}/members",
-    tags=TAGS,
-    security=BEARER,
     summary="Members of a group",
     responses=error_responses(401, 404),
 )
@@ -97,8 +86,6 @@ async def list_members(group_id: Id, principal: Authenticated, groups: Groups) -
 
 @post(
     ["/api/v1/groups/{group_id:int}/members", "/groups/{group_id:int}/members"],
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_201_CREATED,
     summary=(
         "Add a member (admin): by email, or by user id someone who already shares a group with the"
@@ -114,8 +101,6 @@ async def add_member(
 
 @delete(
     ["/api/v1/groups/{group_id:int}/members", "/groups/{group_id:int}/members"],
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Remove a member named by email or user id in the body (admin; the seed's form)",
     responses=error_responses(400, 401, 403, 404, 409),
@@ -128,8 +113,6 @@ async def remove_member(
 
 @delete(
     "/api/v1/groups/{group_id:int}/members/{user_id:int}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Remove a member (admin)",
     responses=error_responses(401, 403, 404, 409),
@@ -140,8 +123,6 @@ async def remove_member_by_id(group_id: Id, user_id: Id, principal: Authenticate
 
 @patch(
     "/api/v1/groups/{group_id:int}/members/{user_id:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="Change a member's role (admin); a group keeps at least one admin",
     responses=error_responses(400, 401, 403, 404, 409),
 )
@@ -153,8 +134,6 @@ async def change_role(
 
 @post(
     "/api/v1/groups/{group_id:int}/leave",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Leave a group (the last admin hands over first)",
     responses=error_responses(401, 403, 404, 409),
@@ -165,8 +144,6 @@ async def leave_group(group_id: Id, principal: Authenticated, groups: Groups) ->
 
 @get(
     ["/api/v1/groups/{group_id:int}/access", "/verify-group-access/{group_id:int}"],
-    tags=TAGS,
-    security=BEARER,
     summary="Whether the caller may use a group (404 otherwise)",
     responses=error_responses(401, 404),
 )
@@ -177,8 +154,6 @@ async def verify_group_access(group_id: Id, principal: Authenticated, groups: Gr
 
 @post(
     "/api/v1/direct",
-    tags=TAGS,
-    security=BEARER,
     summary=(
         "Open the 1:1 chat with someone (201 when new, 200 when it already exists); refused when"
         " either blocked the other; DIRECT_CHAT_RATE_LIMIT new chats per user"
@@ -194,17 +169,21 @@ async def open_direct(
 
 
 route_handlers = [
-    create_group,
-    list_groups,
-    get_group,
-    update_group,
-    delete_group,
-    list_members,
-    add_member,
-    remove_member,
-    remove_member_by_id,
-    change_role,
-    leave_group,
-    verify_group_access,
-    open_direct,
+    area(
+        create_group,
+        list_groups,
+        get_group,
+        update_group,
+        delete_group,
+        list_members,
+        add_member,
+        remove_member,
+        remove_member_by_id,
+        change_role,
+        leave_group,
+        verify_group_access,
+        open_direct,
+        tags=TAGS,
+        security=BEARER,
+    )
 ]

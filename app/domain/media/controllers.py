@@ -19,6 +19,7 @@ from app.domain.media.services import POSTER
 from app.domain.media.signing import Link
 from app.domain.params import Id, Offset, PageLimit
 from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 TAGS = ["videos"]
 # A signed URL is an alternative to the bearer token, so the token is optional on stream routes.
@@ -54,11 +55,9 @@ def stream_responses(media_type: str) -> dict[int, ResponseSpec]:
 
 @post(
     "/api/v1/groups/{group_id:int}/videos",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_201_CREATED,
     summary="Upload a video to a group (multipart field `file`, streamed; MAX_UPLOAD_BYTES)",
-    responses=error_responses(400, 401, 404, 409, 413, 415, 507),
+    responses=error_responses(404, 409, 413, 415, 507),
     request_max_body_size=None,  # the upload enforces MAX_UPLOAD_BYTES itself, while streaming
     operation_class=GroupUploadOperation,
 )
@@ -70,12 +69,10 @@ async def upload_video(
 
 @post(
     ["/api/v1/videos", "/api/upload"],
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_201_CREATED,
     summary="Upload a video (the seed's form): group_id as query parameter or form field before the file; "
     "without one, the caller's only group",
-    responses=error_responses(400, 401, 404, 409, 413, 415, 507),
+    responses=error_responses(404, 409, 413, 415, 507),
     request_max_body_size=None,
     operation_class=FormUploadOperation,
 )
@@ -87,10 +84,8 @@ async def upload_form(
 
 @get(
     "/api/v1/groups/{group_id:int}/videos",
-    tags=TAGS,
-    security=BEARER,
     summary="A group's videos, newest first",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(404),
 )
 async def list_group_videos(
     group_id: Id, principal: Authenticated, media: Media, limit: PageLimit = 100, offset: Offset = 0
@@ -100,10 +95,7 @@ async def list_group_videos(
 
 @get(
     ["/api/v1/videos", "/api/videos"],
-    tags=TAGS,
-    security=BEARER,
     summary="Every video the caller may watch (all of their groups), newest first",
-    responses=error_responses(400, 401),
 )
 async def list_videos(
     principal: Authenticated,
@@ -117,10 +109,8 @@ async def list_videos(
 
 @get(
     "/api/v1/videos/{video_id:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="One video, with a fresh signed stream URL",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(404),
 )
 async def get_video(video_id: Id, principal: Authenticated, media: Media) -> VideoOut:
     return await media.get(principal.user_id, video_id)
@@ -128,10 +118,8 @@ async def get_video(video_id: Id, principal: Authenticated, media: Media) -> Vid
 
 @patch(
     "/api/v1/videos/{video_id:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="Rename a video (uploader or group admin); names are unique within a group",
-    responses=error_responses(400, 401, 403, 404, 409),
+    responses=error_responses(403, 404, 409),
 )
 async def rename_video(
     video_id: Id, data: JSONBody[VideoPatch], principal: Authenticated, media: Media
@@ -141,11 +129,9 @@ async def rename_video(
 
 @delete(
     "/api/v1/videos/{video_id:int}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Delete a video and its file (uploader or group admin)",
-    responses=error_responses(400, 401, 403, 404),
+    responses=error_responses(403, 404),
 )
 async def delete_video(video_id: Id, principal: Authenticated, media: Media) -> None:
     await media.delete(principal.user_id, video_id)
@@ -154,8 +140,6 @@ async def delete_video(video_id: Id, principal: Authenticated, media: Media) -> 
 @route(
     "/api/v1/videos/{video_id:int}/stream",
     http_method=["GET", "HEAD"],
-    tags=TAGS,
-    security=BEARER_OR_SIGNED,
     summary="The video's bytes (or a rendition's: ?quality=360p) with HTTP Range (RFC 9110); a bearer "
     "token or the signed stream_url",
     responses=stream_responses("video/*"),
@@ -176,8 +160,6 @@ async def stream_video(
 @route(
     "/api/v1/videos/{video_id:int}/poster",
     http_method=["GET", "HEAD"],
-    tags=TAGS,
-    security=BEARER_OR_SIGNED,
     summary="The video's poster (JPEG), made with its renditions; a bearer token or the signed poster_url",
     responses=stream_responses("image/jpeg"),
 )
@@ -196,8 +178,6 @@ async def video_poster(
 @route(
     "/api/stream/{video_name:str}",
     http_method=["GET", "HEAD"],
-    tags=TAGS,
-    security=BEARER_OR_SIGNED,
     summary="The seed's stream by name: unique within a group; ambiguous across groups (409) "
     "unless group_id narrows it",
     responses=stream_responses("video/*"),
@@ -217,14 +197,17 @@ async def stream_video_by_name(
 
 
 route_handlers = [
-    upload_video,
-    upload_form,
-    list_group_videos,
-    list_videos,
-    get_video,
-    rename_video,
-    delete_video,
-    stream_video,
-    video_poster,
-    stream_video_by_name,
+    area(
+        upload_video,
+        upload_form,
+        list_group_videos,
+        list_videos,
+        get_video,
+        rename_video,
+        delete_video,
+        tags=TAGS,
+        security=BEARER,
+        errors=(400, 401),
+    ),
+    area(stream_video, video_poster, stream_video_by_name, tags=TAGS, security=BEARER_OR_SIGNED),
 ]

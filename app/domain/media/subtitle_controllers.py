@@ -18,6 +18,7 @@ from app.domain.media.signing import Link
 from app.domain.media.subtitle_service import TrackMeta
 from app.domain.params import Id
 from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 TAGS = ["videos"]
 Label = Annotated[
@@ -45,7 +46,6 @@ Kind = Annotated[
 
 @post(
     "/api/v1/videos/{video_id:int}/subtitles",
-    tags=TAGS,
     security=BEARER,
     status_code=HTTP_201_CREATED,
     summary="Add a subtitle track (WebVTT, or SRT converted to WebVTT; SUBTITLE_MAX_BYTES): the video's "
@@ -69,7 +69,6 @@ async def add_subtitle(
 
 @get(
     "/api/v1/videos/{video_id:int}/subtitles",
-    tags=TAGS,
     security=BEARER,
     summary="A video's subtitle tracks (also in the video's `subtitles`), each with a signed `url`",
     responses=error_responses(400, 401, 404),
@@ -81,7 +80,6 @@ async def list_subtitles(video_id: Id, principal: Authenticated, subtitles: Subt
 @route(
     "/api/v1/videos/{video_id:int}/subtitles/{subtitle_id:int}",
     http_method=["GET", "HEAD"],
-    tags=TAGS,
     security=BEARER_OR_SIGNED,
     summary="A subtitle track as WebVTT (text/vtt); a bearer token or the track's signed url",
     responses=stream_responses("text/vtt"),
@@ -101,7 +99,6 @@ async def subtitle_file(
 
 @delete(
     "/api/v1/videos/{video_id:int}/subtitles/{subtitle_id:int}",
-    tags=TAGS,
     security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Delete a subtitle track (the video's uploader or a group admin)",
@@ -113,4 +110,5 @@ async def delete_subtitle(
     await subtitles.delete(principal.user_id, video_id, subtitle_id)
 
 
-route_handlers = [add_subtitle, list_subtitles, subtitle_file, delete_subtitle]
+# One area: the track file (bearer or signed link) shares its path with the bearer-only delete.
+route_handlers = [area(add_subtitle, list_subtitles, subtitle_file, delete_subtitle, tags=TAGS)]

@@ -16,6 +16,7 @@ from app.domain.media.deps import Resumable
 from app.domain.media.openapi import ChunkOperation
 from app.domain.media.schemas import ChunkAck, UploadCreate, UploadOut, VideoOut
 from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 TAGS = ["uploads"]
 ChunkIndex = Annotated[int, Parameter(ge=0, le=MAX_BLOCKS - 1, description="0-based chunk index")]
@@ -24,12 +25,10 @@ UploadId = Annotated[uuid.UUID, Parameter(description="The upload session's id")
 
 @post(
     "/api/v1/uploads",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_201_CREATED,
     summary="Start a resumable upload (purpose `video` or `attachment`): the answer says the chunk size "
     "and count to send; 409 past a storage quota, 429 past UPLOAD_SESSIONS_PER_USER",
-    responses=error_responses(400, 401, 404, 409, 413, 429),
+    responses=error_responses(400, 409, 413, 429),
 )
 async def create_upload(
     data: JSONBody[UploadCreate], principal: Authenticated, uploads: Resumable
@@ -39,10 +38,7 @@ async def create_upload(
 
 @get(
     "/api/v1/uploads/{upload_id:uuid}",
-    tags=TAGS,
-    security=BEARER,
     summary="An upload's progress: the chunks received so far (resend the others)",
-    responses=error_responses(401, 404),
 )
 async def get_upload(upload_id: UploadId, principal: Authenticated, uploads: Resumable) -> UploadOut:
     return await uploads.status(principal.user_id, upload_id)
@@ -50,11 +46,9 @@ async def get_upload(upload_id: UploadId, principal: Authenticated, uploads: Res
 
 @put(
     "/api/v1/uploads/{upload_id:uuid}/chunks/{index:int}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_200_OK,
     summary="Store one chunk (raw body, exactly its size); any order, and resending replaces it",
-    responses=error_responses(400, 401, 404, 409, 413, 415, 507),
+    responses=error_responses(400, 409, 413, 415, 507),
     request_max_body_size=None,  # each chunk is held to its exact size while it is read
     operation_class=ChunkOperation,
 )
@@ -70,11 +64,9 @@ async def put_chunk(
 
 @post(
     "/api/v1/uploads/{upload_id:uuid}/complete",
-    tags=TAGS,
-    security=BEARER,
     summary="Check every chunk, the size and the file type, then add the video or the attachment "
     "(201; 200 when repeated)",
-    responses=error_responses(401, 404, 409, 413, 415, 422, 507),
+    responses=error_responses(409, 413, 415, 422, 507),
 )
 async def complete_upload(
     upload_id: UploadId, principal: Authenticated, uploads: Resumable
@@ -85,14 +77,23 @@ async def complete_upload(
 
 @delete(
     "/api/v1/uploads/{upload_id:uuid}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Abort an upload and drop its chunks",
-    responses=error_responses(401, 404, 409),
+    responses=error_responses(409),
 )
 async def abort_upload(upload_id: UploadId, principal: Authenticated, uploads: Resumable) -> None:
     await uploads.abort(principal.user_id, upload_id)
 
 
-route_handlers = [create_upload, get_upload, put_chunk, complete_upload, abort_upload]
+route_handlers = [
+    area(
+        create_upload,
+        get_upload,
+        put_chunk,
+        complete_upload,
+        abort_upload,
+        tags=TAGS,
+        security=BEARER,
+        errors=(401, 404),
+    )
+]

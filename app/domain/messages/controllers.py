@@ -29,6 +29,7 @@ from app.domain.messages.schemas import (
 from app.domain.params import Id, Offset
 from app.domain.patterns import EMOJI_IN_PATH
 from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 TAGS = ["messages"]
 SeqParam = Annotated[int, Parameter(ge=1, le=MAX_ID)]
@@ -40,8 +41,6 @@ Query = Annotated[str, Parameter(min_length=1, max_length=200)]
 
 @post(
     "/api/v1/groups/{group_id:int}/messages",
-    tags=TAGS,
-    security=BEARER,
     summary="Send a message (idempotent on client_msg_id: 201 when stored, 200 for a retry)",
     responses={200: ResponseSpec(ChatMessage, description="A retry: the message stored the first time")}
     | error_responses(400, 401, 404, 409),
@@ -55,8 +54,6 @@ async def send_message(
 
 @get(
     "/api/v1/groups/{group_id:int}/messages",
-    tags=TAGS,
-    security=BEARER,
     summary="History by seq, ascending: the latest page, older ones with before_seq, newer with after_seq",
     responses=error_responses(400, 401, 404),
 )
@@ -73,8 +70,6 @@ async def history(
 
 @get(
     "/messages",
-    tags=TAGS,
-    security=BEARER,
     summary="The seed's history: newest first with offset pagination",
     responses=error_responses(400, 401, 404),
 )
@@ -86,8 +81,6 @@ async def seed_history(
 
 @patch(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="Edit your own message",
     responses=error_responses(400, 401, 403, 404),
 )
@@ -99,8 +92,6 @@ async def edit_message(
 
 @delete(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Delete a message (its author, or a group admin); a tombstone keeps the seq",
     responses=error_responses(401, 403, 404),
@@ -111,8 +102,6 @@ async def delete_message(group_id: Id, seq: SeqParam, principal: Authenticated, 
 
 @put(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}/reactions/{emoji:str}",
-    tags=TAGS,
-    security=BEARER,
     summary="React to a message with an emoji",
     responses=error_responses(400, 401, 404, 422),
 )
@@ -124,8 +113,6 @@ async def add_reaction(
 
 @delete(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}/reactions/{emoji:str}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_200_OK,
     summary="Take back your reaction",
     responses=error_responses(400, 401, 404),
@@ -138,8 +125,6 @@ async def remove_reaction(
 
 @post(
     "/api/v1/groups/{group_id:int}/read",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_200_OK,
     summary="Mark the group read up to a seq (never moves backwards)",
     responses=error_responses(400, 401, 404),
@@ -152,8 +137,6 @@ async def mark_read(
 
 @get(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}/readers",
-    tags=TAGS,
-    security=BEARER,
     summary="Members who have read up to this message",
     responses=error_responses(401, 404),
 )
@@ -163,8 +146,6 @@ async def readers(group_id: Id, seq: SeqParam, principal: Authenticated, message
 
 @get(
     "/api/v1/messages/search",
-    tags=TAGS,
-    security=BEARER,
     summary="Full-text search in the caller's groups (or one of them), newest first",
     responses=error_responses(400, 401, 404, 429),
 )
@@ -180,14 +161,18 @@ async def search_messages(
 
 
 route_handlers = [
-    send_message,
-    history,
-    seed_history,
-    edit_message,
-    delete_message,
-    add_reaction,
-    remove_reaction,
-    mark_read,
-    readers,
-    search_messages,
+    area(
+        send_message,
+        history,
+        seed_history,
+        edit_message,
+        delete_message,
+        add_reaction,
+        remove_reaction,
+        mark_read,
+        readers,
+        search_messages,
+        tags=TAGS,
+        security=BEARER,
+    )
 ]
