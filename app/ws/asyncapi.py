@@ -100,11 +100,13 @@ CLOSE_CODES: dict[str, tuple[str, str]] = {
     "TOO_BIG": (f"a frame over {FRAME_MAX_BYTES // 1024} KiB", "send smaller frames"),
     "INTERNAL": ("internal error while replaying", "reconnect and resume"),
     "RESTART": ("the server is restarting", "reconnect (to another worker) and resume"),
-    "SLOW_CONSUMER": (
-        "too slow: the socket's send queue (WS_SEND_QUEUE events) overflowed",
+    "TRY_AGAIN_LATER": (
+        (
+            "too slow: the socket's send queue (WS_SEND_QUEUE events) overflowed; or server busy: the "
+            "database is down or saturated"
+        ),
         "reconnect with backoff and resume",
     ),
-    "UNAVAILABLE": ("server busy: the database is down or saturated", "reconnect with backoff and resume"),
     "BAD_URL": ("(seed URL) `last_seq` is not a whole number from 0", "fix the URL"),
     "UNAUTHORIZED": (
         "not authenticated, or the session ended (logout, password change, account deleted, expired)",
@@ -134,7 +136,7 @@ SUBPROTOCOL_TEXT = {
 
 def close_codes() -> list[dict[str, Any]]:
     """Every CloseCode member with its meaning; a member without one is a bug (KeyError)."""
-    members = {name: value for name, value in vars(CloseCode).items() if name.isupper()}
+    members = {code.name: int(code) for code in CloseCode}
     return sorted(
         (
             {"code": code, "name": name, "meaning": CLOSE_CODES[name][0], "action": CLOSE_CODES[name][1]}

@@ -275,7 +275,7 @@ class Gateway:
             await wait_for_end(connection, receive)
         except DEPENDENCY_DOWN as error:
             log.warning("stream failed on a backing service (%s); the client resumes", type(error).__name__)
-            connection.close(CloseCode.UNAVAILABLE, "server busy: reconnect and resume")
+            connection.close(CloseCode.TRY_AGAIN_LATER, "server busy: reconnect and resume")
         finally:
             await self.registry.remove(connection)
             connection.stop_feeds()
@@ -320,7 +320,7 @@ class Gateway:
             return
         except DEPENDENCY_DOWN as error:
             log.warning("socket set-up failed (%s); the client is asked to retry", type(error).__name__)
-            await _refuse(socket, subprotocol, CloseCode.UNAVAILABLE, "server busy: reconnect shortly")
+            await _refuse(socket, subprotocol, CloseCode.TRY_AGAIN_LATER, "server busy: reconnect shortly")
             return
         if group_id is not None and group_id not in groups:
             await _refuse(socket, subprotocol, CloseCode.NOT_FOUND, "group not found")
@@ -361,7 +361,7 @@ class Gateway:
             log.warning(
                 "socket failed on a backing service (%s); the client is asked to resume", type(error).__name__
             )
-            connection.close(CloseCode.UNAVAILABLE, "server busy: reconnect and resume")
+            connection.close(CloseCode.TRY_AGAIN_LATER, "server busy: reconnect and resume")
         finally:
             await self.registry.remove(connection)
             connection.stop_feeds()
