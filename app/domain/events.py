@@ -10,7 +10,7 @@ from typing import Protocol
 
 import msgspec
 
-from app.domain.media.grants import StreamGrants
+from app.domain.media.catalog.grants import StreamGrants
 
 
 class Events(Protocol):

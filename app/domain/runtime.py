@@ -21,10 +21,10 @@ from app.domain.accounts.oidc import Oidc
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
 from app.domain.events import Events
-from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.appender import Appender
 from app.domain.messages.store import MessageStore
 from app.domain.playback import PlaybackStore
+from app.domain.shared.signing import AttachmentSigner
 from app.domain.watching import WatchingStore
 from app.kv import SharedState
 

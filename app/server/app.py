@@ -21,17 +21,17 @@ from app.domain.attachments import controllers as attachments
 from app.domain.attachments.deps import provide_attachments
 from app.domain.groups import controllers as groups
 from app.domain.groups.deps import provide_groups
-from app.domain.media import controllers as videos
-from app.domain.media import subtitle_controllers as subtitles
-from app.domain.media import upload_controllers as uploads
+from app.domain.media.catalog import controllers as videos
 from app.domain.media.deps import (
     provide_form_uploads,
     provide_media,
     provide_resumable,
     provide_subtitles,
 )
-from app.domain.media.runner import TranscodeRunner
-from app.domain.media.sweeper import UploadSweeper
+from app.domain.media.subtitles import controllers as subtitles
+from app.domain.media.transcode.runner import TranscodeRunner
+from app.domain.media.uploads import controllers as uploads
+from app.domain.media.uploads.sweeper import UploadSweeper
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
 from app.domain.runtime import Runtime

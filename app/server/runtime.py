@@ -17,13 +17,13 @@ from app.db.engine import create_engine
 from app.domain.accounts.oidc import Oidc
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
-from app.domain.media.grants import StreamGrants
-from app.domain.media.signing import AttachmentSigner
+from app.domain.media.catalog.grants import StreamGrants
 from app.domain.messages.appender import Appender
 from app.domain.messages.sql_store import SQLMessageStore
 from app.domain.messages.store import MessageStore
 from app.domain.playback import MemoryPlayback, RedisPlayback
 from app.domain.runtime import Runtime
+from app.domain.shared.signing import AttachmentSigner
 from app.domain.watching import MemoryWatching, RedisWatching
 from app.kv import SharedState
 from app.kv.memory import MemoryState

@@ -12,7 +12,7 @@ import msgspec
 
 from app.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
 from app.domain.groups.schemas import GroupDeleted
-from app.domain.media.grants import StreamGrants
+from app.domain.media.catalog.grants import StreamGrants
 from app.domain.media.schemas import VideoDeleted, VideoUpdated
 from app.domain.messages.schemas import ChatMessage, MemberAdded, MemberLeft, VideoControl
 from app.ws.envelope import Kind, pack

@@ -27,7 +27,7 @@ import msgspec
 
 from app.broker import ACCESS_CHANNEL
 from app.domain.frames import GroupJoined, SessionEnded
-from app.domain.media.grants import StreamGrants
+from app.domain.media.catalog.grants import StreamGrants
 from app.observability import metrics
 from app.ws.envelope import Kind, unpack
 

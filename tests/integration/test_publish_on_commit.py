@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from app.domain.media.grants import StreamGrants
+from app.domain.media.catalog.grants import StreamGrants
 from app.domain.uow import UnitOfWork
 from tests.services import postgres_database
 

@@ -7,9 +7,9 @@ import pytest
 from app.blobstore import MAX_BLOCKS
 from app.config import MAX_UPLOAD_BLOCKS
 from app.db.models.media import VIDEO_NAME_MAX
-from app.domain.media.names import display_name, numbered
-from app.domain.media.signing import EXPIRY_STEP, AttachmentSigner, Link, StreamSigner
-from app.domain.media.sniff import AVI, MATROSKA, MP4, OGG, QUICKTIME, WEBM, sniff
+from app.domain.media.catalog.names import display_name, numbered
+from app.domain.shared.signing import EXPIRY_STEP, AttachmentSigner, Link, StreamSigner
+from app.domain.shared.sniff import AVI, MATROSKA, MP4, OGG, QUICKTIME, WEBM, sniff
 from app.errors import Forbidden
 
 SECRET = "s" * 40

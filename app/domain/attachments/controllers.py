@@ -12,7 +12,7 @@ from litestar import Request, Response, get, route
 
 from app.domain.accounts.deps import Accounts, Authenticated
 from app.domain.attachments.deps import Attachments
-from app.domain.media.controllers import BEARER_OR_SIGNED, Exp, Sig, stream_responses
+from app.domain.media.catalog.controllers import BEARER_OR_SIGNED, Exp, Sig, stream_responses
 from app.domain.messages.schemas import AttachmentOut
 from app.domain.params import Id
 from app.web.responses import BEARER, error_responses

@@ -35,12 +35,12 @@ from app.domain.accounts.services import AccountService
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.attachments.thumbnails import THUMB_CONTENT_TYPE, ImageRefused, inspect_image_off_loop
 from app.domain.media import quota
-from app.domain.media.signing import INVALID_LINK, AttachmentSigner
-from app.domain.media.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
 from app.domain.messages.frames import render_attachment
 from app.domain.messages.schemas import AttachmentOut
 from app.domain.messages.store import AttachmentRef
 from app.domain.runtime import Runtime
+from app.domain.shared.signing import INVALID_LINK, AttachmentSigner
+from app.domain.shared.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
 from app.errors import Forbidden, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from app.streaming.response import BlobResponse, stored_response
 

@@ -31,7 +31,7 @@ from app.domain.groups.schemas import (
     UserRef,
     as_role,
 )
-from app.domain.media.sweeper import group_blob_keys, remove_group_blobs
+from app.domain.media.uploads.sweeper import group_blob_keys, remove_group_blobs
 from app.domain.messages.frames import to_frame
 from app.domain.messages.services import MessageService, release
 from app.domain.runtime import Runtime

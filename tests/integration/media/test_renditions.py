@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db.models.media import VideoJob
-from app.domain.media.renditions import derived_keys
+from app.domain.media.transcode.renditions import derived_keys
 from app.server.app import runtime_of
 from tests.conftest import AppClient
 from tests.ffmpeg import make_video, probe, stream_of

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from app.db.models.media import Video
-from app.domain.media.signing import StreamSigner
+from app.domain.shared.signing import StreamSigner
 from tests.conftest import SECRET, AppClient
 from tests.helpers import Account, register
 from tests.integration.media.videos import (

@@ -18,10 +18,10 @@ from app.broker import group_channel
 from app.broker.memory import MemoryBroker
 from app.db.models.accounts import User
 from app.domain.accounts.services import Principal
-from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.frames import to_frame
 from app.domain.messages.store import Draft, StoredMessage
 from app.domain.runtime import Runtime
+from app.domain.shared.signing import AttachmentSigner
 from app.ws.connection import Connection
 from app.ws.delivery import envelope
 from app.ws.fanout import Fanout

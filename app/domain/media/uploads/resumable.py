@@ -42,13 +42,13 @@ from app.domain.attachments import services as attachments
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.groups.access import require_member
 from app.domain.media import quota
-from app.domain.media.names import display_name
+from app.domain.media.catalog.names import display_name
+from app.domain.media.catalog.services import MediaService
 from app.domain.media.schemas import ChunkAck, UploadCreate, UploadOut, UploadState, VideoOut
-from app.domain.media.services import MediaService
-from app.domain.media.sniff import ATTACHMENT_SNIFF_BYTES, SNIFF_BYTES, sniff, sniff_attachment
-from app.domain.media.uploads import check_type, new_blob_key, now, remove_blob, too_large
+from app.domain.media.uploads.form import check_type, new_blob_key, now, remove_blob, too_large
 from app.domain.messages.services import release
 from app.domain.runtime import Runtime
+from app.domain.shared.sniff import ATTACHMENT_SNIFF_BYTES, SNIFF_BYTES, sniff, sniff_attachment
 from app.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable
 
 log = logging.getLogger("huddle.media")

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.blobstore import BlobStore
 from app.db.models.media import UPLOAD_DONE, Subtitle, UploadSession, Video
 from app.domain.attachments.services import sweep_unsent
-from app.domain.media.jobs import prune_jobs
-from app.domain.media.renditions import remove_derived
-from app.domain.media.resumable import stale_claim
+from app.domain.media.transcode.jobs import prune_jobs
+from app.domain.media.transcode.renditions import remove_derived
+from app.domain.media.uploads.resumable import stale_claim
 from app.domain.runtime import Runtime
 
 log = logging.getLogger("huddle.media")

@@ -23,13 +23,13 @@ from app.blobstore import BlobStore
 from app.db.models.groups import Membership
 from app.domain.groups.access import require_member
 from app.domain.media import quota
-from app.domain.media.multipart import FORM_OVERHEAD, MultipartReader, Part
-from app.domain.media.names import display_name
+from app.domain.media.catalog.names import display_name
+from app.domain.media.catalog.services import MediaService, as_id
 from app.domain.media.schemas import VideoOut
-from app.domain.media.services import MediaService, as_id
-from app.domain.media.sniff import SNIFF_BYTES, SUPPORTED, sniff
+from app.domain.media.uploads.multipart import FORM_OVERHEAD, MultipartReader, Part
 from app.domain.messages.services import release
 from app.domain.runtime import Runtime
+from app.domain.shared.sniff import SNIFF_BYTES, SUPPORTED, sniff
 from app.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 log = logging.getLogger("huddle.media")

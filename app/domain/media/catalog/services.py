@@ -28,16 +28,8 @@ from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService
 from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
-from app.domain.media.jobs import cancel_video_jobs, new_job
-from app.domain.media.names import cleaned_name, numbered
-from app.domain.media.renditions import (
-    FRESH,
-    Processing,
-    load_processing,
-    original_quality,
-    remove_derived,
-    rendition_quality,
-)
+from app.domain.media.catalog.names import cleaned_name, numbered
+from app.domain.media.catalog.tracks import load_subtitles, subtitle_info, subtitle_out
 from app.domain.media.schemas import (
     QualityOut,
     VideoAdded,
@@ -46,11 +38,19 @@ from app.domain.media.schemas import (
     VideoOut,
     VideoUpdated,
 )
-from app.domain.media.signing import INVALID_LINK, ORIGINAL, Link, StreamSigner
-from app.domain.media.tracks import load_subtitles, subtitle_info, subtitle_out
+from app.domain.media.transcode.jobs import cancel_video_jobs, new_job
+from app.domain.media.transcode.renditions import (
+    FRESH,
+    Processing,
+    load_processing,
+    original_quality,
+    remove_derived,
+    rendition_quality,
+)
 from app.domain.messages.services import release
 from app.domain.playback import follow_video
 from app.domain.runtime import Runtime
+from app.domain.shared.signing import INVALID_LINK, ORIGINAL, Link, StreamSigner
 from app.domain.uow import UnitOfWork
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.streaming.response import BlobResponse, stored_response
@@ -411,7 +411,7 @@ class MediaService:
         """The blob key, download name and the original's blob key (which links are bound to) of a
         quality (the original or a finished rendition) of a video this user may watch. Players send a
         request per range, so this is the hot path: a yes is remembered for a few seconds
-        (app/domain/media/grants.py), and asked as one statement on an autocommit connection (no
+        (app/domain/media/catalog/grants.py), and asked as one statement on an autocommit connection (no
         transaction round trips, no ORM objects)."""
         grants = self.events.grants
         remembered = grants.get(user_id, video_id, quality)

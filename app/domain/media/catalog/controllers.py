@@ -12,12 +12,12 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from app.domain.accounts.deps import Accounts, Authenticated
 from app.domain.ids import MAX_ID
+from app.domain.media.catalog.services import POSTER
 from app.domain.media.deps import Forms, Media
-from app.domain.media.openapi import FormUploadOperation, GroupUploadOperation
 from app.domain.media.schemas import QualityName, VideoOut, VideoPatch
-from app.domain.media.services import POSTER
-from app.domain.media.signing import Link
+from app.domain.media.uploads.openapi import FormUploadOperation, GroupUploadOperation
 from app.domain.params import Id, Offset, PageLimit
+from app.domain.shared.signing import Link
 from app.web.responses import BEARER, error_responses
 from app.web.routes import area
 

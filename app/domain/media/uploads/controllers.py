@@ -13,8 +13,8 @@ from app.blobstore import MAX_BLOCKS
 from app.domain.accounts.deps import Authenticated
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.media.deps import Resumable
-from app.domain.media.openapi import ChunkOperation
 from app.domain.media.schemas import ChunkAck, UploadCreate, UploadOut, VideoOut
+from app.domain.media.uploads.openapi import ChunkOperation
 from app.web.responses import BEARER, error_responses
 from app.web.routes import area
 

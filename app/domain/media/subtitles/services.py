@@ -3,7 +3,7 @@
 Who may do what follows the video: every member of its group lists and reads the tracks (a 404 for
 anyone else, like the video itself); its uploader or a group admin adds and deletes them (403 for
 other members). Uploads are small (SUBTITLE_MAX_BYTES, 1 MiB by default): the body is read into
-memory, judged by content and rewritten as clean WebVTT by `app.domain.media.subtitles` in a worker
+memory, judged by content and rewritten as clean WebVTT by `app.domain.media.subtitles.formats` in a worker
 thread, then stored under a generated key and recorded with the storage quota checked in the same
 transaction. A track is served like the video (a bearer token, or its signed `url`) as
 `text/vtt; charset=utf-8`. Each change is pushed to the group as `video_updated` with the tracks.
@@ -31,15 +31,16 @@ from app.db.models.groups import Membership
 from app.db.models.media import SUBTITLE_LABEL_MAX, Subtitle, Video
 from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService
-from app.domain.media import quota, subtitles
-from app.domain.media.multipart import FORM_OVERHEAD, MultipartReader
+from app.domain.media import quota
+from app.domain.media.catalog.services import MediaService
+from app.domain.media.catalog.tracks import KINDS, load_subtitles, signed_as, subtitle_out
 from app.domain.media.schemas import SubtitleOut
-from app.domain.media.services import MediaService
-from app.domain.media.signing import INVALID_LINK, Link
-from app.domain.media.tracks import KINDS, load_subtitles, signed_as, subtitle_out
-from app.domain.media.uploads import remove_blob
+from app.domain.media.subtitles import formats as subtitles
+from app.domain.media.uploads.form import remove_blob
+from app.domain.media.uploads.multipart import FORM_OVERHEAD, MultipartReader
 from app.domain.messages.services import release
 from app.domain.runtime import Runtime
+from app.domain.shared.signing import INVALID_LINK, Link
 from app.errors import (
     BadRequest,
     Conflict,

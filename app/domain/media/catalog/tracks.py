@@ -1,6 +1,6 @@
 """Subtitle tracks as the catalog shows them: loaded per page of videos, and signed per viewer.
 
-A track's URL is signed like a stream URL (app/domain/media/signing.py) for the video, the viewer and
+A track's URL is signed like a stream URL (app/domain/shared/signing.py) for the video, the viewer and
 the track (`subtitle-<id>` where a stream names its quality), bound to the track's own blob key, so
 a link only ever serves the file it was made for and every request still checks the viewer may watch.
 """
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.media import Subtitle
 from app.domain.media.schemas import SubtitleInfo, SubtitleKind, SubtitleOut, SubtitleSource
-from app.domain.media.signing import StreamSigner
+from app.domain.shared.signing import StreamSigner
 
 KINDS: dict[str, SubtitleKind] = {"subtitles": "subtitles", "captions": "captions"}
 SOURCES: dict[str, SubtitleSource] = {"webvtt": "webvtt", "srt": "srt"}

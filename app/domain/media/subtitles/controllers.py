@@ -10,13 +10,13 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from app.db.models.media import SUBTITLE_LABEL_MAX, SUBTITLE_LANGUAGE_MAX
 from app.domain.accounts.deps import Accounts, Authenticated
-from app.domain.media.controllers import BEARER_OR_SIGNED, Exp, Sig, Uid, stream_responses
+from app.domain.media.catalog.controllers import BEARER_OR_SIGNED, Exp, Sig, Uid, stream_responses
 from app.domain.media.deps import Subtitles
-from app.domain.media.openapi import SubtitleUploadOperation
 from app.domain.media.schemas import SubtitleOut
-from app.domain.media.signing import Link
-from app.domain.media.subtitle_service import TrackMeta
+from app.domain.media.subtitles.services import TrackMeta
+from app.domain.media.uploads.openapi import SubtitleUploadOperation
 from app.domain.params import Id
+from app.domain.shared.signing import Link
 from app.web.responses import BEARER, error_responses
 from app.web.routes import area
 

@@ -15,9 +15,9 @@ import logging
 from typing import Any
 
 from app.db.models.media import JOB_CANCELLED, Video
-from app.domain.media import ffmpeg
-from app.domain.media.jobs import Lease, LeaseLost, Queue, worker_name
-from app.domain.media.renditions import TranscodeJob, announce, remove_derived
+from app.domain.media.transcode import ffmpeg
+from app.domain.media.transcode.jobs import Lease, LeaseLost, Queue, worker_name
+from app.domain.media.transcode.renditions import TranscodeJob, announce, remove_derived
 from app.domain.runtime import Runtime
 from app.shutdown import before_worker_stops
 

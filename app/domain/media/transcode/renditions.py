@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.blobstore import BlobStore
 from app.config import RENDITION_HEIGHTS
 from app.db.models.media import JOB_DONE, JOB_QUEUED, JOB_RUNNING, Rendition, Video, VideoJob
-from app.domain.media import ffmpeg
-from app.domain.media.jobs import Lease, Queue
 from app.domain.media.schemas import ProcessingState, QualityState, VideoProcessing
+from app.domain.media.transcode import ffmpeg
+from app.domain.media.transcode.jobs import Lease, Queue
 from app.domain.runtime import Runtime
 
 log = logging.getLogger("huddle.media")
