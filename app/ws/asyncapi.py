@@ -24,66 +24,28 @@ from litestar import MediaType, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 
 from app import __version__
-from app.domain.frames import GroupJoined, PlaybackState, SessionEnded
-from app.domain.groups.schemas import GroupDeleted, GroupUpdated, RoleChanged
-from app.domain.media.schemas import VideoAdded, VideoDeleted, VideoProcessing, VideoUpdated
+from app.domain.frames import GroupJoined, SessionEnded
 from app.domain.messages.schemas import (
     ChatMessage,
     MemberAdded,
     MemberLeft,
-    MessageDeleted,
-    MessageEdited,
-    ReactionChanged,
-    Seen,
     VideoControl,
 )
-from app.domain.watching import Watching
 from app.ws.fanout import FRAME_CHARS, CloseCode
 from app.ws.gateway import BEARER_SUBPROTOCOL, COALESCING, SUBPROTOCOLS
 from app.ws.protocol import (
     FRAME_MAX_BYTES,
-    Ack,
+    SERVER_FRAMES,
     ClientFrame,
     ErrorFrame,
     Pong,
-    Presence,
-    Ready,
     Reset,
     StreamClosed,
-    Subscribed,
-    Typing,
 )
 
 Frame = type[msgspec.Struct]
 
 CLIENT_FRAMES: tuple[Frame, ...] = typing.get_args(ClientFrame)
-SERVER_FRAMES: tuple[Frame, ...] = (
-    Ready,
-    Subscribed,
-    Reset,
-    ChatMessage,
-    MemberAdded,
-    MemberLeft,
-    VideoControl,
-    Ack,
-    ErrorFrame,
-    Pong,
-    MessageEdited,
-    MessageDeleted,
-    ReactionChanged,
-    Seen,
-    Typing,
-    Presence,
-    PlaybackState,
-    Watching,
-    GroupUpdated,
-    GroupDeleted,
-    RoleChanged,
-    VideoAdded,
-    VideoUpdated,
-    VideoDeleted,
-    VideoProcessing,
-)
 # What `/ws/group/{id}` sends a seed-000 client (no huddle.* subprotocol, no `events=all`).
 SEED_FRAMES: tuple[Frame, ...] = (ChatMessage, MemberAdded, MemberLeft, VideoControl, ErrorFrame, Pong, Reset)
 STREAM_FRAMES: tuple[Frame, ...] = (StreamClosed,)  # `GET /api/v1/events` only

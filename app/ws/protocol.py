@@ -4,12 +4,30 @@ docs/protocol.md is the prose version; tests/unit/test_protocol_shapes.py pins e
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 import msgspec
 
+from app.domain.frames import PlaybackState
+from app.domain.groups.schemas import GroupDeleted, GroupUpdated, RoleChanged
 from app.domain.ids import IdValue, SeqValue
-from app.domain.messages.schemas import AttachmentIds, ClientMsgId, MessageText, Seq, require_content
+from app.domain.media.schemas import VideoAdded, VideoDeleted, VideoProcessing, VideoUpdated
+from app.domain.messages.schemas import (
+    AttachmentIds,
+    ChatMessage,
+    ClientMsgId,
+    MemberAdded,
+    MemberLeft,
+    MessageDeleted,
+    MessageEdited,
+    MessageText,
+    ReactionChanged,
+    Seen,
+    Seq,
+    VideoControl,
+    require_content,
+)
+from app.domain.watching import Watching
 
 FRAME_MAX_BYTES = 64 * 1024
 GroupId = IdValue
@@ -161,3 +179,38 @@ class StreamClosed(msgspec.Struct, kw_only=True, tag_field="type", tag="close"):
 
 class ServerTime(msgspec.Struct, kw_only=True):
     server_time: float  # ms since the epoch
+
+
+# -- every server frame -----------------------------------------------------------------------------
+
+# What a socket (and the event stream) may deliver, tagged by `type`: the AsyncAPI document lists
+# these, and the tests decode every frame they receive through `ServerFrame`, so one that drifts from
+# its declared shape fails.
+SERVER_FRAMES: tuple[type[msgspec.Struct], ...] = (
+    Ready,
+    Subscribed,
+    Reset,
+    ChatMessage,
+    MemberAdded,
+    MemberLeft,
+    VideoControl,
+    Ack,
+    ErrorFrame,
+    Pong,
+    MessageEdited,
+    MessageDeleted,
+    ReactionChanged,
+    Seen,
+    Typing,
+    Presence,
+    PlaybackState,
+    Watching,
+    GroupUpdated,
+    GroupDeleted,
+    RoleChanged,
+    VideoAdded,
+    VideoUpdated,
+    VideoDeleted,
+    VideoProcessing,
+)
+ServerFrame = Union[SERVER_FRAMES]  # type: ignore[valid-type]  # noqa: UP007 -- a tuple of classes

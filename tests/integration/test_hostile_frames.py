@@ -15,7 +15,7 @@ from app.config import Settings
 from app.ws.gateway import FrameLimiter
 from tests.conftest import AppClient
 from tests.helpers import Account, register
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ from app.server.app import runtime_of
 from app.ws.envelope import Kind, unpack
 from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import Account, register
-from tests.integration.media.wsclient import AsgiWebSocket
 from tests.integration.messages.conftest import BACKENDS
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 
