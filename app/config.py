@@ -25,7 +25,7 @@ JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_LENGTH = 32
 MIN_METRICS_TOKEN_LENGTH = 16
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
-MAX_UPLOAD_BLOCKS = 50_000  # blocks per blob (Azure's limit, kept by every blob store)
+MAX_BLOCKS = 50_000  # blocks per blob: Azure's limit, the blob store port's contract (app/blobstore)
 RENDITION_HEIGHTS = (144, 240, 360, 480, 720, 1080)  # the renditions TRANSCODE_RENDITIONS may name
 
 
@@ -372,8 +372,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         "UPLOAD_CHUNK_BYTES: must lie between UPLOAD_CHUNK_MIN_BYTES and UPLOAD_CHUNK_MAX_BYTES",
     )
     r.check(
-        max_upload <= chunk_max * MAX_UPLOAD_BLOCKS,
-        f"MAX_UPLOAD_BYTES: a resumable upload has at most {MAX_UPLOAD_BLOCKS} chunks of "
+        max_upload <= chunk_max * MAX_BLOCKS,
+        f"MAX_UPLOAD_BYTES: a resumable upload has at most {MAX_BLOCKS} chunks of "
         "UPLOAD_CHUNK_MAX_BYTES; raise that or lower this",
     )
     settings = Settings(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from app.blobstore._port import (
     DEFAULT_CONTENT_TYPE,
-    MAX_BLOCKS,
     READ_CHUNK_LIMIT,
     BlobChanged,
     BlobInfo,
@@ -21,7 +20,7 @@ from app.blobstore._port import (
     in_one_chunk,
 )
 from app.blobstore.local import LocalBlobStore
-from app.config import Settings
+from app.config import MAX_BLOCKS, Settings
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",

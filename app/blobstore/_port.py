@@ -14,8 +14,9 @@ from typing import Protocol
 
 import msgspec
 
+from app.config import MAX_BLOCKS  # Azure's limit on blocks per blob; every adapter keeps it
+
 MAX_KEY_LENGTH = 512
-MAX_BLOCKS = 50_000  # Azure's limit on blocks per blob; the local adapter keeps the same contract
 READ_CHUNK_LIMIT = 4 * 1024 * 1024  # no adapter yields a bigger chunk from `read`
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 MAX_CONTENT_TYPE_LENGTH = 255

@@ -19,13 +19,12 @@ import msgspec
 from litestar import Request, WebSocket
 from litestar.connection import ASGIConnection
 from litestar.connection.base import empty_receive, empty_send
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models.groups import Membership
 from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.frames import PlaybackState, server_ms
+from app.domain.groups.access import member_group_ids
 from app.domain.messages.schemas import SendMessage
 from app.domain.messages.services import MessageService, Sending
 from app.domain.runtime import Runtime
@@ -629,7 +628,7 @@ async def _authenticate(socket: WebSocket[Any, Any, Any], accounts: AccountServi
 
 
 async def _member_groups(db: AsyncSession, user_id: int) -> list[int]:
-    return list(await db.scalars(select(Membership.group_id).where(Membership.user_id == user_id)))
+    return list(await db.scalars(member_group_ids(user_id)))
 
 
 def _unlink(socket: WebSocket[Any, Any, Any]) -> None:

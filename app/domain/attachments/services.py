@@ -20,12 +20,12 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request
 from sqlalchemy import delete, exists, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.blobstore import BlobInfo, BlobStore, in_one_chunk
 from app.config import Settings
+from app.db.dialects import insert_for
 from app.db.models.accounts import User
 from app.db.models.groups import Membership
 from app.db.models.media import Attachment, MessageAttachment
@@ -240,8 +240,7 @@ async def link(db: AsyncSession, group_id: int, seq: int, ids: Sequence[int]) ->
     """Record that message (group_id, seq) carries `ids`; repeating it (a retried send) changes nothing."""
     if not ids:
         return
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(MessageAttachment).on_conflict_do_nothing()
+    statement = insert_for(db)(MessageAttachment).on_conflict_do_nothing()
     try:
         await db.execute(statement, [{"attachment_id": i, "group_id": group_id, "seq": seq} for i in ids])
         await db.commit()

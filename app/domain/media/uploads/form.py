@@ -16,12 +16,10 @@ from typing import Any
 
 import anyio
 from litestar import Request
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.blobstore import BlobStore
-from app.db.models.groups import Membership
-from app.domain.groups.access import require_member
+from app.domain.groups.access import member_group_ids, require_member
 from app.domain.media import quota
 from app.domain.media.catalog.names import display_name
 from app.domain.media.catalog.services import MediaService, as_id
@@ -105,9 +103,7 @@ class FormUploads:
 
     async def _only_group(self, user_id: int) -> int:
         """Without a group_id, the caller's one group; ambiguity is a 400, never a guess."""
-        groups = list(
-            await self.db.scalars(select(Membership.group_id).where(Membership.user_id == user_id).limit(2))
-        )
+        groups = list(await self.db.scalars(member_group_ids(user_id).limit(2)))
         await release(self.db)
         if len(groups) != 1:
             raise BadRequest(

@@ -24,10 +24,10 @@ from typing import Any
 import anyio
 from litestar import Request
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.blobstore import DEFAULT_CONTENT_TYPE, MAX_BLOCKS, BlobInfo, MissingBlocks
+from app.db.dialects import insert_for
 from app.db.models.media import (
     PURPOSE_ATTACHMENT,
     UPLOAD_COMPLETING,
@@ -82,8 +82,7 @@ def _is_attachment(session: UploadSession) -> bool:
 
 
 def _insert_ignoring_duplicates(db: AsyncSession) -> Any:
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(UploadChunk).on_conflict_do_nothing()
+    return insert_for(db)(UploadChunk).on_conflict_do_nothing()
 
 
 async def _read_chunk(request: Request[Any, Any, Any], expected: int, index: int) -> bytes:
