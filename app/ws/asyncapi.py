@@ -32,7 +32,7 @@ from app.domain.messages.schemas import (
     VideoControl,
 )
 from app.ws.fanout import FRAME_CHARS, CloseCode
-from app.ws.gateway import BEARER_SUBPROTOCOL, COALESCING, SUBPROTOCOLS
+from app.ws.handshake import BEARER_SUBPROTOCOL, COALESCING, SUBPROTOCOLS
 from app.ws.protocol import (
     FRAME_MAX_BYTES,
     SERVER_FRAMES,

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from app.config import Settings
-from app.ws.gateway import FrameLimiter
+from app.ws.receive import FrameLimiter
 from tests.conftest import AppClient
 from tests.helpers import Account, register
 from tests.wsclient import AsgiWebSocket

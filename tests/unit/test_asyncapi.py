@@ -20,7 +20,7 @@ from app.domain.media import schemas as media_schemas
 from app.domain.messages import schemas as message_schemas
 from app.ws import asyncapi, fanout, protocol
 from app.ws.fanout import CloseCode
-from app.ws.gateway import BEARER_SUBPROTOCOL, SUBPROTOCOLS
+from app.ws.handshake import BEARER_SUBPROTOCOL, SUBPROTOCOLS
 from app.ws.sse import closing_chunk
 from tests.asyncapi import FrameChecker, asyncapi_validator, errors
 

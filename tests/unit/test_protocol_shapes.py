@@ -15,7 +15,7 @@ from app.domain.groups import schemas as group_schemas
 from app.domain.media import schemas as media_schemas
 from app.domain.messages import schemas as message_schemas
 from app.ws import protocol
-from app.ws.gateway import decode_frame
+from app.ws.receive import decode_frame
 
 AT = dt.datetime(2025, 12, 18, 10, 30, tzinfo=dt.UTC)
 ISO = "2025-12-18T10:30:00Z"
