@@ -275,18 +275,19 @@ class MediaService:
                 raise Conflict(f"This group already has a video named {new_name!r}")
             video.name = new_name
             try:
-                await self.db.commit()
+                await self.queue_update(video)
+                await self.uow.commit()
             except IntegrityError:
                 await self.db.rollback()
                 raise Conflict(f"This group already has a video named {new_name!r}") from None
-            await self.announce_update(video)
             await follow_video(self.runtime.playback, self.events, video.group_id, old_name, new_name)
         return (await self.present([video], user_id))[0]
 
-    async def announce_update(self, video: Video) -> None:
-        """Tell the group the video changed (`video_updated`, with its subtitle tracks); committed first."""
+    async def queue_update(self, video: Video) -> None:
+        """Tell the group the video changed (`video_updated`, with its subtitle tracks) once the
+        transaction commits (`uow.commit()`)."""
         subtitles = (await load_subtitles(self.db, [video.id]))[video.id]
-        await self.events.to_group(
+        self.uow.to_group(
             video.group_id, VideoUpdated(group_id=video.group_id, video=video_info(video, subtitles))
         )
 

@@ -214,7 +214,6 @@ class SubtitleService:
         except BaseException:
             await remove_blob(self.store, key)
             raise
-        await self.library.announce_update(video)
         return subtitle_out(self.signer, row, user_id)
 
     async def _read(
@@ -261,7 +260,8 @@ class SubtitleService:
                 await quota.enforce(
                     self.db, self.runtime.settings, group_id=video.group_id, user_id=uploader, size=row.size
                 )
-                await self.db.commit()
+                await self.library.queue_update(video)
+                await self.library.uow.commit()
             except IntegrityError:
                 await self.db.rollback()
                 continue
@@ -273,12 +273,12 @@ class SubtitleService:
         row = await self._track(video_id, subtitle_id)
         key = row.blob_key
         await self.db.delete(row)
-        await self.db.commit()
+        await self.library.queue_update(video)
+        await self.library.uow.commit()
         try:
             await self.store.delete(key)
         except Exception:  # the track is gone either way; an orphaned blob is only wasted space
             log.exception("could not delete blob %s of deleted subtitle track %d", key, subtitle_id)
-        await self.library.announce_update(video)
 
 
 def _free_label(label: str, taken: set[str]) -> str:
