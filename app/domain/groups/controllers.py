@@ -30,7 +30,7 @@ TAGS = ["groups"]
     ["/api/v1/groups", "/groups"],
     status_code=HTTP_201_CREATED,
     summary="Create a group; the creator becomes its admin",
-    responses=error_responses(400, 401),
+    responses=error_responses(400),
 )
 async def create_group(data: JSONBody[GroupCreate], principal: Authenticated, groups: Groups) -> GroupOut:
     return await groups.create(principal, data)
@@ -39,7 +39,6 @@ async def create_group(data: JSONBody[GroupCreate], principal: Authenticated, gr
 @get(
     ["/api/v1/groups", "/groups"],
     summary="The caller's groups with role, member count, last message and unread count",
-    responses=error_responses(401),
 )
 async def list_groups(principal: Authenticated, groups: Groups) -> list[GroupOut]:
     return await groups.list_mine(principal)
@@ -48,7 +47,7 @@ async def list_groups(principal: Authenticated, groups: Groups) -> list[GroupOut
 @get(
     "/api/v1/groups/{group_id:int}",
     summary="One of the caller's groups",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def get_group(group_id: Id, principal: Authenticated, groups: Groups) -> GroupOut:
     return await groups.get(principal, group_id)
@@ -57,7 +56,7 @@ async def get_group(group_id: Id, principal: Authenticated, groups: Groups) -> G
 @patch(
     "/api/v1/groups/{group_id:int}",
     summary="Rename or describe a group (admin)",
-    responses=error_responses(400, 401, 403, 404),
+    responses=error_responses(400, 403, 404),
 )
 async def update_group(
     group_id: Id, data: JSONBody[GroupPatch], principal: Authenticated, groups: Groups
@@ -69,7 +68,7 @@ async def update_group(
     "/api/v1/groups/{group_id:int}",
     status_code=HTTP_204_NO_CONTENT,
     summary="Delete a group and its messages (admin); members are notified",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(403, 404),
 )
 async def delete_group(group_id: Id, principal: Authenticated, groups: Groups) -> None:
     await groups.delete(principal, group_id)
@@ -78,7 +77,7 @@ async def delete_group(group_id: Id, principal: Authenticated, groups: Groups) -
 @get(
     "/api/v1/groups/{group_id:int}/members",
     summary="Members of a group",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def list_members(group_id: Id, principal: Authenticated, groups: Groups) -> list[MemberOut]:
     return await groups.members(principal, group_id)
@@ -91,7 +90,7 @@ async def list_members(group_id: Id, principal: Authenticated, groups: Groups) -
         "Add a member (admin): by email, or by user id someone who already shares a group with the"
         " caller; MEMBER_ADD_RATE_LIMIT attempts per user"
     ),
-    responses=error_responses(400, 401, 403, 404, 409, 429),
+    responses=error_responses(400, 403, 404, 409, 429),
 )
 async def add_member(
     group_id: Id, data: JSONBody[UserRef], principal: Authenticated, groups: Groups
@@ -103,7 +102,7 @@ async def add_member(
     ["/api/v1/groups/{group_id:int}/members", "/groups/{group_id:int}/members"],
     status_code=HTTP_204_NO_CONTENT,
     summary="Remove a member named by email or user id in the body (admin; the seed's form)",
-    responses=error_responses(400, 401, 403, 404, 409),
+    responses=error_responses(400, 403, 404, 409),
 )
 async def remove_member(
     group_id: Id, data: JSONBody[UserRef], principal: Authenticated, groups: Groups
@@ -115,7 +114,7 @@ async def remove_member(
     "/api/v1/groups/{group_id:int}/members/{user_id:int}",
     status_code=HTTP_204_NO_CONTENT,
     summary="Remove a member (admin)",
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(403, 404, 409),
 )
 async def remove_member_by_id(group_id: Id, user_id: Id, principal: Authenticated, groups: Groups) -> None:
     await groups.remove_member(principal, group_id, UserRef(user_id=user_id))
@@ -124,7 +123,7 @@ async def remove_member_by_id(group_id: Id, user_id: Id, principal: Authenticate
 @patch(
     "/api/v1/groups/{group_id:int}/members/{user_id:int}",
     summary="Change a member's role (admin); a group keeps at least one admin",
-    responses=error_responses(400, 401, 403, 404, 409),
+    responses=error_responses(400, 403, 404, 409),
 )
 async def change_role(
     group_id: Id, user_id: Id, data: JSONBody[RoleChange], principal: Authenticated, groups: Groups
@@ -136,7 +135,7 @@ async def change_role(
     "/api/v1/groups/{group_id:int}/leave",
     status_code=HTTP_204_NO_CONTENT,
     summary="Leave a group (the last admin hands over first)",
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(403, 404, 409),
 )
 async def leave_group(group_id: Id, principal: Authenticated, groups: Groups) -> None:
     await groups.leave(principal, group_id)
@@ -145,7 +144,7 @@ async def leave_group(group_id: Id, principal: Authenticated, groups: Groups) ->
 @get(
     ["/api/v1/groups/{group_id:int}/access", "/verify-group-access/{group_id:int}"],
     summary="Whether the caller may use a group (404 otherwise)",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def verify_group_access(group_id: Id, principal: Authenticated, groups: Groups) -> AccessOut:
     membership = await groups.access(principal, group_id)
@@ -159,7 +158,7 @@ async def verify_group_access(group_id: Id, principal: Authenticated, groups: Gr
         " either blocked the other; DIRECT_CHAT_RATE_LIMIT new chats per user"
     ),
     responses={200: ResponseSpec(GroupOut, description="The chat already existed")}
-    | error_responses(400, 401, 404, 409, 429),
+    | error_responses(400, 404, 409, 429),
 )
 async def open_direct(
     data: JSONBody[UserRef], principal: Authenticated, groups: Groups
@@ -185,5 +184,6 @@ route_handlers = [
         open_direct,
         tags=TAGS,
         security=BEARER,
+        errors=(401,),
     )
 ]

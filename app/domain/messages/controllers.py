@@ -43,7 +43,7 @@ Query = Annotated[str, Parameter(min_length=1, max_length=200)]
     "/api/v1/groups/{group_id:int}/messages",
     summary="Send a message (idempotent on client_msg_id: 201 when stored, 200 for a retry)",
     responses={200: ResponseSpec(ChatMessage, description="A retry: the message stored the first time")}
-    | error_responses(400, 401, 404, 409),
+    | error_responses(400, 409),
 )
 async def send_message(
     group_id: Id, data: JSONBody[SendMessage], principal: Authenticated, messages: Messages
@@ -55,7 +55,7 @@ async def send_message(
 @get(
     "/api/v1/groups/{group_id:int}/messages",
     summary="History by seq, ascending: the latest page, older ones with before_seq, newer with after_seq",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def history(
     group_id: Id,
@@ -71,7 +71,7 @@ async def history(
 @get(
     "/messages",
     summary="The seed's history: newest first with offset pagination",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def seed_history(
     principal: Authenticated, messages: Messages, group_id: Id, limit: Limit = 50, offset: Offset = 0
@@ -82,7 +82,7 @@ async def seed_history(
 @patch(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}",
     summary="Edit your own message",
-    responses=error_responses(400, 401, 403, 404),
+    responses=error_responses(400, 403),
 )
 async def edit_message(
     group_id: Id, seq: SeqParam, data: JSONBody[EditMessage], principal: Authenticated, messages: Messages
@@ -94,7 +94,7 @@ async def edit_message(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}",
     status_code=HTTP_204_NO_CONTENT,
     summary="Delete a message (its author, or a group admin); a tombstone keeps the seq",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(403),
 )
 async def delete_message(group_id: Id, seq: SeqParam, principal: Authenticated, messages: Messages) -> None:
     await messages.delete(principal, group_id, seq)
@@ -103,7 +103,7 @@ async def delete_message(group_id: Id, seq: SeqParam, principal: Authenticated, 
 @put(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}/reactions/{emoji:str}",
     summary="React to a message with an emoji",
-    responses=error_responses(400, 401, 404, 422),
+    responses=error_responses(400, 422),
 )
 async def add_reaction(
     group_id: Id, seq: SeqParam, emoji: EmojiParam, principal: Authenticated, messages: Messages
@@ -115,7 +115,7 @@ async def add_reaction(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}/reactions/{emoji:str}",
     status_code=HTTP_200_OK,
     summary="Take back your reaction",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def remove_reaction(
     group_id: Id, seq: SeqParam, emoji: EmojiParam, principal: Authenticated, messages: Messages
@@ -127,7 +127,7 @@ async def remove_reaction(
     "/api/v1/groups/{group_id:int}/read",
     status_code=HTTP_200_OK,
     summary="Mark the group read up to a seq (never moves backwards)",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def mark_read(
     group_id: Id, data: JSONBody[MarkRead], principal: Authenticated, messages: Messages
@@ -138,7 +138,6 @@ async def mark_read(
 @get(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}/readers",
     summary="Members who have read up to this message",
-    responses=error_responses(401, 404),
 )
 async def readers(group_id: Id, seq: SeqParam, principal: Authenticated, messages: Messages) -> list[Reader]:
     return await messages.readers(principal, group_id, seq)
@@ -147,7 +146,7 @@ async def readers(group_id: Id, seq: SeqParam, principal: Authenticated, message
 @get(
     "/api/v1/messages/search",
     summary="Full-text search in the caller's groups (or one of them), newest first",
-    responses=error_responses(400, 401, 404, 429),
+    responses=error_responses(400, 429),
 )
 async def search_messages(
     principal: Authenticated,
@@ -174,5 +173,6 @@ route_handlers = [
         search_messages,
         tags=TAGS,
         security=BEARER,
+        errors=(401, 404),
     )
 ]
