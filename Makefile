@@ -30,7 +30,7 @@ node_modules: package.json package-lock.json
 
 lint: install ## ruff lint and format check, and the import layers (pyproject.toml [tool.importlinter])
 	@$(UV) run --frozen --quiet ruff check .
-	@$(UV) run --frozen --quiet lint-imports --no-cache
+	@$(UV) run --frozen --quiet lint-imports --no-cache --no-logo
 	@$(UV) run --frozen --quiet ruff format --check .
 
 fmt: install ## format the code and apply safe lint fixes
