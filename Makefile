@@ -32,8 +32,9 @@ node_modules: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund && touch node_modules; \
 	else echo "npm not found: the Azure blob store and AsyncAPI schema tests will skip"; fi
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, and the import layers (pyproject.toml [tool.importlinter])
 	@$(UV) run --frozen --quiet ruff check .
+	@$(UV) run --frozen --quiet lint-imports --no-cache --no-logo
 	@$(UV) run --frozen --quiet ruff format --check .
 
 fmt: install ## format the code and apply safe lint fixes

@@ -28,7 +28,7 @@ JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_LENGTH = 32
 MIN_METRICS_TOKEN_LENGTH = 16
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
-MAX_UPLOAD_BLOCKS = 50_000  # blocks per blob (Azure's limit, kept by every blob store)
+MAX_BLOCKS = 50_000  # blocks per blob: Azure's limit, the blob store port's contract (app/blobstore)
 RENDITION_HEIGHTS = (144, 240, 360, 480, 720, 1080)  # the renditions TRANSCODE_RENDITIONS may name
 
 
@@ -340,6 +340,10 @@ def _has_account_key(connection_string: str) -> bool:
     return any(name.strip().lower() == "accountkey" and value.strip() for name, _, value in parts)
 
 
+# The defaults are the Settings fields' own: written once, there.
+DEFAULT = Settings()
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate settings; raise ConfigError listing every problem."""
     env = os.environ if env is None else env
@@ -414,8 +418,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         "UPLOAD_CHUNK_BYTES: must lie between UPLOAD_CHUNK_MIN_BYTES and UPLOAD_CHUNK_MAX_BYTES",
     )
     r.check(
-        max_upload <= chunk_max * MAX_UPLOAD_BLOCKS,
-        f"MAX_UPLOAD_BYTES: a resumable upload has at most {MAX_UPLOAD_BLOCKS} chunks of "
+        max_upload <= chunk_max * MAX_BLOCKS,
+        f"MAX_UPLOAD_BYTES: a resumable upload has at most {MAX_BLOCKS} chunks of "
         "UPLOAD_CHUNK_MAX_BYTES; raise that or lower this",
     )
     vapid_key = r.text("VAPID_PRIVATE_KEY", "")
@@ -423,7 +427,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         not vapid_key or re.fullmatch(r"[A-Za-z0-9_-]{43}=?", vapid_key) is not None,
         "VAPID_PRIVATE_KEY: expected the base64url of a raw 32-byte P-256 private key (43 characters)",
     )
-    vapid_subject = r.text("VAPID_SUBJECT", "mailto:huddle@localhost")
+    vapid_subject = r.text("VAPID_SUBJECT", DEFAULT.vapid_subject)
     r.check(
         vapid_subject.startswith(("mailto:", "https://")),
         "VAPID_SUBJECT: expected a mailto: or https:// URL (RFC 8292)",
@@ -433,77 +437,109 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         var_dir=var_dir,
         database_url=database_url,
         secret_key=secret_key,
-        algorithm=r.choice("ALGORITHM", "HS256", JWT_ALGORITHMS, str.upper),
-        access_token_expire_minutes=r.number("ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1, 24 * 60),
-        refresh_token_expire_days=r.number("REFRESH_TOKEN_EXPIRE_DAYS", 30, 1, 365),
-        bcrypt_rounds=r.number("BCRYPT_ROUNDS", 12, 4, 16),
-        database_pool_size=r.number("DATABASE_POOL_SIZE", 20, 1, 1000),
-        database_max_overflow=r.number("DATABASE_MAX_OVERFLOW", 10, 0, 1000),
+        algorithm=r.choice("ALGORITHM", DEFAULT.algorithm, JWT_ALGORITHMS, str.upper),
+        access_token_expire_minutes=r.number(
+            "ACCESS_TOKEN_EXPIRE_MINUTES", DEFAULT.access_token_expire_minutes, 1, 24 * 60
+        ),
+        refresh_token_expire_days=r.number(
+            "REFRESH_TOKEN_EXPIRE_DAYS", DEFAULT.refresh_token_expire_days, 1, 365
+        ),
+        bcrypt_rounds=r.number("BCRYPT_ROUNDS", DEFAULT.bcrypt_rounds, 4, 16),
+        database_pool_size=r.number("DATABASE_POOL_SIZE", DEFAULT.database_pool_size, 1, 1000),
+        database_max_overflow=r.number("DATABASE_MAX_OVERFLOW", DEFAULT.database_max_overflow, 0, 1000),
         redis_url=redis_url,
         redis_cluster=redis_cluster,
-        redis_key_prefix=r.text("REDIS_KEY_PREFIX", "huddle:"),
+        redis_key_prefix=r.text("REDIS_KEY_PREFIX", DEFAULT.redis_key_prefix),
         mongodb_url=r.optional("MONGODB_URL"),
-        database_name=r.text("DATABASE_NAME", "chatapp"),
+        database_name=r.text("DATABASE_NAME", DEFAULT.database_name),
         azure_storage_connection_string=azure,
-        azure_container_name=r.text("AZURE_CONTAINER_NAME", "videos"),
+        azure_container_name=r.text("AZURE_CONTAINER_NAME", DEFAULT.azure_container_name),
         media_dir=Path(r.text("MEDIA_DIR", str(var_dir / "media"))),
         max_upload_bytes=max_upload,
         upload_chunk_bytes=chunk,
         upload_chunk_min_bytes=chunk_min,
         upload_chunk_max_bytes=chunk_max,
-        upload_session_ttl_seconds=r.number("UPLOAD_SESSION_TTL", 24 * 3600, 60, 30 * 24 * 3600),
+        upload_session_ttl_seconds=r.number(
+            "UPLOAD_SESSION_TTL", DEFAULT.upload_session_ttl_seconds, 60, 30 * 24 * 3600
+        ),
         upload_sweep_interval_seconds=r.number("UPLOAD_SWEEP_INTERVAL", 300, 1, 24 * 3600),
-        stream_url_ttl_seconds=r.number("STREAM_URL_TTL", 4 * 3600, 60, 7 * 24 * 3600),
+        stream_url_ttl_seconds=r.number("STREAM_URL_TTL", DEFAULT.stream_url_ttl_seconds, 60, 7 * 24 * 3600),
         stream_offload=next((choice for choice in STREAM_OFFLOADS if choice == offload), "off"),
         stream_offload_prefix=offload_prefix,
-        stream_sas_ttl_seconds=r.number("STREAM_SAS_TTL", 300, 30, 3600),
-        attachment_image_max_bytes=r.number("ATTACHMENT_IMAGE_MAX_BYTES", 20 * MiB, 1, 1024 * GiB),
-        attachment_pdf_max_bytes=r.number("ATTACHMENT_PDF_MAX_BYTES", 50 * MiB, 1, 1024 * GiB),
-        attachment_text_max_bytes=r.number("ATTACHMENT_TEXT_MAX_BYTES", 5 * MiB, 1, 1024 * GiB),
-        attachment_zip_max_bytes=r.number("ATTACHMENT_ZIP_MAX_BYTES", 100 * MiB, 1, 1024 * GiB),
-        attachment_max_pixels=r.number("ATTACHMENT_MAX_PIXELS", 50_000_000, 1, 1_000_000_000),
-        image_concurrency=r.number("IMAGE_CONCURRENCY", 2, 1, 64),
-        attachment_url_ttl_seconds=r.number("ATTACHMENT_URL_TTL", 3600, 60, 7 * 24 * 3600),
-        subtitle_max_bytes=r.number("SUBTITLE_MAX_BYTES", 1 * MiB, 1, 16 * MiB),
-        storage_quota_bytes=r.number("STORAGE_QUOTA_BYTES", 10 * GiB, 0, 1024 * 1024 * GiB),
-        group_storage_quota_bytes=r.number("GROUP_STORAGE_QUOTA_BYTES", 50 * GiB, 0, 1024 * 1024 * GiB),
-        upload_sessions_per_user=r.number("UPLOAD_SESSIONS_PER_USER", 20, 1, 10_000),
-        transcode_concurrency=r.number("TRANSCODE_CONCURRENCY", 1, 0, 64),
+        stream_sas_ttl_seconds=r.number("STREAM_SAS_TTL", DEFAULT.stream_sas_ttl_seconds, 30, 3600),
+        attachment_image_max_bytes=r.number(
+            "ATTACHMENT_IMAGE_MAX_BYTES", DEFAULT.attachment_image_max_bytes, 1, 1024 * GiB
+        ),
+        attachment_pdf_max_bytes=r.number(
+            "ATTACHMENT_PDF_MAX_BYTES", DEFAULT.attachment_pdf_max_bytes, 1, 1024 * GiB
+        ),
+        attachment_text_max_bytes=r.number(
+            "ATTACHMENT_TEXT_MAX_BYTES", DEFAULT.attachment_text_max_bytes, 1, 1024 * GiB
+        ),
+        attachment_zip_max_bytes=r.number(
+            "ATTACHMENT_ZIP_MAX_BYTES", DEFAULT.attachment_zip_max_bytes, 1, 1024 * GiB
+        ),
+        attachment_max_pixels=r.number(
+            "ATTACHMENT_MAX_PIXELS", DEFAULT.attachment_max_pixels, 1, 1_000_000_000
+        ),
+        image_concurrency=r.number("IMAGE_CONCURRENCY", DEFAULT.image_concurrency, 1, 64),
+        attachment_url_ttl_seconds=r.number(
+            "ATTACHMENT_URL_TTL", DEFAULT.attachment_url_ttl_seconds, 60, 7 * 24 * 3600
+        ),
+        subtitle_max_bytes=r.number("SUBTITLE_MAX_BYTES", DEFAULT.subtitle_max_bytes, 1, 16 * MiB),
+        storage_quota_bytes=r.number(
+            "STORAGE_QUOTA_BYTES", DEFAULT.storage_quota_bytes, 0, 1024 * 1024 * GiB
+        ),
+        group_storage_quota_bytes=r.number(
+            "GROUP_STORAGE_QUOTA_BYTES", DEFAULT.group_storage_quota_bytes, 0, 1024 * 1024 * GiB
+        ),
+        upload_sessions_per_user=r.number(
+            "UPLOAD_SESSIONS_PER_USER", DEFAULT.upload_sessions_per_user, 1, 10_000
+        ),
+        transcode_concurrency=r.number("TRANSCODE_CONCURRENCY", DEFAULT.transcode_concurrency, 0, 64),
         transcode_renditions=_heights(r, "TRANSCODE_RENDITIONS"),
-        transcode_timeout_seconds=r.number("TRANSCODE_TIMEOUT", 3600, 10, 7 * 24 * 3600),
-        transcode_attempts=r.number("TRANSCODE_ATTEMPTS", 3, 1, 100),
-        transcode_retry_delay_seconds=r.number("TRANSCODE_RETRY_DELAY", 30, 0, 24 * 3600),
-        transcode_lease_seconds=r.number("TRANSCODE_LEASE", 60, 2, 3600),
+        transcode_timeout_seconds=r.number(
+            "TRANSCODE_TIMEOUT", DEFAULT.transcode_timeout_seconds, 10, 7 * 24 * 3600
+        ),
+        transcode_attempts=r.number("TRANSCODE_ATTEMPTS", DEFAULT.transcode_attempts, 1, 100),
+        transcode_retry_delay_seconds=r.number(
+            "TRANSCODE_RETRY_DELAY", DEFAULT.transcode_retry_delay_seconds, 0, 24 * 3600
+        ),
+        transcode_lease_seconds=r.number("TRANSCODE_LEASE", DEFAULT.transcode_lease_seconds, 2, 3600),
         transcode_poll_seconds=r.number("TRANSCODE_POLL_INTERVAL", 2, 1, 3600),
         transcode_realtime=r.flag("TRANSCODE_REALTIME"),
-        ffmpeg_path=r.text("FFMPEG_PATH", "ffmpeg"),
-        ffprobe_path=r.text("FFPROBE_PATH", "ffprobe"),
-        host=r.text("HOST", "127.0.0.1"),
-        port=r.number("PORT", 8000, 1, 65535),
+        ffmpeg_path=r.text("FFMPEG_PATH", DEFAULT.ffmpeg_path),
+        ffprobe_path=r.text("FFPROBE_PATH", DEFAULT.ffprobe_path),
+        host=r.text("HOST", DEFAULT.host),
+        port=r.number("PORT", DEFAULT.port, 1, 65535),
         workers=workers,
-        login_rate_limit=r.number("LOGIN_RATE_LIMIT", 10, 1, 100_000),
-        login_email_failure_limit=r.number("LOGIN_EMAIL_FAILURE_LIMIT", 100, 1, 1_000_000),
-        search_rate_limit=r.number("SEARCH_RATE_LIMIT", 30, 1, 100_000),
-        direct_chat_rate_limit=r.number("DIRECT_CHAT_RATE_LIMIT", 30, 1, 100_000),
-        member_add_rate_limit=r.number("MEMBER_ADD_RATE_LIMIT", 30, 1, 100_000),
-        contact_rate_window_seconds=r.number("CONTACT_RATE_WINDOW", 600, 1, 7 * 24 * 3600),
-        group_member_limit=r.number("GROUP_MEMBER_LIMIT", 100, 2, 100_000),
-        mention_all_limit=r.number("MENTION_ALL_LIMIT", 20, 0, 100_000),
+        login_rate_limit=r.number("LOGIN_RATE_LIMIT", DEFAULT.login_rate_limit, 1, 100_000),
+        login_email_failure_limit=r.number(
+            "LOGIN_EMAIL_FAILURE_LIMIT", DEFAULT.login_email_failure_limit, 1, 1_000_000
+        ),
+        search_rate_limit=r.number("SEARCH_RATE_LIMIT", DEFAULT.search_rate_limit, 1, 100_000),
+        direct_chat_rate_limit=r.number("DIRECT_CHAT_RATE_LIMIT", DEFAULT.direct_chat_rate_limit, 1, 100_000),
+        member_add_rate_limit=r.number("MEMBER_ADD_RATE_LIMIT", DEFAULT.member_add_rate_limit, 1, 100_000),
+        contact_rate_window_seconds=r.number(
+            "CONTACT_RATE_WINDOW", DEFAULT.contact_rate_window_seconds, 1, 7 * 24 * 3600
+        ),
+        group_member_limit=r.number("GROUP_MEMBER_LIMIT", DEFAULT.group_member_limit, 2, 100_000),
+        mention_all_limit=r.number("MENTION_ALL_LIMIT", DEFAULT.mention_all_limit, 0, 100_000),
         vapid_private_key=vapid_key,
         vapid_subject=vapid_subject,
-        push_ttl_seconds=r.number("PUSH_TTL", 24 * 3600, 0, 28 * 24 * 3600),
+        push_ttl_seconds=r.number("PUSH_TTL", DEFAULT.push_ttl_seconds, 0, 28 * 24 * 3600),
         push_allow_http=r.flag("PUSH_ALLOW_HTTP"),
         ws_allowed_origins=tuple(
             origin.strip().rstrip("/")
             for origin in r.text("WS_ALLOWED_ORIGINS", "").split(",")
             if origin.strip()
         ),
-        ws_send_queue=r.number("WS_SEND_QUEUE", 1024, 16, 1_000_000),
-        ws_initial_messages=r.number("WS_INITIAL_MESSAGES", 100, 0, 1000),
-        ws_resume_limit=r.number("WS_RESUME_LIMIT", 1000, 1, 1_000_000),
-        ws_idle_timeout_seconds=r.number("WS_IDLE_TIMEOUT", 90, 5, 3600),
-        ws_frames_per_second=r.number("WS_FRAMES_PER_SECOND", 20, 1, 10_000),
-        ws_sockets_per_user=r.number("WS_SOCKETS_PER_USER", 32, 1, 100_000),
+        ws_send_queue=r.number("WS_SEND_QUEUE", DEFAULT.ws_send_queue, 16, 1_000_000),
+        ws_initial_messages=r.number("WS_INITIAL_MESSAGES", DEFAULT.ws_initial_messages, 0, 1000),
+        ws_resume_limit=r.number("WS_RESUME_LIMIT", DEFAULT.ws_resume_limit, 1, 1_000_000),
+        ws_idle_timeout_seconds=r.number("WS_IDLE_TIMEOUT", DEFAULT.ws_idle_timeout_seconds, 5, 3600),
+        ws_frames_per_second=r.number("WS_FRAMES_PER_SECOND", DEFAULT.ws_frames_per_second, 1, 10_000),
+        ws_sockets_per_user=r.number("WS_SOCKETS_PER_USER", DEFAULT.ws_sockets_per_user, 1, 100_000),
         realtime_transport="sse"
         if r.choice("REALTIME_TRANSPORT", "ws", REALTIME_TRANSPORTS, str.lower) == "sse"
         else "ws",
@@ -514,7 +550,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         public_url=_public_url(r),
         allow_password_signup=r.text("ALLOW_PASSWORD_SIGNUP", "true").lower()
         not in {"0", "false", "no", "off"},
-        log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), str.upper),
+        log_level=r.choice("LOG_LEVEL", DEFAULT.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), str.upper),
         debug=r.flag("DEBUG"),
     )
     if r.problems:

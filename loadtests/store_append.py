@@ -23,7 +23,7 @@ from app.config import Settings
 from app.db import migrate
 from app.db.models.groups import Group
 from app.domain.messages.store import Draft, MessageStore
-from app.runtime import build_runtime
+from app.server.runtime import build_runtime
 from tests.secantus import Secantus
 from tests.services import postgres_database
 

@@ -1,0 +1,1 @@
+"""The domain: accounts, groups, messages, media, attachments; services over ports, no server code."""

@@ -1,65 +1,26 @@
-"""Publishing real-time events after a commit: encoded once, wrapped in a routing envelope, handed to
-the broker.
+"""The domain's publishing port: what it announces after a commit; app/ws/delivery.py delivers it.
 
-A publish that fails (Redis down) is logged and swallowed: the write it announces is committed, and
-clients catch up by seq when they resume, so the request that made the change still succeeds.
+Services publish through `Events` (usually through a `UnitOfWork`, which holds the events until the
+transaction commits); they never see a broker, a channel or an envelope.
 """
 
 from __future__ import annotations
 
-import logging
+from typing import Protocol
 
 import msgspec
 
-from app.domain.groups.schemas import GroupDeleted
-from app.domain.media.grants import StreamGrants
-from app.domain.media.schemas import VideoDeleted, VideoUpdated
-from app.domain.messages.schemas import ChatMessage, MemberAdded, MemberLeft, VideoControl
-from app.ws.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
-from app.ws.envelope import Kind, pack
-from app.ws.protocol import Typing
-
-log = logging.getLogger("huddle.events")
-encoder = msgspec.json.Encoder()
-# Group events after which someone may no longer watch a video (or a grant names it wrongly).
-REVOKING = (MemberLeft, GroupDeleted, VideoDeleted, VideoUpdated)
+from app.domain.media.catalog.grants import StreamGrants
 
 
-def envelope(event: msgspec.Struct) -> bytes:
-    frame = encoder.encode(event)
-    if isinstance(event, ChatMessage | MemberAdded | VideoControl):
-        return pack(frame, event.seq, Kind.SEQUENCED)
-    if isinstance(event, MemberLeft):
-        return pack(frame, event.seq, Kind.LEFT, event.user_id or 0)
-    if isinstance(event, Typing):
-        return pack(frame, kind=Kind.TYPING)
-    if isinstance(event, GroupDeleted):
-        return pack(frame, kind=Kind.GROUP_DELETED)
-    return pack(frame)
-
-
-class Events:
-    def __init__(self, broker: Broker, grants: StreamGrants) -> None:
-        self._broker = broker
-        self.grants = grants  # this worker's stream grants, forgotten whenever access changes
+class Events(Protocol):
+    grants: StreamGrants  # this worker's stream grants, forgotten whenever access changes
 
     async def to_group(self, group_id: int, *events: msgspec.Struct) -> None:
-        """Publish in the order given (the Redis broker sends them in one pipelined round trip)."""
-        if any(isinstance(event, REVOKING) for event in events):
-            await self.access_changed()
-        await self._publish(group_channel(group_id), *(envelope(event) for event in events))
+        """Publish to a group's members, in the order given."""
 
     async def access_changed(self) -> None:
-        """Every worker forgets its stream grants: this one now, the others on the broadcast."""
-        self.grants.clear()
-        await self._publish(ACCESS_CHANNEL, b"")
+        """Every worker forgets its stream grants."""
 
     async def to_user(self, user_id: int, event: msgspec.Struct) -> None:
-        """Control events for one user's sockets, wherever they are connected."""
-        await self._publish(user_channel(user_id), pack(encoder.encode(event), kind=Kind.CONTROL))
-
-    async def _publish(self, channel: str, *payloads: bytes) -> None:
-        try:
-            await self._broker.publish(channel, *payloads)
-        except Exception as error:  # noqa: BLE001 -- any broker failure: the state is already committed
-            log.warning("publish to %s failed (%s); clients resume by seq", channel, type(error).__name__)
+        """A control event for one user's sockets, wherever they are connected."""

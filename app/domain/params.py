@@ -9,13 +9,11 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ids import MAX_ID
-from app.runtime import Runtime
+from app.domain.runtime import Runtime
 
 Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
 PageLimit = Annotated[int, Parameter(ge=1, le=100, description="Page size (1-100)")]
 Offset = Annotated[int, Parameter(ge=0, le=100_000, description="Items to skip")]
-
-BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
 # Injected by name (Litestar 3 drops inferred dependencies).
 DbSession = NamedDependency[AsyncSession]

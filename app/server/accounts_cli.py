@@ -41,7 +41,7 @@ async def provision(
 ) -> tuple[list[dict[str, str]], int | None]:
     from app.db.models.groups import ROLE_ADMIN, ROLE_MEMBER, Group, Membership  # noqa: PLC0415
     from app.domain.accounts.services import AccountService  # noqa: PLC0415 -- not on `run`'s path
-    from app.runtime import build_runtime  # noqa: PLC0415
+    from app.server.runtime import build_runtime  # noqa: PLC0415
 
     runtime = build_runtime(settings)
     try:

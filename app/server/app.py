@@ -21,34 +21,35 @@ from app.domain.attachments import controllers as attachments
 from app.domain.attachments.deps import provide_attachments
 from app.domain.groups import controllers as groups
 from app.domain.groups.deps import provide_groups
-from app.domain.media import controllers as videos
-from app.domain.media import subtitle_controllers as subtitles
-from app.domain.media import upload_controllers as uploads
+from app.domain.media.catalog import controllers as videos
 from app.domain.media.deps import (
     provide_form_uploads,
     provide_media,
     provide_resumable,
     provide_subtitles,
 )
-from app.domain.media.runner import TranscodeRunner
-from app.domain.media.sweeper import UploadSweeper
+from app.domain.media.subtitles import controllers as subtitles
+from app.domain.media.transcode.runner import TranscodeRunner
+from app.domain.media.uploads import controllers as uploads
+from app.domain.media.uploads.sweeper import UploadSweeper
 from app.domain.messages import controllers as messages
 from app.domain.messages.deps import provide_messages
 from app.domain.notifications import controllers as notifications
 from app.domain.notifications.deps import provide_notifications, provide_push
 from app.domain.notifications.push import PushNotifier
 from app.domain.notifications.vapid import vapid_key
+from app.domain.runtime import Runtime
 from app.observability.logs import configure_logging
 from app.observability.middleware import FRAME_SEND, observe
-from app.runtime import Runtime, build_runtime
 from app.server import health, metrics, spa
-from app.server.bodies import HuddleRequest, refuse_nul
 from app.server.dependencies import resolve_dependencies_in_order
 from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.openapi_document import openapi_config, refine
 from app.server.proxies import TrustedProxies, proxy_headers
+from app.server.runtime import build_runtime
 from app.server.security import cors_config, with_security_headers
 from app.streaming.offload import redirect_origins
+from app.web.bodies import HuddleRequest, refuse_nul
 from app.ws import asyncapi, watching_routes
 from app.ws import endpoints as realtime
 from app.ws.endpoints import provide_gateway

@@ -21,10 +21,10 @@ from app.db import migrate
 from app.observability.logs import granian_log_config
 from app.observability.multiproc import multiprocess_dir
 from app.server import accounts_cli
-from app.server.shutdown import capture_worker_stop
+from app.shutdown import capture_worker_stop
 
 if TYPE_CHECKING:
-    from app.domain.media.jobs import Again
+    from app.domain.media.transcode.jobs import Again
 
 # Many long-lived WebSockets per worker: a deep accept queue, and a per-worker concurrency cap high
 # enough that idle sockets never starve new HTTP requests.
@@ -109,9 +109,9 @@ def worker(args: argparse.Namespace) -> None:
 
 async def _work(settings: Settings, concurrency: int) -> None:
     # Imported here: `huddle run` must not build a runtime in the parent process.
-    from app.domain.media.runner import TranscodeRunner  # noqa: PLC0415
+    from app.domain.media.transcode.runner import TranscodeRunner  # noqa: PLC0415
     from app.observability.logs import configure_logging  # noqa: PLC0415
-    from app.runtime import build_runtime  # noqa: PLC0415
+    from app.server.runtime import build_runtime  # noqa: PLC0415
 
     configure_logging(settings.log_level)
     runtime = build_runtime(settings)
@@ -147,7 +147,7 @@ async def _queue_again(settings: Settings, which: Again, video_ids: list[int]) -
     from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: PLC0415 -- kept off `run`'s path
 
     from app.db.engine import create_engine  # noqa: PLC0415
-    from app.domain.media.jobs import queue_again  # noqa: PLC0415
+    from app.domain.media.transcode.jobs import queue_again  # noqa: PLC0415
 
     engine = create_engine(settings)
     try:

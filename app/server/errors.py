@@ -11,37 +11,20 @@ import logging
 import socket
 from typing import Any
 
-import msgspec
 from advanced_alchemy.exceptions import DuplicateKeyError, IntegrityError, NotFoundError, RepositoryError
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
-from app.domain.media.blobstore import BlobNotFound, MissingBlocks
+from app.blobstore import BlobNotFound, MissingBlocks
 from app.errors import DEPENDENCY_DOWN, AppError
 from app.server.field_errors import humanize
+from app.web.responses import ErrorBody, error_response
 
 log = logging.getLogger("huddle.errors")
 
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    416: "range_not_satisfiable",
-    422: "unprocessable",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
-    507: "insufficient_storage",
-}
 MISSING_SHOWN = 1000  # missing block indexes listed in a 409; a client fetches the session for the rest
 # Errnos of a peer that cannot be reached: a backing service outage, worth a retry.
 _NETWORK_ERRNOS = frozenset(
@@ -58,26 +41,6 @@ _NETWORK_ERRNOS = frozenset(
     }
 )
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-class ErrorBody(msgspec.Struct, omit_defaults=True):
-    """The body of every error response."""
-
-    status_code: int
-    code: str
-    detail: str
-    extra: Any = None
-
-
-def error_response(
-    status_code: int,
-    detail: str,
-    code: str | None = None,
-    extra: Any = None,
-    headers: dict[str, str] | None = None,
-) -> Response[ErrorBody]:
-    body = ErrorBody(status_code, code or _CODES.get(status_code, "error"), detail, extra)
-    return Response(body, status_code=status_code, headers=headers, media_type=MediaType.JSON)
 
 
 def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[ErrorBody]:
@@ -171,19 +134,4 @@ def azure_exception_handlers() -> ExceptionHandlersMap:
         ServiceRequestError: _dependency_down,
         ServiceResponseError: _dependency_down,
         HttpResponseError: _azure_http_error,
-    }
-
-
-def describe_status(status_code: int) -> str:
-    """An error status in words for the OpenAPI document: "not found", "rate limited", ..."""
-    return _CODES.get(status_code, "error").replace("_", " ")
-
-
-def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
-    """OpenAPI response entries for the error statuses a route can return."""
-    return {
-        code: ResponseSpec(
-            data_container=ErrorBody, description=describe_status(code), generate_examples=False
-        )
-        for code in status_codes
     }

@@ -10,9 +10,9 @@ from litestar import MediaType, Response, get
 from sqlalchemy import text
 
 from app.domain.params import RuntimeDep
+from app.domain.runtime import Runtime
 from app.kv.redis_state import ping as redis_ping
-from app.runtime import Runtime
-from app.server.errors import error_responses
+from app.web.responses import error_responses
 
 CHECK_TIMEOUT_SECONDS = 2.0
 HEALTH = ["health"]

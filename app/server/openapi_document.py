@@ -34,9 +34,9 @@ from litestar.types import Method
 
 from app import __version__
 from app.domain.ids import MAX_ID
-from app.domain.media.openapi import FORMS as UPLOAD_FORMS
-from app.server.errors import describe_status
+from app.domain.media.uploads.openapi import FORMS as UPLOAD_FORMS
 from app.server.openapi_text import forbid_nul
+from app.web.responses import describe_status
 
 ZERO_BOUNDED = frozenset({"before_seq", "after_seq", "last_seq"})
 _ERROR_FIELDS = {

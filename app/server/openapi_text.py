@@ -1,4 +1,4 @@
-"""The OpenAPI document says what `app.server.bodies` enforces: no NUL in request text (passwords
+"""The OpenAPI document says what `app.web.bodies` enforces: no NUL in request text (passwords
 aside), so generated clients and schemathesis know such a request is refused rather than valid."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from litestar.openapi.spec import OpenAPI, OpenAPIType, Parameter, Reference, RequestBody, Schema
 
 from app.domain.patterns import NO_NUL
-from app.server.bodies import NUL_ALLOWED
+from app.web.bodies import NUL_ALLOWED
 
 _NOT_TEXT = frozenset({"binary", "byte", "date-time", "date", "uuid"})
 

@@ -22,8 +22,8 @@ from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 
+from app.blobstore import BlobInfo, BlobStore
 from app.config import Settings
-from app.domain.media.blobstore import BlobInfo, BlobStore
 from app.streaming.conditions import if_range_allows, not_modified
 
 # ASCII digits of a length every real size fits (longer ones nginx refuses where Huddle clamps).

@@ -26,7 +26,7 @@ from litestar.datastructures import Cookie
 from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
 
-from app.domain.media.blobstore import DEFAULT_CONTENT_TYPE, BlobChanged, BlobInfo, BlobStore
+from app.blobstore import DEFAULT_CONTENT_TYPE, BlobChanged, BlobInfo, BlobStore
 from app.errors import NotFound, RangeNotSatisfiable
 from app.streaming.conditions import http_date, if_range_allows, not_modified
 from app.streaming.offload import HANDED_OVER, Offload, offloadable

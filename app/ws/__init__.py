@@ -1,1 +1,1 @@
-"""Real-time: WebSocket endpoints, frame protocol, connection registry, broker, presence, playback."""
+"""Real-time delivery: WebSocket and SSE endpoints, gateway, frame protocol, registry, fan-out, presence."""

@@ -24,68 +24,28 @@ from litestar import MediaType, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 
 from app import __version__
-from app.domain.groups.schemas import GroupDeleted, GroupUpdated, RoleChanged
-from app.domain.media.schemas import VideoAdded, VideoDeleted, VideoProcessing, VideoUpdated
+from app.domain.frames import GroupJoined, SessionEnded
 from app.domain.messages.schemas import (
     ChatMessage,
     MemberAdded,
     MemberLeft,
-    MessageDeleted,
-    MessageEdited,
-    ReactionChanged,
-    Seen,
     VideoControl,
 )
 from app.ws.fanout import FRAME_CHARS, CloseCode
-from app.ws.gateway import BEARER_SUBPROTOCOL, COALESCING, SUBPROTOCOLS
+from app.ws.handshake import BEARER_SUBPROTOCOL, COALESCING, SUBPROTOCOLS
 from app.ws.protocol import (
     FRAME_MAX_BYTES,
-    Ack,
+    SERVER_FRAMES,
     ClientFrame,
     ErrorFrame,
-    GroupJoined,
-    PlaybackState,
     Pong,
-    Presence,
-    Ready,
     Reset,
-    SessionEnded,
     StreamClosed,
-    Subscribed,
-    Typing,
 )
-from app.ws.watching import Watching
 
 Frame = type[msgspec.Struct]
 
 CLIENT_FRAMES: tuple[Frame, ...] = typing.get_args(ClientFrame)
-SERVER_FRAMES: tuple[Frame, ...] = (
-    Ready,
-    Subscribed,
-    Reset,
-    ChatMessage,
-    MemberAdded,
-    MemberLeft,
-    VideoControl,
-    Ack,
-    ErrorFrame,
-    Pong,
-    MessageEdited,
-    MessageDeleted,
-    ReactionChanged,
-    Seen,
-    Typing,
-    Presence,
-    PlaybackState,
-    Watching,
-    GroupUpdated,
-    GroupDeleted,
-    RoleChanged,
-    VideoAdded,
-    VideoUpdated,
-    VideoDeleted,
-    VideoProcessing,
-)
 # What `/ws/group/{id}` sends a seed-000 client (no huddle.* subprotocol, no `events=all`).
 SEED_FRAMES: tuple[Frame, ...] = (ChatMessage, MemberAdded, MemberLeft, VideoControl, ErrorFrame, Pong, Reset)
 STREAM_FRAMES: tuple[Frame, ...] = (StreamClosed,)  # `GET /api/v1/events` only
@@ -102,11 +62,13 @@ CLOSE_CODES: dict[str, tuple[str, str]] = {
     "TOO_BIG": (f"a frame over {FRAME_MAX_BYTES // 1024} KiB", "send smaller frames"),
     "INTERNAL": ("internal error while replaying", "reconnect and resume"),
     "RESTART": ("the server is restarting", "reconnect (to another worker) and resume"),
-    "SLOW_CONSUMER": (
-        "too slow: the socket's send queue (WS_SEND_QUEUE events) overflowed",
+    "TRY_AGAIN_LATER": (
+        (
+            "too slow: the socket's send queue (WS_SEND_QUEUE events) overflowed; or server busy: the "
+            "database is down or saturated"
+        ),
         "reconnect with backoff and resume",
     ),
-    "UNAVAILABLE": ("server busy: the database is down or saturated", "reconnect with backoff and resume"),
     "BAD_URL": ("(seed URL) `last_seq` is not a whole number from 0", "fix the URL"),
     "UNAUTHORIZED": (
         "not authenticated, or the session ended (logout, password change, account deleted, expired)",
@@ -136,7 +98,7 @@ SUBPROTOCOL_TEXT = {
 
 def close_codes() -> list[dict[str, Any]]:
     """Every CloseCode member with its meaning; a member without one is a bug (KeyError)."""
-    members = {name: value for name, value in vars(CloseCode).items() if name.isupper()}
+    members = {code.name: int(code) for code in CloseCode}
     return sorted(
         (
             {"code": code, "name": name, "meaning": CLOSE_CODES[name][0], "action": CLOSE_CODES[name][1]}

@@ -212,7 +212,7 @@ class Connection(Outbox):
             raise
         except DEPENDENCY_DOWN as error:  # the message store or database is down: come back later
             log.warning("sync of group %s failed on a backing service: %s", group_id, type(error).__name__)
-            self.close(CloseCode.UNAVAILABLE, "server busy: reconnect and resume")
+            self.close(CloseCode.TRY_AGAIN_LATER, "server busy: reconnect and resume")
         except Exception:
             log.exception("sync of group %s failed; closing the socket so the client resumes", group_id)
             self.close(CloseCode.INTERNAL, "sync failed: reconnect and resume")

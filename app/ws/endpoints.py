@@ -10,15 +10,18 @@ from litestar import Litestar, Request, WebSocket, delete, get, post, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Parameter
+from litestar.types import ControllerRouterHandler
 
 from app.domain.accounts.deps import Authenticated, require_operator
+from app.domain.frames import PlaybackState, server_ms
 from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
-from app.domain.params import BEARER, DbSession, Id
-from app.server.errors import error_responses
+from app.domain.params import DbSession, Id
+from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 from app.ws.fanout import CloseCode
 from app.ws.gateway import Gateway
-from app.ws.protocol import PlaybackControl, PlaybackState, ServerTime, server_ms
+from app.ws.protocol import PlaybackControl, ServerTime
 from app.ws.sse import CURSOR_MAX_CHARS, CURSOR_PATTERN, EventStream
 
 
@@ -71,8 +74,6 @@ Cursor = Annotated[
 
 @get(
     "/api/v1/events",
-    tags=["realtime"],
-    security=BEARER,
     summary="Server-Sent Events: every event `/ws` delivers, resumable by Last-Event-ID",
     description=(
         "A `text/event-stream` of the user's groups: each event is a socket frame named by its type; "
@@ -81,7 +82,7 @@ Cursor = Annotated[
         "See docs/protocol.md, *Server-Sent Events*."
     ),
     media_type="text/event-stream",
-    responses=error_responses(400, 401, 403, 429, 503),
+    responses=error_responses(400, 403, 429, 503),
     cache=False,
 )
 async def event_stream(
@@ -92,11 +93,9 @@ async def event_stream(
 
 @post(
     "/api/v1/groups/{group_id:int}/typing",
-    tags=["realtime"],
-    security=BEARER,
     status_code=204,
     summary="Tell the group you are typing (what the socket's `typing` frame does; one event per 2 s)",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def typing(group_id: Id, principal: Authenticated, db_session: DbSession, gateway: GatewayDep) -> None:
     await require_member(db_session, group_id, principal.user_id)
@@ -105,11 +104,9 @@ async def typing(group_id: Id, principal: Authenticated, db_session: DbSession, 
 
 @delete(
     "/api/v1/groups/{group_id:int}/typing",
-    tags=["realtime"],
-    security=BEARER,
     status_code=204,
     summary="Tell the group you stopped typing (the socket's `typing` frame with `active: false`)",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def stop_typing(
     group_id: Id, principal: Authenticated, db_session: DbSession, gateway: GatewayDep
@@ -120,11 +117,9 @@ async def stop_typing(
 
 @post(
     "/api/v1/groups/{group_id:int}/playback",
-    tags=["realtime"],
-    security=BEARER,
     status_code=200,
     summary="Play, pause, seek or change the rate for the group (the socket's `video_control`)",
-    responses=error_responses(400, 401, 404, 503),
+    responses=error_responses(400, 404, 503),
 )
 async def playback_control(
     group_id: Id, data: PlaybackControl, principal: Authenticated, db_session: DbSession, gateway: GatewayDep
@@ -135,7 +130,6 @@ async def playback_control(
 
 @get(
     "/api/v1/time",
-    tags=["realtime"],
     summary="The server's clock, for clock sync without a socket (as `ping`/`pong`)",
     cache=False,
 )
@@ -167,10 +161,8 @@ GatewayDep = NamedDependency[Gateway]
 
 @get(
     "/api/v1/groups/{group_id:int}/online",
-    tags=["realtime"],
-    security=BEARER,
     summary="Members with an open socket, across every worker and replica",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def online_members(
     group_id: Id, principal: Authenticated, db_session: DbSession, gateway: GatewayDep
@@ -181,7 +173,6 @@ async def online_members(
 
 @get(
     "/api/v1/ws/stats",
-    tags=["realtime"],
     summary="This worker's socket registry: sockets, users, followed groups, queued and delivered frames",
     description="For operators: the `METRICS_TOKEN` bearer, or from the machine itself when none is set.",
     responses=error_responses(401, 403),
@@ -192,14 +183,18 @@ async def socket_stats(request: Request[Any, Any, Any], gateway: GatewayDep) -> 
     return SocketStats(worker_pid=os.getpid(), **gateway.stats())
 
 
-route_handlers = [
+route_handlers: list[ControllerRouterHandler] = [
+    area(
+        event_stream,
+        typing,
+        stop_typing,
+        playback_control,
+        online_members,
+        tags=["realtime"],
+        security=BEARER,
+        errors=(401,),
+    ),
+    area(server_time, socket_stats, tags=["realtime"]),
     user_socket,
     group_socket,
-    event_stream,
-    typing,
-    stop_typing,
-    playback_control,
-    server_time,
-    online_members,
-    socket_stats,
 ]

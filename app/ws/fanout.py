@@ -1,6 +1,6 @@
 """How one published event reaches every local socket.
 
-1. A service commits a change, then publishes its event (app/domain/events.py): the frame is encoded
+1. A service commits a change, then publishes its event (app/ws/delivery.py): the frame is encoded
    once and wrapped in a one-line routing header (app/ws/envelope.py), and the broker carries it to
    every worker subscribed to the group's channel.
 2. `Fanout.on_payload` (here) reads the header only, decodes the frame to text once per worker, and
@@ -20,15 +20,16 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from app.domain.media.grants import StreamGrants
+from app.broker import ACCESS_CHANNEL
+from app.domain.frames import GroupJoined, SessionEnded
+from app.domain.media.catalog.grants import StreamGrants
 from app.observability import metrics
-from app.ws.broker import ACCESS_CHANNEL
 from app.ws.envelope import Kind, unpack
-from app.ws.protocol import GroupJoined, SessionEnded
 
 if TYPE_CHECKING:
     from app.ws.registry import Registry
@@ -41,17 +42,17 @@ _control = msgspec.json.Decoder(SessionEnded | GroupJoined)
 FRAME_CHARS = 64 * 1024
 
 
-class CloseCode:
-    """Every code a socket is closed with; docs/protocol.md (*Closing*) and the AsyncAPI document
-    (app/ws/asyncapi.py) say what each means to a client."""
+class CloseCode(IntEnum):
+    """Every code a socket is closed with, one name a code; docs/protocol.md (*Closing*) and the
+    AsyncAPI document (app/ws/asyncapi.py) say what each means to a client. The SPA's copy
+    (app/static/js/realtime.js) must agree: tests/unit/test_close_codes.py checks it."""
 
     NORMAL = 1000
     ORIGIN = 1008  # a foreign Origin: closed before the handshake completes, which the client sees as a 403
     TOO_BIG = 1009
     INTERNAL = 1011
     RESTART = 1012  # server shutting down: reconnect (elsewhere)
-    SLOW_CONSUMER = 1013  # could not keep up: reconnect and resume by seq
-    UNAVAILABLE = 1013  # Try Again Later: the database is down or saturated
+    TRY_AGAIN_LATER = 1013  # too slow a consumer, or the database down or saturated: resume by seq
     BAD_URL = 4400  # a seed URL no request could satisfy (a malformed last_seq)
     UNAUTHORIZED = 4401  # bad credentials, or the session ended (logout, password change)
     NOT_FOUND = 4404  # not a member of that group (or no such group)
@@ -155,7 +156,7 @@ class Outbox:
         if droppable and queued >= self._queue_size // 2:
             return  # typing goes first under backpressure
         if queued >= self._queue_size:
-            self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
+            self.close(CloseCode.TRY_AGAIN_LATER, "too slow: reconnect and resume")
             metrics.slow_consumer_disconnected()
             return
         queue.append(text)

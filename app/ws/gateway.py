@@ -1,7 +1,9 @@
-"""The WebSocket gateway: authenticate, register the socket, then loop over client frames.
+"""The WebSocket gateway: set a socket up, register it, then loop over its frames and dispatch them.
 
-Each client frame is decoded by one msgspec decoder over a tagged union and handled by the same
-services as the REST API, each call in its own short database session.
+The handshake (origin, authentication, subprotocols) is app/ws/handshake.py, admission (set-up slots,
+the socket quota) app/ws/admission.py, frame decoding and rate limiting app/ws/receive.py, the player's
+next state app/ws/playback_control.py. Each client frame is handled by the same services as the REST
+API, each call in its own short database session, through the `_group_frames` table.
 """
 
 from __future__ import annotations
@@ -9,33 +11,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, WebSocket
 from litestar.connection import ASGIConnection
-from litestar.connection.base import empty_receive, empty_send
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models.groups import Membership
 from app.domain.accounts.deps import bearer_token
 from app.domain.accounts.services import AccountService, Principal
+from app.domain.frames import PlaybackState, server_ms
 from app.domain.messages.schemas import SendMessage
 from app.domain.messages.services import MessageService, Sending
-from app.errors import DEPENDENCY_DOWN, AppError, Forbidden, RateLimited, ServiceUnavailable, Unauthorized
+from app.domain.runtime import Runtime
+from app.errors import DEPENDENCY_DOWN, AppError, Forbidden, RateLimited, ServiceUnavailable
 from app.observability import metrics
 from app.observability.context import bind_user
 from app.observability.middleware import FRAME_SEND
-from app.runtime import Runtime
-from app.server import bodies
-from app.server.shutdown import before_worker_stops
+from app.shutdown import before_worker_stops
+from app.ws.admission import SETUP_SLOTS, admit
 from app.ws.connection import Connection, next_id
 from app.ws.fanout import CloseCode, Fanout
+from app.ws.handshake import (
+    COALESCING,
+    authenticate,
+    choose_subprotocol,
+    member_groups,
+    origin_allowed,
+    refuse,
+    unlink,
+)
+from app.ws.playback_control import next_state
 from app.ws.presence import HEARTBEAT_SECONDS, MemoryPresence, PresenceStore, RedisPresence
 from app.ws.protocol import (
     FRAME_MAX_BYTES,
@@ -44,7 +51,6 @@ from app.ws.protocol import (
     ErrorFrame,
     PingFrame,
     PlaybackControl,
-    PlaybackState,
     Pong,
     Ready,
     ResumeFrame,
@@ -54,49 +60,19 @@ from app.ws.protocol import (
     Typing,
     TypingFrame,
     VideoControlFrame,
-    server_ms,
 )
 from app.ws.reads import SharedReads
+from app.ws.receive import FrameLimiter, decode_frame, errors_as_frames
 from app.ws.registry import Registry
 from app.ws.socket_quota import MemorySocketQuota, RedisSocketQuota, SocketQuota
 from app.ws.sse import EventStream, StreamConnection, end, read_cursor, wait_for_end
 from app.ws.typing_gate import TypingGate
 
 log = logging.getLogger("huddle.ws")
-# In order of preference: huddle.v2 frames may carry several events, one JSON object per line.
-SUBPROTOCOLS = ("huddle.v2", "huddle.v1")
-COALESCING = "huddle.v2"
-BEARER_SUBPROTOCOL = "bearer."
 SHUTDOWN_CLOSE_GRACE = 0.5  # seconds for close frames to go out before the server stops
 CATCH_UP_BATCH = 500  # groups per store query in the upkeep loop
-UNAVAILABLE = "A backing service is unavailable; retry shortly"
-SETUP_SLOTS = 16  # sockets authenticating and loading their groups at once per worker
 SYNC_READ_SLOTS = 4  # store reads for socket syncs at once per worker: leaves the pool to requests
 CLOSE_TIMEOUT = 10.0  # a slow reader gets its close code once it drains; a dead one is dropped
-_decoder = msgspec.json.Decoder(ClientFrame)
-_untyped_send = msgspec.json.Decoder(SendFrame)  # the seed's tests send {"text": ...} without a type
-
-
-class FrameLimiter:
-    """Token bucket per user and worker: `rate` frames a second, bursts up to `burst`."""
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self._buckets: dict[int, tuple[float, float]] = {}
-
-    def allow(self, user_id: int) -> bool:
-        now = self.clock()
-        tokens, stamp = self._buckets.get(user_id, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
-        allowed = tokens >= 1
-        self._buckets[user_id] = (tokens - 1 if allowed else tokens, now)
-        if len(self._buckets) > 100_000:
-            self._buckets.clear()  # bounded memory; a refill is the worst that happens
-        return allowed
-
-    def calm(self, user_id: int) -> bool:
-        """Half the burst is back: the client slowed down. One frame let in by the refill is not."""
-        return self._buckets.get(user_id, (self.burst, 0.0))[0] >= self.burst / 2
 
 
 class Gateway:
@@ -120,6 +96,13 @@ class Gateway:
         self._admission = asyncio.Semaphore(SETUP_SLOTS)
         self.limiter = FrameLimiter(settings.ws_frames_per_second, settings.ws_frames_per_second * 3)
         self._typing = TypingGate()
+        # What each group-scoped client frame does (ping and resume are the socket's own).
+        self._group_frames: dict[type[Any], Callable[[Connection, Any, int], Awaitable[None]]] = {
+            TypingFrame: self._on_typing,
+            SendFrame: self._start_send,
+            SeenFrame: self._on_seen,
+            VideoControlFrame: self._on_video_control,
+        }
         self._heartbeat: asyncio.Task[None] | None = None
         # Set once the worker is told to stop: a stream opened after the 1012s went out would hold
         # the worker for Granian's whole graceful timeout (it waits for HTTP responses to finish;
@@ -203,25 +186,18 @@ class Gateway:
     # -- handshake ---------------------------------------------------------------------------------
 
     def origin_allowed(self, socket: ASGIConnection[Any, Any, Any, Any]) -> bool:
-        origin = socket.headers.get("origin")
-        if origin is None:
-            return True  # not a browser: browsers always send Origin
-        allowed = self.runtime.settings.ws_allowed_origins
-        if allowed:
-            return origin.rstrip("/") in allowed or "*" in allowed
-        host = socket.headers.get("host", "")
-        return urlsplit(origin).netloc.lower() == host.lower()
+        return origin_allowed(self.runtime.settings.ws_allowed_origins, socket)
 
     async def set_up(self, socket: WebSocket[Any, Any, Any]) -> tuple[Principal, list[int]]:
         """The socket's user and groups, in one database session (a thousand sockets connecting at
         once pay a pool checkout and a transaction each, not two)."""
         async with self.runtime.sessions() as db:
-            principal = await _authenticate(socket, AccountService(db, self.runtime))
-            return principal, await _member_groups(db, principal.user_id)
+            principal = await authenticate(socket, AccountService(db, self.runtime))
+            return principal, await member_groups(db, principal.user_id)
 
     async def member_groups(self, user_id: int) -> list[int]:
         async with self.runtime.sessions() as db:
-            return await _member_groups(db, user_id)
+            return await member_groups(db, user_id)
 
     # -- one event stream (app/ws/sse.py) ---------------------------------------------------------
 
@@ -240,7 +216,7 @@ class Gateway:
                 principal = await accounts.redeem_ticket(ticket)
             else:
                 principal = await accounts.authenticate(bearer_token(request.headers.get("authorization")))
-            groups = await _member_groups(db, principal.user_id)
+            groups = await member_groups(db, principal.user_id)
         connection_id = next_id()
         if not await self._admit(principal.user_id, connection_id):
             raise RateLimited(HEARTBEAT_SECONDS, "Too many open sockets and streams for this user")
@@ -276,7 +252,7 @@ class Gateway:
             await wait_for_end(connection, receive)
         except DEPENDENCY_DOWN as error:
             log.warning("stream failed on a backing service (%s); the client resumes", type(error).__name__)
-            connection.close(CloseCode.UNAVAILABLE, "server busy: reconnect and resume")
+            connection.close(CloseCode.TRY_AGAIN_LATER, "server busy: reconnect and resume")
         finally:
             await self.registry.remove(connection)
             connection.stop_feeds()
@@ -292,7 +268,7 @@ class Gateway:
         try:
             await self._serve(socket, group_id, last_seq)
         finally:
-            _unlink(socket)
+            unlink(socket)
 
     async def refuse(self, socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
         """Close a socket whose URL no request could satisfy, with a code the client can read."""
@@ -300,9 +276,9 @@ class Gateway:
             if not self.origin_allowed(socket):
                 await socket.close(code=CloseCode.ORIGIN, reason="origin not allowed")
                 return
-            await _refuse(socket, _subprotocol(socket), code, reason)
+            await refuse(socket, choose_subprotocol(socket), code, reason)
         finally:
-            _unlink(socket)
+            unlink(socket)
 
     async def _serve(
         self, socket: WebSocket[Any, Any, Any], group_id: int | None, last_seq: int | None
@@ -310,21 +286,21 @@ class Gateway:
         if not self.origin_allowed(socket):
             await socket.close(code=CloseCode.ORIGIN, reason="origin not allowed")  # before accept: a 403
             return
-        subprotocol = _subprotocol(socket)
+        subprotocol = choose_subprotocol(socket)
         try:
             # A thousand clients reconnecting at once queue here instead of all asking the database
             # at the same moment and timing out of its pool.
             async with self._admission:
                 principal, groups = await self.set_up(socket)
         except AppError as error:
-            await _refuse(socket, subprotocol, CloseCode.UNAUTHORIZED, error.detail[:120])
+            await refuse(socket, subprotocol, CloseCode.UNAUTHORIZED, error.detail[:120])
             return
         except DEPENDENCY_DOWN as error:
             log.warning("socket set-up failed (%s); the client is asked to retry", type(error).__name__)
-            await _refuse(socket, subprotocol, CloseCode.UNAVAILABLE, "server busy: reconnect shortly")
+            await refuse(socket, subprotocol, CloseCode.TRY_AGAIN_LATER, "server busy: reconnect shortly")
             return
         if group_id is not None and group_id not in groups:
-            await _refuse(socket, subprotocol, CloseCode.NOT_FOUND, "group not found")
+            await refuse(socket, subprotocol, CloseCode.NOT_FOUND, "group not found")
             return
         bind_user(principal.user_id)
         settings = self.runtime.settings
@@ -344,7 +320,7 @@ class Gateway:
             and socket.query_params.get("events") != "all",
         )
         if not await self._admit(connection.user_id, connection.id):
-            await _refuse(
+            await refuse(
                 socket, subprotocol, CloseCode.TOO_MANY_SOCKETS, "too many open sockets for this user"
             )
             return
@@ -362,7 +338,7 @@ class Gateway:
             log.warning(
                 "socket failed on a backing service (%s); the client is asked to resume", type(error).__name__
             )
-            connection.close(CloseCode.UNAVAILABLE, "server busy: reconnect and resume")
+            connection.close(CloseCode.TRY_AGAIN_LATER, "server busy: reconnect and resume")
         finally:
             await self.registry.remove(connection)
             connection.stop_feeds()
@@ -371,19 +347,14 @@ class Gateway:
             code = connection.close_code or CloseCode.NORMAL
             with contextlib.suppress(Exception):  # the client may be gone
                 if not connection.started:  # it failed before the handshake completed
-                    await _refuse(socket, subprotocol, code, connection.close_reason)
+                    await refuse(socket, subprotocol, code, connection.close_reason)
                 # A client that stopped reading cannot take the close frame either: bound the wait.
                 elif await connection.finish(CLOSE_TIMEOUT) and socket.connection_state != "disconnect":
                     async with asyncio.timeout(CLOSE_TIMEOUT):  # no task: see _unlink
                         await socket.close(code=code, reason=connection.close_reason)
 
     async def _admit(self, user_id: int, connection_id: int) -> bool:
-        """Count a socket or stream against the user's quota; False when the user is at the limit."""
-        try:
-            return await self.quota.take(user_id, connection_id)
-        except Exception as error:  # noqa: BLE001 -- Redis down: a limit must not lock everyone out
-            log.warning("socket quota unavailable (%s); admitting the connection", type(error).__name__)
-            return True
+        return await admit(self.quota, user_id, connection_id)
 
     async def _receive_loop(
         self,
@@ -444,7 +415,7 @@ class Gateway:
             connection.push_frame(ErrorFrame(code=code, detail=str(error)[:300]))
             return
         client_msg_id = frame.client_msg_id if isinstance(frame, SendFrame) else None
-        with _errors_as_frames(connection, client_msg_id):
+        with errors_as_frames(connection, client_msg_id):
             await self._dispatch(connection, frame, default_group, groups)
 
     async def _dispatch(
@@ -462,15 +433,19 @@ class Gateway:
         group_id = getattr(frame, "group_id", None) or default_group
         if group_id is None:
             raise AppError("group_id is required on /ws")
+        await self._group_frames[type(frame)](connection, frame, group_id)
+
+    async def _on_typing(self, connection: Connection, frame: TypingFrame, group_id: int) -> None:
+        await self._typing_event(connection, group_id, frame.active)
+
+    async def _on_seen(self, connection: Connection, frame: SeenFrame, group_id: int) -> None:
         principal = connection.principal
-        if isinstance(frame, TypingFrame):
-            await self._typing_event(connection, group_id, frame.active)
-        elif isinstance(frame, SendFrame):
-            await self._start_send(connection, frame, group_id)
-        elif isinstance(frame, SeenFrame):
-            await self._with_messages(lambda m: m.mark_read(principal, group_id, frame.seq))
-        elif isinstance(frame, VideoControlFrame):
-            await self.video_control(connection.principal, group_id, frame)
+        await self._with_messages(lambda m: m.mark_read(principal, group_id, frame.seq))
+
+    async def _on_video_control(
+        self, connection: Connection, frame: VideoControlFrame, group_id: int
+    ) -> None:
+        await self.video_control(connection.principal, group_id, frame)
 
     async def _start_send(self, connection: Connection, frame: SendFrame, group_id: int) -> None:
         """Queue the message, then read the next frame while it is written: a client's messages are
@@ -492,7 +467,7 @@ class Gateway:
 
     async def _acknowledge(self, connection: Connection, client_msg_id: str | None, sending: Sending) -> None:
         try:
-            with _errors_as_frames(connection, client_msg_id):
+            with errors_as_frames(connection, client_msg_id):
                 message, _ = await self._with_messages(lambda m: m.sent(sending))
                 connection.push_event(
                     Ack(
@@ -559,94 +534,7 @@ class Gateway:
                 principal, group_id, frame.video_action, frame.video_name, frame.video_time
             )
         )
-        playing = {"play": True, "pause": False}.get(
-            frame.video_action, previous.playing if previous else False
-        )
-        now = server_ms()
-        state = PlaybackState(
-            group_id=group_id,
-            video_name=frame.video_name
-            if frame.video_name is not None
-            else (previous.video_name if previous else None),
-            position=frame.video_time,
-            playing=playing,
-            rate=frame.rate if frame.video_action == "rate" else (previous.rate if previous else 1.0),
-            updated_at=now,
-            server_time=now,
-            updated_by=principal.user_id,
-        )
+        state = next_state(previous, group_id, frame, principal.user_id, server_ms())
         await self.playback.put(state)
         await self.runtime.events.to_group(group_id, state)
         return state
-
-
-async def _refuse(socket: WebSocket[Any, Any, Any], subprotocol: str | None, code: int, reason: str) -> None:
-    """Complete the handshake only to close with a code the client can read (a refused handshake
-    shows in a browser as 1006, whatever the reason)."""
-    await socket.accept(subprotocols=subprotocol)
-    await socket.close(code=code, reason=reason)
-
-
-@contextlib.contextmanager
-def _errors_as_frames(connection: Connection, client_msg_id: str | None) -> Iterator[None]:
-    """A refused frame, or one a backing service failed, is answered with an error frame: the
-    socket lives on and the client may retry the same frame."""
-    try:
-        yield
-    except AppError as error:
-        connection.push_frame(ErrorFrame(code=error.code, detail=error.detail, client_msg_id=client_msg_id))
-    except DEPENDENCY_DOWN as error:
-        log.warning("frame failed on a backing service: %s", type(error).__name__)
-        connection.push_frame(ErrorFrame(code="unavailable", detail=UNAVAILABLE, client_msg_id=client_msg_id))
-
-
-def decode_frame(text: str) -> ClientFrame:
-    try:
-        bodies.check(text)  # nesting msgspec would recurse on, NUL the database refuses
-    except bodies.BadJson as error:
-        raise msgspec.ValidationError(str(error)) from None  # answered as invalid_frame
-    try:
-        decoded: ClientFrame = _decoder.decode(text)
-    except msgspec.ValidationError as error:
-        if "missing required field `type`" not in str(error):
-            raise
-        untyped: SendFrame = _untyped_send.decode(text)
-        return untyped
-    return decoded
-
-
-async def _authenticate(socket: WebSocket[Any, Any, Any], accounts: AccountService) -> Principal:
-    """A single-use ticket, a bearer token in the subprotocol list, or the seed's ?token=."""
-    params = socket.query_params
-    if ticket := params.get("ticket"):
-        return await accounts.redeem_ticket(ticket)
-    for protocol in _offered(socket):
-        if protocol.startswith(BEARER_SUBPROTOCOL):
-            return await accounts.authenticate(protocol.removeprefix(BEARER_SUBPROTOCOL))
-    if token := params.get("token"):
-        return await accounts.authenticate(token)
-    raise Unauthorized("Not authenticated")
-
-
-async def _member_groups(db: AsyncSession, user_id: int) -> list[int]:
-    return list(await db.scalars(select(Membership.group_id).where(Membership.user_id == user_id)))
-
-
-def _unlink(socket: WebSocket[Any, Any, Any]) -> None:
-    """Let reference counting free a finished socket at once. Litestar's WebSocket keeps its receive
-    and send wrappers as closures over itself, and an exception kept by a task holds the frames that
-    raised it: cycles that wait for a full collection, which the workers make rare
-    (app/server/collector.py), so every closed socket's objects piled up until then
-    (tests/integration/test_socket_garbage.py)."""
-    socket.receive, socket.send = empty_receive, empty_send
-
-
-def _subprotocol(socket: WebSocket[Any, Any, Any]) -> str | None:
-    """The best huddle subprotocol the client offered, if any."""
-    offered = _offered(socket)
-    return next((protocol for protocol in SUBPROTOCOLS if protocol in offered), None)
-
-
-def _offered(socket: WebSocket[Any, Any, Any]) -> list[str]:
-    header = socket.headers.get("sec-websocket-protocol", "")
-    return [item.strip() for item in header.split(",") if item.strip()]

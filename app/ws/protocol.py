@@ -1,16 +1,33 @@
 """The WebSocket protocol: client frames (one msgspec decoder over a tagged union) and the server
-frames that are not messages (those live in app.domain.messages.schemas). docs/protocol.md is the
-prose version; tests/unit/test_protocol_shapes.py pins every shape."""
+frames that are not messages (app.domain.messages.schemas) nor built by the domain (app.domain.frames).
+docs/protocol.md is the prose version; tests/unit/test_protocol_shapes.py pins every shape."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 import msgspec
 
+from app.domain.frames import PlaybackState
+from app.domain.groups.schemas import GroupDeleted, GroupUpdated, RoleChanged
 from app.domain.ids import IdValue, SeqValue
-from app.domain.messages.schemas import AttachmentIds, ClientMsgId, MessageText, Seq, require_content
+from app.domain.media.schemas import VideoAdded, VideoDeleted, VideoProcessing, VideoUpdated
+from app.domain.messages.schemas import (
+    AttachmentIds,
+    ChatMessage,
+    ClientMsgId,
+    MemberAdded,
+    MemberLeft,
+    MessageDeleted,
+    MessageEdited,
+    MessageText,
+    ReactionChanged,
+    Seen,
+    Seq,
+    VideoControl,
+    require_content,
+)
+from app.domain.watching import Watching
 
 FRAME_MAX_BYTES = 64 * 1024
 GroupId = IdValue
@@ -145,20 +162,6 @@ class Presence(msgspec.Struct, kw_only=True, tag_field="type", tag="presence"):
     status: Literal["online", "offline"]
 
 
-class PlaybackState(msgspec.Struct, kw_only=True, tag_field="type", tag="playback_state"):
-    """Where the group's player is: `position` seconds at `updated_at` (server ms); when playing,
-    the position now is position + (server_now - updated_at) / 1000 * rate."""
-
-    group_id: int
-    video_name: str | None
-    position: float
-    playing: bool
-    rate: float
-    updated_at: float
-    server_time: float
-    updated_by: int | None = None  # the member whose control set this state (None: not known)
-
-
 class Subscribed(msgspec.Struct, kw_only=True, tag_field="type", tag="subscribed"):
     """A group is followed: its latest `seq` and who is online; missed frames follow."""
 
@@ -174,26 +177,40 @@ class StreamClosed(msgspec.Struct, kw_only=True, tag_field="type", tag="close"):
     reason: str
 
 
-class SessionEnded(msgspec.Struct, kw_only=True, tag_field="type", tag="session_ended"):
-    """User channel control: close the sockets of `session_id` (all sessions when null) except
-    `keep_session`."""
-
-    user_id: int
-    reason: str
-    session_id: str | None = None
-    keep_session: str | None = None
-
-
-class GroupJoined(msgspec.Struct, kw_only=True, tag_field="type", tag="group_joined"):
-    """User channel control: the user was added to a group; their sockets start following it."""
-
-    group_id: int
-    from_seq: int
-
-
 class ServerTime(msgspec.Struct, kw_only=True):
     server_time: float  # ms since the epoch
 
 
-def server_ms(now: dt.datetime | None = None) -> float:
-    return (now or dt.datetime.now(dt.UTC)).timestamp() * 1000
+# -- every server frame -----------------------------------------------------------------------------
+
+# What a socket (and the event stream) may deliver, tagged by `type`: the AsyncAPI document lists
+# these, and the tests decode every frame they receive through `ServerFrame`, so one that drifts from
+# its declared shape fails.
+SERVER_FRAMES: tuple[type[msgspec.Struct], ...] = (
+    Ready,
+    Subscribed,
+    Reset,
+    ChatMessage,
+    MemberAdded,
+    MemberLeft,
+    VideoControl,
+    Ack,
+    ErrorFrame,
+    Pong,
+    MessageEdited,
+    MessageDeleted,
+    ReactionChanged,
+    Seen,
+    Typing,
+    Presence,
+    PlaybackState,
+    Watching,
+    GroupUpdated,
+    GroupDeleted,
+    RoleChanged,
+    VideoAdded,
+    VideoUpdated,
+    VideoDeleted,
+    VideoProcessing,
+)
+ServerFrame = Union[SERVER_FRAMES]  # type: ignore[valid-type]  # noqa: UP007 -- a tuple of classes

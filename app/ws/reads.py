@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.frames import to_frame
 from app.domain.messages.store import MessageStore, StoredMessage
+from app.domain.shared.signing import AttachmentSigner
 
 SHARED_TEXTS = 4096  # encoded frames of recently replayed messages kept per worker
 _encoder = msgspec.json.Encoder()

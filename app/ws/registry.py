@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Coroutine
 from typing import Any
 
+from app.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
 from app.domain.events import Events
-from app.ws.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
 from app.ws.connection import Connection
 from app.ws.presence import PresenceStore
 from app.ws.protocol import Presence

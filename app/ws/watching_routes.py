@@ -1,4 +1,4 @@
-"""The "who is watching" routes (see app/ws/watching.py)."""
+"""The "who is watching" routes (see app/domain/watching.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from litestar.params import Parameter
 
 from app.domain.accounts.deps import Authenticated
 from app.domain.groups.access import require_member
-from app.domain.params import BEARER, DbSession, Id, RuntimeDep
-from app.server.errors import error_responses
-from app.ws.watching import (
+from app.domain.params import DbSession, Id, RuntimeDep
+from app.domain.watching import (
     RENEW_SECONDS,
     TAB_PATTERN,
     WATCHING_TTL_SECONDS,
@@ -19,6 +18,8 @@ from app.ws.watching import (
     WatchingIn,
     WatchingOut,
 )
+from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 TAGS = ["realtime"]
 WATCHING_PATH = "/api/v1/groups/{group_id:int}/watching"
@@ -36,10 +37,7 @@ async def _set(
 
 @get(
     WATCHING_PATH,
-    tags=TAGS,
-    security=BEARER,
     summary="Members with the group's player open, across every worker and replica",
-    responses=error_responses(401, 404),
 )
 async def watching_members(
     group_id: Id, principal: Authenticated, db_session: DbSession, runtime: RuntimeDep
@@ -50,11 +48,9 @@ async def watching_members(
 
 @put(
     WATCHING_PATH,
-    tags=TAGS,
-    security=BEARER,
     summary=f"This tab has the player open: renew every {RENEW_SECONDS} s (an entry lasts "
     f"{WATCHING_TTL_SECONDS} s); the group hears of a change",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def start_watching(
     group_id: Id, data: WatchingIn, principal: Authenticated, db_session: DbSession, runtime: RuntimeDep
@@ -64,11 +60,9 @@ async def start_watching(
 
 @delete(
     WATCHING_PATH,
-    tags=TAGS,
-    security=BEARER,
     status_code=200,
     summary="This tab closed the player; the group hears of a change",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def stop_watching(
     group_id: Id,
@@ -80,4 +74,6 @@ async def stop_watching(
     return await _set(group_id, tab, False, principal, db_session, runtime)  # noqa: FBT003
 
 
-route_handlers = [watching_members, start_watching, stop_watching]
+route_handlers = [
+    area(watching_members, start_watching, stop_watching, tags=TAGS, security=BEARER, errors=(401, 404))
+]

@@ -15,7 +15,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, get, route
 from litestar.params import FromPath
 
-from app.domain.media.blobstore import LocalBlobStore
+from app.blobstore import LocalBlobStore
 from app.server.errors import exception_handlers
 from app.streaming.offload import NginxOffload
 from app.streaming.response import stored_response

@@ -21,7 +21,7 @@ import redis
 import websockets
 
 from app.db import migrate
-from app.domain.media.grants import GRANT_SECONDS
+from app.domain.media.catalog.grants import GRANT_SECONDS
 from tests.conftest import SECRET
 from tests.integration.media.videos import mp4
 from tests.process import Server, free_port, run_server

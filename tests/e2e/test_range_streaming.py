@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.domain.media.blobstore import LocalBlobStore
+from app.blobstore import LocalBlobStore
 from app.streaming.response import PATHSEND
 from tests.process import Server, free_port
 

@@ -17,7 +17,7 @@ from app.ws import asyncapi
 from tests.asyncapi import FrameChecker
 from tests.conftest import AppClient
 from tests.helpers import register
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

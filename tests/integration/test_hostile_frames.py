@@ -12,10 +12,10 @@ import msgspec
 import pytest
 
 from app.config import Settings
-from app.ws.gateway import FrameLimiter
+from app.ws.receive import FrameLimiter
 from tests.conftest import AppClient
 from tests.helpers import Account, register
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import register
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = [pytest.mark.anyio, WITH_REDIS_CLUSTER]
 

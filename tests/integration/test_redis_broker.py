@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis, RedisCluster
 
+from app.broker.redis_broker import PipelinedPublisher, RedisBroker
+from app.broker.sharded import ShardedRedisBroker
 from app.kv.redis_state import connect_redis_cluster
-from app.ws.broker.redis_broker import PipelinedPublisher, RedisBroker
-from app.ws.broker.sharded import ShardedRedisBroker
 from tests.helpers import eventually
 from tests.redis_cluster import LocalCluster, local_cluster
 

@@ -20,7 +20,7 @@ from app.ws.connection import Connection
 from app.ws.protocol import FRAME_MAX_BYTES
 from tests.conftest import AppClient
 from tests.helpers import register
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

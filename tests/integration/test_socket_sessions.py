@@ -13,7 +13,7 @@ from app.db.models.accounts import AuthSession
 from app.ws.fanout import CloseCode
 from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import bearer, register
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = [pytest.mark.anyio, WITH_REDIS_CLUSTER]
 

@@ -1,4 +1,4 @@
-"""Who is watching (app/ws/watching.py): per-tab entries, counted per member, for members only; on
+"""Who is watching (app/domain/watching.py): per-tab entries, counted per member, for members only; on
 memory (SQLite) and on Redis (PostgreSQL)."""
 
 from __future__ import annotations

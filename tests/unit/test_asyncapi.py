@@ -14,12 +14,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from app.domain import watching
 from app.domain.groups import schemas as group_schemas
 from app.domain.media import schemas as media_schemas
 from app.domain.messages import schemas as message_schemas
-from app.ws import asyncapi, fanout, protocol, watching
+from app.ws import asyncapi, fanout, protocol
 from app.ws.fanout import CloseCode
-from app.ws.gateway import BEARER_SUBPROTOCOL, SUBPROTOCOLS
+from app.ws.handshake import BEARER_SUBPROTOCOL, SUBPROTOCOLS
 from app.ws.sse import closing_chunk
 from tests.asyncapi import FrameChecker, asyncapi_validator, errors
 
@@ -140,7 +141,7 @@ def test_every_message_is_on_a_channel_and_in_an_operation() -> None:
 
 
 def test_every_close_code_is_documented() -> None:
-    members = {name: value for name, value in vars(CloseCode).items() if name.isupper()}
+    members = {code.name: int(code) for code in CloseCode}
     assert set(members) == set(asyncapi.CLOSE_CODES)
     protocol_doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
     closing = protocol_doc.split("## Closing", 1)[1]
@@ -182,7 +183,7 @@ def test_subprotocols_and_the_seed_vocabulary() -> None:
 
 
 def test_the_event_streams_close_event_conforms() -> None:
-    chunk = closing_chunk(CloseCode.SLOW_CONSUMER, "too slow").decode()
+    chunk = closing_chunk(CloseCode.TRY_AGAIN_LATER, "too slow").decode()
     event, data = chunk.removesuffix("\n\n").split("\n")
     assert event == "event: close"
     frame = msgspec.json.decode(data.removeprefix("data: "))

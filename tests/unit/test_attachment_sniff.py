@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.media.sniff import GIF, JPEG, PDF, PNG, TEXT, WEBP, ZIP, sniff_attachment
+from app.domain.shared.sniff import GIF, JPEG, PDF, PNG, TEXT, WEBP, ZIP, sniff_attachment
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
-from app.domain.media.blobstore import BlobNotFound, MissingBlocks
+from app.blobstore import BlobNotFound, MissingBlocks
 from app.errors import Saturated
 from app.server.errors import exception_handlers
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import MAX_UPLOAD_BLOCKS
 from app.db.models.media import VIDEO_NAME_MAX
-from app.domain.media.blobstore import MAX_BLOCKS
-from app.domain.media.names import display_name, numbered
-from app.domain.media.signing import EXPIRY_STEP, AttachmentSigner, Link, StreamSigner
-from app.domain.media.sniff import AVI, MATROSKA, MP4, OGG, QUICKTIME, WEBM, sniff
+from app.domain.media.catalog.names import display_name, numbered
+from app.domain.shared.signing import EXPIRY_STEP, AttachmentSigner, Link, StreamSigner
+from app.domain.shared.sniff import AVI, MATROSKA, MP4, OGG, QUICKTIME, WEBM, sniff
 from app.errors import Forbidden
 
 SECRET = "s" * 40
@@ -75,10 +73,6 @@ def test_numbered(name: str, number: int, result: str) -> None:
 )
 def test_sniff(head: bytes, kind: str | None) -> None:
     assert sniff(head) == kind
-
-
-def test_block_limits_agree() -> None:
-    assert MAX_UPLOAD_BLOCKS == MAX_BLOCKS
 
 
 def _link(query: str) -> Link:

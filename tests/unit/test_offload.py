@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from litestar import Request
 
-from app.domain.media.blobstore import BlobInfo
+from app.blobstore import BlobInfo
 from app.streaming.conditions import http_date
 from app.streaming.offload import offloadable
 

@@ -120,7 +120,7 @@ async def test_a_slow_consumer_is_closed_at_the_bound_counted_in_events() -> Non
         outbox.push(event(n))
     assert outbox.close_code is None
     outbox.push(event(9))
-    assert outbox.close_code == CloseCode.SLOW_CONSUMER
+    assert outbox.close_code == CloseCode.TRY_AGAIN_LATER
     assert outbox.queued == 0
     outbox.push(event(10))  # nothing more is queued for a closing socket
     assert outbox.queued == 0

@@ -10,11 +10,12 @@ from typing import Any
 import msgspec
 import pytest
 
+from app.domain import frames
 from app.domain.groups import schemas as group_schemas
 from app.domain.media import schemas as media_schemas
 from app.domain.messages import schemas as message_schemas
 from app.ws import protocol
-from app.ws.gateway import decode_frame
+from app.ws.receive import decode_frame
 
 AT = dt.datetime(2025, 12, 18, 10, 30, tzinfo=dt.UTC)
 ISO = "2025-12-18T10:30:00Z"
@@ -320,7 +321,7 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
         {"type": "presence", "group_id": 1, "user_id": 5, "status": "online"},
     ),
     (
-        protocol.PlaybackState(
+        frames.PlaybackState(
             group_id=1,
             video_name="sample.mp4",
             position=12.5,
@@ -347,7 +348,7 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
         {"type": "subscribed", "group_id": 1, "latest_seq": 42, "online": [5, 9]},
     ),
     (
-        protocol.SessionEnded(user_id=5, reason="logout", session_id="abc"),
+        frames.SessionEnded(user_id=5, reason="logout", session_id="abc"),
         {
             "type": "session_ended",
             "user_id": 5,
@@ -356,7 +357,7 @@ PINNED: list[tuple[msgspec.Struct, dict[str, Any]]] = [
             "keep_session": None,
         },
     ),
-    (protocol.GroupJoined(group_id=1, from_seq=3), {"type": "group_joined", "group_id": 1, "from_seq": 3}),
+    (frames.GroupJoined(group_id=1, from_seq=3), {"type": "group_joined", "group_id": 1, "from_seq": 3}),
     (
         protocol.StreamClosed(code=1013, reason="too slow"),
         {"type": "close", "code": 1013, "reason": "too slow"},
@@ -453,7 +454,7 @@ CLIENT_TYPES = {"message", "typing", "seen", "video_control", "ping", "resume", 
 
 def _server_events() -> set[type]:
     found = set()
-    for module in (protocol, message_schemas, group_schemas, media_schemas):
+    for module in (protocol, frames, message_schemas, group_schemas, media_schemas):
         for _, value in inspect.getmembers(module, inspect.isclass):
             config = getattr(value, "__struct_config__", None)
             if config is not None and config.tag_field == "type" and value.__module__ == module.__name__:

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from redis.asyncio import RedisCluster
 
+from app.blobstore import LocalBlobStore
+from app.blobstore.azure import AzureBlobStore
+from app.broker.sharded import ShardedRedisBroker
 from app.config import Settings
-from app.domain.media.blobstore import LocalBlobStore
-from app.domain.media.blobstore.azure import AzureBlobStore
 from app.domain.messages.mongo_store import MongoMessageStore
 from app.domain.messages.sql_store import SQLMessageStore
 from app.kv.memory import MemoryState
 from app.kv.redis_state import RedisState
-from app.runtime import build_runtime
-from app.ws.broker.sharded import ShardedRedisBroker
+from app.server.runtime import build_runtime
 from tests.azurite import connection_string
 
 pytestmark = pytest.mark.anyio

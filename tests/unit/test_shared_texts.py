@@ -10,8 +10,8 @@ from typing import cast
 import msgspec
 import pytest
 
-from app.domain.media.signing import EXPIRY_STEP, AttachmentSigner
 from app.domain.messages.store import AttachmentRef, MessageStore, StoredMessage
+from app.domain.shared.signing import EXPIRY_STEP, AttachmentSigner
 from app.ws.reads import SharedReads
 
 AT = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.media import grants as grants_module
-from app.domain.media.grants import StreamGrants
+from app.domain.media.catalog import grants as grants_module
+from app.domain.media.catalog.grants import StreamGrants
 
 BLOB = ("videos/abc", "film.mp4", "videos/abc")
 

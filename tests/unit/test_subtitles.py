@@ -1,4 +1,4 @@
-"""The subtitle parser and sanitizer (app/domain/media/subtitles.py): what is accepted, what comes
+"""The subtitle parser and sanitizer (app/domain/media/subtitles/formats.py): what is accepted, what comes
 out, and that hostile bytes only ever give one of its two errors."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from app.domain.media import subtitles
-from app.domain.media.subtitles import (
+from app.domain.media.subtitles import formats as subtitles
+from app.domain.media.subtitles.formats import (
     MAX_CUES,
     MAX_LINE_CHARS,
     InvalidSubtitles,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.blobstore import check_key
 from app.config import ConfigError, settings_from_env
-from app.domain.media.blobstore import check_key
-from app.domain.media.ffmpeg import percent
-from app.domain.media.renditions import derived_keys, poster_key, rendition_key
-from app.domain.media.signing import Link, StreamSigner
+from app.domain.media.transcode.ffmpeg import percent
+from app.domain.media.transcode.renditions import derived_keys, poster_key, rendition_key
+from app.domain.shared.signing import Link, StreamSigner
 from app.errors import Forbidden
 
 

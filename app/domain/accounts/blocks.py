@@ -15,11 +15,10 @@ import datetime as dt
 from collections.abc import Collection
 
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.db.dialects import insert_for
 from app.db.models.accounts import User, UserBlock
 from app.db.models.groups import Group, Membership
 from app.domain.accounts.schemas import BlockOut
@@ -86,9 +85,7 @@ class BlockService:
             "blocked_id": user_id,
             "created_at": dt.datetime.now(dt.UTC),
         }
-        dialect = self.db.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        await self.db.execute(insert(UserBlock).values(values).on_conflict_do_nothing())
+        await self.db.execute(insert_for(self.db)(UserBlock).values(values).on_conflict_do_nothing())
         await self.db.commit()
 
     async def unblock(self, principal: Principal, user_id: int) -> None:

@@ -31,8 +31,9 @@ from app.domain.accounts.schemas import (
 from app.domain.accounts.services import public_user, user_out
 from app.domain.attachments.deps import Attachments
 from app.domain.groups.deps import Groups
-from app.domain.params import BEARER, Id, Offset
-from app.server.errors import error_responses
+from app.domain.params import Id, Offset
+from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 AUTH = ["auth"]
 USERS = ["users"]
@@ -50,11 +51,10 @@ def _agent(request: Request[Any, Any, Any]) -> str | None:
 
 @post(
     "/api/v1/auth/register",
-    tags=AUTH,
     status_code=HTTP_201_CREATED,
     summary="Create an account and sign in",
     request_max_body_size=AUTH_BODY_LIMIT,
-    responses=error_responses(400, 409, 413, 429),
+    responses=error_responses(409, 429),
 )
 async def register(
     request: Request[Any, Any, Any], data: JSONBody[RegisterBody], accounts: Accounts
@@ -64,11 +64,10 @@ async def register(
 
 @post(
     "/register",
-    tags=AUTH,
     status_code=HTTP_200_OK,  # seed 000's own test asserts 200
     summary="Create an account and sign in (seed 000: answers 200)",
     request_max_body_size=AUTH_BODY_LIMIT,
-    responses=error_responses(400, 409, 413, 429),
+    responses=error_responses(409, 429),
 )
 async def register_seed_register(
     request: Request[Any, Any, Any], data: JSONBody[RegisterBody], accounts: Accounts
@@ -78,11 +77,10 @@ async def register_seed_register(
 
 @post(
     "/api/v1/auth/login",
-    tags=AUTH,
     status_code=HTTP_200_OK,
     summary="Sign in with email and password (JSON)",
     request_max_body_size=AUTH_BODY_LIMIT,
-    responses=error_responses(400, 401, 413, 429),
+    responses=error_responses(401, 429),
 )
 async def login(
     request: Request[Any, Any, Any], data: JSONBody[LoginBody], accounts: Accounts
@@ -92,11 +90,10 @@ async def login(
 
 @post(
     ["/api/v1/auth/token", "/token", "/login"],
-    tags=AUTH,
     status_code=HTTP_200_OK,
     summary="Sign in with the OAuth2 password grant (form: username, password)",
     request_max_body_size=AUTH_BODY_LIMIT,
-    responses=error_responses(400, 401, 413, 429),
+    responses=error_responses(401, 429),
 )
 async def token(
     request: Request[Any, Any, Any],
@@ -108,11 +105,10 @@ async def token(
 
 @post(
     "/api/v1/auth/refresh",
-    tags=AUTH,
     status_code=HTTP_200_OK,
     summary="Exchange a refresh token for new tokens (rotation; reuse revokes the session)",
     request_max_body_size=AUTH_BODY_LIMIT,
-    responses=error_responses(400, 401, 413),
+    responses=error_responses(401),
 )
 async def refresh(data: JSONBody[RefreshBody], accounts: Accounts) -> TokenResponse:
     return await accounts.refresh(data.refresh_token)
@@ -120,11 +116,8 @@ async def refresh(data: JSONBody[RefreshBody], accounts: Accounts) -> TokenRespo
 
 @post(
     "/api/v1/auth/logout",
-    tags=AUTH,
     status_code=HTTP_204_NO_CONTENT,
-    security=BEARER,
     summary="End this session: its access and refresh tokens stop working",
-    responses=error_responses(401),
 )
 async def logout(principal: Authenticated, accounts: Accounts) -> None:
     await accounts.logout(principal)
@@ -132,11 +125,8 @@ async def logout(principal: Authenticated, accounts: Accounts) -> None:
 
 @post(
     "/api/v1/auth/ws-ticket",
-    tags=AUTH,
     status_code=HTTP_201_CREATED,
-    security=BEARER,
     summary="A single-use WebSocket ticket, valid for at most 60 seconds",
-    responses=error_responses(401),
 )
 async def ws_ticket(principal: Authenticated, accounts: Accounts) -> TicketOut:
     return await accounts.issue_ticket(principal)
@@ -144,10 +134,7 @@ async def ws_ticket(principal: Authenticated, accounts: Accounts) -> TicketOut:
 
 @get(
     ["/api/v1/auth/verify", "/verify-token"],
-    tags=AUTH,
-    security=BEARER,
     summary="Check a bearer token and return its user",
-    responses=error_responses(401),
 )
 async def verify_token(principal: Authenticated) -> VerifyTokenOut:
     return VerifyTokenOut(valid=True, user=user_out(principal.user))
@@ -155,10 +142,7 @@ async def verify_token(principal: Authenticated) -> VerifyTokenOut:
 
 @get(
     ["/api/v1/users/me", "/users/me"],
-    tags=USERS,
-    security=BEARER,
     summary="The signed-in user, with the storage their attachments use (`storage: {used, quota}`)",
-    responses=error_responses(401),
 )
 async def get_me(principal: Authenticated, attachments: Attachments) -> MeOut:
     usage = await attachments.usage(principal.user_id)
@@ -167,10 +151,8 @@ async def get_me(principal: Authenticated, attachments: Attachments) -> MeOut:
 
 @patch(
     "/api/v1/users/me",
-    tags=USERS,
-    security=BEARER,
     summary="Update name, display name, avatar URL or status message",
-    responses=error_responses(400, 401),
+    responses=error_responses(400),
 )
 async def update_me(data: JSONBody[ProfilePatch], principal: Authenticated, accounts: Accounts) -> UserOut:
     return user_out(await accounts.update_profile(principal, data))
@@ -178,11 +160,9 @@ async def update_me(data: JSONBody[ProfilePatch], principal: Authenticated, acco
 
 @post(
     "/api/v1/users/me/password",
-    tags=USERS,
     status_code=HTTP_204_NO_CONTENT,
-    security=BEARER,
     summary="Change password (current one required); other sessions end",
-    responses=error_responses(400, 401, 429),
+    responses=error_responses(400, 429),
 )
 async def change_password(
     request: Request[Any, Any, Any],
@@ -195,11 +175,9 @@ async def change_password(
 
 @delete(
     "/api/v1/users/me",
-    tags=USERS,
     status_code=HTTP_204_NO_CONTENT,
-    security=BEARER,
     summary="Delete (deactivate) the account; every token of it stops working",
-    responses=error_responses(400, 401, 429),
+    responses=error_responses(400, 429),
 )
 async def delete_me(
     request: Request[Any, Any, Any],
@@ -214,10 +192,8 @@ async def delete_me(
 
 @get(
     "/api/v1/users/{user_id:int}",
-    tags=USERS,
-    security=BEARER,
     summary="Another user's public profile",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def get_user(user_id: Id, principal: Authenticated, accounts: Accounts) -> PublicUser:
     return public_user(await accounts.get_user(user_id, viewer_id=principal.user_id))
@@ -225,10 +201,7 @@ async def get_user(user_id: Id, principal: Authenticated, accounts: Accounts) ->
 
 @get(
     "/api/v1/users/me/blocks",
-    tags=USERS,
-    security=BEARER,
     summary="The users the caller blocked, most recent first",
-    responses=error_responses(401),
 )
 async def list_blocks(principal: Authenticated, blocks: Blocks) -> list[BlockOut]:
     return await blocks.list(principal)
@@ -236,11 +209,9 @@ async def list_blocks(principal: Authenticated, blocks: Blocks) -> list[BlockOut
 
 @put(
     "/api/v1/users/me/blocks/{user_id:int}",
-    tags=USERS,
     status_code=HTTP_204_NO_CONTENT,
-    security=BEARER,
     summary="Block a user: they can no longer open a direct chat with you or add you to a group",
-    responses=error_responses(400, 401, 404, 409),
+    responses=error_responses(400, 404, 409),
 )
 async def block_user(user_id: Id, principal: Authenticated, blocks: Blocks) -> None:
     await blocks.block(principal, user_id)
@@ -248,11 +219,9 @@ async def block_user(user_id: Id, principal: Authenticated, blocks: Blocks) -> N
 
 @delete(
     "/api/v1/users/me/blocks/{user_id:int}",
-    tags=USERS,
     status_code=HTTP_204_NO_CONTENT,
-    security=BEARER,
     summary="Unblock a user (204 whether or not they were blocked)",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400, 404),
 )
 async def unblock_user(user_id: Id, principal: Authenticated, blocks: Blocks) -> None:
     await blocks.unblock(principal, user_id)
@@ -260,10 +229,8 @@ async def unblock_user(user_id: Id, principal: Authenticated, blocks: Blocks) ->
 
 @get(
     "/api/v1/users",
-    tags=USERS,
-    security=BEARER,
     summary="Search users by the start of a word of their name, or by a whole email address",
-    responses=error_responses(400, 401, 429),
+    responses=error_responses(400, 429),
 )
 async def search_users(
     principal: Authenticated, accounts: Accounts, q: SearchQuery, limit: SearchLimit = 20, offset: Offset = 0
@@ -276,21 +243,20 @@ async def search_users(
 
 
 route_handlers = [
-    register,
-    register_seed_register,
-    login,
-    token,
-    refresh,
-    logout,
-    ws_ticket,
-    verify_token,
-    get_me,
-    update_me,
-    change_password,
-    delete_me,
-    get_user,
-    search_users,
-    list_blocks,
-    block_user,
-    unblock_user,
+    area(register, register_seed_register, login, token, refresh, tags=AUTH, errors=(400, 413)),
+    area(logout, ws_ticket, verify_token, tags=AUTH, security=BEARER, errors=(401,)),
+    area(
+        get_me,
+        update_me,
+        change_password,
+        delete_me,
+        get_user,
+        search_users,
+        list_blocks,
+        block_user,
+        unblock_user,
+        tags=USERS,
+        security=BEARER,
+        errors=(401,),
+    ),
 ]

@@ -14,9 +14,9 @@ from litestar.di import NamedDependency
 from app.domain.accounts.blocks import BlockService
 from app.domain.accounts.services import AccountService, Principal
 from app.domain.params import DbSession, RuntimeDep
+from app.domain.runtime import Runtime
 from app.errors import Forbidden, Unauthorized
 from app.observability.context import bind_user
-from app.runtime import Runtime
 
 BEARER_PREFIX = "bearer "
 

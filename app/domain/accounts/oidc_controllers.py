@@ -27,9 +27,10 @@ from app.domain.accounts.oidc import (
 )
 from app.domain.accounts.passwords import has_password
 from app.domain.accounts.schemas import TokenResponse
-from app.domain.params import BEARER, Id, RuntimeDep
+from app.domain.params import Id, RuntimeDep
 from app.errors import AppError
-from app.server.errors import error_response, error_responses
+from app.web.responses import BEARER, error_response, error_responses
+from app.web.routes import area
 
 ProviderKey = Annotated[str, Parameter(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="OIDC_PROVIDERS key")]
 ReturnTo = Annotated[str | None, Parameter(max_length=512, description="A path on this site to land on")]
@@ -118,7 +119,6 @@ async def _begin(
 
 @get(
     "/api/v1/auth/oidc/providers",
-    tags=AUTH,
     summary="The identity providers one may sign in with (for the sign-in page's buttons)",
 )
 async def list_providers(runtime: RuntimeDep) -> ProvidersOut:
@@ -133,7 +133,6 @@ async def list_providers(runtime: RuntimeDep) -> ProvidersOut:
 
 @get(
     "/api/v1/auth/oidc/{provider:str}/login",
-    tags=AUTH,
     summary="Start signing in with an identity provider: a redirect to it (browser navigation)",
     status_code=302,
     responses=error_responses(400, 404, 503),
@@ -147,8 +146,6 @@ async def oidc_login(
 
 @post(
     "/api/v1/auth/oidc/{provider:str}/link",
-    tags=AUTH,
-    security=BEARER,
     status_code=HTTP_200_OK,
     summary="Link an identity provider to the signed-in account: the URL to send the browser to",
     request_max_body_size=AUTH_BODY_LIMIT,
@@ -180,7 +177,6 @@ def _failure_page(error: AppError) -> Response[str]:
 
 @get(
     "/api/v1/auth/oidc/{provider:str}/callback",
-    tags=AUTH,
     summary="Where the identity provider sends the browser back: verifies and signs in (or links)",
     status_code=302,
     responses=error_responses(400, 401, 403, 404, 409, 429, 503),
@@ -248,7 +244,6 @@ async def _finish(
 
 @post(
     "/api/v1/auth/oidc/exchange",
-    tags=AUTH,
     status_code=HTTP_200_OK,
     summary="Swap the callback's one-time code for tokens: the same answer as a password sign-in",
     request_max_body_size=AUTH_BODY_LIMIT,
@@ -262,7 +257,6 @@ async def oidc_exchange(
 
 @get(
     "/api/v1/auth/oidc/{provider:str}/logout",
-    tags=AUTH,
     summary="The provider's RP-initiated logout URL, to visit after Huddle's own logout (or null)",
     responses=error_responses(404, 503),
 )
@@ -277,10 +271,7 @@ async def oidc_logout_url(runtime: RuntimeDep, provider: ProviderKey) -> LogoutO
 
 @get(
     "/api/v1/users/me/identities",
-    tags=USERS,
-    security=BEARER,
     summary="The identity providers linked to the signed-in account",
-    responses=error_responses(401),
 )
 async def my_identities(principal: Authenticated, accounts: Accounts, runtime: RuntimeDep) -> IdentitiesOut:
     providers = _oidc(runtime).providers
@@ -302,23 +293,16 @@ async def my_identities(principal: Authenticated, accounts: Accounts, runtime: R
 
 @delete(
     "/api/v1/users/me/identities/{identity_id:int}",
-    tags=USERS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Unlink an identity provider (refused when it is the account's only way in)",
-    responses=error_responses(401, 404, 409),
+    responses=error_responses(404, 409),
 )
 async def unlink_identity(identity_id: Id, principal: Authenticated, accounts: Accounts) -> None:
     await accounts.unlink(principal, identity_id)
 
 
 route_handlers = [
-    list_providers,
-    oidc_login,
-    oidc_link,
-    oidc_callback,
-    oidc_exchange,
-    oidc_logout_url,
-    my_identities,
-    unlink_identity,
+    area(list_providers, oidc_login, oidc_callback, oidc_exchange, oidc_logout_url, tags=AUTH),
+    area(oidc_link, tags=AUTH, security=BEARER),
+    area(my_identities, unlink_identity, tags=USERS, security=BEARER, errors=(401,)),
 ]

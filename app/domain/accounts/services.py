@@ -26,9 +26,10 @@ from app.domain.accounts.schemas import (
     UserOut,
 )
 from app.domain.accounts.tokens import Claims
+from app.domain.frames import SessionEnded
+from app.domain.runtime import Runtime
+from app.domain.uow import UnitOfWork
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
-from app.runtime import Runtime
-from app.ws.protocol import SessionEnded
 
 BAD_CREDENTIALS = "Incorrect email or password"
 USER_AGENT_MAX = 255
@@ -72,6 +73,7 @@ class AccountService:
         self.db = db
         self.runtime = runtime
         self.settings = runtime.settings
+        self.uow = UnitOfWork(db, runtime.events)
 
     # -- rate limits -------------------------------------------------------------------------------
 
@@ -210,9 +212,9 @@ class AccountService:
         )
         if rotated.rowcount != 1:  # type: ignore[attr-defined]
             await self._revoke(AuthSession.id == session_id, reason="refresh_reuse")
-            await self.db.commit()
             # The token leaked: whoever holds the session's sockets must lose them too.
-            await self._end_sockets(claims.user_id, "refresh token reused", session_id=str(session_id))
+            self._end_sockets(claims.user_id, "refresh token reused", session_id=str(session_id))
+            await self.uow.commit()
             raise Unauthorized("Refresh token is no longer valid; sign in again")
         user = await self.db.get(User, claims.user_id)
         if user is None or not user.is_active:
@@ -231,14 +233,15 @@ class AccountService:
 
     async def logout(self, principal: Principal) -> None:
         await self._revoke(AuthSession.id == principal.session_id, reason="logout")
-        await self.db.commit()
-        await self._end_sockets(principal.user_id, "logout", session_id=str(principal.session_id))
+        self._end_sockets(principal.user_id, "logout", session_id=str(principal.session_id))
+        await self.uow.commit()
 
-    async def _end_sockets(
+    def _end_sockets(
         self, user_id: int, reason: str, *, session_id: str | None = None, keep_session: str | None = None
     ) -> None:
-        """Close the user's open WebSockets on every worker: revocation reaches live sockets too."""
-        await self.runtime.events.to_user(
+        """Close the user's open WebSockets on every worker once the revocation commits: it reaches
+        live sockets too."""
+        self.uow.to_user(
             user_id,
             SessionEnded(user_id=user_id, reason=reason, session_id=session_id, keep_session=keep_session),
         )
@@ -285,8 +288,8 @@ class AccountService:
             AuthSession.id != principal.session_id,
             reason="password_change",
         )
-        await self.db.commit()
-        await self._end_sockets(principal.user_id, "password changed", keep_session=str(principal.session_id))
+        self._end_sockets(principal.user_id, "password changed", keep_session=str(principal.session_id))
+        await self.uow.commit()
 
     async def delete_account(self, principal: Principal, password: str, client: str) -> None:
         """Deactivate: the account keeps its messages' authorship, frees its email, and every one of
@@ -301,12 +304,12 @@ class AccountService:
         # Its identity providers are freed like its email: signing in there again makes a new account.
         await self.db.execute(delete(OidcIdentity).where(OidcIdentity.user_id == user.id))
         await self._revoke(AuthSession.user_id == user.id, reason="account_deleted")
-        await self.db.commit()
+        self._end_sockets(user.id, "account deleted")
+        self.uow.access_changed()
+        await self.uow.commit()
         # The email is free to register again: seed frames name authors by email, so the old
         # messages must not seem to be the newcomer's.
         await self.runtime.messages.forget_email(user.id, email, user.email)
-        await self._end_sockets(user.id, "account deleted")
-        await self.runtime.events.access_changed()
 
     async def update_profile(self, principal: Principal, patch: ProfilePatch) -> User:
         user = principal.user

@@ -12,18 +12,17 @@ from litestar import Request, Response, get, route
 
 from app.domain.accounts.deps import Accounts, Authenticated
 from app.domain.attachments.deps import Attachments
-from app.domain.media.controllers import BEARER_OR_SIGNED, Exp, Sig, stream_responses
+from app.domain.media.catalog.controllers import BEARER_OR_SIGNED, Exp, Sig, stream_responses
 from app.domain.messages.schemas import AttachmentOut
-from app.domain.params import BEARER, Id
-from app.server.errors import error_responses
+from app.domain.params import Id
+from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 TAGS = ["attachments"]
 
 
 @get(
     "/api/v1/attachments/{attachment_id:int}/info",
-    tags=TAGS,
-    security=BEARER,
     summary="One attachment (members of its group), with fresh signed URLs",
     responses=error_responses(400, 401, 404),
 )
@@ -36,8 +35,6 @@ async def get_attachment(
 @route(
     "/api/v1/attachments/{attachment_id:int}",
     http_method=["GET", "HEAD"],
-    tags=TAGS,
-    security=BEARER_OR_SIGNED,
     summary="An attachment's bytes with HTTP Range; a member's bearer token or the signed `url`. "
     "Images inline, anything else as a download; always nosniff and a sandbox CSP",
     responses=stream_responses("*/*"),
@@ -56,8 +53,6 @@ async def download_attachment(
 @route(
     "/api/v1/attachments/{attachment_id:int}/thumbnail",
     http_method=["GET", "HEAD"],
-    tags=TAGS,
-    security=BEARER_OR_SIGNED,
     summary="An image attachment's thumbnail (WebP, 320 px wide at most, no metadata)",
     responses=stream_responses("image/webp"),
 )
@@ -72,4 +67,7 @@ async def attachment_thumbnail(
     return await attachments.serve(request, accounts, attachment_id, "thumbnail", exp, sig)
 
 
-route_handlers = [get_attachment, download_attachment, attachment_thumbnail]
+route_handlers = [
+    area(get_attachment, tags=TAGS, security=BEARER),
+    area(download_attachment, attachment_thumbnail, tags=TAGS, security=BEARER_OR_SIGNED),
+]

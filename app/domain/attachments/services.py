@@ -20,11 +20,12 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Response
 from sqlalchemy import delete, exists, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blobstore import BlobInfo, BlobStore, in_one_chunk
 from app.config import Settings
+from app.db.dialects import insert_for
 from app.db.models.accounts import User
 from app.db.models.groups import Membership
 from app.db.models.media import Attachment, MessageAttachment
@@ -34,14 +35,13 @@ from app.domain.accounts.services import AccountService
 from app.domain.attachments.schemas import UploadedAttachment
 from app.domain.attachments.thumbnails import THUMB_CONTENT_TYPE, ImageRefused, inspect_image_off_loop
 from app.domain.media import quota
-from app.domain.media.blobstore import BlobInfo, BlobStore, in_one_chunk
-from app.domain.media.signing import INVALID_LINK, AttachmentSigner
-from app.domain.media.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
 from app.domain.messages.frames import render_attachment
 from app.domain.messages.schemas import AttachmentOut
 from app.domain.messages.store import AttachmentRef
+from app.domain.runtime import Runtime
+from app.domain.shared.signing import INVALID_LINK, AttachmentSigner
+from app.domain.shared.sniff import ATTACHMENTS_SUPPORTED, KINDS, sniff_attachment
 from app.errors import Forbidden, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from app.runtime import Runtime
 from app.streaming.response import stored_response
 
 log = logging.getLogger("huddle.attachments")
@@ -240,8 +240,7 @@ async def link(db: AsyncSession, group_id: int, seq: int, ids: Sequence[int]) ->
     """Record that message (group_id, seq) carries `ids`; repeating it (a retried send) changes nothing."""
     if not ids:
         return
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(MessageAttachment).on_conflict_do_nothing()
+    statement = insert_for(db)(MessageAttachment).on_conflict_do_nothing()
     try:
         await db.execute(statement, [{"attachment_id": i, "group_id": group_id, "seq": seq} for i in ids])
         await db.commit()

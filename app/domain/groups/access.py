@@ -3,13 +3,18 @@ a group that does not exist, so ids leak nothing."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.groups import ROLE_ADMIN, Group, Membership
 from app.errors import Forbidden, NotFound
 
 GROUP_NOT_FOUND = "Group not found"
+
+
+def member_group_ids(user_id: int) -> Select[int]:
+    """The ids of the groups `user_id` belongs to (a query: run it, limit it, or use it in `in_`)."""
+    return select(Membership.group_id).where(Membership.user_id == user_id)
 
 
 async def require_member(db: AsyncSession, group_id: int, user_id: int) -> tuple[Group, Membership]:

@@ -19,19 +19,18 @@ from app.domain.groups.schemas import (
     UserRef,
     as_role,
 )
-from app.domain.params import BEARER, Id
-from app.server.errors import error_responses
+from app.domain.params import Id
+from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 TAGS = ["groups"]
 
 
 @post(
     ["/api/v1/groups", "/groups"],
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_201_CREATED,
     summary="Create a group; the creator becomes its admin",
-    responses=error_responses(400, 401),
+    responses=error_responses(400),
 )
 async def create_group(data: JSONBody[GroupCreate], principal: Authenticated, groups: Groups) -> GroupOut:
     return await groups.create(principal, data)
@@ -39,10 +38,7 @@ async def create_group(data: JSONBody[GroupCreate], principal: Authenticated, gr
 
 @get(
     ["/api/v1/groups", "/groups"],
-    tags=TAGS,
-    security=BEARER,
     summary="The caller's groups with role, member count, last message and unread count",
-    responses=error_responses(401),
 )
 async def list_groups(principal: Authenticated, groups: Groups) -> list[GroupOut]:
     return await groups.list_mine(principal)
@@ -50,10 +46,8 @@ async def list_groups(principal: Authenticated, groups: Groups) -> list[GroupOut
 
 @get(
     "/api/v1/groups/{group_id:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="One of the caller's groups",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def get_group(group_id: Id, principal: Authenticated, groups: Groups) -> GroupOut:
     return await groups.get(principal, group_id)
@@ -61,10 +55,8 @@ async def get_group(group_id: Id, principal: Authenticated, groups: Groups) -> G
 
 @patch(
     "/api/v1/groups/{group_id:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="Rename or describe a group (admin)",
-    responses=error_responses(400, 401, 403, 404),
+    responses=error_responses(400, 403, 404),
 )
 async def update_group(
     group_id: Id, data: JSONBody[GroupPatch], principal: Authenticated, groups: Groups
@@ -74,11 +66,9 @@ async def update_group(
 
 @delete(
     "/api/v1/groups/{group_id:int}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Delete a group and its messages (admin); members are notified",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(403, 404),
 )
 async def delete_group(group_id: Id, principal: Authenticated, groups: Groups) -> None:
     await groups.delete(principal, group_id)
@@ -86,10 +76,8 @@ async def delete_group(group_id: Id, principal: Authenticated, groups: Groups) -
 
 @get(
     "/api/v1/groups/{group_id:int}/members",
-    tags=TAGS,
-    security=BEARER,
     summary="Members of a group",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def list_members(group_id: Id, principal: Authenticated, groups: Groups) -> list[MemberOut]:
     return await groups.members(principal, group_id)
@@ -97,14 +85,12 @@ async def list_members(group_id: Id, principal: Authenticated, groups: Groups) -
 
 @post(
     ["/api/v1/groups/{group_id:int}/members", "/groups/{group_id:int}/members"],
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_201_CREATED,
     summary=(
         "Add a member (admin): by email, or by user id someone who already shares a group with the"
         " caller; MEMBER_ADD_RATE_LIMIT attempts per user"
     ),
-    responses=error_responses(400, 401, 403, 404, 409, 429),
+    responses=error_responses(400, 403, 404, 409, 429),
 )
 async def add_member(
     group_id: Id, data: JSONBody[UserRef], principal: Authenticated, groups: Groups
@@ -114,11 +100,9 @@ async def add_member(
 
 @delete(
     ["/api/v1/groups/{group_id:int}/members", "/groups/{group_id:int}/members"],
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Remove a member named by email or user id in the body (admin; the seed's form)",
-    responses=error_responses(400, 401, 403, 404, 409),
+    responses=error_responses(400, 403, 404, 409),
 )
 async def remove_member(
     group_id: Id, data: JSONBody[UserRef], principal: Authenticated, groups: Groups
@@ -128,11 +112,9 @@ async def remove_member(
 
 @delete(
     "/api/v1/groups/{group_id:int}/members/{user_id:int}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Remove a member (admin)",
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(403, 404, 409),
 )
 async def remove_member_by_id(group_id: Id, user_id: Id, principal: Authenticated, groups: Groups) -> None:
     await groups.remove_member(principal, group_id, UserRef(user_id=user_id))
@@ -140,10 +122,8 @@ async def remove_member_by_id(group_id: Id, user_id: Id, principal: Authenticate
 
 @patch(
     "/api/v1/groups/{group_id:int}/members/{user_id:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="Change a member's role (admin); a group keeps at least one admin",
-    responses=error_responses(400, 401, 403, 404, 409),
+    responses=error_responses(400, 403, 404, 409),
 )
 async def change_role(
     group_id: Id, user_id: Id, data: JSONBody[RoleChange], principal: Authenticated, groups: Groups
@@ -153,11 +133,9 @@ async def change_role(
 
 @post(
     "/api/v1/groups/{group_id:int}/leave",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Leave a group (the last admin hands over first)",
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(403, 404, 409),
 )
 async def leave_group(group_id: Id, principal: Authenticated, groups: Groups) -> None:
     await groups.leave(principal, group_id)
@@ -165,10 +143,8 @@ async def leave_group(group_id: Id, principal: Authenticated, groups: Groups) ->
 
 @get(
     ["/api/v1/groups/{group_id:int}/access", "/verify-group-access/{group_id:int}"],
-    tags=TAGS,
-    security=BEARER,
     summary="Whether the caller may use a group (404 otherwise)",
-    responses=error_responses(401, 404),
+    responses=error_responses(404),
 )
 async def verify_group_access(group_id: Id, principal: Authenticated, groups: Groups) -> AccessOut:
     membership = await groups.access(principal, group_id)
@@ -177,14 +153,12 @@ async def verify_group_access(group_id: Id, principal: Authenticated, groups: Gr
 
 @post(
     "/api/v1/direct",
-    tags=TAGS,
-    security=BEARER,
     summary=(
         "Open the 1:1 chat with someone (201 when new, 200 when it already exists); refused when"
         " either blocked the other; DIRECT_CHAT_RATE_LIMIT new chats per user"
     ),
     responses={200: ResponseSpec(GroupOut, description="The chat already existed")}
-    | error_responses(400, 401, 404, 409, 429),
+    | error_responses(400, 404, 409, 429),
 )
 async def open_direct(
     data: JSONBody[UserRef], principal: Authenticated, groups: Groups
@@ -194,17 +168,22 @@ async def open_direct(
 
 
 route_handlers = [
-    create_group,
-    list_groups,
-    get_group,
-    update_group,
-    delete_group,
-    list_members,
-    add_member,
-    remove_member,
-    remove_member_by_id,
-    change_role,
-    leave_group,
-    verify_group_access,
-    open_direct,
+    area(
+        create_group,
+        list_groups,
+        get_group,
+        update_group,
+        delete_group,
+        list_members,
+        add_member,
+        remove_member,
+        remove_member_by_id,
+        change_role,
+        leave_group,
+        verify_group_access,
+        open_direct,
+        tags=TAGS,
+        security=BEARER,
+        errors=(401,),
+    )
 ]

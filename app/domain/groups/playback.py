@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from app.ws.playback import PlaybackStore
+from app.domain.playback import PlaybackStore
 
 log = logging.getLogger("huddle.groups")
 

@@ -17,6 +17,7 @@ from app.domain.accounts.blocks import email_visible, has_blocked, shares_group
 from app.domain.accounts.services import Principal, normalize_email, public_user
 from app.domain.attachments.services import group_attachment_keys
 from app.domain.attachments.services import remove_blobs as remove_attachment_blobs
+from app.domain.frames import GroupJoined
 from app.domain.groups.access import require_admin, require_member
 from app.domain.groups.playback import forget_playback
 from app.domain.groups.schemas import (
@@ -30,12 +31,12 @@ from app.domain.groups.schemas import (
     UserRef,
     as_role,
 )
-from app.domain.media.sweeper import group_blob_keys, remove_group_blobs
+from app.domain.media.uploads.sweeper import group_blob_keys, remove_group_blobs
 from app.domain.messages.frames import to_frame
 from app.domain.messages.services import MessageService, release
+from app.domain.runtime import Runtime
+from app.domain.uow import UnitOfWork
 from app.errors import BadRequest, Blocked, Conflict, Forbidden, NotFound, RateLimited
-from app.runtime import Runtime
-from app.ws.protocol import GroupJoined
 
 USER_NOT_FOUND = "User not found"
 NOT_A_MEMBER = "Not a member of this group"
@@ -50,6 +51,7 @@ class GroupService:
         self.db = db
         self.runtime = runtime
         self.events = runtime.events
+        self.uow = UnitOfWork(db, runtime.events)
         self.messages = MessageService(db, runtime)
 
     # -- reading -----------------------------------------------------------------------------------
@@ -169,8 +171,8 @@ class GroupService:
         await self.db.flush()
         membership = Membership(group_id=group.id, user_id=principal.user_id, role=ROLE_ADMIN)
         self.db.add(membership)
-        await self.db.commit()
-        await self.events.to_user(principal.user_id, GroupJoined(group_id=group.id, from_seq=0))
+        self.uow.to_user(principal.user_id, GroupJoined(group_id=group.id, from_seq=0))
+        await self.uow.commit()
         return (await self._render(principal, [(group, membership)]))[0]
 
     async def update(self, principal: Principal, group_id: int, patch: GroupPatch) -> GroupOut:
@@ -179,10 +181,10 @@ class GroupService:
             group.name = patch.name.strip()
         if patch.description is not msgspec.UNSET:
             group.description = patch.description
-        await self.db.commit()
-        await self.events.to_group(
+        self.uow.to_group(
             group_id, GroupUpdated(group_id=group_id, name=group.name, description=group.description)
         )
+        await self.uow.commit()
         return (await self._render(principal, [(group, membership)]))[0]
 
     async def delete(self, principal: Principal, group_id: int) -> None:
@@ -193,12 +195,12 @@ class GroupService:
         blobs = await group_blob_keys(self.db, group.id)  # the rows cascade; the bytes must go too
         attachments = await group_attachment_keys(self.db, group.id)
         await self.db.delete(group)
-        await self.db.commit()
+        self.uow.to_group(group.id, GroupDeleted(group_id=group.id))
+        await self.uow.commit()
         await self.runtime.messages.drop_group(group.id)
         await forget_playback(self.runtime.playback, group.id)
         await remove_group_blobs(self.runtime.blobs, blobs)
         await remove_attachment_blobs(self.runtime.blobs, attachments)
-        await self.events.to_group(group.id, GroupDeleted(group_id=group.id))
 
     # -- membership --------------------------------------------------------------------------------
 
@@ -326,11 +328,11 @@ class GroupService:
             await self.db.execute(
                 delete(Membership).where(Membership.group_id == group.id, Membership.user_id == user.id)
             )
-            await self.db.commit()
             if heir is not None:
-                await self.events.to_group(
+                self.uow.to_group(
                     group.id, RoleChanged(group_id=group.id, user_id=heir.user_id, role=as_role(ROLE_ADMIN))
                 )
+            await self.uow.commit()
             await self.messages.system(group, "leave", user, f"{_label(user)} left {group.name}")
 
     async def change_role(self, principal: Principal, group_id: int, user_id: int, role: str) -> MemberOut:
@@ -346,10 +348,8 @@ class GroupService:
             if (admins or 0) <= 1:
                 raise Conflict("A group needs at least one admin")
         membership.role = role
-        await self.db.commit()
-        await self.events.to_group(
-            group_id, RoleChanged(group_id=group_id, user_id=user_id, role=as_role(role))
-        )
+        self.uow.to_group(group_id, RoleChanged(group_id=group_id, user_id=user_id, role=as_role(role)))
+        await self.uow.commit()
         return self._member_out(user, membership)
 
     async def access(self, principal: Principal, group_id: int) -> Membership:
@@ -394,10 +394,10 @@ class GroupService:
                         Membership(group_id=group.id, user_id=high, role=ROLE_MEMBER),
                     ]
                 )
-                await self.db.commit()
-                created = True
                 for user_id in (low, high):
-                    await self.events.to_user(user_id, GroupJoined(group_id=group.id, from_seq=0))
+                    self.uow.to_user(user_id, GroupJoined(group_id=group.id, from_seq=0))
+                await self.uow.commit()
+                created = True
             except IntegrityError:
                 await self.db.rollback()  # someone created it first: use theirs
                 await self.db.refresh(principal.user)

@@ -1,1 +1,1 @@
-"""Media: the video library. Bytes live behind the blob store port (`app.domain.media.blobstore`)."""
+"""Media: the video library. Bytes live behind the blob store port (`app.blobstore`)."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from litestar.di import NamedDependency
 
-from app.domain.media.resumable import ResumableUploads
-from app.domain.media.services import MediaService
-from app.domain.media.subtitle_service import SubtitleService
-from app.domain.media.uploads import FormUploads
+from app.domain.media.catalog.services import MediaService
+from app.domain.media.subtitles.services import SubtitleService
+from app.domain.media.uploads.form import FormUploads
+from app.domain.media.uploads.resumable import ResumableUploads
 from app.domain.params import DbSession, RuntimeDep
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.db.dialects import is_postgres
 from app.db.models.media import UPLOAD_DONE, Attachment, Subtitle, UploadSession, Video
 from app.domain.accounts.schemas import StorageUsage
 from app.errors import QuotaExceeded, RateLimited
@@ -64,7 +65,7 @@ async def usage(db: AsyncSession, settings: Settings, user_id: int) -> StorageUs
 
 async def lock(db: AsyncSession, group_id: int, user_id: int) -> None:
     """PostgreSQL: hold the group's, then the user's, quota lock until the transaction ends."""
-    if db.get_bind().dialect.name != "postgresql":
+    if not is_postgres(db):
         return
     for key in (_GROUP_LOCK | group_id, _USER_LOCK | user_id):
         await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

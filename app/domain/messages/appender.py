@@ -26,9 +26,9 @@ from app.db.engine import autocommit
 from app.db.models.groups import Group, Membership
 from app.domain.events import Events
 from app.domain.groups.access import GROUP_NOT_FOUND
-from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.frames import to_frame
 from app.domain.messages.store import Draft, MessageStore, StoredMessage
+from app.domain.shared.signing import AttachmentSigner
 from app.errors import DEPENDENCY_DOWN, NotFound
 
 log = logging.getLogger("huddle.messages")

@@ -26,9 +26,10 @@ from app.domain.messages.schemas import (
     SearchPage,
     SendMessage,
 )
-from app.domain.params import BEARER, Id, Offset
+from app.domain.params import Id, Offset
 from app.domain.patterns import EMOJI_IN_PATH
-from app.server.errors import error_responses
+from app.web.responses import BEARER, error_responses
+from app.web.routes import area
 
 TAGS = ["messages"]
 SeqParam = Annotated[int, Parameter(ge=1, le=MAX_ID)]
@@ -40,11 +41,9 @@ Query = Annotated[str, Parameter(min_length=1, max_length=200)]
 
 @post(
     "/api/v1/groups/{group_id:int}/messages",
-    tags=TAGS,
-    security=BEARER,
     summary="Send a message (idempotent on client_msg_id: 201 when stored, 200 for a retry)",
     responses={200: ResponseSpec(ChatMessage, description="A retry: the message stored the first time")}
-    | error_responses(400, 401, 404, 409),
+    | error_responses(400, 409),
 )
 async def send_message(
     group_id: Id, data: JSONBody[SendMessage], principal: Authenticated, messages: Messages
@@ -55,10 +54,8 @@ async def send_message(
 
 @get(
     "/api/v1/groups/{group_id:int}/messages",
-    tags=TAGS,
-    security=BEARER,
     summary="History by seq, ascending: the latest page, older ones with before_seq, newer with after_seq",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def history(
     group_id: Id,
@@ -73,10 +70,8 @@ async def history(
 
 @get(
     "/messages",
-    tags=TAGS,
-    security=BEARER,
     summary="The seed's history: newest first with offset pagination",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def seed_history(
     principal: Authenticated, messages: Messages, group_id: Id, limit: Limit = 50, offset: Offset = 0
@@ -86,10 +81,8 @@ async def seed_history(
 
 @patch(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}",
-    tags=TAGS,
-    security=BEARER,
     summary="Edit your own message",
-    responses=error_responses(400, 401, 403, 404),
+    responses=error_responses(400, 403),
 )
 async def edit_message(
     group_id: Id, seq: SeqParam, data: JSONBody[EditMessage], principal: Authenticated, messages: Messages
@@ -99,11 +92,9 @@ async def edit_message(
 
 @delete(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_204_NO_CONTENT,
     summary="Delete a message (its author, or a group admin); a tombstone keeps the seq",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(403),
 )
 async def delete_message(group_id: Id, seq: SeqParam, principal: Authenticated, messages: Messages) -> None:
     await messages.delete(principal, group_id, seq)
@@ -111,10 +102,8 @@ async def delete_message(group_id: Id, seq: SeqParam, principal: Authenticated, 
 
 @put(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}/reactions/{emoji:str}",
-    tags=TAGS,
-    security=BEARER,
     summary="React to a message with an emoji",
-    responses=error_responses(400, 401, 404, 422),
+    responses=error_responses(400, 422),
 )
 async def add_reaction(
     group_id: Id, seq: SeqParam, emoji: EmojiParam, principal: Authenticated, messages: Messages
@@ -124,11 +113,9 @@ async def add_reaction(
 
 @delete(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}/reactions/{emoji:str}",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_200_OK,
     summary="Take back your reaction",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def remove_reaction(
     group_id: Id, seq: SeqParam, emoji: EmojiParam, principal: Authenticated, messages: Messages
@@ -138,11 +125,9 @@ async def remove_reaction(
 
 @post(
     "/api/v1/groups/{group_id:int}/read",
-    tags=TAGS,
-    security=BEARER,
     status_code=HTTP_200_OK,
     summary="Mark the group read up to a seq (never moves backwards)",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400),
 )
 async def mark_read(
     group_id: Id, data: JSONBody[MarkRead], principal: Authenticated, messages: Messages
@@ -152,10 +137,7 @@ async def mark_read(
 
 @get(
     "/api/v1/groups/{group_id:int}/messages/{seq:int}/readers",
-    tags=TAGS,
-    security=BEARER,
     summary="Members who have read up to this message",
-    responses=error_responses(401, 404),
 )
 async def readers(group_id: Id, seq: SeqParam, principal: Authenticated, messages: Messages) -> list[Reader]:
     return await messages.readers(principal, group_id, seq)
@@ -163,10 +145,8 @@ async def readers(group_id: Id, seq: SeqParam, principal: Authenticated, message
 
 @get(
     "/api/v1/messages/search",
-    tags=TAGS,
-    security=BEARER,
     summary="Full-text search in the caller's groups (or one of them), newest first",
-    responses=error_responses(400, 401, 404, 429),
+    responses=error_responses(400, 429),
 )
 async def search_messages(
     principal: Authenticated,
@@ -180,14 +160,19 @@ async def search_messages(
 
 
 route_handlers = [
-    send_message,
-    history,
-    seed_history,
-    edit_message,
-    delete_message,
-    add_reaction,
-    remove_reaction,
-    mark_read,
-    readers,
-    search_messages,
+    area(
+        send_message,
+        history,
+        seed_history,
+        edit_message,
+        delete_message,
+        add_reaction,
+        remove_reaction,
+        mark_read,
+        readers,
+        search_messages,
+        tags=TAGS,
+        security=BEARER,
+        errors=(401, 404),
+    )
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import cast
 
-from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.schemas import (
     AttachmentKind,
     AttachmentOut,
@@ -17,6 +16,7 @@ from app.domain.messages.schemas import (
     VideoControl,
 )
 from app.domain.messages.store import AttachmentRef, StoredMessage
+from app.domain.shared.signing import AttachmentSigner
 
 
 def to_frame(

@@ -18,7 +18,7 @@ from app.db.models.groups import ROLE_ADMIN, Group, Membership
 from app.db.models.media import Video
 from app.domain.accounts.services import Principal
 from app.domain.attachments.services import link, refs_for_send, unlink_message
-from app.domain.groups.access import require_member
+from app.domain.groups.access import member_group_ids, require_member
 from app.domain.messages.appender import READ_FORWARD, Appended, read_position
 from app.domain.messages.frames import reaction_summary, to_frame
 from app.domain.messages.schemas import (
@@ -37,8 +37,8 @@ from app.domain.messages.schemas import (
 )
 from app.domain.messages.store import MAX_REACTION_KINDS, Draft, StoredMessage
 from app.domain.notifications.mentions import resolve_mentions
+from app.domain.runtime import Runtime
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
-from app.runtime import Runtime
 
 MESSAGE_NOT_FOUND = "Message not found"
 
@@ -215,11 +215,7 @@ class MessageService:
             await self._member(principal, group_id)
             group_ids = [group_id]
         else:
-            group_ids = list(
-                await self.db.scalars(
-                    select(Membership.group_id).where(Membership.user_id == principal.user_id)
-                )
-            )
+            group_ids = list(await self.db.scalars(member_group_ids(principal.user_id)))
         rows = await self.store.search(group_ids, query, limit=limit + 1, offset=offset)
         items = [self._frame(m, principal.user_id) for m in rows[:limit]]
         next_offset = offset + limit if len(rows) > limit else None

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db.dialects import insert_for
 from app.db.engine import autocommit
 from app.db.models.messages import GroupSequence, MentionRow, MessageRow, ReactionRow
 from app.domain.messages.search_terms import split_query
@@ -309,7 +310,7 @@ class SQLMessageStore:
             if live is None:
                 return None
             if add:
-                insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+                insert = insert_for(db)
                 await db.execute(
                     insert(ReactionRow)
                     .values(

@@ -22,7 +22,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import aiohttp.abc
@@ -36,8 +36,7 @@ from app.db.models.notifications import GroupNotificationSettings, NotificationS
 from app.domain.messages.store import StoredMessage
 from app.domain.notifications.policy import Policy, notifies
 from app.domain.notifications.vapid import VapidKey
-from app.runtime import Runtime
-from app.ws.presence import PresenceStore
+from app.domain.runtime import Runtime
 
 log = logging.getLogger("huddle.push")
 QUEUE_MAX = 10_000  # messages waiting; past it new ones are not pushed (logged)
@@ -46,6 +45,12 @@ GONE = (404, 410)
 # How long "nobody has a subscription" is believed: a server without Web Push users (a load test, a
 # team that never enabled it) then pays no query per message; a first subscription is noticed this late.
 NOBODY_TTL_S = 10.0
+
+
+class Presence(Protocol):
+    """Who has a realtime connection to a group, across workers (the real-time layer's presence)."""
+
+    async def online(self, group_id: int) -> list[int]: ...
 
 
 class PublicOnlyResolver(aiohttp.abc.AbstractResolver):
@@ -84,7 +89,7 @@ class PushPayload(msgspec.Struct, kw_only=True):
 
 
 class PushNotifier:
-    def __init__(self, runtime: Runtime, presence: PresenceStore, key: VapidKey) -> None:
+    def __init__(self, runtime: Runtime, presence: Presence, key: VapidKey) -> None:
         self.runtime = runtime
         self.presence = presence
         self.key = key

@@ -29,8 +29,8 @@ from app.domain.notifications.schemas import (
     PushSubscriptionOut,
 )
 from app.domain.notifications.vapid import unb64url, vapid_key
+from app.domain.runtime import Runtime
 from app.errors import ServiceUnavailable, Unprocessable
-from app.runtime import Runtime
 
 
 def _clock(minutes: int | None) -> str | None:

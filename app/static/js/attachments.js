@@ -6,6 +6,7 @@
 // id the message then carries in `attachment_ids`. URLs in frames are signed and short-lived, so an
 // <img> or a download link needs no Authorization header.
 
+import { icon } from "./icons.js";
 import { describeError } from "./api.js";
 import { h, replaceChildren, toast } from "./dom.js";
 
@@ -47,9 +48,8 @@ export class AttachmentTray {
       class: "secondary attach",
       aria: { label: "Attach files" },
       title: "Attach files (or drop them here)",
-      text: "📎",
       on: { click: () => this.input.click() },
-    });
+    }, icon("attach"));
     this.list = h("ul", { class: "tray", aria: { label: "Attachments to send" }, hidden: true });
   }
 
@@ -135,7 +135,7 @@ export class AttachmentTray {
           entry.attachment || entry.error
             ? h("span", { class: "file-state", text: state })
             : h("progress", { max: file.size, value: entry.loaded, aria: { label: `Uploading ${file.name}` } }),
-          h("button", { type: "button", class: "link", aria: { label: `Remove ${file.name}` }, text: "✕", on: { click: () => this.remove(entry) } }),
+          h("button", { type: "button", class: "link", aria: { label: `Remove ${file.name}` }, on: { click: () => this.remove(entry) } }, icon("close")),
         );
       }),
     );

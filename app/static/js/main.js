@@ -42,6 +42,56 @@ function providerFailure(reason) {
   return PROVIDER_FAILURES[reason] || "Signing in with your identity provider failed. Try again.";
 }
 
+
+const mediaEvent = (app, frame) => app.media.event(frame);
+
+/** What each non-sequenced frame type does: (app, frame, store, groupId). Unknown types are ignored. */
+const FRAME_HANDLERS = {
+  ack: (app, frame) => app.acked(frame),
+  error: (app, frame) => app.socketError(frame),
+  subscribed: (app, frame, store, groupId) => {
+    store.setOnline(groupId, frame.online);
+    if (store.groups.has(groupId) && frame.latest_seq > (store.groups.get(groupId).latestSeq || 0)) {
+      store.groups.get(groupId).latestSeq = frame.latest_seq;
+      store.emit("unread", { groupId });
+    }
+  },
+  reset: (app, frame, store, groupId) => {
+    store.resetChat(groupId, frame.latest_seq);
+    if (store.openGroupId === groupId) app.reloadLatest(groupId);
+    app.refreshGroups();
+  },
+  presence: (app, frame, store) => store.presence(frame),
+  typing: (app, frame, store) => store.typing(frame),
+  seen: (app, frame, store) => store.seen(frame),
+  message_edited: (app, frame, store, groupId) =>
+    store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at, mentions: frame.mentions || [], editPending: false }),
+  message_deleted: (app, frame, store, groupId) => store.deleteMessage(groupId, frame.seq),
+  reaction: (app, frame, store) => store.applyReaction(frame),
+  playback_state: (app, frame, store) => store.setPlayback(frame),
+  watching: (app, frame, store, groupId) => store.setWatching(groupId, frame.user_ids),
+  video_added: mediaEvent,
+  video_updated: mediaEvent,
+  video_deleted: mediaEvent,
+  video_processing: mediaEvent,
+  group_updated: (app, frame, store, groupId) => {
+    const group = store.groups.get(groupId);
+    if (group) store.upsertGroup({ ...group, name: frame.name, description: frame.description });
+  },
+  group_deleted: (app, frame, store, groupId) => {
+    const group = store.groups.get(groupId);
+    store.removeGroup(groupId, group ? `${store.displayName(group)} was deleted.` : null);
+  },
+  member_role: (app, frame, store, groupId) => {
+    if (frame.user_id === store.me?.id) {
+      const group = store.groups.get(groupId);
+      if (group) store.upsertGroup({ ...group, role: frame.role });
+      if (group) announce(`You are now ${frame.role === "admin" ? "an admin" : "a member"} of ${group.name}`);
+    }
+    if (store.chats.get(groupId)?.members) app.reloadMembers(groupId);
+  },
+};
+
 class App {
   constructor(root) {
     this.root = root;
@@ -462,75 +512,7 @@ class App {
       }
       return;
     }
-    switch (frame.type) {
-      case "ack":
-        this.acked(frame);
-        break;
-      case "error":
-        this.socketError(frame);
-        break;
-      case "subscribed":
-        store.setOnline(groupId, frame.online);
-        if (store.groups.has(groupId) && frame.latest_seq > (store.groups.get(groupId).latestSeq || 0)) {
-          store.groups.get(groupId).latestSeq = frame.latest_seq;
-          store.emit("unread", { groupId });
-        }
-        break;
-      case "reset":
-        store.resetChat(groupId, frame.latest_seq);
-        if (store.openGroupId === groupId) this.reloadLatest(groupId);
-        this.refreshGroups();
-        break;
-      case "presence":
-        store.presence(frame);
-        break;
-      case "typing":
-        store.typing(frame);
-        break;
-      case "seen":
-        store.seen(frame);
-        break;
-      case "message_edited":
-        store.updateMessage(groupId, frame.seq, { text: frame.text, edited_at: frame.edited_at, mentions: frame.mentions || [], editPending: false });
-        break;
-      case "message_deleted":
-        store.deleteMessage(groupId, frame.seq);
-        break;
-      case "reaction":
-        store.applyReaction(frame);
-        break;
-      case "playback_state":
-        store.setPlayback(frame);
-        break;
-      case "watching":
-        store.setWatching(groupId, frame.user_ids);
-        break;
-      case "video_added":
-      case "video_updated":
-      case "video_deleted":
-      case "video_processing":
-        this.media.event(frame);
-        break;
-      case "group_updated": {
-        const group = store.groups.get(groupId);
-        if (group) store.upsertGroup({ ...group, name: frame.name, description: frame.description });
-        break;
-      }
-      case "group_deleted": {
-        const group = store.groups.get(groupId);
-        store.removeGroup(groupId, group ? `${store.displayName(group)} was deleted.` : null);
-        break;
-      }
-      case "member_role":
-        if (frame.user_id === store.me?.id) {
-          const group = store.groups.get(groupId);
-          if (group) store.upsertGroup({ ...group, role: frame.role });
-          if (group) announce(`You are now ${frame.role === "admin" ? "an admin" : "a member"} of ${group.name}`);
-        }
-        if (store.chats.get(groupId)?.members) this.reloadMembers(groupId);
-        break;
-      default:
-    }
+    FRAME_HANDLERS[frame.type]?.(this, frame, store, groupId);
   }
 
   sequenced(frame) {

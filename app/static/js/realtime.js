@@ -42,7 +42,7 @@ export function createRealtime(transport, api, resumePoints) {
 export const CloseCode = {
   NORMAL: 1000,
   RESTART: 1012,
-  SLOW_CONSUMER: 1013,
+  TRY_AGAIN_LATER: 1013,
   UNAUTHORIZED: 4401,
   NOT_FOUND: 4404,
   IDLE: 4408,
@@ -368,7 +368,7 @@ export class StreamRealtime extends Realtime {
       this.stream = null;
       response.body?.cancel().catch(() => {});
       // 401: the session may have ended; 429: too many connections open; 503: the server is busy.
-      return this._lost(response.status === 401 ? CloseCode.UNAUTHORIZED : CloseCode.SLOW_CONSUMER, `HTTP ${response.status}`);
+      return this._lost(response.status === 401 ? CloseCode.UNAUTHORIZED : CloseCode.TRY_AGAIN_LATER, `HTTP ${response.status}`);
     }
     this._read(stream, response.body);
   }

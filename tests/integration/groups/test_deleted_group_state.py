@@ -9,7 +9,7 @@ import pytest
 from app.server.app import runtime_of
 from tests.conftest import AppClient
 from tests.helpers import register
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from app.blobstore import BlobStore, LocalBlobStore
+from app.blobstore.azure import AzureBlobStore
 from app.config import Settings
-from app.domain.media.blobstore import BlobStore, LocalBlobStore
-from app.domain.media.blobstore.azure import AzureBlobStore
 from tests.azurite import azurite
 from tests.services import RUN_ID
 

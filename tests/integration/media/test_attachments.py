@@ -39,7 +39,7 @@ from tests.integration.media.videos import (
     leftover_blobs,
     new_group,
 )
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

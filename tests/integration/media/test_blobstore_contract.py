@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.domain.media.blobstore import (
+from app.blobstore import (
     MAX_BLOCKS,
     READ_CHUNK_LIMIT,
     BlobChanged,

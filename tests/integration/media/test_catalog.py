@@ -18,7 +18,7 @@ from tests.integration.media.videos import (
     new_group,
     upload,
 )
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 
 from app.config import Settings
 from app.db.models.media import VideoJob
-from app.domain.media.jobs import Again, prune_jobs, queue_again
+from app.domain.media.transcode.jobs import Again, prune_jobs, queue_again
 from app.server.app import runtime_of
 from tests.conftest import SECRET, AppClient
 from tests.integration.media.videos import KiB, group_with_owner, mp4, upload

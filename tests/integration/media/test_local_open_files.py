@@ -12,8 +12,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from app.domain.media.blobstore import in_one_chunk, local
-from app.domain.media.blobstore.local import LocalBlobStore
+from app.blobstore import in_one_chunk, local
+from app.blobstore.local import LocalBlobStore
 from tests.integration.media.test_blobstore_contract import new_key, read_all, stream_of
 
 pytestmark = pytest.mark.anyio

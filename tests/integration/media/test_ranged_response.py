@@ -29,8 +29,8 @@ import pytest
 from litestar import Litestar, Request, Response, route
 from litestar.params import FromPath
 
-from app.domain.media.blobstore import READ_CHUNK_LIMIT, BlobInfo, BlobStore, LocalBlobStore
-from app.domain.media.blobstore.azure import AzureBlobStore
+from app.blobstore import READ_CHUNK_LIMIT, BlobInfo, BlobStore, LocalBlobStore
+from app.blobstore.azure import AzureBlobStore
 from app.errors import NotFound
 from app.server.errors import exception_handlers
 from app.streaming.conditions import http_date

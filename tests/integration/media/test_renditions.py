@@ -14,12 +14,12 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db.models.media import VideoJob
-from app.domain.media.renditions import derived_keys
+from app.domain.media.transcode.renditions import derived_keys
 from app.server.app import runtime_of
 from tests.conftest import AppClient
 from tests.ffmpeg import make_video, probe, stream_of
 from tests.integration.media.videos import KiB, group_with_owner, leftover_blobs, mp4, upload
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 WAIT_SECONDS = 180  # a bound for a busy machine, not an expectation

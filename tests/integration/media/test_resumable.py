@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from app.config import Settings
 from app.db.models.media import UploadSession
-from app.domain.media.sweeper import sweep_expired_uploads
+from app.domain.media.uploads.sweeper import sweep_expired_uploads
 from app.server.app import runtime_of
 from tests.conftest import AppClient
 from tests.helpers import Account, register

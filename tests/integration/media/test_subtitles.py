@@ -25,7 +25,7 @@ from tests.integration.media.videos import (
     mp4,
     upload,
 )
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

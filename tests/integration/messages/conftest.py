@@ -16,7 +16,8 @@ from app.config import Settings
 from app.db.models.accounts import User
 from app.db.models.groups import Group
 from app.domain.messages.store import MessageStore
-from app.runtime import Runtime, build_runtime
+from app.domain.runtime import Runtime
+from app.server.runtime import build_runtime
 
 BACKENDS = ["sqlite", "postgres", "mongodb"]
 

@@ -13,11 +13,11 @@ import msgspec
 import pytest
 from sqlalchemy import event, select
 
+from app.broker import group_channel
 from app.db.models.groups import Membership
 from app.domain.messages.store import Draft
+from app.domain.runtime import Runtime
 from app.errors import NotFound
-from app.runtime import Runtime
-from app.ws.broker import group_channel
 from app.ws.envelope import unpack
 
 pytestmark = pytest.mark.anyio

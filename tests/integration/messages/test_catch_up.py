@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
+from app.broker import group_channel
+from app.broker.memory import MemoryBroker
 from app.db.models.accounts import User
 from app.domain.accounts.services import Principal
-from app.domain.events import envelope
-from app.domain.media.signing import AttachmentSigner
 from app.domain.messages.frames import to_frame
 from app.domain.messages.store import Draft, StoredMessage
-from app.runtime import Runtime
-from app.ws.broker import group_channel
-from app.ws.broker.memory import MemoryBroker
+from app.domain.runtime import Runtime
+from app.domain.shared.signing import AttachmentSigner
 from app.ws.connection import Connection
+from app.ws.delivery import envelope
 from app.ws.fanout import Fanout
 from app.ws.presence import MemoryPresence
 from app.ws.reads import SharedReads

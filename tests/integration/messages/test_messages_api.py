@@ -9,15 +9,15 @@ import msgspec
 import pytest
 from redis.asyncio import RedisCluster
 
+from app.broker import Broker, group_channel
+from app.broker.redis_broker import RedisBroker
+from app.broker.sharded import ShardedRedisBroker
 from app.server.app import runtime_of
-from app.ws.broker import Broker, group_channel
-from app.ws.broker.redis_broker import RedisBroker
-from app.ws.broker.sharded import ShardedRedisBroker
 from app.ws.envelope import Kind, unpack
 from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import Account, register
-from tests.integration.media.wsclient import AsgiWebSocket
 from tests.integration.messages.conftest import BACKENDS
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

@@ -25,8 +25,8 @@ from app.domain.messages.store import Draft
 from app.errors import DEPENDENCY_DOWN, Saturated
 from tests.conftest import AppClient
 from tests.helpers import Account, register
-from tests.integration.media.wsclient import AsgiWebSocket
 from tests.secantus import Secantus
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 

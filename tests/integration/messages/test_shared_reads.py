@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.domain.messages.store import Draft, MessageStore, StoredMessage
-from app.runtime import Runtime
+from app.domain.runtime import Runtime
 from app.ws.reads import SharedReads
 
 pytestmark = pytest.mark.anyio

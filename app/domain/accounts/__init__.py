@@ -1,0 +1,1 @@
+"""Accounts: users, passwords, tokens, sessions, profiles, blocks, and sign-in with OpenID Connect."""

@@ -1,0 +1,1 @@
+"""Subtitle tracks: WebVTT/SRT files judged and cleaned, stored, served and deleted."""

@@ -1,0 +1,1 @@
+"""Making videos playable: the job queue, the runner, ffmpeg, and the renditions it writes."""

@@ -1,0 +1,1 @@
+"""Getting videos in: the one-request form upload and resumable upload sessions."""

@@ -1,0 +1,1 @@
+"""What media and attachments share: signed links and content sniffing."""
