@@ -27,7 +27,7 @@ from app.db.models.notifications import PushSubscription
 from app.server.app import runtime_of
 from tests.conftest import AppClient
 from tests.helpers import Account, register
-from tests.integration.media.wsclient import AsgiWebSocket
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 
