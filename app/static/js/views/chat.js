@@ -3,25 +3,17 @@
 
 import { describeError } from "../api.js";
 import { AttachmentTray, renderAttachments } from "../attachments.js";
-import { announce, confirmDialog, formatClock, formatTime, h, initials, replaceChildren, toast } from "../dom.js";
-import { TYPING_SHOWN_MS } from "../state.js";
+import { announce, formatClock, formatTime, h, initials, replaceChildren, toast } from "../dom.js";
 import { MembersPanel } from "./members.js";
 import { blockButton } from "../blocks.js";
 import { attachMentionAutocomplete, mentionNodes } from "../mentions.js";
+import { composer } from "./composer.js";
+import { messageActions } from "./message_actions.js";
+import { REACTIONS } from "./message_rules.js";
 import { PlayerPanel } from "./player.js";
 
-export const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 const PAGE = 50;
 const NEAR_BOTTOM_PX = 80;
-// The server's limit, in code points (an emoji is one, where a textarea's maxLength counts two).
-export const TEXT_MAX = 10_000;
-
-/** Null when `text` fits, else a sentence saying by how much it is too long. */
-export function tooLong(text) {
-  const length = [...text].length;
-  if (length <= TEXT_MAX) return null;
-  return `Too long: ${length.toLocaleString("en")} characters, the limit is ${TEXT_MAX.toLocaleString("en")}. Shorten it or send it in parts.`;
-}
 
 export class ChatView {
   constructor(app, groupId) {
@@ -615,246 +607,7 @@ export class ChatView {
     this.receipt.textContent = text;
   }
 
-  // -- actions -------------------------------------------------------------------------------------
-
-  composerKey(event) {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      this.send();
-    } else if (event.key === "Escape" && this.replyTo) {
-      event.preventDefault();
-      this.setReply(null);
-    } else if (event.key === "ArrowUp" && !this.input.value) {
-      const me = this.store.me?.id;
-      const own = this.chat.sorted().filter((f) => f.type === "message" && f.user_id === me && !f.deleted).at(-1);
-      if (own) {
-        event.preventDefault();
-        this.startEdit(own, { fromComposer: true });
-      }
-    }
-  }
-
-  /** Long pastes are kept whole and counted as the server counts; too long is said, never cut. */
-  checkLength() {
-    const problem = tooLong(this.input.value);
-    if (this.limitLine.textContent !== (problem || "")) this.limitLine.textContent = problem || "";
-    if (problem) this.input.setAttribute("aria-invalid", "true");
-    else this.input.removeAttribute("aria-invalid");
-    return !problem;
-  }
-
-  send() {
-    const text = this.input.value;
-    if (!this.checkLength()) {
-      this.input.focus();
-      return;
-    }
-    if (this.tray.busy) {
-      toast("Wait for the attachments to finish uploading.", "info");
-      return;
-    }
-    const attachmentIds = this.tray.ids;
-    if (!text.trim() && !attachmentIds.length) return;
-    this.app.sendMessage(this.groupId, text, this.replyTo?.seq ?? null, attachmentIds);
-    this.tray.clear();
-    this.input.value = "";
-    this.checkLength();
-    this.setReply(null, { keepFocus: true });
-    this.scrollToBottom();
-  }
-
-  sendTyping() {
-    const now = Date.now();
-    if (!this.input.value.trim()) {
-      this.stopTyping();
-      return;
-    }
-    if (now - this.lastTypingSent < 2_000) return;
-    this.lastTypingSent = now;
-    this.app.realtime?.send({ type: "typing", group_id: this.groupId });
-  }
-
-  /** The box cleared, the chat left or the tab closed: the others stop seeing "typing…" now, not
-   * when it fades. Nothing is sent if they were never told, or it has faded already. */
-  stopTyping() {
-    if (Date.now() - this.lastTypingSent > TYPING_SHOWN_MS) return;
-    this.lastTypingSent = 0;
-    this.app.realtime?.send({ type: "typing", group_id: this.groupId, active: false });
-  }
-
-  setReply(frame, { keepFocus = false } = {}) {
-    this.replyTo = frame;
-    this.replyBanner.hidden = !frame;
-    if (frame) {
-      const who = frame.user_id === this.store.me?.id ? "yourself" : frame.user_name || frame.user;
-      this.replyText.textContent = `${who}: “${frame.text.length > 80 ? `${frame.text.slice(0, 80)}…` : frame.text}”`;
-    }
-    if (!keepFocus) this.input.focus();
-  }
-
-  openPicker(frame, button) {
-    const li = button.closest("li");
-    li.querySelector(".emoji-picker")?.remove();
-    if (button.getAttribute("aria-expanded") === "true") {
-      button.setAttribute("aria-expanded", "false");
-      return;
-    }
-    const close = () => {
-      picker.remove();
-      button.setAttribute("aria-expanded", "false");
-      document.removeEventListener("pointerdown", outside, true);
-    };
-    const outside = (event) => {
-      if (!picker.contains(event.target) && event.target !== button) close();
-    };
-    const picker = h(
-      "div",
-      { class: "emoji-picker", role: "group", aria: { label: "Choose a reaction" } },
-      REACTIONS.map((emoji) => {
-        const mineAlready = (frame.reactions || []).some((r) => r.emoji === emoji && r.me);
-        return h("button", {
-          type: "button",
-          aria: { label: `React with ${emoji}`, pressed: mineAlready ? "true" : "false" },
-          text: emoji,
-          on: {
-            click: () => {
-              close();
-              button.focus();
-              this.toggleReaction(frame, emoji, mineAlready);
-            },
-          },
-        });
-      }),
-    );
-    picker.addEventListener("keydown", (event) => {
-      const buttons = [...picker.querySelectorAll("button")];
-      const index = buttons.indexOf(document.activeElement);
-      if (event.key === "Escape") {
-        event.preventDefault();
-        close();
-        button.focus();
-      } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
-        event.preventDefault();
-        buttons[(index + (event.key === "ArrowRight" ? 1 : buttons.length - 1)) % buttons.length].focus();
-      }
-    });
-    button.setAttribute("aria-expanded", "true");
-    li.append(picker);
-    document.addEventListener("pointerdown", outside, true);
-    picker.querySelector("button").focus();
-  }
-
-  async toggleReaction(frame, emoji, mine) {
-    const path = `/api/v1/groups/${this.groupId}/messages/${frame.seq}/reactions/${encodeURIComponent(emoji)}`;
-    try {
-      const reactions = mine ? await this.app.api.delete(path) : await this.app.api.put(path);
-      this.store.setReactions(this.groupId, frame.seq, reactions);
-    } catch (failure) {
-      toast(`Reaction failed: ${describeError(failure)}`);
-    }
-  }
-
-  /** Edits in place. Saving or cancelling returns focus where the edit began: the composer (after
-   * Up arrow, so the next message typed is not lost) or the message's Edit button. */
-  startEdit(frame, { fromComposer = false } = {}) {
-    const li = this.items.get(frame.seq);
-    const back = () => (fromComposer ? this.input.focus() : this.items.get(frame.seq)?.querySelector('[data-action="edit"]')?.focus());
-    if (!li || li.querySelector(".edit-form")) return;
-    const text = li.querySelector(".text");
-    const field = h("textarea", { id: `edit-${frame.seq}`, rows: 2, value: frame.text });
-    field.value = frame.text;
-    const error = h("p", { class: "form-error", role: "alert" });
-    const cancel = () => {
-      const current = form.closest("li") || li;
-      form.remove();
-      const shown = current.querySelector(".text");
-      if (shown) shown.hidden = false;
-      back();
-    };
-    const form = h(
-      "form",
-      { class: "edit-form" },
-      h("label", { for: `edit-${frame.seq}`, class: "sr-only", text: "Edit message" }),
-      field,
-      error,
-      h("div", { class: "row" }, h("button", { type: "submit", class: "primary", text: "Save" }), h("button", { type: "button", text: "Cancel", on: { click: cancel } })),
-    );
-    field.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") {
-        event.preventDefault();
-        cancel();
-      } else if (event.key === "Enter" && !event.shiftKey) {
-        event.preventDefault();
-        form.requestSubmit();
-      }
-    });
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const value = field.value;
-      if (!value.trim()) {
-        error.textContent = "A message cannot be empty. Delete it instead.";
-        return;
-      }
-      if (tooLong(value)) {
-        error.textContent = tooLong(value);
-        return;
-      }
-      if (value === frame.text) return cancel();
-      try {
-        await this.app.editMessage(this.groupId, frame.seq, value);
-        cancel(); // closes the box, shows the (new) text, returns focus
-      } catch (failure) {
-        error.textContent = describeError(failure);
-      }
-    });
-    text.hidden = true;
-    text.after(form);
-    field.focus();
-    field.setSelectionRange(field.value.length, field.value.length);
-  }
-
-  async deleteMessage(frame) {
-    if (!(await confirmDialog("Delete this message for everyone?", { confirm: "Delete", danger: true }))) return;
-    try {
-      await this.app.api.delete(`/api/v1/groups/${this.groupId}/messages/${frame.seq}`);
-      this.store.updateMessage(this.groupId, frame.seq, { deleted: true, text: "" });
-      announce("Message deleted");
-      this.input.focus();
-    } catch (failure) {
-      toast(`Could not delete: ${describeError(failure)}`);
-    }
-  }
-
-  async showReaders(frame) {
-    let readers;
-    try {
-      readers = await this.app.api.get(`/api/v1/groups/${this.groupId}/messages/${frame.seq}/readers`);
-    } catch (failure) {
-      toast(describeError(failure));
-      return;
-    }
-    const close = h("button", { type: "submit", class: "primary", text: "Close" });
-    const dialog = h(
-      "dialog",
-      { class: "readers", aria: { labelledby: "readers-title" } },
-      h(
-        "form",
-        { method: "dialog" },
-        h("h2", { id: "readers-title", text: "Seen by" }),
-        readers.length
-          ? h("ul", {}, readers.map((r) => h("li", { text: r.display_name || r.name })))
-          : h("p", { class: "muted", text: "Nobody has read it yet." }),
-        h("div", { class: "row end" }, close),
-      ),
-    );
-    dialog.addEventListener("close", () => {
-      dialog.remove();
-      this.items.get(frame.seq)?.querySelector('[data-action="readers"]')?.focus();
-    });
-    document.body.append(dialog);
-    dialog.showModal();
-    close.focus();
-  }
+  // -- actions: views/composer.js and views/message_actions.js, mixed in below ---------------------
 
   // -- scrolling and reading -----------------------------------------------------------------------
 
@@ -900,3 +653,5 @@ export class ChatView {
     }
   }
 }
+
+Object.assign(ChatView.prototype, composer, messageActions);
