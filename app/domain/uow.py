@@ -42,25 +42,30 @@ class UnitOfWork:
     def __init__(self, db: AsyncSession, events: Events) -> None:
         self.db = db
         self._events = events
-        self._queue = _queue(db.sync_session)
+
+    def _add(self, publish: Publish) -> None:
+        # The queue and its rollback hook are made by the first event: most requests (a video
+        # stream's authorization, every read) announce nothing and pay nothing.
+        _queue(self.db.sync_session).append(publish)
 
     def to_group(self, group_id: int, *frames: msgspec.Struct) -> None:
-        self._queue.append(partial(self._events.to_group, group_id, *frames))
+        self._add(partial(self._events.to_group, group_id, *frames))
 
     def to_user(self, user_id: int, frame: msgspec.Struct) -> None:
-        self._queue.append(partial(self._events.to_user, user_id, frame))
+        self._add(partial(self._events.to_user, user_id, frame))
 
     def access_changed(self) -> None:
-        self._queue.append(self._events.access_changed)
+        self._add(self._events.access_changed)
 
     async def commit(self) -> None:
+        queue: list[Publish] = self.db.sync_session.info.get(_QUEUE, [])
         try:
             await self.db.commit()
         except BaseException:
-            self._queue.clear()
+            queue.clear()
             raise
-        queued = list(self._queue)
-        self._queue.clear()
+        queued = list(queue)
+        queue.clear()
         for publish in queued:
             await publish()
 
