@@ -132,7 +132,7 @@ class EventStream:
 async def wait_for_end(connection: Connection, receive: Any) -> None:
     """Until the client goes (`http.disconnect`) or the server closes the stream, with a comment line
     every HEARTBEAT_SECONDS so proxies keep it open. Callbacks and one future rather than tasks and
-    `asyncio.wait`: thousands of streams sit here, and this is most of what each one holds."""
+    `asyncio.wait`: thousands of idle streams wait here at once, each holding whatever it waits with."""
     loop = asyncio.get_running_loop()
     reading: asyncio.Future[Any] | None = None
     beating: asyncio.TimerHandle | None = None
