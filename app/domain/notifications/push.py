@@ -9,8 +9,9 @@ settings, leaves out those with a realtime connection to the group (presence, ac
 those the settings silence (app/domain/notifications/policy.py), and POSTs to each subscription's
 push service with pywebpush. A 404 or 410 from the push service means the subscription is gone:
 its row is deleted. Payloads name the group and the sender; the message text only when the user
-allows previews. The queue is best effort: what is queued when a worker stops is not pushed. While
-nobody has a subscription (checked at most every NOBODY_TTL_S) a message costs no query at all.
+allows previews. A worker that stops pushes what it has queued first (up to STOP_DRAIN_S); one that is
+killed loses its queue. While nobody has a subscription (checked at most every NOBODY_TTL_S) a message
+costs no query at all.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ GONE = (404, 410)
 # How long "nobody has a subscription" is believed: a server without Web Push users (a load test, a
 # team that never enabled it) then pays no query per message; a first subscription is noticed this late.
 NOBODY_TTL_S = 10.0
+STOP_DRAIN_S = 5.0  # a stopping worker's time to push what it has queued (Granian allows it 30 s)
 
 
 class Presence(Protocol):
@@ -116,7 +118,11 @@ class PushNotifier:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="push-notifier")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Push what is queued (for STOP_DRAIN_S at most: a graceful stop, as a deploy makes, loses
+        nothing; a push service that hangs does not hold the worker), then stop."""
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queue.join(), STOP_DRAIN_S)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

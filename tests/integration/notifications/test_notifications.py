@@ -308,3 +308,22 @@ async def test_a_push_endpoint_whose_name_points_inward_gets_no_request(
     await client.post(f"/api/v1/groups/{gid}/messages", json={"text": "@Anna hi"}, headers=owner.headers)
     await client.app.state.pusher.drained()
     assert push_service.received == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.usefixtures("sqlite_url")
+async def test_pushes_queued_when_the_worker_stops_still_go_out(
+    make_client: Callable[[Settings], Any], make_settings: Callable[..., Settings], push_service: PushService
+) -> None:
+    """A deploy stops workers gracefully: what they had queued is pushed before they go."""
+    client: AppClient = await make_client(make_settings(push_allow_http=True))
+    owner, anna = await register(client, name="Owner"), await register(client, name="Anna")
+    gid = await group_with(client, owner, anna)
+    subscription = Browser().subscription(f"{push_service.base}/ok/anna")
+    await client.post("/api/v1/push/subscriptions", json=subscription, headers=anna.headers)
+    for n in range(5):
+        await client.post(
+            f"/api/v1/groups/{gid}/messages", json={"text": f"@Anna {n}"}, headers=owner.headers
+        )
+    await client.app.state.pusher.stop()  # what the app's shutdown does
+    assert len([r for r in push_service.received if r[0] == "/ok/anna"]) == 5
