@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.dialects import insert_for
 from app.db.models.groups import Membership
 from app.db.models.notifications import GroupNotificationSettings, NotificationSettings, PushSubscription
 from app.domain.accounts.services import Principal
@@ -59,6 +61,9 @@ def _level(value: str | None) -> Level | None:
     return level
 
 
+T = TypeVar("T")
+
+
 class NotificationService:
     def __init__(self, db: AsyncSession, runtime: Runtime) -> None:
         self.db = db
@@ -67,6 +72,12 @@ class NotificationService:
     async def _own(self, user_id: int) -> NotificationSettings:
         row = await self.db.get(NotificationSettings, user_id)
         return row or NotificationSettings(user_id=user_id, level="all", timezone="UTC", previews=False)
+
+    async def _made(self, model: type[T], **key: int) -> T:
+        """The row at `key` (its primary key, in column order), inserted with its defaults first when
+        missing: two tabs saving someone's first settings at once both find it, neither conflicts."""
+        await self.db.execute(insert_for(self.db)(model).values(**key).on_conflict_do_nothing())
+        return await self.db.get_one(model, tuple(key.values()))
 
     async def settings(self, principal: Principal) -> NotificationSettingsOut:
         own = await self._own(principal.user_id)
@@ -91,7 +102,6 @@ class NotificationService:
         )
 
     async def update(self, principal: Principal, patch: NotificationSettingsPatch) -> NotificationSettingsOut:
-        row = await self._own(principal.user_id)
         changes = msgspec.structs.asdict(patch)
         given = {name: value for name, value in changes.items() if value is not msgspec.UNSET}
         if ("dnd_start" in given) != ("dnd_end" in given) or (
@@ -102,9 +112,9 @@ class NotificationService:
             raise Unprocessable("timezone: not a known IANA time zone")
         if "mute_until" in given:
             given["mute_until"] = instant(given["mute_until"])
+        row = await self._made(NotificationSettings, user_id=principal.user_id)
         for name, value in given.items():
             setattr(row, name, _minutes(value) if name in ("dnd_start", "dnd_end") else value)
-        await self.db.merge(row)
         await self.db.commit()
         return await self.settings(principal)
 
@@ -112,10 +122,7 @@ class NotificationService:
         self, principal: Principal, group_id: int, data: GroupNotificationIn
     ) -> GroupNotificationOut:
         await require_member(self.db, group_id, principal.user_id)
-        row = await self.db.get(GroupNotificationSettings, (principal.user_id, group_id))
-        if row is None:
-            row = GroupNotificationSettings(user_id=principal.user_id, group_id=group_id)
-            self.db.add(row)
+        row = await self._made(GroupNotificationSettings, user_id=principal.user_id, group_id=group_id)
         row.level = data.level
         row.mute_until = instant(data.mute_until)
         await self.db.commit()

@@ -4,6 +4,7 @@ the subscription's private key; a 410 from it removes the subscription."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -115,6 +116,21 @@ async def test_settings_per_user_and_per_group(client: AppClient) -> None:
     assert (
         await client.put(f"/api/v1/notifications/groups/{theirs}", json={}, headers=me.headers)
     ).status_code == 404
+
+
+async def test_first_settings_written_at_once_from_two_tabs_all_succeed(client: AppClient) -> None:
+    """Two tabs saving a user's first settings (or a group's) race to create the row: both succeed."""
+    me = await register(client, name="Me")
+    gid = await group_with(client, me)
+    changes = [{"level": "mentions"}, {"previews": True}, {"timezone": "Europe/Paris"}, {"level": "all"}]
+    answers = await asyncio.gather(
+        *(client.patch("/api/v1/notifications/settings", json=c, headers=me.headers) for c in changes),
+        *(
+            client.put(f"/api/v1/notifications/groups/{gid}", json={"level": level}, headers=me.headers)
+            for level in ("nothing", "mentions", "all", "mentions")
+        ),
+    )
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
 
 
 # -- Web Push ----------------------------------------------------------------------------------------
