@@ -108,6 +108,7 @@ class App {
     this.wasOnline = false;
     this.unsentReads = new Map(); // groupId -> seq the server may not have
     this.pendingEdits = new Map(); // "groupId:seq" -> {groupId, seq, text}, waiting for the connection
+    this.memberReads = new Map(); // groupId -> the newest members read asked (reloadMembers)
     this.httpSends = Promise.resolve(); // messages sent over HTTP while the connection is down, in order
     this.afterSignIn = null;
     this.providerLogout = null; // {name, url}: offered on the sign-in page after signing out
@@ -283,6 +284,7 @@ class App {
     this.wasOnline = false;
     this.unsentReads = new Map(); // groupId -> seq the server may not have
     this.pendingEdits = new Map(); // "groupId:seq" -> {groupId, seq, text}, waiting for the connection
+    this.memberReads = new Map(); // groupId -> the newest members read asked (reloadMembers)
   }
 
   async signOut() {
@@ -523,18 +525,26 @@ class App {
       store.removeGroup(groupId, group ? `You are no longer a member of ${store.displayName(group)}.` : null);
       return;
     }
-    if ((frame.type === "add" || frame.type === "leave") && store.chats.get(groupId)?.members) {
-      this.reloadMembers(groupId);
+    if (frame.type === "add" || frame.type === "leave") {
+      const known = store.chats.get(groupId)?.members;
+      // Also while the open chat's first read of its members may be under way: it could predate this.
+      if (known || store.openGroupId === groupId) this.reloadMembers(groupId);
       const group = store.groups.get(groupId);
-      if (group) group.member_count = Math.max(1, (group.member_count || 1) + (frame.type === "add" ? 1 : -1));
+      if (group && known) group.member_count = Math.max(1, (group.member_count || 1) + (frame.type === "add" ? 1 : -1));
     }
   }
 
-  async reloadMembers(groupId) {
+  /** Reads a group's members again. A read started earlier never overwrites a later one's answer (a
+   * member added while the chat's first read was under way would vanish). Failures are shown stale
+   * until the next change, unless `quiet` is false. */
+  async reloadMembers(groupId, { quiet = true } = {}) {
+    const ticket = (this.memberReads.get(groupId) || 0) + 1;
+    this.memberReads.set(groupId, ticket);
     try {
-      this.store.setMembers(groupId, await this.api.get(`/api/v1/groups/${groupId}/members`));
-    } catch {
-      // shown stale until the next change
+      const members = await this.api.get(`/api/v1/groups/${groupId}/members`);
+      if (this.memberReads.get(groupId) === ticket) this.store.setMembers(groupId, members);
+    } catch (error) {
+      if (!quiet) throw error;
     }
   }
 

@@ -336,6 +336,7 @@ export class Store extends EventTarget {
     }
     const me = members.find((m) => m.user_id === this.me?.id);
     const group = this.groups.get(groupId);
+    if (group) group.member_count = members.length;
     if (me && group && group.role !== me.role) group.role = me.role;
     this.emit("members", { groupId });
   }

@@ -63,8 +63,7 @@ export class MembersPanel {
 
   async load() {
     try {
-      const members = await this.app.api.get(`/api/v1/groups/${this.groupId}/members`);
-      this.store.setMembers(this.groupId, members);
+      await this.app.reloadMembers(this.groupId, { quiet: false });
     } catch (failure) {
       this.error.textContent = describeError(failure);
     }
