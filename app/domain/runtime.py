@@ -21,6 +21,7 @@ from app.domain.accounts.oidc import Oidc
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
 from app.domain.events import Events
+from app.domain.media.catalog.streams import SignedStreams
 from app.domain.messages.appender import Appender
 from app.domain.messages.store import MessageStore
 from app.domain.playback import PlaybackStore
@@ -45,6 +46,7 @@ class Runtime:
     broker: Broker
     events: Events
     blobs: BlobStore
+    streams: SignedStreams  # stream URLs' signer and the players' light path (one per worker)
     attachment_signer: AttachmentSigner
     playback: PlaybackStore  # each group's player: read by sockets, moved by controls and video changes
     watching: WatchingStore  # who has each group's player open (app/domain/watching.py)

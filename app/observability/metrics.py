@@ -10,6 +10,7 @@ Hooks for the real-time gateway and the media code:
     slow_consumer_disconnected()             a socket closed because its send queue was full
     broker_reconnected()                     the broker's Redis subscription came back
     upload_bytes(n), stream_bytes(n)         media bytes received / sent
+    player_lane_answered()                   a signed video range answered before the router
 HTTP requests and open sockets (accept to close) are recorded by `app.observability.middleware`:
 nothing else calls `observe_http`, `socket_opened` or `socket_closed`.
 """
@@ -64,6 +65,10 @@ SLOW_CONSUMERS = Counter(
 BROKER_RECONNECTS = Counter("huddle_broker_reconnects", "Broker (Redis pub/sub) reconnections")
 UPLOAD_BYTES = Counter("huddle_upload_bytes", "Media bytes received in uploads")
 STREAM_BYTES = Counter("huddle_stream_bytes", "Media bytes sent by streaming responses")
+PLAYER_LANE = Counter(
+    "huddle_player_lane_answers",
+    "Signed video range requests answered before the router (app/server/player_lane.py)",
+)
 
 
 def observe_http(method: str, route: str, status: int, seconds: float) -> None:
@@ -122,6 +127,10 @@ def upload_bytes(count: int) -> None:
 
 def stream_bytes(count: int) -> None:
     STREAM_BYTES.inc(count)
+
+
+def player_lane_answered() -> None:
+    PLAYER_LANE.inc()
 
 
 def render() -> bytes:

@@ -45,6 +45,7 @@ from app.server import health, metrics, spa
 from app.server.dependencies import resolve_dependencies_in_order
 from app.server.errors import azure_exception_handlers, exception_handlers
 from app.server.openapi_document import openapi_config, refine
+from app.server.player_lane import with_player_lane
 from app.server.proxies import TrustedProxies, proxy_headers
 from app.server.runtime import build_runtime
 from app.server.security import cors_config, with_security_headers
@@ -157,9 +158,13 @@ def create_app(settings: Settings) -> Litestar:
         debug=settings.debug,
     )
     # Outermost, around Litestar's whole handler: every request, matched or not, is seen with its
-    # real client address.
+    # real client address. Players' signed ranges are answered just before the router.
     app.asgi_handler = proxy_headers(
-        observe(with_security_headers(app.asgi_handler, redirect_origins(settings))),
+        observe(
+            with_security_headers(
+                with_player_lane(app.asgi_handler, runtime.streams), redirect_origins(settings)
+            )
+        ),
         TrustedProxies(settings.trusted_proxies),
     )
     refine(app.openapi_schema)

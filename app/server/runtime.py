@@ -18,6 +18,7 @@ from app.domain.accounts.oidc import Oidc
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
 from app.domain.media.catalog.grants import StreamGrants
+from app.domain.media.catalog.streams import SignedStreams
 from app.domain.messages.appender import Appender
 from app.domain.messages.sql_store import SQLMessageStore
 from app.domain.messages.store import MessageStore
@@ -73,6 +74,7 @@ def build_runtime(settings: Settings) -> Runtime:
     messages = _message_store(settings, engine)
     events = BrokerEvents(broker, StreamGrants())
     signer = AttachmentSigner(settings.secret_key, settings.attachment_url_ttl_seconds)
+    blobs = create_blob_store(settings)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -85,7 +87,8 @@ def build_runtime(settings: Settings) -> Runtime:
         appender=Appender(messages, engine, events, signer),
         broker=broker,
         events=events,
-        blobs=create_blob_store(settings),
+        blobs=blobs,
+        streams=SignedStreams(settings, engine, blobs, events.grants),
         attachment_signer=signer,
         playback=RedisPlayback(redis, settings.redis_key_prefix) if redis else MemoryPlayback(),
         watching=RedisWatching(redis, settings.redis_key_prefix) if redis else MemoryWatching(),

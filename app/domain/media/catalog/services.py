@@ -20,8 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.blobstore import BlobInfo
-from app.db.engine import autocommit
-from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, Membership
 from app.db.models.media import JOB_DONE, Rendition, Subtitle, Video
 from app.domain.accounts.deps import bearer_token
@@ -29,6 +27,7 @@ from app.domain.accounts.services import AccountService
 from app.domain.groups.access import require_member
 from app.domain.ids import MAX_ID
 from app.domain.media.catalog.names import cleaned_name, numbered
+from app.domain.media.catalog.streams import VIDEO_FILE_MISSING, rendition_name, watchable
 from app.domain.media.catalog.tracks import load_subtitles, subtitle_info, subtitle_out
 from app.domain.media.schemas import (
     QualityOut,
@@ -50,10 +49,9 @@ from app.domain.media.transcode.renditions import (
 from app.domain.messages.services import release
 from app.domain.playback import follow_video
 from app.domain.runtime import Runtime
-from app.domain.shared.signing import INVALID_LINK, ORIGINAL, Link, StreamSigner
+from app.domain.shared.signing import INVALID_LINK, ORIGINAL, Link
 from app.domain.uow import UnitOfWork
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
-from app.streaming.offload import stream_offload
 from app.streaming.response import stored_response
 
 log = logging.getLogger("huddle.media")
@@ -63,21 +61,6 @@ NAME_BATCH = 100  # "clip (2).mp4" ... tried per query
 NAME_BATCHES = 10
 AMBIGUOUS_SHOWN = 20
 POSTER = "poster"  # what a poster URL is signed for
-
-
-def _watchable(user_id: int) -> Select[Video]:
-    """Videos in the groups of an active user."""
-    return (
-        select(Video)
-        .join(Membership, Membership.group_id == Video.group_id)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.user_id == user_id, User.is_active)
-    )
-
-
-def rendition_name(name: str, quality: str) -> str:
-    """The download name of a rendition: "film (360p).mp4" for "film.mkv"."""
-    return f"{name.rsplit('.', 1)[0]} ({quality}).mp4"
 
 
 def as_id(text: str | None) -> int | None:
@@ -109,8 +92,8 @@ class MediaService:
         self.store = runtime.blobs
         self.events = runtime.events
         self.uow = UnitOfWork(db, runtime.events)
-        self.signer = StreamSigner(runtime.settings.secret_key, runtime.settings.stream_url_ttl_seconds)
-        self.offload = stream_offload(runtime.settings, runtime.blobs)
+        self.streams = runtime.streams
+        self.signer = runtime.streams.signer
 
     def render(
         self,
@@ -182,7 +165,7 @@ class MediaService:
     async def list_watchable(
         self, user_id: int, group_id: int | None, limit: int, offset: int
     ) -> list[VideoOut]:
-        query = _watchable(user_id)
+        query = watchable(user_id)
         if group_id is not None:
             query = query.where(Video.group_id == group_id)
         return await self._page(query, user_id, limit, offset)
@@ -337,13 +320,11 @@ class MediaService:
         if link.present:
             user_id = self.signer.claimed_user(link)
             if quality != POSTER:  # players ask range after range: the light path
-                watchable = await self._watchable_blob(user_id, video_id, quality)
-                if watchable is not None:
-                    key, name, source = watchable
-                    self.signer.verify(video_id, link, key=source, quality=quality)
-                    return await self._respond_blob(request, key, name)
+                answer = await self.streams.respond(request, video_id, link, quality)
+                if answer is not None:
+                    return answer
             # Not watchable, or not ready: the full lookup says which (404, 403 or why not ready).
-            video = await self.db.scalar(_watchable(user_id).where(Video.id == video_id))
+            video = await self.db.scalar(watchable(user_id).where(Video.id == video_id))
             if video is None:
                 video = await self.db.get(Video, video_id)
                 if video is None:
@@ -384,7 +365,7 @@ class MediaService:
         return await self._respond(request, video, quality)
 
     async def _named(self, user_id: int, name: str, group_id: int | None, limit: int | None) -> list[Video]:
-        query = _watchable(user_id).where(Video.name == name)
+        query = watchable(user_id).where(Video.name == name)
         if group_id is not None:
             query = query.where(Video.group_id == group_id)
         return list(await self.db.scalars(query.order_by(Video.id).limit(limit)))
@@ -402,45 +383,13 @@ class MediaService:
             )
         video_id = as_id(name)
         if video_id is not None:
-            query = _watchable(user_id).where(Video.id == video_id)
+            query = watchable(user_id).where(Video.id == video_id)
             if group_id is not None:
                 query = query.where(Video.group_id == group_id)
             video = await self.db.scalar(query)
             if video is not None:
                 return video
         raise NotFound(VIDEO_NOT_FOUND)
-
-    async def _watchable_blob(self, user_id: int, video_id: int, quality: str) -> tuple[str, str, str] | None:
-        """The blob key, download name and the original's blob key (which links are bound to) of a
-        quality (the original or a finished rendition) of a video this user may watch. Players send a
-        request per range, so this is the hot path: a yes is remembered for a few seconds
-        (app/domain/media/catalog/grants.py), and asked as one statement on an autocommit connection (no
-        transaction round trips, no ORM objects)."""
-        grants = self.events.grants
-        remembered = grants.get(user_id, video_id, quality)
-        if remembered is not None:
-            return remembered
-        asked = grants.generation
-        watchable = _watchable(user_id).where(Video.id == video_id)
-        if quality == ORIGINAL:
-            query = watchable.with_only_columns(Video.blob_key, Video.name, Video.blob_key.label("source"))
-        else:
-            done = (
-                (Rendition.video_id == Video.id)
-                & (Rendition.quality == quality)
-                & (Rendition.state == JOB_DONE)
-            )
-            query = watchable.join(Rendition, done).with_only_columns(
-                Rendition.blob_key, Video.name, Video.blob_key.label("source")
-            )
-        async with autocommit(self.runtime.engine) as connection:
-            row = (await connection.execute(query)).first()
-        if row is None:
-            return None
-        name = row.name if quality == ORIGINAL else rendition_name(row.name, quality)
-        blob = row.blob_key, name, row.source
-        grants.put(user_id, video_id, quality, blob, asked=asked)
-        return blob
 
     async def _blob_key(self, video: Video, quality: str) -> tuple[str, str]:
         """The blob and download name of a quality; 404 saying why when it is not there (yet)."""
@@ -470,7 +419,7 @@ class MediaService:
             request,
             self.store,
             key,
-            missing="The video file is missing from storage",
+            missing=VIDEO_FILE_MISSING,
             filename=name,
-            offload=self.offload,
+            offload=self.streams.offload,
         )
