@@ -22,6 +22,7 @@ from typing import Any, get_args
 from urllib.parse import parse_qsl
 
 from litestar import Request
+from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Receive, Send
 
 from app.domain.ids import MAX_ID
@@ -41,9 +42,9 @@ def with_player_lane(app: ASGIApp, streams: SignedStreams) -> ASGIApp:
     async def lane(scope: Any, receive: Receive, send: Send) -> None:  # Any: a raw ASGI scope
         if scope["type"] == "http" and scope["method"] == "GET":
             matched = _PATH.fullmatch(scope["path"])
-            if matched is not None:
-                request: Request[Any, Any, Any] = Request(scope, receive)
-                response = await _answer(request, streams, int(matched[1]))
+            query = None if matched is None else _signed_query(scope["query_string"])
+            if matched is not None and query is not None:
+                response = await _answer(Request(scope, receive), streams, int(matched[1]), query)
                 if response is not None:
                     scope["path_template"] = ROUTE
                     metrics.player_lane_answered()
@@ -54,12 +55,11 @@ def with_player_lane(app: ASGIApp, streams: SignedStreams) -> ASGIApp:
     return lane
 
 
-async def _answer(request: Request[Any, Any, Any], streams: SignedStreams, video_id: int) -> Any:
-    """The route's answer when this request is a player's signed range it may have, else None."""
+async def _answer(
+    request: Request[Any, Any, Any], streams: SignedStreams, video_id: int, query: dict[str, str]
+) -> ASGIResponse | None:
+    """The route's answer when this signed request is a player's range it may have, else None."""
     if video_id > MAX_ID or "origin" in request.headers:
-        return None
-    query = _signed_query(request.scope["query_string"])
-    if query is None:
         return None
     link = Link(query["uid"], query["exp"], query["sig"])
     try:

@@ -63,17 +63,7 @@ def ranged_response(
     headers = request.headers
     head = request.method == "HEAD"
     content_type = _safe_content_type(info.content_type)
-    common: dict[str, str] = {
-        "accept-ranges": "bytes",
-        "etag": info.etag,
-        "last-modified": http_date(info.last_modified),
-        "cache-control": f"private, max-age={max_age}",
-        "x-content-type-options": "nosniff",
-        # Defence in depth: an uploaded HTML or SVG file opened directly runs no script on our origin.
-        "content-security-policy": "sandbox",
-    }
-    if filename is not None:
-        common["content-disposition"] = content_disposition(disposition, filename)
+    common = _common_headers(info, filename, disposition, max_age)
 
     if_none_match, if_modified_since = headers.get("if-none-match"), headers.get("if-modified-since")
     if not_modified(if_none_match, if_modified_since, info.etag, info.last_modified):
@@ -149,11 +139,30 @@ async def stored_response(
     if info is None:
         log.error("%s: no blob at %s", missing, key)
         raise NotFound(missing)
-    response = ranged_response(request, store, key, info, filename=filename, disposition=disposition)
-    if offload is not None and offloadable(request, info):
-        handed = {name: response.headers[name] for name in HANDED_OVER if name in response.headers}
+    if offload is not None and offloadable(request, info):  # a 200 or a 206 with these headers
+        representation = {
+            "content-type": _safe_content_type(info.content_type),
+            **_common_headers(info, filename, disposition, DEFAULT_MAX_AGE),
+        }
+        handed = {name: representation[name] for name in HANDED_OVER if name in representation}
         return await offload.respond(key, info, handed)
-    return response
+    return ranged_response(request, store, key, info, filename=filename, disposition=disposition)
+
+
+def _common_headers(info: BlobInfo, filename: str | None, disposition: str, max_age: int) -> dict[str, str]:
+    """What every answer about this version of the blob carries, whatever the range."""
+    common = {
+        "accept-ranges": "bytes",
+        "etag": info.etag,
+        "last-modified": http_date(info.last_modified),
+        "cache-control": f"private, max-age={max_age}",
+        "x-content-type-options": "nosniff",
+        # Defence in depth: an uploaded HTML or SVG file opened directly runs no script on our origin.
+        "content-security-policy": "sandbox",
+    }
+    if filename is not None:
+        common["content-disposition"] = content_disposition(disposition, filename)
+    return common
 
 
 def multipart_segments(
