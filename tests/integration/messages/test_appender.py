@@ -48,11 +48,12 @@ def group_with(runtime: Runtime, make_group: Callable[[], Any]) -> Callable[...,
 
 @pytest.fixture
 def writes(runtime: Runtime) -> Iterator[list[str]]:
-    """The seq reservations the real engine sends: one per write transaction of messages."""
+    """The seq reservations the real engine sends: one per write of messages (on PostgreSQL inside the
+    statement that inserts them)."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO GROUP_SEQUENCES"):
+        if "INSERT INTO GROUP_SEQUENCES" in statement.upper():
             seen.append(statement)
 
     engine = runtime.engine.sync_engine
@@ -225,3 +226,78 @@ async def test_a_slow_read_update_holds_back_only_its_own_sender(
             select(Membership.user_id, Membership.last_read_seq).where(Membership.group_id == group)
         )
         assert dict(rows.all()) == {ann: 1, bob: 2}
+
+
+@pytest.fixture
+def message_writes(runtime: Runtime) -> Iterator[dict[str, list[str]]]:
+    """What the real engine sends that writes messages or takes seqs, and the commits it asks for."""
+    seen: dict[str, list[str]] = {"statements": [], "commits": []}
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if any(table in sql.upper() for table in ("INTO MESSAGES", "INTO GROUP_SEQUENCES")):
+            seen["statements"].append(sql)
+
+    def commit(_conn: Any) -> None:
+        seen["commits"].append("COMMIT")
+
+    engine = runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    yield seen
+    event.remove(engine, "before_cursor_execute", statement)
+    event.remove(engine, "commit", commit)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite has no data-modifying CTE
+async def test_new_messages_take_their_seqs_and_are_stored_in_one_statement(
+    runtime: Runtime,
+    group_with: Callable[..., Any],
+    make_user: Callable[[], Any],
+    message_writes: dict[str, list[str]],
+    backend: str,
+) -> None:
+    ann = await make_user()
+    group = await group_with(ann)
+    await runtime.appender.append(draft(group, ann, "warm"), by_member=True)
+    message_writes["statements"].clear()
+    message_writes["commits"].clear()
+    batch = [draft(group, ann, f"m{i}") for i in range(3)]
+    batch[1] = msgspec.structs.replace(batch[1], client_msg_id="c-1")
+    results = await asyncio.gather(*(runtime.appender.submit(d, by_member=True) for d in batch))
+    assert [(m.seq, m.text, created) for m, created in results] == [
+        (2, "m0", True),
+        (3, "m1", True),
+        (4, "m2", True),
+    ]
+    assert len(message_writes["statements"]) == 1  # seqs and rows together: one round trip
+    assert message_writes["commits"] == []  # outside a transaction: no BEGIN, no COMMIT
+    stored = await runtime.messages.window(group, after_seq=0, limit=10)
+    assert [(m.seq, m.text, m.client_msg_id) for m in stored] == [
+        (1, "warm", None),
+        (2, "m0", None),
+        (3, "m1", "c-1"),
+        (4, "m2", None),
+    ]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_retry_beside_new_messages_falls_back_to_the_locked_path_without_a_gap(
+    runtime: Runtime,
+    group_with: Callable[..., Any],
+    make_user: Callable[[], Any],
+    message_writes: dict[str, list[str]],
+    backend: str,
+) -> None:
+    ann = await make_user()
+    group = await group_with(ann)
+    sent = msgspec.structs.replace(draft(group, ann, "first"), client_msg_id="c-1")
+    original, _ = await runtime.appender.append(sent, by_member=True)
+    results = await asyncio.gather(
+        runtime.appender.submit(sent, by_member=True),  # the retry: the unique index refuses the statement
+        runtime.appender.submit(draft(group, ann, "second"), by_member=True),
+    )
+    assert [(m.seq, m.text, created) for m, created in results] == [(1, "first", False), (2, "second", True)]
+    assert message_writes["commits"]  # the second attempt ran in a transaction, under the seq lock
+    assert results[0][0].id == original.id
+    after, _ = await runtime.appender.append(draft(group, ann, "third"), by_member=True)
+    assert after.seq == 3  # the refused statement took no seqs
