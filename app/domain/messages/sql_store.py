@@ -212,10 +212,10 @@ class SQLMessageStore:
             parameters[f"{column.name}s"] = values
         try:
             async with autocommit(self._engine) as db:
-                stored = (await db.execute(_INSERT_TAKING_SEQS, parameters)).all()
+                returned = (await db.execute(_INSERT_TAKING_SEQS, parameters)).all()
         except IntegrityError:
             return None
-        stored.sort(key=lambda row: row.seq)  # the i-th draft took the i-th seq of the range
+        stored = sorted(returned, key=lambda row: row.seq)  # the i-th draft took the i-th seq of the range
         return [
             (msgspec.structs.replace(message, id=str(row.id), seq=row.seq), True)
             for message, row in zip(new, stored, strict=True)
