@@ -13,7 +13,7 @@ from typing import Protocol
 Handler = Callable[[str, bytes], None]
 
 
-# Every worker listens here: access was taken away somewhere (app/domain/media/catalog/grants.py).
+# Every worker listens here: access was taken away somewhere (app/domain/grants.py).
 ACCESS_CHANNEL = "access"
 
 

@@ -10,17 +10,17 @@ from typing import Protocol
 
 import msgspec
 
-from app.domain.media.catalog.grants import StreamGrants
+from app.domain.grants import Grants
 
 
 class Events(Protocol):
-    grants: StreamGrants  # this worker's stream grants, forgotten whenever access changes
+    grants: Grants  # what this worker remembers it was allowed (app/domain/grants.py)
 
     async def to_group(self, group_id: int, *events: msgspec.Struct) -> None:
         """Publish to a group's members, in the order given."""
 
     async def access_changed(self) -> None:
-        """Every worker forgets its stream grants."""
+        """Every worker forgets its grants (streams, memberships)."""
 
     async def to_user(self, user_id: int, event: msgspec.Struct) -> None:
         """A control event for one user's sockets, wherever they are connected."""

@@ -17,7 +17,7 @@ from app.db.engine import create_engine
 from app.domain.accounts.oidc import Oidc
 from app.domain.accounts.passwords import PasswordHasher
 from app.domain.accounts.tokens import TokenCodec
-from app.domain.media.catalog.grants import StreamGrants
+from app.domain.grants import Grants
 from app.domain.media.catalog.streams import SignedStreams
 from app.domain.messages.appender import Appender
 from app.domain.messages.sql_store import SQLMessageStore
@@ -72,7 +72,7 @@ def build_runtime(settings: Settings) -> Runtime:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     broker = _broker(settings, redis)
     messages = _message_store(settings, engine)
-    events = BrokerEvents(broker, StreamGrants())
+    events = BrokerEvents(broker, Grants())
     signer = AttachmentSigner(settings.secret_key, settings.attachment_url_ttl_seconds)
     blobs = create_blob_store(settings)
     return Runtime(

@@ -11,8 +11,8 @@ import logging
 import msgspec
 
 from app.broker import ACCESS_CHANNEL, Broker, group_channel, user_channel
+from app.domain.grants import Grants
 from app.domain.groups.schemas import GroupDeleted
-from app.domain.media.catalog.grants import StreamGrants
 from app.domain.media.schemas import VideoDeleted, VideoUpdated
 from app.domain.messages.schemas import ChatMessage, MemberAdded, MemberLeft, VideoControl
 from app.ws.envelope import Kind, pack
@@ -20,8 +20,9 @@ from app.ws.protocol import Typing
 
 log = logging.getLogger("huddle.events")
 encoder = msgspec.json.Encoder()
-# Group events after which someone may no longer watch a video (or a grant names it wrongly).
-REVOKING = (MemberLeft, GroupDeleted, VideoDeleted, VideoUpdated)
+# Group events after which someone may no longer watch a video (or a grant names it wrongly). A member
+# removed or leaving clears the grants when that commits (GroupService), before the `leave` message.
+REVOKING = (GroupDeleted, VideoDeleted, VideoUpdated)
 
 
 def envelope(event: msgspec.Struct) -> bytes:
@@ -40,9 +41,9 @@ def envelope(event: msgspec.Struct) -> bytes:
 class BrokerEvents:
     """The `Events` port (app/domain/events.py) over the broker: one channel a group, one a user."""
 
-    def __init__(self, broker: Broker, grants: StreamGrants) -> None:
+    def __init__(self, broker: Broker, grants: Grants) -> None:
         self._broker = broker
-        self.grants = grants  # this worker's stream grants, forgotten whenever access changes
+        self.grants = grants  # what this worker remembers it was allowed (app/domain/grants.py)
 
     async def to_group(self, group_id: int, *events: msgspec.Struct) -> None:
         """Publish in the order given (the Redis broker sends them in one pipelined round trip)."""
@@ -51,7 +52,7 @@ class BrokerEvents:
         await self._publish(group_channel(group_id), *(envelope(event) for event in events))
 
     async def access_changed(self) -> None:
-        """Every worker forgets its stream grants: this one now, the others on the broadcast."""
+        """Every worker forgets its grants: this one now, the others on the broadcast."""
         self.grants.clear()
         await self._publish(ACCESS_CHANNEL, b"")
 

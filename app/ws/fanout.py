@@ -27,7 +27,7 @@ import msgspec
 
 from app.broker import ACCESS_CHANNEL
 from app.domain.frames import GroupJoined, SessionEnded
-from app.domain.media.catalog.grants import StreamGrants
+from app.domain.grants import Grants
 from app.observability import metrics
 from app.ws.envelope import Kind, unpack
 
@@ -65,7 +65,7 @@ class Fanout:
     """The broker's handler on this worker: group payloads to the group's sockets, user payloads
     (sessions ended, groups joined) to the user's sockets, access broadcasts to the grant cache."""
 
-    def __init__(self, registry: Registry, grants: StreamGrants) -> None:
+    def __init__(self, registry: Registry, grants: Grants) -> None:
         self._registry = registry
         self._grants = grants
         self.delivered = 0

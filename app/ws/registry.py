@@ -120,7 +120,7 @@ class Registry:
 
     def resync_all(self) -> None:
         """After the broker reconnects: anything published meanwhile is fetched from the store, and
-        stream grants are forgotten (a broadcast taking access away may have been missed)."""
+        grants are forgotten (a broadcast taking access away may have been missed)."""
         self._events.grants.clear()
         for group_id, connections in self.by_group.items():
             for connection in connections:
@@ -130,7 +130,7 @@ class Registry:
 
     def resync(self, channels: list[str]) -> None:
         """After some channels moved to another shard (a Redis Cluster failover or resharding): the
-        groups among them re-read the store; stream grants are forgotten, as after a reconnect."""
+        groups among them re-read the store; grants are forgotten, as after a reconnect."""
         self._events.grants.clear()
         moved = set(channels)
         for group_id, connections in self.by_group.items():

@@ -21,7 +21,7 @@ import redis
 import websockets
 
 from app.db import migrate
-from app.domain.media.catalog.grants import GRANT_SECONDS
+from app.domain.grants import GRANT_SECONDS
 from tests.conftest import SECRET
 from tests.integration.media.videos import mp4
 from tests.process import Server, free_port, run_server
@@ -279,6 +279,33 @@ async def test_a_removed_member_stops_streaming_on_every_worker(
         if statuses[-20:] == [403] * 20:
             break
     assert statuses[-20:] == [403] * 20, statuses
+
+
+async def test_a_removed_member_stops_sending_on_every_worker(
+    cluster: tuple[Server, httpx.AsyncClient],
+) -> None:
+    """Workers remember memberships for GRANT_SECONDS; a removal clears them on both workers over
+    Redis, so every send after it is refused well before a membership would have expired."""
+    _, http = cluster
+    ann, bob = await sign_up(http, "Ann"), await sign_up(http, "Bob")
+    group = await group_with(http, ann, bob)
+    url = f"/api/v1/groups/{group}/messages"
+
+    async def send(text: str) -> int:
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as fresh:
+            return (await fresh.post(url, json={"text": text}, headers=bob.headers)).status_code
+
+    # Enough sends that both workers (SO_REUSEPORT spreads connections) remember Bob's membership.
+    assert [await send(f"warm {i}") for i in range(20)] == [201] * 20
+    removed = await http.delete(f"/api/v1/groups/{group}/members/{bob.user_id}", headers=ann.headers)
+    assert removed.status_code == 204, removed.text
+    deadline = time.monotonic() + GRANT_SECONDS / 2  # the memberships themselves outlive it
+    statuses: list[int] = []
+    while time.monotonic() < deadline:
+        statuses.append(await send("still here?"))
+        if statuses[-20:] == [404] * 20:
+            break
+    assert statuses[-20:] == [404] * 20, statuses
 
 
 async def test_redis_restart_and_freeze_lose_nothing(database: str, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from app.domain.media.catalog.grants import StreamGrants
+from app.domain.grants import Grants
 from app.domain.uow import UnitOfWork
 from tests.services import postgres_database
 
@@ -24,7 +24,7 @@ class Recorder:
     """An `Events` that records what it is asked to publish."""
 
     def __init__(self) -> None:
-        self.grants = StreamGrants()
+        self.grants = Grants()
         self.published: list[tuple[str, int, object]] = []
 
     async def to_group(self, group_id: int, *events: msgspec.Struct) -> None:

@@ -281,7 +281,8 @@ class GroupService:
         if user is None or membership is None:
             raise NotFound(NOT_A_MEMBER)
         await self.db.delete(membership)
-        await self.db.commit()
+        self.uow.access_changed()  # before the `leave` message: a send queued beside it is refused
+        await self.uow.commit()
         await self.messages.system(group, "leave", user, f"{_label(user)} was removed from {group.name}")
 
     async def leave(self, principal: Principal, group_id: int) -> None:
@@ -296,7 +297,8 @@ class GroupService:
         if membership.role == ROLE_ADMIN and roles.count(ROLE_ADMIN) == 1:
             raise Conflict("You are the last admin: make another member admin before leaving")
         await self.db.delete(membership)
-        await self.db.commit()
+        self.uow.access_changed()
+        await self.uow.commit()
         await self.messages.system(
             group, "leave", principal.user, f"{_label(principal.user)} left {group.name}"
         )
@@ -332,6 +334,7 @@ class GroupService:
                 self.uow.to_group(
                     group.id, RoleChanged(group_id=group.id, user_id=heir.user_id, role=as_role(ROLE_ADMIN))
                 )
+            self.uow.access_changed()
             await self.uow.commit()
             await self.messages.system(group, "leave", user, f"{_label(user)} left {group.name}")
 

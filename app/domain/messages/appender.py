@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import autocommit
 from app.db.models.groups import Group, Membership
 from app.domain.events import Events
+from app.domain.grants import member_grant
 from app.domain.groups.access import GROUP_NOT_FOUND
 from app.domain.messages.frames import to_frame
 from app.domain.messages.store import Draft, MessageStore, StoredMessage
@@ -173,14 +174,31 @@ class Appender:
 
     async def _members(self, group_id: int, user_ids: set[int | None]) -> tuple[set[int], bool]:
         """The authors who are members, and whether the group is a direct chat (known only when
-        one is a member; only members write there)."""
-        if not user_ids:
-            return set(), False
+        one is a member; only members write there). A yes is remembered for a few seconds, until
+        access changes (app/domain/grants.py): a busy member's messages skip the query."""
+        grants = self._events.grants
+        members: set[int] = set()
+        direct = False
+        unknown: list[int] = []
+        for user_id in user_ids:
+            if user_id is None:
+                continue
+            remembered: bool | None = grants.get(member_grant(group_id, user_id))
+            if remembered is None:
+                unknown.append(user_id)
+            else:
+                members.add(user_id)
+                direct = remembered
+        if not unknown:
+            return members, direct
+        asked = grants.generation
         async with autocommit(self._engine) as connection:
-            rows = (
-                await connection.execute(MEMBERS, {"group_id": group_id, "user_ids": list(user_ids)})
-            ).all()
-        return {row.user_id for row in rows}, any(row.is_direct for row in rows)
+            rows = (await connection.execute(MEMBERS, {"group_id": group_id, "user_ids": unknown})).all()
+        for row in rows:
+            members.add(row.user_id)
+            direct = row.is_direct
+            grants.put(member_grant(group_id, row.user_id), row.is_direct, asked=asked)
+        return members, direct
 
     async def _mark_read(self, group_id: int, positions: dict[int, int]) -> None:
         """A member has read what they wrote: move their read position forward to it (never back).

@@ -214,6 +214,32 @@ async def test_removed_member_loses_access_at_once(client: AppClient) -> None:
         f"/api/v1/groups/{gid}/messages/{seq}", json={"text": "x"}, headers=member.headers
     )
     assert edit.status_code == 404
+    # The send before the removal had its membership remembered (app/domain/grants.py): not any more.
+    again = await client.post(f"/api/v1/groups/{gid}/messages", json={"text": "hi?"}, headers=member.headers)
+    assert again.status_code == 404
+
+
+async def test_nothing_a_removed_member_sends_comes_after_the_notice_of_their_removal(
+    client: AppClient,
+) -> None:
+    owner, member = await register(client), await register(client)
+    gid = (await make_group(client, owner))["id"]
+    await add(client, owner, gid, member)
+    url = f"/api/v1/groups/{gid}/messages"
+    assert (await client.post(url, json={"text": "warm"}, headers=member.headers)).status_code == 201
+
+    async def send(i: int) -> int:
+        await asyncio.sleep(i * 0.001)
+        return (await client.post(url, json={"text": f"s{i}"}, headers=member.headers)).status_code
+
+    removal = client.delete(f"/api/v1/groups/{gid}/members/{member.user['id']}", headers=owner.headers)
+    statuses = await asyncio.gather(*(send(i) for i in range(30)), removal)
+    assert statuses[-1].status_code == 204
+    assert set(statuses[:-1]) <= {201, 404}
+    history = (await client.get(f"{url}?limit=100", headers=owner.headers)).json()["items"]
+    kinds = [(m["type"], m.get("user_email") or m["user"]) for m in history]
+    notice = kinds.index(("leave", member.email))
+    assert all(user != member.email for _, user in kinds[notice + 1 :]), kinds
 
 
 async def test_direct_chat_is_idempotent_and_race_safe(client: AppClient) -> None:

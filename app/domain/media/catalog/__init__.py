@@ -1,1 +1,1 @@
-"""The video catalog: videos, their names, their subtitle tracks as listed, and stream grants."""
+"""The video catalog: videos, their names and their subtitle tracks as listed."""

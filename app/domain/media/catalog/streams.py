@@ -2,7 +2,7 @@
 
 A player asks a range at a time with the signed stream URL the API gave it. Each request is authorized
 (the link's signature for that quality of that file, its user's membership), and the worker nearly
-always knows the answer already (the grant cache, app/domain/media/catalog/grants.py), so what a
+always knows the answer already (the grant cache, app/domain/grants.py), so what a
 request costs is mostly what surrounds that check. `SignedStreams` is made once per worker (it is the
 Runtime's `streams`) and answers such a request; the stream route (`MediaService.stream`) and the
 server's player lane (app/server/player_lane.py) both ask it, so the decision is made in one place.
@@ -22,7 +22,7 @@ from app.db.engine import autocommit
 from app.db.models.accounts import User
 from app.db.models.groups import Membership
 from app.db.models.media import JOB_DONE, Rendition, Video
-from app.domain.media.catalog.grants import StreamGrants
+from app.domain.grants import Grants, stream_grant
 from app.domain.shared.signing import ORIGINAL, Link, StreamSigner
 from app.streaming.offload import stream_offload
 from app.streaming.response import stored_response
@@ -48,9 +48,7 @@ def rendition_name(name: str, quality: str) -> str:
 class SignedStreams:
     """The signer of stream URLs, the configured offload and the light path, made once per worker."""
 
-    def __init__(
-        self, settings: Settings, engine: AsyncEngine, store: BlobStore, grants: StreamGrants
-    ) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine, store: BlobStore, grants: Grants) -> None:
         self.signer = StreamSigner(settings.secret_key, settings.stream_url_ttl_seconds)
         self.offload = stream_offload(settings, store)
         self.store = store
@@ -79,7 +77,8 @@ class SignedStreams:
         remembered for a few seconds (the grant cache), and asked as one statement on an autocommit
         connection (no transaction round trips, no ORM objects)."""
         grants = self._grants
-        remembered = grants.get(user_id, video_id, quality)
+        key = stream_grant(user_id, video_id, quality)
+        remembered: tuple[str, str, str] | None = grants.get(key)
         if remembered is not None:
             return remembered
         asked = grants.generation
@@ -101,5 +100,5 @@ class SignedStreams:
             return None
         name = row.name if quality == ORIGINAL else rendition_name(row.name, quality)
         blob = row.blob_key, name, row.source
-        grants.put(user_id, video_id, quality, blob, asked=asked)
+        grants.put(key, blob, asked=asked)
         return blob
