@@ -1,10 +1,11 @@
 """Group commit for new messages: the one way a message is stored and announced.
 
 Messages for a group that arrive while the group's previous write is in flight are stored together
-by the next one: one membership query, one transaction (one seq range, one multi-row insert) and one
-pipelined publish for the lot, in the order they were submitted. A busy group then costs the
-database a write per batch instead of a write per message, and holds the group's seq lock for one
-transaction per batch; a quiet group pays nothing extra, as a lone message is written at once.
+by the next one: one membership check (a query only for authors this worker does not remember, see
+app/domain/grants.py), one write (one seq range, one multi-row insert: on PostgreSQL one statement)
+and one pipelined publish for the lot, in the order they were submitted. A busy group then costs
+the database a write per batch instead of a write per message, and holds the group's seq lock for
+one write per batch; a quiet group pays nothing extra, as a lone message is written at once.
 Its senders' read positions then move to what they wrote while the group's next batch is written:
 each is answered after its own update, which never holds the group's writes back.
 """
