@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -249,6 +249,20 @@ async def test_sigkill_a_worker_mid_storm_loses_nothing(cluster: tuple[Server, h
     assert victim not in worker_pids(server)
 
 
+async def refused_everywhere_before_grants_expire(
+    attempt: Callable[[], Awaitable[int]], refusal: int
+) -> None:
+    """`attempt` (each on a fresh connection: SO_REUSEPORT spreads them over both workers) answers
+    `refusal` 20 times in a row within half a grant's lifetime (app/domain/grants.py)."""
+    deadline = time.monotonic() + GRANT_SECONDS / 2  # the grants themselves outlive it
+    statuses: list[int] = []
+    while time.monotonic() < deadline:
+        statuses.append(await attempt())
+        if statuses[-20:] == [refusal] * 20:
+            break
+    assert statuses[-20:] == [refusal] * 20, statuses
+
+
 async def test_a_removed_member_stops_streaming_on_every_worker(
     cluster: tuple[Server, httpx.AsyncClient],
 ) -> None:
@@ -271,14 +285,12 @@ async def test_a_removed_member_stops_streaming_on_every_worker(
             assert (await fresh.get(video["stream_url"], headers=ranged)).status_code == 206
     removed = await http.delete(f"/api/v1/groups/{group}/members/{bob.user_id}", headers=ann.headers)
     assert removed.status_code == 204, removed.text
-    deadline = time.monotonic() + GRANT_SECONDS / 2  # the grants themselves outlive it
-    statuses: list[int] = []
-    while time.monotonic() < deadline:
+
+    async def stream() -> int:
         async with httpx.AsyncClient(base_url=str(http.base_url), timeout=10) as fresh:
-            statuses.append((await fresh.get(video["stream_url"], headers=ranged)).status_code)
-        if statuses[-20:] == [403] * 20:
-            break
-    assert statuses[-20:] == [403] * 20, statuses
+            return (await fresh.get(video["stream_url"], headers=ranged)).status_code
+
+    await refused_everywhere_before_grants_expire(stream, 403)
 
 
 async def test_a_removed_member_stops_sending_on_every_worker(
@@ -299,13 +311,7 @@ async def test_a_removed_member_stops_sending_on_every_worker(
     assert [await send(f"warm {i}") for i in range(20)] == [201] * 20
     removed = await http.delete(f"/api/v1/groups/{group}/members/{bob.user_id}", headers=ann.headers)
     assert removed.status_code == 204, removed.text
-    deadline = time.monotonic() + GRANT_SECONDS / 2  # the memberships themselves outlive it
-    statuses: list[int] = []
-    while time.monotonic() < deadline:
-        statuses.append(await send("still here?"))
-        if statuses[-20:] == [404] * 20:
-            break
-    assert statuses[-20:] == [404] * 20, statuses
+    await refused_everywhere_before_grants_expire(lambda: send("still here?"), 404)
 
 
 async def test_redis_restart_and_freeze_lose_nothing(database: str, tmp_path: Path) -> None:

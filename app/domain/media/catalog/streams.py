@@ -22,7 +22,7 @@ from app.db.engine import autocommit
 from app.db.models.accounts import User
 from app.db.models.groups import Membership
 from app.db.models.media import JOB_DONE, Rendition, Video
-from app.domain.grants import Grants, stream_grant
+from app.domain.grants import Blob, Grants, stream_grant
 from app.domain.shared.signing import ORIGINAL, Link, StreamSigner
 from app.streaming.offload import stream_offload
 from app.streaming.response import stored_response
@@ -78,7 +78,7 @@ class SignedStreams:
         connection (no transaction round trips, no ORM objects)."""
         grants = self._grants
         key = stream_grant(user_id, video_id, quality)
-        remembered: tuple[str, str, str] | None = grants.get(key)
+        remembered: Blob | None = grants.get(key)
         if remembered is not None:
             return remembered
         asked = grants.generation
