@@ -8,10 +8,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
+from app.db.engine import autocommit
 from app.db.folding import Folded, fold_name
 from app.db.models.accounts import EMAIL_MAX, AuthSession, OidcIdentity, User, UserBlock
 from app.domain.accounts.oidc import EXCHANGE_SECONDS, IdClaims, OidcFailed, RelyingParty
@@ -32,6 +35,13 @@ from app.domain.uow import UnitOfWork
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 
 BAD_CREDENTIALS = "Incorrect email or password"
+# The user's mapped attributes and their columns, and the one statement that authenticates a request.
+_USER_COLUMNS = [(attribute.key, attribute.columns[0]) for attribute in sa_inspect(User).column_attrs]
+PRINCIPAL = (
+    select(*(column for _, column in _USER_COLUMNS), AuthSession.revoked_at)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(AuthSession.id == bindparam("sid"), User.id == bindparam("uid"))
+)
 USER_AGENT_MAX = 255
 
 
@@ -139,19 +149,23 @@ class AccountService:
         )
 
     async def _principal(self, claims: Claims) -> Principal:
-        """The user behind a verified token, if the session is live and the account active."""
-        row = (
-            await self.db.execute(
-                select(User, AuthSession.revoked_at)
-                .join(AuthSession, AuthSession.user_id == User.id)
-                .where(AuthSession.id == uuid.UUID(claims.sid), User.id == claims.user_id)
-            )
-        ).first()
+        """The user behind a verified token, if the session is live and the account active.
+
+        Every authenticated request asks this, so it is one statement on an autocommit connection
+        (a query in the request's session cost BEGIN and COMMIT round trips as well), and the row
+        joins the session as a loaded `User` without another query (`merge(load=False)`): services
+        that change the user flush it like any other."""
+        async with autocommit(self.runtime.engine) as connection:
+            row = (
+                await connection.execute(PRINCIPAL, {"sid": uuid.UUID(claims.sid), "uid": claims.user_id})
+            ).first()
         if row is None or row.revoked_at is not None:
             raise Unauthorized("Token has been revoked")
-        if not row.User.is_active:
+        if not row.is_active:
             raise Unauthorized("Account is deactivated")
-        return Principal(row.User, uuid.UUID(claims.sid))
+        user = User(**{key: row._mapping[column] for key, column in _USER_COLUMNS})
+        make_transient_to_detached(user)
+        return Principal(await self.db.merge(user, load=False), uuid.UUID(claims.sid))
 
     async def authenticate(self, access_token: str) -> Principal:
         return await self._principal(self.runtime.tokens.decode(access_token, "access"))

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from sqlalchemy import event
+
+from app.domain.accounts.services import AccountService
+from app.server.app import runtime_of
 from tests.conftest import AppClient
 from tests.helpers import PASSWORD, bearer, register, unique_email
 
@@ -300,3 +305,29 @@ async def test_field_errors_say_in_words_what_is_wrong(client: AppClient) -> Non
     missing = await client.post("/api/v1/auth/register", json={"email": unique_email(), "password": PASSWORD})
     assert missing.json()["extra"][0]["message"] == "Name is required."
     assert "regex" not in str([e["message"] for e in response.json()["extra"]])
+
+
+async def test_a_request_is_authenticated_by_one_statement_outside_a_transaction(client: AppClient) -> None:
+    """Every authenticated request asks who it is: one statement on an autocommit connection (no
+    BEGIN or COMMIT round trips); the user it loads belongs to the request's session, so a service
+    that changes it stores the change."""
+    account = await register(client)
+    runtime = runtime_of(client.app)
+    sent: list[str | None] = []  # each statement's connection's isolation level
+
+    def statement(conn: Any, *_: Any) -> None:
+        sent.append(conn.get_execution_options().get("isolation_level"))
+
+    engine = runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        async with runtime.sessions() as db:
+            principal = await AccountService(db, runtime).authenticate(account.access_token)
+            assert sent == ["AUTOCOMMIT"]
+            assert principal.user in db  # persistent in this session, not a copy
+            principal.user.status_message = "changed through the principal"
+            await db.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+    me = (await client.get("/users/me", headers=account.headers)).json()
+    assert (me["id"], me["status_message"]) == (account.user["id"], "changed through the principal")
