@@ -281,9 +281,7 @@ class GroupService:
         if user is None or membership is None:
             raise NotFound(NOT_A_MEMBER)
         await self.db.delete(membership)
-        self.uow.access_changed()  # before the `leave` message: a send queued beside it is refused
-        await self.uow.commit()
-        await self.messages.system(group, "leave", user, f"{_label(user)} was removed from {group.name}")
+        await self._parted(group, user, f"{_label(user)} was removed from {group.name}")
 
     async def leave(self, principal: Principal, group_id: int) -> None:
         """Leave a group. The last admin hands over first; the last member's leaving deletes it."""
@@ -297,11 +295,7 @@ class GroupService:
         if membership.role == ROLE_ADMIN and roles.count(ROLE_ADMIN) == 1:
             raise Conflict("You are the last admin: make another member admin before leaving")
         await self.db.delete(membership)
-        self.uow.access_changed()
-        await self.uow.commit()
-        await self.messages.system(
-            group, "leave", principal.user, f"{_label(principal.user)} left {group.name}"
-        )
+        await self._parted(group, principal.user, f"{_label(principal.user)} left {group.name}")
 
     async def depart(self, user: User) -> None:
         """A deleted account leaves its groups (direct chats keep their history for the other person).
@@ -334,9 +328,15 @@ class GroupService:
                 self.uow.to_group(
                     group.id, RoleChanged(group_id=group.id, user_id=heir.user_id, role=as_role(ROLE_ADMIN))
                 )
-            self.uow.access_changed()
-            await self.uow.commit()
-            await self.messages.system(group, "leave", user, f"{_label(user)} left {group.name}")
+            await self._parted(group, user, f"{_label(user)} left {group.name}")
+
+    async def _parted(self, group: Group, user: User, notice: str) -> None:
+        """Commit a membership this session deleted, then announce it with a `leave` message. Every
+        worker forgets its grants at the commit, before the notice is written: a send of the former
+        member's queued beside the notice is refused, so none is stored after it."""
+        self.uow.access_changed()
+        await self.uow.commit()
+        await self.messages.system(group, "leave", user, notice)
 
     async def change_role(self, principal: Principal, group_id: int, user_id: int, role: str) -> MemberOut:
         await require_admin(self.db, group_id, principal.user_id)
