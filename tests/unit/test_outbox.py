@@ -146,3 +146,65 @@ async def test_events_before_the_handshake_wait_and_go_out_together() -> None:
     outbox.start()
     await settle()
     assert server.writes == ["\n".join(event(n) for n in range(3))]
+
+
+class Done:
+    """What Granian answers for an HTTP chunk its channel took at once: an awaitable already done,
+    neither a future nor a coroutine."""
+
+    def __await__(self) -> Any:
+        return iter(())
+
+
+class Suspending:
+    """Any other awaitable: done once the server completes its future."""
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+
+    def __await__(self) -> Any:
+        return (yield from self.done)
+
+
+class ChannelServer(Server):
+    """A server whose send answers awaitables that are not futures, as Granian's HTTP body does."""
+
+    def __init__(self, *, takes_at_once: bool) -> None:
+        super().__init__()
+        self.takes_at_once = takes_at_once
+
+    def send(self, message: dict[str, Any]) -> Any:
+        self.writes.append(message["text"])
+        if self.takes_at_once:
+            return Done()
+        done = asyncio.get_running_loop().create_future()
+        self.pending.append(done)
+        return Suspending(done)
+
+
+async def test_a_write_taken_at_once_completes_on_the_next_turn_and_what_queued_goes_together() -> None:
+    server = ChannelServer(takes_at_once=True)
+    first, second = await started(server, coalesce=True), await started(server, coalesce=True)
+    for n in range(1, 4):  # in one turn, as a fan-out delivers: the first goes at once, 2 and 3 wait
+        first.push(event(n))
+        second.push(event(n + 10))
+    assert server.writes == [event(1), event(11)]
+    await settle()  # both writes completed together, each outbox sent what queued behind its write
+    assert server.writes[2:] == ["\n".join([event(2), event(3)]), "\n".join([event(12), event(13)])]
+    first.push(event(4))  # idle again: a lone event goes at once
+    assert server.writes[-1] == event(4)
+    assert await first.finish(1.0)
+    assert await second.finish(1.0)
+
+
+async def test_a_write_that_suspends_is_awaited_before_the_next() -> None:
+    server = ChannelServer(takes_at_once=False)
+    outbox = await started(server, coalesce=True)
+    for n in range(1, 4):
+        outbox.push(event(n))
+    await settle()
+    assert server.writes == [event(1)]  # the first write has not completed: 2 and 3 wait behind it
+    await server.complete()
+    assert server.writes == [event(1), "\n".join([event(2), event(3)])]
+    await server.drain()
+    assert await outbox.finish(1.0)
