@@ -104,6 +104,7 @@ def ratio(ours: float, theirs: float) -> str:
 
 OFFLOAD_ROWS = {
     "offload": "the repository's nginx balancer, `STREAM_OFFLOAD=nginx` (Huddle authorizes, nginx sends)",
+    "floor": "floor: the same balancer before a bare Granian app that answers the same `X-Accel-Redirect` and checks nothing",
     "balancer": "the same balancer, Huddle streaming (the default)",
     "huddle": "Huddle alone (the default, no balancer)",
     "nginx": "nginx alone (the peers' configuration, no authorization)",
