@@ -71,10 +71,19 @@ PLAYER_LANE = Counter(
 )
 
 
+# Each (method, route, status)'s two series, looked up once: `labels()` validates and locks on every
+# call. Bounded as the series are: known methods, route templates, status codes.
+_http_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_http(method: str, route: str, status: int, seconds: float) -> None:
     method = method if method in _METHODS else "OTHER"  # junk methods must not mint series
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    series = _http_series.get((method, route, status))
+    if series is None:
+        series = HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route)
+        _http_series[method, route, status] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def socket_opened() -> None:

@@ -8,9 +8,10 @@ seed's `/ws/group/{id}?token=<jwt>` must never reach a log line.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ FRAME_SEND = "huddle.frame_send"
 _WELL_FORMED_ID = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 QUIET_ROUTES = frozenset({"/health", "/health/db", "/metrics"})  # probes and scrapes: debug level
 access_log = structlog.get_logger("huddle.access")
+_access_level = logging.getLogger("huddle.access")  # asked first: a line below LOG_LEVEL costs nothing
 
 # Raw ASGI: messages are plain dicts here (Litestar's TypedDicts are too narrow to rewrite them).
 Scope = dict[str, Any]
@@ -39,8 +41,12 @@ def request_id_of(scope: Scope) -> str:
     """The caller's `X-Request-ID` when it is a sane token (it ends up in logs), else a new one."""
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
-            return value.decode("ascii") if _WELL_FORMED_ID.match(value) else uuid.uuid4().hex
-    return uuid.uuid4().hex
+            return value.decode("ascii") if _WELL_FORMED_ID.match(value) else new_request_id()
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    return os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, without building a UUID
 
 
 def observe(app: ASGIApp) -> ASGIApp:
@@ -90,6 +96,14 @@ def observe(app: ASGIApp) -> ASGIApp:
 
 def _log(scope: Scope, route: str, path: str, state: dict[str, Any], seconds: float) -> None:
     status = state["status"]
+    if route in QUIET_ROUTES and status == 200:
+        level = logging.DEBUG
+    elif status is not None and status >= 500:
+        level = logging.ERROR
+    else:
+        level = logging.INFO
+    if not _access_level.isEnabledFor(level):
+        return  # below LOG_LEVEL: not even the line's fields are made
     fields: dict[str, Any] = {
         "method": scope.get("method", "GET"),
         "route": route,
@@ -102,10 +116,4 @@ def _log(scope: Scope, route: str, path: str, state: dict[str, Any], seconds: fl
         fields["query"] = redact_text(query.decode("latin-1"))
     if scope["type"] == "websocket":
         fields["close_code"] = state["close_code"]
-    event = "websocket" if scope["type"] == "websocket" else "request"
-    if route in QUIET_ROUTES and status == 200:
-        access_log.debug(event, **fields)
-    elif status is not None and status >= 500:
-        access_log.error(event, **fields)
-    else:
-        access_log.info(event, **fields)
+    access_log.log(level, "websocket" if scope["type"] == "websocket" else "request", **fields)

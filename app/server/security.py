@@ -8,6 +8,8 @@ A header a route set itself (the streamed files' `Content-Security-Policy: sandb
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.config.cors import CORSConfig
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,16 +50,19 @@ def with_security_headers(app: ASGIApp, media_origins: tuple[str, ...] = ()) -> 
     by the router included. WebSocket messages pass straight through: no cost per frame (a
     `before_send` hook would run for each one). `media_origins`: where streams redirect to
     (STREAM_OFFLOAD=azure-redirect), admitted for videos and posters: a redirect is checked against
-    the page's policy too."""
-    csp = page_csp(media_origins)
+    the page's policy too. The headers are encoded once, here, not per response."""
+    pages = encoded_headers(page_csp(media_origins))
+    docs = encoded_headers(DOCS_CSP)
 
     async def secured(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
+        wanted = docs if scope["path"].startswith(DOCS_PREFIX) else pages
 
         async def send_secured(message: Message) -> None:
-            await security_headers(message, scope, csp)
+            if message["type"] == "http.response.start":
+                security_headers(message, wanted)
             await send(message)
 
         await app(scope, receive, send_secured)
@@ -65,16 +70,17 @@ def with_security_headers(app: ASGIApp, media_origins: tuple[str, ...] = ()) -> 
     return secured
 
 
-async def security_headers(message: Message, scope: Scope, page_csp: str = CSP) -> None:
-    if message["type"] != "http.response.start":
-        return
+def encoded_headers(csp: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The security headers of a response under this policy, as the server sends them."""
+    return ((_CSP_NAME, csp.encode()), *_COMMON)
+
+
+def security_headers(message: Any, wanted: tuple[tuple[bytes, bytes], ...]) -> None:
+    """Add to a response start each of `wanted` the route has not set itself."""
     headers = list(message.get("headers") or [])
-    message["headers"] = headers
     present = {bytes(name).lower() for name, _ in headers}
-    csp = DOCS_CSP if str(scope.get("path", "")).startswith(DOCS_PREFIX) else page_csp
-    for name, value in ((_CSP_NAME, csp.encode()), *_COMMON):
-        if name not in present:
-            headers.append((name, value))
+    headers.extend(header for header in wanted if header[0] not in present)
+    message["headers"] = headers
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:

@@ -3,6 +3,7 @@ higher one (the domain importing ws, streaming importing the domain, ...) fails 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -14,7 +15,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _lint(root: Path) -> int:
-    return lint_imports(config_filename=str(root / "pyproject.toml"), no_cache=True, no_logo=True)
+    # import-linter configures its logging with dictConfig, which disables every logger that exists:
+    # the app's access log among them, for whatever test runs next in this process.
+    loggers = [each for each in logging.root.manager.loggerDict.values() if isinstance(each, logging.Logger)]
+    enabled = [each for each in loggers if not each.disabled]
+    try:
+        return lint_imports(config_filename=str(root / "pyproject.toml"), no_cache=True, no_logo=True)
+    finally:
+        for each in enabled:
+            each.disabled = False
 
 
 def test_the_import_contracts_hold(monkeypatch: pytest.MonkeyPatch) -> None:
