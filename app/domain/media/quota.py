@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select, text, union_all
+from sqlalchemy import bindparam, func, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -29,32 +29,39 @@ from app.errors import QuotaExceeded, RateLimited
 _USER_LOCK, _GROUP_LOCK = 0x48_55_44_51 << 32, 0x48_55_44_47 << 32
 
 
-def _stored(owner: Any) -> Any:
-    """SQL: the bytes of the videos, subtitles and attachments matching `owner` (a column test per
-    model)."""
-    videos = select(Video.size.label("size")).where(owner(Video))
-    subtitles = select(Subtitle.size.label("size")).where(owner(Subtitle))
-    files = select(Attachment.size.label("size")).where(owner(Attachment))
-    rows = union_all(videos, subtitles, files).subquery()
+def _stored(owner_column: str) -> Any:
+    """SQL: the bytes of the videos, subtitles and attachments whose `owner_column` is `:owner`."""
+    owner: Any = bindparam("owner")
+    parts = [
+        select(model.size.label("size")).where(getattr(model, owner_column) == owner)
+        for model in (Video, Subtitle, Attachment)
+    ]
+    rows = union_all(*parts).subquery()
     return select(func.coalesce(func.sum(rows.c.size), 0))
 
 
-def _reserved(*where: Any) -> Any:
+def _reserved(owner_column: str) -> Any:
+    """SQL: the declared bytes of the unfinished upload sessions whose `owner_column` is `:owner`."""
     return select(func.coalesce(func.sum(UploadSession.size), 0)).where(
-        UploadSession.state != UPLOAD_DONE, *where
+        UploadSession.state != UPLOAD_DONE, getattr(UploadSession, owner_column) == bindparam("owner")
     )
+
+
+# Built once: making these expressions cost more than running them (GET /users/me asks every time).
+_USER_STORED, _USER_RESERVED = _stored("uploader_id"), _reserved("user_id")
+_GROUP_STORED, _GROUP_RESERVED = _stored("group_id"), _reserved("group_id")
 
 
 async def user_usage(db: AsyncSession, user_id: int) -> tuple[int, int]:
     """(stored, reserved) bytes of a user."""
-    stored = await db.scalar(_stored(lambda model: model.uploader_id == user_id))
-    reserved = await db.scalar(_reserved(UploadSession.user_id == user_id))
+    stored = await db.scalar(_USER_STORED, {"owner": user_id})
+    reserved = await db.scalar(_USER_RESERVED, {"owner": user_id})
     return int(stored or 0), int(reserved or 0)
 
 
 async def group_usage(db: AsyncSession, group_id: int) -> tuple[int, int]:
-    stored = await db.scalar(_stored(lambda model: model.group_id == group_id))
-    reserved = await db.scalar(_reserved(UploadSession.group_id == group_id))
+    stored = await db.scalar(_GROUP_STORED, {"owner": group_id})
+    reserved = await db.scalar(_GROUP_RESERVED, {"owner": group_id})
     return int(stored or 0), int(reserved or 0)
 
 
