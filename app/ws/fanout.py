@@ -121,10 +121,11 @@ class Outbox:
     time. A WebSocket writes text frames; an event stream (app/ws/sse.py) overrides `wrap`,
     `_next_frame` and `_message` to write SSE chunks of an HTTP response.
 
-    No writer task: the next frame is handed to the server from the previous write's done callback.
-    One write at a time keeps the order (the server runs concurrent writes in any order), and a
-    callback costs the loop far less than resuming a task. Everything runs on the worker's event
-    loop; `push` never awaits.
+    No writer task: the next frame is handed to the server from the previous write's done callback
+    (a write the server took at once completes on the loop's next turn, with every other such write,
+    through one callback). One write at a time keeps the order (the server runs concurrent writes in
+    any order), and a callback costs the loop far less than resuming a task. Everything runs on the
+    worker's event loop; `push` never awaits.
     """
 
     streams = False  # an event stream: it queues events in SSE form (`wrap`)
