@@ -197,7 +197,9 @@ class Outbox:
         try:
             sent = self._send(self._message(text))
             writing: asyncio.Future[Any] | None
-            if asyncio.isfuture(sent) or asyncio.iscoroutine(sent):
+            if asyncio.isfuture(sent):  # every socket frame on Granian: taken as it is
+                writing = sent
+            elif asyncio.iscoroutine(sent):
                 writing = asyncio.ensure_future(sent)
             elif (writing := _unless_done(sent)) is None:
                 # An HTTP chunk Granian's channel took at once: the write is done, and completes on
