@@ -1,4 +1,4 @@
-"""The token codec remembers tokens it verified, and that memory never accepts what verification
+"""The token codec remembers access tokens it verified, and that memory never accepts what verification
 would refuse: an expired token, another kind, or any other text (a forged signature)."""
 
 from __future__ import annotations
@@ -42,10 +42,19 @@ def test_a_remembered_token_expires(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_remembered_token_is_still_only_its_own_kind() -> None:
     tokens_codec = codec()
-    token = tokens_codec.issue("refresh", 7, uuid.uuid4()).token
-    tokens_codec.decode(token, "refresh")
+    token = tokens_codec.issue("access", 7, uuid.uuid4()).token
+    tokens_codec.decode(token, "access")
+    assert token in tokens_codec._verified
     with pytest.raises(Unauthorized, match="Invalid token"):
-        tokens_codec.decode(token, "access")
+        tokens_codec.decode(token, "refresh")
+
+
+def test_tokens_used_once_are_not_kept() -> None:
+    tokens_codec = codec()
+    for kind in ("refresh", "ticket"):
+        token = tokens_codec.issue(kind, 7, uuid.uuid4()).token
+        tokens_codec.decode(token, kind)
+        assert token not in tokens_codec._verified
 
 
 def test_another_signature_on_a_remembered_token_is_refused() -> None:

@@ -18,7 +18,7 @@ from app.errors import Unauthorized
 
 TokenKind = Literal["access", "refresh", "ticket"]
 LEEWAY_SECONDS = 10
-# Tokens whose signature a worker remembers having verified (~0.5 KiB each): its signed-in clients.
+# Access tokens whose signature a worker remembers having verified (~0.5 KiB each): its signed-in clients.
 VERIFIED_TOKENS = 2048
 _REQUIRED = ["exp", "iat", "nbf", "jti", "sub", "sid", "kind"]
 
@@ -67,15 +67,17 @@ class TokenCodec:
         return IssuedToken(jwt.encode(payload, self._key, algorithm=self._algorithm), jti, lifetime)
 
     def decode(self, token: str, kind: TokenKind) -> Claims:
-        """Verify signature, algorithm, times and kind; any failure is a 401, never a 500. A token
-        verified before is not verified again until it expires (its exact text is the key, so no
-        other text matches it): every request of a signed-in client carries the same one."""
+        """Verify signature, algorithm, times and kind; any failure is a 401, never a 500. An access
+        token verified before is not verified again until it expires (its exact text is the key, so
+        no other text matches it): every request of a signed-in client carries the same one. Refresh
+        tokens and tickets are used once each, so they are not kept."""
         claims = self._verified.get(token)
         if claims is None:
             claims = self._verify(token)
-            if len(self._verified) >= VERIFIED_TOKENS:
-                del self._verified[next(iter(self._verified))]  # the oldest
-            self._verified[token] = claims
+            if claims.kind == "access":
+                if len(self._verified) >= VERIFIED_TOKENS:
+                    del self._verified[next(iter(self._verified))]  # the oldest
+                self._verified[token] = claims
         elif claims.exp + LEEWAY_SECONDS < time.time():
             del self._verified[token]
             raise Unauthorized("Token has expired")
