@@ -426,7 +426,7 @@ class SQLMessageStore:
             .group_by(MessageRow.group_id)
         )
         async with autocommit(self._engine) as db:
-            return dict((await db.execute(query)).tuples().all())  # a Result has keys(): not a mapping
+            return dict((await db.execute(query)).all())  # rows, not the Result: it has keys(), unlike a mapping
 
     async def mention_counts(self, user_id: int, positions: Mapping[int, int]) -> dict[int, int]:
         after = [(MentionRow.group_id == group) & (MentionRow.seq > seq) for group, seq in positions.items()]
@@ -439,7 +439,7 @@ class SQLMessageStore:
             .group_by(MentionRow.group_id)
         )
         async with autocommit(self._engine) as db:
-            return dict((await db.execute(query)).tuples().all())
+            return dict((await db.execute(query)).all())
 
     async def mentioning(
         self, user_id: int, group_ids: Sequence[int], *, limit: int, offset: int
