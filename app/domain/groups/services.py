@@ -10,6 +10,7 @@ import msgspec
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.db.models.accounts import User
 from app.db.models.groups import ROLE_ADMIN, ROLE_MEMBER, Group, Membership
@@ -18,7 +19,7 @@ from app.domain.accounts.services import Principal, normalize_email, public_user
 from app.domain.attachments.services import group_attachment_keys
 from app.domain.attachments.services import remove_blobs as remove_attachment_blobs
 from app.domain.frames import GroupJoined
-from app.domain.groups.access import require_admin, require_member
+from app.domain.groups.access import GROUP_NOT_FOUND, require_admin, require_member
 from app.domain.groups.playback import forget_playback
 from app.domain.groups.schemas import (
     GroupCreate,
@@ -42,6 +43,13 @@ USER_NOT_FOUND = "User not found"
 NOT_A_MEMBER = "Not a member of this group"
 
 
+_COUNTED = aliased(Membership)
+_MEMBER_COUNT = (
+    select(func.count()).select_from(_COUNTED).where(_COUNTED.group_id == Group.id).scalar_subquery()
+)
+Listed = tuple[Group, Membership, int]  # a group, the caller's membership, its member count
+
+
 def _label(user: User) -> str:
     return f"{user.display_name or user.name} ({user.email})"
 
@@ -56,14 +64,6 @@ class GroupService:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def _member_counts(self, group_ids: list[int]) -> dict[int, int]:
-        rows = await self.db.execute(
-            select(Membership.group_id, func.count())
-            .where(Membership.group_id.in_(group_ids))
-            .group_by(Membership.group_id)
-        )
-        return dict(rows.all())
-
     async def _peers(self, group_ids: list[int], user_id: int) -> dict[int, User]:
         rows = await self.db.execute(
             select(Membership.group_id, User)
@@ -72,21 +72,34 @@ class GroupService:
         )
         return dict(rows.all())
 
-    async def _render(self, principal: Principal, pairs: list[tuple[Group, Membership]]) -> list[GroupOut]:
-        ids = [group.id for group, _ in pairs]
+    async def _mine(self, principal: Principal, group_id: int | None = None) -> list[Listed]:
+        """The caller's groups (or the one asked for, if a member), each with its member count:
+        one statement."""
+        query = (
+            select(Group, Membership, _MEMBER_COUNT)
+            .join(Membership, Membership.group_id == Group.id)
+            .where(Membership.user_id == principal.user_id)
+        )
+        if group_id is not None:
+            query = query.where(Group.id == group_id)
+        return [(group, membership, count) for group, membership, count in await self.db.execute(query)]
+
+    async def _render(self, principal: Principal, listed: list[Listed]) -> list[GroupOut]:
+        ids = [group.id for group, _, _ in listed]
         if not ids:
             return []
-        counts = await self._member_counts(ids)
-        direct_ids = [group.id for group, _ in pairs if group.is_direct]
+        direct_ids = [group.id for group, _, _ in listed if group.is_direct]
         peers = await self._peers(direct_ids, principal.user_id) if direct_ids else {}
         await release(self.db)
         latest = await self.runtime.messages.latest(ids)
         # A message deleted before it was read is not unread.
-        positions = {group.id: membership.last_read_seq for group, membership in pairs if group.id in latest}
+        positions = {
+            group.id: membership.last_read_seq for group, membership, _ in listed if group.id in latest
+        }
         deleted = await self.runtime.messages.deleted_after(positions)
         mentioned = await self.runtime.messages.mention_counts(principal.user_id, positions)
         result = []
-        for group, membership in pairs:
+        for group, membership, member_count in listed:
             last = latest.get(group.id)
             peer = peers.get(group.id)
             result.append(
@@ -98,7 +111,7 @@ class GroupService:
                     created_by=group.created_by,
                     created_at=group.created_at,
                     role=as_role(membership.role),
-                    member_count=counts.get(group.id, 0),
+                    member_count=member_count,
                     last_read_seq=membership.last_read_seq,
                     unread_count=max(
                         0, (last.seq if last else 0) - membership.last_read_seq - deleted.get(group.id, 0)
@@ -116,18 +129,15 @@ class GroupService:
 
     async def list_mine(self, principal: Principal) -> list[GroupOut]:
         """The caller's groups, most recent activity first."""
-        rows = await self.db.execute(
-            select(Group, Membership)
-            .join(Membership, Membership.group_id == Group.id)
-            .where(Membership.user_id == principal.user_id)
-        )
-        groups = await self._render(principal, [(g, m) for g, m in rows])
+        groups = await self._render(principal, await self._mine(principal))
         groups.sort(key=lambda g: g.last_message.created_at if g.last_message else g.created_at, reverse=True)
         return groups
 
     async def get(self, principal: Principal, group_id: int) -> GroupOut:
-        pair = await require_member(self.db, group_id, principal.user_id)
-        return (await self._render(principal, [pair]))[0]
+        listed = await self._mine(principal, group_id)
+        if not listed:
+            raise NotFound(GROUP_NOT_FOUND)
+        return (await self._render(principal, listed))[0]
 
     async def members(self, principal: Principal, group_id: int) -> list[MemberOut]:
         """Members see each other's emails (the seed's contract). A direct chat is not a group one
@@ -173,10 +183,10 @@ class GroupService:
         self.db.add(membership)
         self.uow.to_user(principal.user_id, GroupJoined(group_id=group.id, from_seq=0))
         await self.uow.commit()
-        return (await self._render(principal, [(group, membership)]))[0]
+        return (await self._render(principal, [(group, membership, 1)]))[0]
 
     async def update(self, principal: Principal, group_id: int, patch: GroupPatch) -> GroupOut:
-        group, membership = await require_admin(self.db, group_id, principal.user_id)
+        group, _ = await require_admin(self.db, group_id, principal.user_id)
         if patch.name is not msgspec.UNSET:
             group.name = patch.name.strip()
         if patch.description is not msgspec.UNSET:
@@ -185,7 +195,7 @@ class GroupService:
             group_id, GroupUpdated(group_id=group_id, name=group.name, description=group.description)
         )
         await self.uow.commit()
-        return (await self._render(principal, [(group, membership)]))[0]
+        return await self.get(principal, group_id)
 
     async def delete(self, principal: Principal, group_id: int) -> None:
         group, _ = await require_admin(self.db, group_id, principal.user_id)
