@@ -268,9 +268,14 @@ class SQLMessageStore:
     ) -> dict[int, dict[str, list[int]]]:
         if not seqs:
             return {}
+        low, high = min(seqs), max(seqs)
+        # A page of history is a run of consecutive seqs (they have no gaps): a range no wider than the
+        # list is one statement whatever the page's length, where IN (...) is rendered and prepared
+        # once per length. Reactions of a seq not asked for are never looked up.
+        wanted = ReactionRow.seq.between(low, high) if high - low < len(seqs) else ReactionRow.seq.in_(seqs)
         rows = await db.execute(
             select(ReactionRow.seq, ReactionRow.emoji, ReactionRow.user_id)
-            .where(ReactionRow.group_id == group_id, ReactionRow.seq.in_(seqs))
+            .where(ReactionRow.group_id == group_id, wanted)
             .order_by(ReactionRow.created_at, ReactionRow.user_id)
         )
         result: dict[int, dict[str, list[int]]] = {}
@@ -426,7 +431,7 @@ class SQLMessageStore:
             .group_by(MessageRow.group_id)
         )
         async with autocommit(self._engine) as db:
-            return dict((await db.execute(query)).all())  # rows, not the Result: it has keys(), unlike a mapping
+            return dict((await db.execute(query)).all())  # the rows: a Result has keys(), unlike a mapping
 
     async def mention_counts(self, user_id: int, positions: Mapping[int, int]) -> dict[int, int]:
         after = [(MentionRow.group_id == group) & (MentionRow.seq > seq) for group, seq in positions.items()]

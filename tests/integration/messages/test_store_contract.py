@@ -213,6 +213,38 @@ async def test_reactions(
     assert gone.reactions == {}  # a deleted message keeps no reactions
 
 
+async def test_every_listed_message_carries_its_own_reactions(
+    store: MessageStore, make_group: Callable[[], Any], make_user: Callable[[], Any]
+) -> None:
+    """Pages of history, at their edges too, and a batch whose retries name far-apart messages."""
+    group = await make_group()
+    ann = await make_user()
+    for i in range(1, 9):
+        await append_one(store, draft(group, f"m{i}", client_msg_id=f"c-{i}", author_id=ann))
+    for seq in (1, 3, 5, 8):
+        await store.react(group, seq, ann, str(seq), add=True)
+    reacted = {1: {"1": [ann]}, 3: {"3": [ann]}, 5: {"5": [ann]}, 8: {"8": [ann]}}
+
+    def reactions(messages: list[StoredMessage]) -> dict[int, dict[str, list[int]]]:
+        return {m.seq: m.reactions for m in messages}
+
+    assert reactions(await store.window(group, before_seq=6, limit=3)) == {
+        3: reacted[3],
+        4: {},
+        5: reacted[5],
+    }
+    assert reactions(await store.window(group, after_seq=5, limit=10)) == {6: {}, 7: {}, 8: reacted[8]}
+    assert reactions(await store.newest_first(group, offset=1, limit=3)) == {7: {}, 6: {}, 5: reacted[5]}
+    retried = await store.append(
+        [draft(group, f"m{i}", client_msg_id=f"c-{i}", author_id=ann) for i in (1, 8, 4)]
+    )
+    assert [(m.seq, m.reactions, created) for m, created in retried] == [
+        (1, reacted[1], False),
+        (8, reacted[8], False),
+        (4, {}, False),
+    ]
+
+
 async def test_latest_per_group(store: MessageStore, make_group: Callable[[], Any]) -> None:
     one, two, empty = await make_group(), await make_group(), await make_group()
     await append_one(store, draft(one, "a"))
