@@ -9,7 +9,7 @@ import msgspec
 from litestar import Litestar, Request, WebSocket, delete, get, post, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.types import ControllerRouterHandler
 
 from app.domain.accounts.deps import Authenticated, require_operator
@@ -64,6 +64,7 @@ def _whole_number(text: str) -> int | None:
     return number if (number := int(text)) <= MAX_ID else None
 
 
+Ticket = Annotated[str | None, Parameter()]  # declared, not inferred (Litestar 3 drops inference)
 Cursor = Annotated[
     str | None,
     Parameter(
@@ -86,7 +87,7 @@ Cursor = Annotated[
     cache=False,
 )
 async def event_stream(
-    request: Request[Any, Any, Any], gateway: GatewayDep, ticket: str | None = None, cursor: Cursor = None
+    request: Request[Any, Any, Any], gateway: GatewayDep, ticket: Ticket = None, cursor: Cursor = None
 ) -> EventStream:
     return await gateway.open_stream(request, ticket, cursor)
 
@@ -122,7 +123,11 @@ async def stop_typing(
     responses=error_responses(400, 404, 503),
 )
 async def playback_control(
-    group_id: Id, data: PlaybackControl, principal: Authenticated, db_session: DbSession, gateway: GatewayDep
+    group_id: Id,
+    data: JSONBody[PlaybackControl],
+    principal: Authenticated,
+    db_session: DbSession,
+    gateway: GatewayDep,
 ) -> PlaybackState:
     await require_member(db_session, group_id, principal.user_id)
     return await gateway.video_control(principal, group_id, data)

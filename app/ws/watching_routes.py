@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import delete, get, put
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from app.domain.accounts.deps import Authenticated
 from app.domain.groups.access import require_member
@@ -53,7 +53,11 @@ async def watching_members(
     responses=error_responses(400),
 )
 async def start_watching(
-    group_id: Id, data: WatchingIn, principal: Authenticated, db_session: DbSession, runtime: RuntimeDep
+    group_id: Id,
+    data: JSONBody[WatchingIn],
+    principal: Authenticated,
+    db_session: DbSession,
+    runtime: RuntimeDep,
 ) -> WatchingOut:
     return await _set(group_id, data.tab, True, principal, db_session, runtime)  # noqa: FBT003
 

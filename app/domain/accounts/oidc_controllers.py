@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import MediaType, Request, Response, delete, get, post
 from litestar.datastructures import Cookie
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
@@ -35,7 +35,7 @@ from app.web.routes import area
 ProviderKey = Annotated[str, Parameter(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="OIDC_PROVIDERS key")]
 ReturnTo = Annotated[str | None, Parameter(max_length=512, description="A path on this site to land on")]
 QueryText = Annotated[str | None, Parameter(max_length=4096)]
-StateParam = Annotated[str | None, Parameter(query="state", max_length=4096)]  # `state` is Litestar's
+StateParam = Annotated[str | None, QueryParameter(name="state", max_length=4096)]  # `state` is Litestar's
 
 
 class ProviderOut(msgspec.Struct):
