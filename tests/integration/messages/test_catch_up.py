@@ -112,6 +112,31 @@ async def following(
     connection.stop_feeds()
 
 
+async def test_a_caught_up_connection_keeps_no_finished_catch_up_task(
+    runtime: Runtime, make_group: Callable[[], Any], make_user: Callable[[], Any]
+) -> None:
+    """Each followed group is caught up by a task; an idle socket following many groups must not
+    keep every finished one (and what it holds) for as long as it stays open."""
+    groups, user_id = [await make_group() for _ in range(3)], await make_user()
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    reads = SharedReads(runtime.messages, 4, runtime.attachment_signer)
+    connection = connection_of(runtime, user_id, reads, send)
+    connection.start()
+    registry, _ = await started(runtime.broker, runtime)
+    await registry.add(connection)
+    for group in groups:
+        await registry.follow(connection, group, 0)
+    await eventually(lambda: not any(connection.feeds[group].syncing for group in groups))
+    finished = [g for g in groups if (task := connection.feeds[g].task) is not None and task.done()]
+    assert finished == []
+    connection.close(1000)
+    await registry.remove(connection)
+    connection.stop_feeds()
+
+
 async def test_overtaken_frames_are_put_back_in_order_without_a_store_read(
     runtime: Runtime, following: Following
 ) -> None:
