@@ -516,6 +516,9 @@ def test_direct_chat_history_scroll_and_members_on_postgres_and_redis(browser: A
             bo.page.get_by_role("button", name="Leave group").click()
             bo.page.get_by_role("dialog").get_by_role("button", name="Leave").click()
             expect(book).to_have_count(0)
+            # Whichever comes first, the socket's `leave` or the request's answer, it reads as leaving.
+            expect(bo.page.get_by_text("You left Book club.")).to_be_visible()
+            expect(bo.page.get_by_text("You are no longer a member of Book club.")).to_have_count(0)
             expect(ada.messages()).to_contain_text(re.compile(r"Bo \(.*\) left Book club"))
             expect(ada.page.get_by_role("heading", name="Members (1)")).to_be_visible()
             ada.page.get_by_label("Add by email").fill(bo.email)

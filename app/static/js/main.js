@@ -522,7 +522,9 @@ class App {
     const groupId = frame.group_id;
     if (frame.type === "leave" && frame.user_id === store.me?.id) {
       const group = store.groups.get(groupId);
-      store.removeGroup(groupId, group ? `You are no longer a member of ${store.displayName(group)}.` : null);
+      const name = group && store.displayName(group);
+      // The socket's `leave` can arrive before the answer to this user's own leave request.
+      store.removeGroup(groupId, group ? (store.leaving.has(groupId) ? `You left ${name}.` : `You are no longer a member of ${name}.`) : null);
       return;
     }
     if (frame.type === "add" || frame.type === "leave") {

@@ -50,6 +50,7 @@ export class Store extends EventTarget {
     this.playback = new Map(); // group id -> playback_state
     this.watching = new Map(); // group id -> user ids with the player open
     this.blocked = new Map(); // user id -> {user, blocked_at}: whom I blocked
+    this.leaving = new Set(); // group ids this user asked to leave: their own `leave` may come first
     this.openGroupId = null;
   }
 
@@ -60,6 +61,7 @@ export class Store extends EventTarget {
     this.playback.clear();
     this.watching.clear();
     this.blocked.clear();
+    this.leaving.clear();
     this.openGroupId = null;
   }
 

@@ -204,11 +204,14 @@ export class MembersPanel {
   async leave() {
     const group = this.group;
     if (!(await confirmDialog(`Leave ${group.name}? You will stop receiving its messages.`, { confirm: "Leave", danger: true }))) return;
+    this.store.leaving.add(this.groupId);
     try {
       await this.app.api.post(`/api/v1/groups/${this.groupId}/leave`);
       this.store.removeGroup(this.groupId, `You left ${group.name}.`);
     } catch (failure) {
       this.error.textContent = describeError(failure);
+    } finally {
+      this.store.leaving.delete(this.groupId);
     }
   }
 
