@@ -291,18 +291,19 @@ class MessageService:
 
     # -- receipts ----------------------------------------------------------------------------------
 
-    async def _mark_read(self, group_id: int, user_id: int, seq: int) -> None:
-        await self.db.execute(READ_FORWARD, read_position(group_id, user_id, seq))
-        await self.db.commit()
-
     async def _advance_read(self, group_id: int, user_id: int, seq: int) -> int:
-        """Move the read position forward only; returns the position after the update."""
-        await self._mark_read(group_id, user_id, seq)
+        """Move the read position forward only; returns the position after the update. A position
+        that moved comes back from the update itself; one already further is read."""
         position = await self.db.scalar(
-            select(Membership.last_read_seq).where(
-                Membership.group_id == group_id, Membership.user_id == user_id
-            )
+            READ_FORWARD.returning(Membership.last_read_seq), read_position(group_id, user_id, seq)
         )
+        if position is None:
+            position = await self.db.scalar(
+                select(Membership.last_read_seq).where(
+                    Membership.group_id == group_id, Membership.user_id == user_id
+                )
+            )
+        await self.db.commit()
         return int(position or 0)
 
     async def mark_read(self, principal: Principal, group_id: int, seq: int) -> ReadState:
