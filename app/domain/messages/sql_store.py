@@ -271,7 +271,8 @@ class SQLMessageStore:
         low, high = min(seqs), max(seqs)
         # A page of history is a run of consecutive seqs (they have no gaps): a range no wider than the
         # list is one statement whatever the page's length, where IN (...) is rendered and prepared
-        # once per length. Reactions of a seq not asked for are never looked up.
+        # once per length. Such a range holds no more seqs than were asked for, and callers read
+        # only those they asked for.
         wanted = ReactionRow.seq.between(low, high) if high - low < len(seqs) else ReactionRow.seq.in_(seqs)
         rows = await db.execute(
             select(ReactionRow.seq, ReactionRow.emoji, ReactionRow.user_id)
