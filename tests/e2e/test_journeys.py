@@ -616,6 +616,15 @@ def test_typing_stops_showing_when_the_box_is_cleared_or_the_tab_closes(people: 
     line = bob.page.locator("#typing")
     composer = ann.page.get_by_label("Message Typing")
     ann_id = ann.page.evaluate("() => window.huddle.store.me.id")
+    group_id = bob.page.evaluate("() => window.huddle.store.openGroupId")
+    # Typing is not replayed: Bob's socket must follow the group before Ann types (on a busy
+    # machine the chat can open before the socket has resumed).
+    for _ in range(400):
+        if any(f["type"] == "subscribed" and f.get("group_id") == group_id for f in frames):
+            break
+        bob.page.wait_for_timeout(25)
+    else:
+        raise AssertionError(f"Bob's socket never followed the group: {frames}")
 
     def told(check: Any) -> None:
         """Bob's socket received a frame about Ann that `check` accepts, and his line is cleared by it,
