@@ -137,6 +137,28 @@ class LocalCluster:
                 raise TimeoutError(f"cluster not ok after {timeout}s: {self._states()}")
             time.sleep(0.1)
 
+    def wait_replicas(self, count: int, timeout: float = 30) -> None:
+        """Every master lists `count` replicas of its own: `cluster_state:ok` comes before the
+        masters have heard (by gossip) of the replicas `--cluster create` attached to them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            listed = {port: len(self.replicas(port)) for port in self.masters()}
+            if set(listed.values()) == {count}:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replicas per master after {timeout}s: {listed}")
+            time.sleep(0.1)
+
+    def replicas(self, master_port: int) -> list[int]:
+        """Ports of the replicas this master knows of."""
+        client = self.node(master_port)
+        try:
+            lines = client.execute_command("CLUSTER", "REPLICAS", client.execute_command("CLUSTER", "MYID"))
+        finally:
+            client.close()
+        # `<id> 127.0.0.1:<port>@<bus port> slave <master id> ...`
+        return [int(line.decode().split()[1].split("@")[0].rsplit(":", 1)[1]) for line in lines]
+
     def _states(self) -> dict[int, str]:
         states = {}
         for port in self.live_ports():
@@ -222,6 +244,7 @@ def local_cluster(folder: Path, masters: int = 3, replicas: int = 1) -> Iterator
         if created.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout!r} {created.stderr!r}")
         cluster.wait_ok()
+        cluster.wait_replicas(replicas)
         yield cluster
     finally:
         cluster.stop_all()

@@ -214,16 +214,6 @@ async def test_a_resharded_channel_follows_its_slot_to_the_new_master(tmp_path: 
             await client.aclose()
 
 
-def replica_of(cluster: LocalCluster, master_port: int) -> int:
-    master = cluster.node(master_port)
-    try:
-        master_id = master.execute_command("CLUSTER", "MYID").decode()
-        (line,) = master.execute_command("CLUSTER", "REPLICAS", master_id)
-    finally:
-        master.close()
-    return int(line.decode().split()[1].split("@")[0].rsplit(":", 1)[1])
-
-
 @pytest.mark.slow
 async def test_a_manual_failover_moves_the_subscription_to_the_promoted_replica(tmp_path: Path) -> None:
     """`CLUSTER FAILOVER` (a maintenance): the old master stays up as a replica and unsubscribes its
@@ -237,7 +227,7 @@ async def test_a_manual_failover_moves_the_subscription_to_the_promoted_replica(
         try:
             await broker.subscribe("g:3")
             old = cluster.master_of("manual:g:3")
-            promoted = replica_of(cluster, old)
+            (promoted,) = cluster.replicas(old)
             replica = cluster.node(promoted)
             try:
                 replica.execute_command("CLUSTER", "FAILOVER")
