@@ -617,26 +617,24 @@ def test_typing_stops_showing_when_the_box_is_cleared_or_the_tab_closes(people: 
     composer = ann.page.get_by_label("Message Typing")
     ann_id = ann.page.evaluate("() => window.huddle.store.me.id")
     group_id = bob.page.evaluate("() => window.huddle.store.openGroupId")
-    # Typing is not replayed: Bob's socket must follow the group before Ann types (on a busy
-    # machine the chat can open before the socket has resumed).
-    for _ in range(400):
-        if any(f["type"] == "subscribed" and f.get("group_id") == group_id for f in frames):
-            break
-        bob.page.wait_for_timeout(25)
-    else:
-        raise AssertionError(f"Bob's socket never followed the group: {frames}")
+
+    def received(check: Any, seconds: float) -> None:
+        """Bob's socket has received a frame that `check` accepts, within `seconds`."""
+        for _ in range(int(seconds * 40)):
+            if any(check(f) for f in frames):
+                return
+            bob.page.wait_for_timeout(25)
+        raise AssertionError(f"no such frame: {frames}")
 
     def told(check: Any) -> None:
         """Bob's socket received a frame about Ann that `check` accepts, and his line is cleared by it,
         well before the ~5 s an indicator shows on its own."""
-        for _ in range(200):
-            if any(f.get("user_id") == ann_id and check(f) for f in frames):
-                break
-            bob.page.wait_for_timeout(25)
-        else:
-            raise AssertionError(f"no such frame: {frames}")
+        received(lambda f: f.get("user_id") == ann_id and check(f), 5)
         expect(line).to_have_text("", timeout=2_000)
 
+    # Typing is not replayed: Bob's socket must follow the group before Ann types (on a busy
+    # machine the chat can open before the socket has resumed).
+    received(lambda f: f["type"] == "subscribed" and f.get("group_id") == group_id, 10)
     composer.press_sequentially("never mind")
     expect(line).to_have_text("Ann is typing…")
     composer.fill("")  # the box cleared without sending
