@@ -522,9 +522,13 @@ class App {
     const groupId = frame.group_id;
     if (frame.type === "leave" && frame.user_id === store.me?.id) {
       const group = store.groups.get(groupId);
-      const name = group && store.displayName(group);
-      // The socket's `leave` can arrive before the answer to this user's own leave request.
-      store.removeGroup(groupId, group ? (store.leaving.has(groupId) ? `You left ${name}.` : `You are no longer a member of ${name}.`) : null);
+      let reason = null;
+      if (group) {
+        const name = store.displayName(group);
+        // The socket's `leave` can arrive before the answer to this user's own leave request.
+        reason = store.leaving.has(groupId) ? `You left ${name}.` : `You are no longer a member of ${name}.`;
+      }
+      store.removeGroup(groupId, reason);
       return;
     }
     if (frame.type === "add" || frame.type === "leave") {
