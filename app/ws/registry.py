@@ -31,6 +31,7 @@ class Registry:
         self.by_user: dict[int, set[Connection]] = defaultdict(set)
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscribing: dict[int, asyncio.Future[None]] = {}  # group -> its subscription is confirmed
+        self._stored_at_last_check: dict[int, int] = {}  # group -> the store's latest seq (`catch_up`)
 
     async def start(self) -> None:
         # In the background: a worker must start even while Redis is down (it subscribes on connect).
@@ -142,11 +143,16 @@ class Registry:
                     connection.follow(group_id, feed.last_seq)
 
     def catch_up(self, latest: dict[int, int]) -> int:
-        """Safety net for a publish that never arrived (Redis unreachable from the publisher): any
-        live feed behind the store's latest seq replays the rest. Returns how many feeds did."""
+        """Safety net for a publish that never arrived (Redis unreachable from the publisher), called
+        every upkeep pass with the store's latest seq per group: a live feed still behind what the
+        store held at the *previous* pass replays the rest. Not behind `latest` itself: under load
+        the store is always a little ahead of the sockets (committed, being published), and taking
+        that for lost publishes sent hundreds of sockets to the store at once, holding their live
+        frames meanwhile. Returns how many feeds replay."""
+        stored_before, self._stored_at_last_check = self._stored_at_last_check, latest
         behind = 0
         for group_id, connections in self.by_group.items():
-            newest = latest.get(group_id, 0)
+            newest = stored_before.get(group_id, 0)
             for connection in connections:
                 feed = connection.feeds.get(group_id)
                 if feed is not None and not feed.syncing and feed.last_seq < newest:
