@@ -583,17 +583,18 @@ def main() -> None:
             top = max(sweep)
             huddle_max = median_of(sweep_results["huddle"][top], "delivered_per_s")
             per_sender = max(1, round(huddle_max / top / 2 / SENDERS))  # half our max, split over the senders
+            half_messages = max(20, per_sender * 8)  # about 8 s of open-loop load
             log(f"latency at half of Huddle's max rate: {per_sender} msg/s per sender")
             open_loop = [t for t in TARGETS if TARGETS[t][0] != "sse"]  # the SSE driver is closed-loop only
             latency: dict[str, list[dict[str, Any]]] = {t: [] for t in open_loop}
             for _ in range(args.repeat):
                 for target in open_loop:
-                    messages = max(20, per_sender * 8)  # about 8 s of open-loop load
-                    latency[target].append(measure(target, top, messages, f"r{per_sender}"))
+                    latency[target].append(measure(target, top, half_messages, f"r{per_sender}"))
             results["latency_half_rate"] = {
                 "rate_per_sender": per_sender,
                 "connections": top,
                 "runs": latency,
+                "floor": {},  # the relays at the same rate, below
             }
 
         log(
@@ -613,6 +614,12 @@ def main() -> None:
             with granian_app(floor, "loadtests.bare_fanout:app", PORTS["bare"], 2, floor_env):
                 results["fanout_floor"][floor] = [
                     fanout(floor_setup, "raw", RELAY_PROCESSES, top, args.messages)
+                    for _ in range(args.repeat)
+                ]
+                # The same open-loop rate as Huddle's latency runs: the p99 a server that does nothing
+                # but relay reaches here, on this machine, with the load client beside it.
+                results["latency_half_rate"]["floor"][floor] = [
+                    fanout(floor_setup, "raw", RELAY_PROCESSES, top, half_messages, f"r{per_sender}")
                     for _ in range(args.repeat)
                 ]
 

@@ -271,13 +271,13 @@ def tables(results: dict[str, Any]) -> str:
         f"### Latency at half of Huddle's maximum rate: {half['rate_per_sender']} msg/s per sender "
         f"({half['rate_per_sender'] * p['senders']} msg/s, open loop), {half['connections']} sockets",
         "",
-        "| target | deliveries/s | p50 ms | p99 ms | complete |",
-        "|---|---:|---:|---:|---|",
+        "| target | deliveries/s | server CPU µs/delivery | p50 ms | p99 ms | complete |",
+        "|---|---:|---:|---:|---:|---|",
     ]
-    for target, runs in half["runs"].items():
+    for target, runs in (half["runs"] | half.get("floor", {})).items():
         lines.append(
-            f"| {NAMES[target]} | {med(runs, 'delivered_per_s'):,.0f} | {med(runs, 'p50_ms'):g}"
-            f"{spread(runs, 'p50_ms')} | {med(runs, 'p99_ms'):g}{spread(runs, 'p99_ms')} | "
+            f"| {NAMES[target]} | {med(runs, 'delivered_per_s'):,.0f} | {med(runs, CPU):.2f}{spread(runs, CPU)} | "
+            f"{med(runs, 'p50_ms'):g}{spread(runs, 'p50_ms')} | {med(runs, 'p99_ms'):g}{spread(runs, 'p99_ms')} | "
             f"{sum(r['complete'] for r in runs)}/{len(runs)} |"
         )
     lines += [
