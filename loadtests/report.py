@@ -185,11 +185,18 @@ def targets_met(results: dict[str, Any]) -> list[str]:
     rate = {target: med(runs, "delivered_per_s") for target, runs in fan.items()}
     cpu = {target: med(runs, CPU) for target, runs in fan.items()}
     half = results["latency_half_rate"]["runs"]["huddle"]
+    floor = results["latency_half_rate"].get("floor", {}).get("relay_coalescing")
+    half_floor = f"; the coalescing relay at that rate: {med(floor, 'p99_ms'):g} ms" if floor else ""
     checks = [
         ("huddle.v2 ≥ 2.0x the FastAPI peer (deliveries/s)", rate["huddle"] / rate["fastapi"], 2.0, "x"),
         ("huddle.v2 ≥ 1.2x the Socket.IO peer (deliveries/s)", rate["huddle"] / rate["socketio"], 1.2, "x"),
         ("huddle.v2 server CPU per delivery ≤ 0.8x Socket.IO's", cpu["huddle"] / cpu["socketio"], -0.8, "x"),
-        ("p99 ≤ 50 ms at half of Huddle's maximum rate (huddle.v2)", med(half, "p99_ms"), -50, " ms"),
+        (
+            f"p99 ≤ 50 ms at half of Huddle's maximum rate (huddle.v2{half_floor})",
+            med(half, "p99_ms"),
+            -50,
+            " ms",
+        ),
         (
             "the seed path ≥ 1.0x the FastAPI peer (deliveries/s)",
             rate["huddle_seed"] / rate["fastapi"],
