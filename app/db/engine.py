@@ -8,7 +8,8 @@ from typing import Any
 
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.config import Settings
@@ -34,6 +35,28 @@ def _discard_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
         raise DisconnectionError("connection closed by the server")
 
 
+# SQLSTATE classes in which PostgreSQL says "not now" rather than "not this statement": 08 connection
+# exceptions, 53 insufficient resources (too many connections, out of memory, disk full), 57P operator
+# intervention (shutting down, starting up).
+_UNAVAILABLE_STATES = ("08", "53", "57P")
+
+
+def _unavailable_as_operational(context: ExceptionContext) -> BaseException | None:
+    # asyncpg's errors reach SQLAlchemy as plain DBAPIErrors, so "too many connections" was a 500 and a
+    # refused socket handshake; as an OperationalError it is a dependency down, like a refused
+    # connection (a 503, or a socket closed with 1013: app/errors.py DEPENDENCY_DOWN).
+    error = context.sqlalchemy_exception
+    state = getattr(context.original_exception, "sqlstate", None) or ""
+    if type(error) is DBAPIError and state.startswith(_UNAVAILABLE_STATES):
+        return OperationalError(
+            error.statement,
+            error.params,
+            context.original_exception,
+            connection_invalidated=error.connection_invalidated,
+        )
+    return None
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.sqlalchemy_url
     if settings.is_sqlite:
@@ -52,6 +75,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         connect_args={"timeout": 5, "command_timeout": 30},
     )
     event.listen(engine.sync_engine, "checkout", _discard_if_closed)
+    event.listen(engine.sync_engine, "handle_error", _unavailable_as_operational, retval=True)
     return engine
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import pytest
+from sqlalchemy import make_url
 
 from app.config import Settings
+from app.ws.fanout import CloseCode
 from tests.conftest import WITH_REDIS_CLUSTER, AppClient
+from tests.helpers import register
+from tests.services import ADMIN_URL, RUN_ID
+from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
 
@@ -56,6 +62,48 @@ async def test_readiness_names_what_is_down(
     login = await client.post("/api/v1/auth/login", json={"email": "a@b.co", "password": "whatever-it-is"})
     assert login.status_code == 503
     assert login.json()["code"] == "service_unavailable"
+
+
+@pytest.fixture
+async def refusing_role() -> AsyncIterator[str]:
+    """A PostgreSQL role at its connection limit (0): the server refuses it with SQLSTATE 53300, as it
+    refuses everyone once `max_connections` is reached."""
+    role = f"huddle_full_{RUN_ID}"
+    admin = await asyncpg.connect(ADMIN_URL, timeout=5)
+    try:
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0')
+        yield role
+    finally:
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_database_out_of_connections_is_a_503_and_a_1013(
+    make_client: Callable[[Settings], Any],
+    make_settings: Callable[..., Settings],
+    postgres_url: str,
+    refusing_role: str,
+) -> None:
+    """A database out of connections says "not now", as one that refuses connections does: a request
+    is answered 503 and a socket closes with 1013 (reconnect shortly), where they were a 500 and a
+    refused handshake (a 403 under Granian)."""
+    member = await register(await make_client(make_settings()))
+    full = make_settings(
+        database_url=make_url(postgres_url).set(username=refusing_role).render_as_string(hide_password=False)
+    )
+    client: AppClient = await make_client(full)
+
+    login = await client.post("/api/v1/auth/login", json={"email": member.email, "password": member.password})
+    assert login.status_code == 503, login.text
+    assert login.json()["code"] == "service_unavailable"
+    assert (await client.get("/api/v1/users/me", headers=member.headers)).status_code == 503
+
+    async with AsgiWebSocket(
+        client.app, "/ws", subprotocols=["huddle.v2", f"bearer.{member.access_token}"]
+    ) as ws:
+        assert await ws.close_code() == CloseCode.TRY_AGAIN_LATER
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
