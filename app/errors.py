@@ -7,8 +7,12 @@ from typing import Any, ClassVar
 from pymongo.errors import ConnectionFailure as MongoConnectionFailure
 from pymongo.errors import ExecutionTimeout as MongoExecutionTimeout
 from pymongo.errors import WTimeoutError as MongoWriteTimeout
+from redis.exceptions import ClusterDownError as RedisClusterDown
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemory
+from redis.exceptions import ReadOnlyError as RedisReadOnly
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import TryAgainError as RedisTryAgain
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -20,6 +24,10 @@ class Saturated(Exception):
 
 # A backing service is down, unreachable or saturated: HTTP answers 503 with Retry-After, a WebSocket
 # closes with 1013 (or answers a send with an `unavailable` error frame); the client retries.
+# PostgreSQL: app/db/engine.py raises "too many connections", "starting up" and the like as an
+# OperationalError. Redis: ConnectionError covers LOADING (a restart reading its data); OOM (at
+# maxmemory with noeviction), READONLY (a primary demoted in a failover), CLUSTERDOWN/MASTERDOWN and
+# TRYAGAIN (a cluster resharding or failing over) refuse writes for now, not for good.
 # MongoDB: ConnectionFailure covers AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError,
 # NotPrimaryError and a full connection pool (WaitQueueTimeoutError); ExecutionTimeout is a query past
 # its maxTimeMS budget, WTimeoutError a write concern not met in time.
@@ -30,6 +38,10 @@ DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
     TimeoutError,
     RedisConnectionError,
     RedisTimeoutError,
+    RedisOutOfMemory,
+    RedisReadOnly,
+    RedisClusterDown,
+    RedisTryAgain,
     MongoConnectionFailure,
     MongoExecutionTimeout,
     MongoWriteTimeout,

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,8 +23,8 @@ from app.db import migrate
 from app.domain.grants import GRANT_SECONDS
 from tests.conftest import SECRET
 from tests.integration.media.videos import mp4
-from tests.process import Server, free_port, run_server
-from tests.services import postgres_database, redis_namespace, unavailable
+from tests.process import Server, run_server
+from tests.services import postgres_database, private_redis, redis_namespace
 from tests.wsclient import SEQUENCED, User, WSClient, group_with, sign_up
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -49,47 +48,6 @@ def database() -> Iterator[str]:
     with postgres_database() as url:
         migrate.upgrade(url)
         yield url
-
-
-@contextlib.contextmanager
-def private_redis(tmp_path: Path, port: int | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """A redis-server of our own, so the test may stop it without touching the shared one."""
-    port = port or free_port()
-    try:
-        process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp_path),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        unavailable("redis-server is not installed")
-    client = redis.Redis(port=port, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.RedisError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    try:
-        yield process, port
-    finally:
-        process.kill()
-        process.wait()
 
 
 def worker_pids(server: Server) -> list[int]:

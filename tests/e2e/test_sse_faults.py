@@ -20,12 +20,11 @@ from app.db import migrate
 from tests.e2e.test_gateway_cluster import (
     ResumingReader,
     cluster_env,
-    private_redis,
     send_with_retries,
     start_all,
 )
 from tests.process import Server, run_server
-from tests.services import postgres_database, redis_namespace
+from tests.services import postgres_database, private_redis, redis_namespace
 from tests.wsclient import SEQUENCED, User, group_with, sign_up
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

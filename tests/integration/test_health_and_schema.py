@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+import redis
 from sqlalchemy import make_url
 
 from app.config import Settings
 from app.ws.fanout import CloseCode
 from tests.conftest import WITH_REDIS_CLUSTER, AppClient
-from tests.helpers import register
-from tests.services import ADMIN_URL, RUN_ID
+from tests.helpers import eventually, register
+from tests.services import ADMIN_URL, RUN_ID, private_redis
 from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
@@ -104,6 +106,37 @@ async def test_a_database_out_of_connections_is_a_503_and_a_1013(
         client.app, "/ws", subprotocols=["huddle.v2", f"bearer.{member.access_token}"]
     ) as ws:
         assert await ws.close_code() == CloseCode.TRY_AGAIN_LATER
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+@pytest.mark.parametrize("refusal", ["out of memory", "read-only replica"])
+@pytest.mark.usefixtures("postgres_url", "redis_env")  # set up before the test's event loop runs
+async def test_a_redis_that_refuses_writes_is_a_503(
+    make_client: Callable[[Settings], Any],
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    refusal: str,
+) -> None:
+    """Redis at `maxmemory` (OOM) or demoted to a replica in a failover (READONLY) is up but takes no
+    writes for now: a sign-in, which counts its attempts in Redis, is answered 503 as when Redis is
+    unreachable, not 500."""
+    with private_redis(tmp_path) as (_, port), private_redis(tmp_path) as (_, primary):
+        member = await register(await make_client(make_settings()))
+        client: AppClient = await make_client(make_settings(redis_url=f"redis://127.0.0.1:{port}/0"))
+        admin = redis.Redis(port=port)
+        if refusal == "out of memory":
+            admin.config_set("maxmemory-policy", "noeviction")
+            admin.config_set("maxmemory", 1)
+        else:
+            admin.replicaof("127.0.0.1", primary)
+            await eventually(lambda: admin.info("replication")["master_link_status"] == "up")
+
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": member.email, "password": member.password}
+        )
+        assert login.status_code == 503, login.text
+        assert login.json()["code"] == "service_unavailable"
+        assert "retry-after" in login.headers
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

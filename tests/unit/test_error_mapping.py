@@ -1,5 +1,6 @@
 """OS errors: only network failures read as a backing-service outage; local disk errors do not.
-MongoDB's "unreachable or busy" errors are outages too; its other errors (a bug of ours) are 500s."""
+MongoDB's and Redis's "unreachable or busy" errors are outages too; their other errors (a bug of
+ours, a misconfiguration) are 500s."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
     WaitQueueTimeoutError,
     WTimeoutError,
+)
+from redis.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    NoPermissionError,
+    ResponseError,
+    TryAgainError,
 )
 
 from app.blobstore import BlobNotFound, MissingBlocks
@@ -48,6 +56,13 @@ ERRORS: dict[str, BaseException] = {
     "mongo-write-concern": WTimeoutError("waiting for replication timed out", 64),
     "mongo-seq-races": Saturated("no free seq in group 1 after 50 attempts"),
     "mongo-bad-query": OperationFailure("unknown operator: $bogus", 2),
+    "redis-cluster-down": ClusterDownError("The cluster is down"),
+    "redis-master-down": MasterDownError(
+        "Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+    ),
+    "redis-try-again": TryAgainError("Multiple keys request during rehashing of slot"),
+    "redis-no-permission": NoPermissionError("this user has no permissions to run the 'eval' command"),
+    "redis-wrong-type": ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
 }
 
 
@@ -79,6 +94,11 @@ async def fail(name: FromPath[str]) -> None:
         ("mongo-write-concern", 503, True),
         ("mongo-seq-races", 503, True),
         ("mongo-bad-query", 500, False),
+        ("redis-cluster-down", 503, True),
+        ("redis-master-down", 503, True),
+        ("redis-try-again", 503, True),
+        ("redis-no-permission", 500, False),
+        ("redis-wrong-type", 500, False),
     ],
 )
 async def test_error_statuses(name: str, status: int, retry: bool) -> None:
