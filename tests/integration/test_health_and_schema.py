@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -120,10 +121,13 @@ async def test_a_redis_that_refuses_writes_is_a_503(
     """Redis at `maxmemory` (OOM) or demoted to a replica in a failover (READONLY) is up but takes no
     writes for now: a sign-in, which counts its attempts in Redis, is answered 503 as when Redis is
     unreachable, not 500."""
-    with private_redis(tmp_path) as (_, port), private_redis(tmp_path) as (_, primary):
+    with (
+        private_redis(tmp_path) as (_, port),
+        private_redis(tmp_path) as (_, primary),
+        contextlib.closing(redis.Redis(port=port)) as admin,
+    ):
         member = await register(await make_client(make_settings()))
         client: AppClient = await make_client(make_settings(redis_url=f"redis://127.0.0.1:{port}/0"))
-        admin = redis.Redis(port=port)
         if refusal == "out of memory":
             admin.config_set("maxmemory-policy", "noeviction")
             admin.config_set("maxmemory", 1)
