@@ -60,7 +60,10 @@ CLOSE_CODES: dict[str, tuple[str, str]] = {
         "connect from an allowed origin",
     ),
     "TOO_BIG": (f"a frame over {FRAME_MAX_BYTES // 1024} KiB", "send smaller frames"),
-    "INTERNAL": ("internal error while replaying", "reconnect and resume"),
+    "INTERNAL": (
+        "internal error (setting the socket up, or replaying)",
+        "reconnect later (with backoff) and resume",
+    ),
     "RESTART": ("the server is restarting", "reconnect (to another worker) and resume"),
     "TRY_AGAIN_LATER": (
         (

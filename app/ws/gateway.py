@@ -299,6 +299,11 @@ class Gateway:
             log.warning("socket set-up failed (%s); the client is asked to retry", type(error).__name__)
             await refuse(socket, subprotocol, CloseCode.TRY_AGAIN_LATER, "server busy: reconnect shortly")
             return
+        except Exception:
+            # A socket's 500: closed before the handshake, it would reach the client as a 403.
+            log.exception("socket set-up failed")
+            await refuse(socket, subprotocol, CloseCode.INTERNAL, "server error: reconnect later")
+            return
         if group_id is not None and group_id not in groups:
             await refuse(socket, subprotocol, CloseCode.NOT_FOUND, "group not found")
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from app.config import Settings
 from app.ws.fanout import CloseCode
 from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import eventually, register
-from tests.services import ADMIN_URL, RUN_ID, private_redis
+from tests.services import ADMIN_URL, RUN_ID, postgres_database, private_redis
 from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
@@ -107,6 +107,30 @@ async def test_a_database_out_of_connections_is_a_503_and_a_1013(
         client.app, "/ws", subprotocols=["huddle.v2", f"bearer.{member.access_token}"]
     ) as ws:
         assert await ws.close_code() == CloseCode.TRY_AGAIN_LATER
+
+
+@pytest.fixture
+def unmigrated(postgres_url: str) -> Iterator[str]:
+    """An empty database, as an operator who forgot `make migrate` gives the app."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_socket_whose_set_up_fails_unexpectedly_closes_with_1011(
+    make_client: Callable[[Settings], Any], make_settings: Callable[..., Settings], unmigrated: str
+) -> None:
+    """A fault of ours or the operator's (here a database nobody migrated) is a 500 for a request; a
+    socket completes its handshake and closes with 1011 (reconnect later), where it was closed before
+    the handshake, which Granian answers as a 403: a client would read "forbidden"."""
+    member = await register(await make_client(make_settings()))
+    client: AppClient = await make_client(make_settings(database_url=unmigrated))
+    me = await client.get("/api/v1/users/me", headers=member.headers)
+    assert me.status_code == 500
+    async with AsgiWebSocket(
+        client.app, "/ws", subprotocols=["huddle.v2", f"bearer.{member.access_token}"]
+    ) as ws:
+        assert await ws.close_code() == CloseCode.INTERNAL
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
