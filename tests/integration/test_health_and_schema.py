@@ -16,7 +16,7 @@ from sqlalchemy import make_url
 from app.config import Settings
 from app.ws.fanout import CloseCode
 from tests.conftest import WITH_REDIS_CLUSTER, AppClient
-from tests.helpers import eventually, register
+from tests.helpers import Account, eventually, register
 from tests.services import ADMIN_URL, RUN_ID, postgres_database, private_redis
 from tests.wsclient import AsgiWebSocket
 
@@ -67,6 +67,14 @@ async def test_readiness_names_what_is_down(
     assert login.json()["code"] == "service_unavailable"
 
 
+async def _socket_close_code(client: AppClient, member: Account) -> int:
+    """What a `/ws` socket of the member is closed with; the handshake must have completed."""
+    async with AsgiWebSocket(
+        client.app, "/ws", subprotocols=["huddle.v2", f"bearer.{member.access_token}"]
+    ) as ws:
+        return await ws.close_code()
+
+
 @pytest.fixture
 async def refusing_role() -> AsyncIterator[str]:
     """A PostgreSQL role at its connection limit (0): the server refuses it with SQLSTATE 53300, as it
@@ -103,10 +111,7 @@ async def test_a_database_out_of_connections_is_a_503_and_a_1013(
     assert login.json()["code"] == "service_unavailable"
     assert (await client.get("/api/v1/users/me", headers=member.headers)).status_code == 503
 
-    async with AsgiWebSocket(
-        client.app, "/ws", subprotocols=["huddle.v2", f"bearer.{member.access_token}"]
-    ) as ws:
-        assert await ws.close_code() == CloseCode.TRY_AGAIN_LATER
+    assert await _socket_close_code(client, member) == CloseCode.TRY_AGAIN_LATER
 
 
 @pytest.fixture
@@ -127,10 +132,7 @@ async def test_a_socket_whose_set_up_fails_unexpectedly_closes_with_1011(
     client: AppClient = await make_client(make_settings(database_url=unmigrated))
     me = await client.get("/api/v1/users/me", headers=member.headers)
     assert me.status_code == 500
-    async with AsgiWebSocket(
-        client.app, "/ws", subprotocols=["huddle.v2", f"bearer.{member.access_token}"]
-    ) as ws:
-        assert await ws.close_code() == CloseCode.INTERNAL
+    assert await _socket_close_code(client, member) == CloseCode.INTERNAL
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
