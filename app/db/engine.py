@@ -35,10 +35,11 @@ def _discard_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
         raise DisconnectionError("connection closed by the server")
 
 
-# SQLSTATE classes in which PostgreSQL says "not now" rather than "not this statement": 08 connection
-# exceptions, 53 insufficient resources (too many connections, out of memory, disk full), 57P operator
-# intervention (shutting down, starting up).
-_UNAVAILABLE_STATES = ("08", "53", "57P")
+# SQLSTATEs in which PostgreSQL says "not now" rather than "not this statement": classes 08 connection
+# exceptions, 53 insufficient resources (too many connections, out of memory, disk full) and 57P
+# operator intervention (shutting down, starting up), and 25006, a write in a read-only transaction (a
+# standby reached after a failover, or a database put read-only for maintenance).
+_UNAVAILABLE_STATES = ("08", "53", "57P", "25006")
 
 
 def _unavailable_as_operational(context: ExceptionContext) -> BaseException | None:

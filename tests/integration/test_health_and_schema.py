@@ -114,6 +114,28 @@ async def test_a_database_out_of_connections_is_a_503_and_a_1013(
     assert await _socket_close_code(client, member) == CloseCode.TRY_AGAIN_LATER
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
+@pytest.mark.usefixtures("postgres_url")  # set up before the test's event loop runs
+async def test_a_read_only_database_is_a_503(
+    make_client: Callable[[Settings], Any], make_settings: Callable[..., Settings], own_database: str
+) -> None:
+    """A database that takes no writes for now (a standby reached after a failover, or one put
+    read-only for maintenance: SQLSTATE 25006) is an outage too: a sign-in, which writes its session,
+    is answered 503, not 500."""
+    member = await register(await make_client(make_settings(database_url=own_database)))
+    admin = await asyncpg.connect(ADMIN_URL, timeout=5)
+    try:
+        name = make_url(own_database).database
+        await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    finally:
+        await admin.close()
+    client: AppClient = await make_client(make_settings(database_url=own_database))  # a fresh pool
+
+    login = await client.post("/api/v1/auth/login", json={"email": member.email, "password": member.password})
+    assert login.status_code == 503, login.text
+    assert login.json()["code"] == "service_unavailable"
+
+
 @pytest.fixture
 def unmigrated(postgres_url: str) -> Iterator[str]:
     """An empty database, as an operator who forgot `make migrate` gives the app."""
