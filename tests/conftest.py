@@ -100,6 +100,13 @@ def own_database(backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def unmigrated(postgres_url: str) -> Iterator[str]:
+    """An empty PostgreSQL database, as an operator who forgot `make migrate` gives the app."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
 def make_settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Settings]:
     """Settings for the current backend; each app gets its own Redis key prefix. The databases are
     shared by the session's tests, so no transcode runner polls them: a test that wants one asks

@@ -59,12 +59,14 @@ def _unavailable_as_operational(context: ExceptionContext) -> BaseException | No
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    # hide_parameters on both: a failed statement's exception text would carry its values (emails,
+    # message texts, password hashes) into the error log.
     url = settings.sqlalchemy_url
     if settings.is_sqlite:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             settings.var_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 10})
+        engine = create_async_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(
@@ -74,6 +76,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_max_overflow,
         pool_timeout=5,  # fail fast with 503 instead of queueing requests behind a dead database
         connect_args={"timeout": 5, "command_timeout": 30},
+        hide_parameters=True,
     )
     event.listen(engine.sync_engine, "checkout", _discard_if_closed)
     event.listen(engine.sync_engine, "handle_error", _unavailable_as_operational, retval=True)

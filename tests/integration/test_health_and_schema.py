@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from app.config import Settings
 from app.ws.fanout import CloseCode
 from tests.conftest import WITH_REDIS_CLUSTER, AppClient
 from tests.helpers import Account, eventually, register
-from tests.services import ADMIN_URL, RUN_ID, postgres_database, private_redis
+from tests.services import ADMIN_URL, RUN_ID, private_redis
 from tests.wsclient import AsgiWebSocket
 
 pytestmark = pytest.mark.anyio
@@ -134,13 +134,6 @@ async def test_a_read_only_database_is_a_503(
     login = await client.post("/api/v1/auth/login", json={"email": member.email, "password": member.password})
     assert login.status_code == 503, login.text
     assert login.json()["code"] == "service_unavailable"
-
-
-@pytest.fixture
-def unmigrated(postgres_url: str) -> Iterator[str]:
-    """An empty database, as an operator who forgot `make migrate` gives the app."""
-    with postgres_database() as url:
-        yield url
 
 
 @pytest.mark.parametrize("backend", ["postgres"])

@@ -50,6 +50,24 @@ async def test_tokens_and_passwords_never_reach_the_logs(client: AppClient, logs
     assert careless == "a careless line: Bearer [redacted] /ws/group/1?token=[redacted]"
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_failed_statement_is_logged_without_its_values(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any], unmigrated: str, logs: LogCapture
+) -> None:
+    """A statement that fails (here on a database nobody migrated) is logged with its traceback, but
+    not with the values it carried: an email, a name, a message's text or a password hash would sit
+    in the error log (SQLAlchemy puts a statement's parameters into its exception's text)."""
+    client = await make_client(make_settings(database_url=unmigrated))
+    email = "private.person@example.com"
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": email, "name": "Someone", "password": "correct horse battery"}
+    )
+    assert response.status_code == 500
+    [line] = logs.lines(logger="huddle.errors")
+    assert "UndefinedTable" in line["exception"]  # the statement's failure is there...
+    assert email not in logs.text  # ...the value it looked up is not
+
+
 async def test_unmatched_and_failed_requests_are_logged(client: AppClient, logs: LogCapture) -> None:
     await client.get("/no/such/page")
     [line] = logs.lines(logger="huddle.access", path="/no/such/page")
