@@ -37,9 +37,11 @@ def _discard_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
 
 # SQLSTATEs in which PostgreSQL says "not now" rather than "not this statement": classes 08 connection
 # exceptions, 53 insufficient resources (too many connections, out of memory, disk full) and 57P
-# operator intervention (shutting down, starting up), and 25006, a write in a read-only transaction (a
-# standby reached after a failover, or a database put read-only for maintenance).
-_UNAVAILABLE_STATES = ("08", "53", "57P", "25006")
+# operator intervention (shutting down, starting up); 25006, a write in a read-only transaction (a
+# standby reached after a failover, a database put read-only for maintenance); 57014 and 55P03, the
+# server's statement_timeout or lock_timeout giving up (a migration holding a lock), as the app's own
+# command timeout does.
+_UNAVAILABLE_STATES = ("08", "53", "57P", "25006", "57014", "55P03")
 
 
 def _unavailable_as_operational(context: ExceptionContext) -> BaseException | None:

@@ -137,6 +137,35 @@ async def test_a_read_only_database_is_a_503(
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
+@pytest.mark.parametrize("timeout", ["statement_timeout", "lock_timeout"])
+@pytest.mark.usefixtures("postgres_url")  # set up before the test's event loop runs
+async def test_a_statement_the_database_gives_up_on_is_a_503(
+    make_client: Callable[[Settings], Any],
+    make_settings: Callable[..., Settings],
+    own_database: str,
+    timeout: str,
+) -> None:
+    """A migration or a long transaction holds a lock, and the database's own timeout gives up on a
+    statement waiting for it (statement_timeout: 57014, lock_timeout: 55P03): a 503, as when the app's
+    own command timeout fires, not a 500."""
+    member = await register(await make_client(make_settings(database_url=own_database)))
+    name = make_url(own_database).database
+    holder = await asyncpg.connect(f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}", timeout=5)
+    try:
+        await holder.execute(f"ALTER DATABASE \"{name}\" SET {timeout} = '200ms'")  # new sessions
+        client: AppClient = await make_client(make_settings(database_url=own_database))
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            login = await client.post(
+                "/api/v1/auth/login", json={"email": member.email, "password": member.password}
+            )
+    finally:
+        await holder.close()
+    assert login.status_code == 503, login.text
+    assert login.json()["code"] == "service_unavailable"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_a_socket_whose_set_up_fails_unexpectedly_closes_with_1011(
     make_client: Callable[[Settings], Any], make_settings: Callable[..., Settings], unmigrated: str
 ) -> None:
