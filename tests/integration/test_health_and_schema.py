@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import redis
 from sqlalchemy import make_url
@@ -67,6 +68,11 @@ async def test_readiness_names_what_is_down(
     assert login.json()["code"] == "service_unavailable"
 
 
+async def _sign_in(client: AppClient, member: Account) -> httpx.Response:
+    """A sign-in needs Redis (its attempts are counted there) and PostgreSQL (the user, a new session)."""
+    return await client.post("/api/v1/auth/login", json={"email": member.email, "password": member.password})
+
+
 async def _socket_close_code(client: AppClient, member: Account) -> int:
     """What a `/ws` socket of the member is closed with; the handshake must have completed."""
     async with AsgiWebSocket(
@@ -106,7 +112,7 @@ async def test_a_database_out_of_connections_is_a_503_and_a_1013(
     )
     client: AppClient = await make_client(full)
 
-    login = await client.post("/api/v1/auth/login", json={"email": member.email, "password": member.password})
+    login = await _sign_in(client, member)
     assert login.status_code == 503, login.text
     assert login.json()["code"] == "service_unavailable"
     assert (await client.get("/api/v1/users/me", headers=member.headers)).status_code == 503
@@ -131,7 +137,7 @@ async def test_a_read_only_database_is_a_503(
         await admin.close()
     client: AppClient = await make_client(make_settings(database_url=own_database))  # a fresh pool
 
-    login = await client.post("/api/v1/auth/login", json={"email": member.email, "password": member.password})
+    login = await _sign_in(client, member)
     assert login.status_code == 503, login.text
     assert login.json()["code"] == "service_unavailable"
 
@@ -156,9 +162,7 @@ async def test_a_statement_the_database_gives_up_on_is_a_503(
         client: AppClient = await make_client(make_settings(database_url=own_database))
         async with holder.transaction():
             await holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-            login = await client.post(
-                "/api/v1/auth/login", json={"email": member.email, "password": member.password}
-            )
+            login = await _sign_in(client, member)
     finally:
         await holder.close()
     assert login.status_code == 503, login.text
@@ -205,9 +209,7 @@ async def test_a_redis_that_refuses_writes_is_a_503(
             admin.replicaof("127.0.0.1", primary)
             await eventually(lambda: admin.info("replication")["master_link_status"] == "up")
 
-        login = await client.post(
-            "/api/v1/auth/login", json={"email": member.email, "password": member.password}
-        )
+        login = await _sign_in(client, member)
         assert login.status_code == 503, login.text
         assert login.json()["code"] == "service_unavailable"
         assert "retry-after" in login.headers
